@@ -1,0 +1,278 @@
+// Package order holds Tower's canonical order-event model: the one shape every
+// channel, ERP, WMS and courier message is normalised into. Plain Go, no I/O.
+package order
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Known channels. A source may override its type's default channel.
+const (
+	ChannelTmall       = "tmall"
+	ChannelDouyin      = "douyin"
+	ChannelMiniProgram = "miniprogram"
+)
+
+// System is one of the systems that report on an order.
+type System string
+
+const (
+	SystemChannel System = "channel"
+	SystemERP     System = "erp"
+	SystemWMS     System = "wms"
+	SystemCourier System = "courier"
+)
+
+// Systems lists every system in display order.
+var Systems = []System{SystemChannel, SystemERP, SystemWMS, SystemCourier}
+
+// Valid reports whether s is a known system.
+func (s System) Valid() bool {
+	switch s {
+	case SystemChannel, SystemERP, SystemWMS, SystemCourier:
+		return true
+	}
+	return false
+}
+
+// Kind is what happened to an order, past tense, dotted.
+type Kind string
+
+const (
+	KindCreated         Kind = "order.created"
+	KindPaid            Kind = "order.paid"
+	KindAddressChanged  Kind = "order.address_changed"
+	KindCancelled       Kind = "order.cancelled"
+	KindRefundRequested Kind = "refund.requested"
+	KindRefundCompleted Kind = "refund.completed"
+	KindWMSReceived     Kind = "wms.received"
+	KindWMSPicked       Kind = "wms.picked"
+	KindWMSPacked       Kind = "wms.packed"
+	KindWMSOutbound     Kind = "wms.outbound"
+	KindCollected       Kind = "courier.collected"
+	KindInTransit       Kind = "courier.in_transit"
+	KindOutForDelivery  Kind = "courier.out_for_delivery"
+	KindDelivered       Kind = "courier.delivered"
+	KindDeliveryFailed  Kind = "courier.failed"
+	KindReturned        Kind = "courier.returned"
+)
+
+// Kinds lists every kind in lifecycle order; the index is the kind's rank,
+// used to order events that share a timestamp.
+var Kinds = []Kind{
+	KindCreated, KindPaid, KindAddressChanged, KindRefundRequested, KindCancelled,
+	KindWMSReceived, KindWMSPicked, KindWMSPacked, KindWMSOutbound,
+	KindCollected, KindInTransit, KindOutForDelivery, KindDeliveryFailed,
+	KindDelivered, KindReturned, KindRefundCompleted,
+}
+
+var kindRank = func() map[Kind]int {
+	m := make(map[Kind]int, len(Kinds))
+	for i, k := range Kinds {
+		m[k] = i
+	}
+	return m
+}()
+
+// Valid reports whether k is a known kind.
+func (k Kind) Valid() bool { _, ok := kindRank[k]; return ok }
+
+// Rank is k's position in the lifecycle, -1 when unknown.
+func (k Kind) Rank() int {
+	if r, ok := kindRank[k]; ok {
+		return r
+	}
+	return -1
+}
+
+// Status is the short status word a system reports, e.g. "outbound" for
+// wms.outbound.
+func (k Kind) Status() string {
+	if i := strings.IndexByte(string(k), '.'); i >= 0 {
+		return string(k)[i+1:]
+	}
+	return string(k)
+}
+
+// DefaultSystem is the system that normally reports k.
+func (k Kind) DefaultSystem() System {
+	switch {
+	case strings.HasPrefix(string(k), "wms."):
+		return SystemWMS
+	case strings.HasPrefix(string(k), "courier."):
+		return SystemCourier
+	}
+	return SystemChannel
+}
+
+// Key identifies an order across systems: its channel and the channel's order number.
+type Key struct {
+	Channel string `json:"channel"`
+	OrderNo string `json:"orderNo"`
+}
+
+func (k Key) String() string { return k.Channel + "/" + k.OrderNo }
+
+// Validate checks both parts are present and sane.
+func (k Key) Validate() error {
+	if k.Channel == "" {
+		return &FieldError{Field: "order.channel", Reason: "required"}
+	}
+	if k.OrderNo == "" {
+		return &FieldError{Field: "order.orderNo", Reason: "required"}
+	}
+	if len(k.Channel) > 32 {
+		return &FieldError{Field: "order.channel", Reason: "longer than 32 characters"}
+	}
+	if len(k.OrderNo) > 64 {
+		return &FieldError{Field: "order.orderNo", Reason: "longer than 64 characters"}
+	}
+	return nil
+}
+
+// Receiver is the person and address a parcel goes to. Personal data: it
+// masks itself in logs.
+type Receiver struct {
+	Name     string `json:"name,omitempty"`
+	Phone    string `json:"phone,omitempty"`
+	Province string `json:"province,omitempty"`
+	City     string `json:"city,omitempty"`
+	District string `json:"district,omitempty"`
+	Address  string `json:"address,omitempty"`
+}
+
+// LogValue keeps names, phones and street addresses out of logs.
+func (r Receiver) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("name", MaskName(r.Name)),
+		slog.String("phone", MaskPhone(r.Phone)),
+		slog.String("province", r.Province),
+		slog.String("city", r.City),
+	)
+}
+
+// Masked returns r with personal data masked for roles that need no more.
+func (r Receiver) Masked() Receiver {
+	return Receiver{
+		Name: MaskName(r.Name), Phone: MaskPhone(r.Phone),
+		Province: r.Province, City: r.City, District: r.District,
+		Address: MaskAddress(r.Address),
+	}
+}
+
+// MaskName keeps the first character: 张三 -> 张*.
+func MaskName(s string) string {
+	rs := []rune(s)
+	if len(rs) == 0 {
+		return ""
+	}
+	return string(rs[0]) + strings.Repeat("*", max(len(rs)-1, 1))
+}
+
+// MaskPhone keeps the first 3 and last 4 digits: 138****1234.
+func MaskPhone(s string) string {
+	rs := []rune(s)
+	if len(rs) <= 7 {
+		return strings.Repeat("*", len(rs))
+	}
+	return string(rs[:3]) + strings.Repeat("*", len(rs)-7) + string(rs[len(rs)-4:])
+}
+
+// MaskAddress keeps the first 3 characters of the street address.
+func MaskAddress(s string) string {
+	rs := []rune(s)
+	if len(rs) <= 3 {
+		return strings.Repeat("*", len(rs))
+	}
+	return string(rs[:3]) + "****"
+}
+
+// Item is one order line.
+type Item struct {
+	SKU   string `json:"sku"`
+	Qty   int    `json:"qty"`
+	Price Money  `json:"price"`
+}
+
+// Data carries the optional facts an event reports. Which fields are set
+// depends on the event: a wms.* event may carry only Warehouse.
+type Data struct {
+	Amount       *Money     `json:"amount,omitempty"`
+	Currency     string     `json:"currency,omitempty"`
+	BuyerIP      string     `json:"buyerIp,omitempty"`
+	BuyerID      string     `json:"buyerId,omitempty"`
+	BuyerMessage string     `json:"buyerMessage,omitempty"`
+	Shop         string     `json:"shop,omitempty"`
+	Receiver     *Receiver  `json:"receiver,omitempty"`
+	Items        []Item     `json:"items,omitempty"`
+	Warehouse    string     `json:"warehouse,omitempty"`
+	Courier      string     `json:"courier,omitempty"`
+	TrackingNo   string     `json:"trackingNo,omitempty"`
+	ShipBy       *time.Time `json:"shipBy,omitempty"`
+	PromisedBy   *time.Time `json:"promisedBy,omitempty"`
+	Reason       string     `json:"reason,omitempty"`
+}
+
+// Event is one canonical order event. (Source, ID) is unique: a repeat has
+// no second effect.
+type Event struct {
+	// ID is the event id given by the source, unique per source.
+	ID string `json:"id"`
+	// Source is the name of the configured ingest source it came through.
+	Source     string    `json:"source"`
+	Kind       Kind      `json:"type"`
+	System     System    `json:"system"`
+	OccurredAt time.Time `json:"occurredAt"`
+	Order      Key       `json:"order"`
+	Data       Data      `json:"data"`
+	// Recovered marks events found by reconciliation rather than pushed.
+	Recovered bool `json:"recovered,omitempty"`
+}
+
+// Validate checks an event is complete enough to apply.
+func (e *Event) Validate() error {
+	if e.ID == "" {
+		return &FieldError{Field: "id", Reason: "required"}
+	}
+	if len(e.ID) > 128 {
+		return &FieldError{Field: "id", Reason: "longer than 128 characters"}
+	}
+	if !e.Kind.Valid() {
+		return &FieldError{Field: "type", Reason: fmt.Sprintf("unknown event type %q", e.Kind)}
+	}
+	if !e.System.Valid() {
+		return &FieldError{Field: "system", Reason: fmt.Sprintf("unknown system %q", e.System)}
+	}
+	if e.OccurredAt.IsZero() {
+		return &FieldError{Field: "occurredAt", Reason: "required"}
+	}
+	if err := e.Order.Validate(); err != nil {
+		return err
+	}
+	if e.Data.Amount != nil && *e.Data.Amount < 0 {
+		return &FieldError{Field: "data.amount", Reason: "negative"}
+	}
+	for i, it := range e.Data.Items {
+		if it.Qty <= 0 {
+			return &FieldError{Field: fmt.Sprintf("data.items[%d].qty", i), Reason: "must be positive"}
+		}
+	}
+	return nil
+}
+
+// FieldError names the input field that is wrong and why.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+// ErrInvalid is matched by every FieldError via errors.Is.
+var ErrInvalid = errors.New("invalid order event")
+
+func (e *FieldError) Is(target error) bool { return target == ErrInvalid }
