@@ -1,0 +1,148 @@
+// Command tower is Tower's single binary: `tower serve` runs a node,
+// `tower migrate` applies the schema.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/towerhq/tower/config"
+	"github.com/towerhq/tower/migrations"
+	"github.com/towerhq/tower/pglocal"
+	"github.com/towerhq/tower/server"
+	"github.com/towerhq/tower/storage"
+)
+
+const usage = `tower: real-time order-fulfilment control tower
+
+usage:
+  tower serve   [--config FILE] [--http-addr ADDR] [--database-url URL] [--bus postgres]
+  tower migrate [--config FILE] [--database-url URL]
+
+Every setting can also come from the environment (TOWER_CONFIG, TOWER_HTTP_ADDR,
+DATABASE_URL, TOWER_BUS, ...); see config.example.yaml.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
+	case "serve":
+		err = serve(ctx, args)
+	case "migrate":
+		err = migrate(ctx, args)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "tower: unknown command %q\n\n%s", cmd, usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tower:", err)
+		os.Exit(1)
+	}
+}
+
+// loadConfig parses the common flags over file and environment, then validates.
+func loadConfig(name string, args []string) (config.Config, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	file := fs.String("config", "", "YAML config file (or TOWER_CONFIG)")
+	addr := fs.String("http-addr", "", "HTTP listen address (or TOWER_HTTP_ADDR)")
+	dsn := fs.String("database-url", "", "PostgreSQL URL (or DATABASE_URL); empty: project-local PostgreSQL")
+	bus := fs.String("bus", "", "event bus backend: postgres (or TOWER_BUS)")
+	if err := fs.Parse(args); err != nil {
+		return config.Config{}, err
+	}
+	cfg, err := config.Load(*file, os.Getenv)
+	if err != nil {
+		return cfg, err
+	}
+	for _, o := range []struct {
+		flag string
+		dst  *string
+	}{{*addr, &cfg.HTTPAddr}, {*dsn, &cfg.DatabaseURL}, {*bus, &cfg.Bus}} {
+		if o.flag != "" {
+			*o.dst = o.flag
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return cfg, nil
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.SlogLevel()}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func serve(ctx context.Context, args []string) error {
+	cfg, err := loadConfig("serve", args)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, os.Stderr)
+	slog.SetDefault(log)
+	log.Info("starting tower", "config", fmt.Sprintf("%+v", cfg.Redacted()))
+	app, err := server.New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	url, err := app.Start(ctx)
+	if err != nil {
+		_ = app.Shutdown(context.Background())
+		return err
+	}
+	log.Info("tower is serving", "url", url)
+	fmt.Printf("\n  Tower is running: %s\n\n", url)
+	<-ctx.Done()
+	log.Info("shutting down: no new requests; finishing what was acknowledged")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := app.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped cleanly")
+	return nil
+}
+
+func migrate(ctx context.Context, args []string) error {
+	cfg, err := loadConfig("migrate", args)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, os.Stderr)
+	dsn := cfg.DatabaseURL
+	if dsn == "" {
+		pg, err := pglocal.Start(ctx, pglocal.Options{Dir: cfg.DataDir + "/postgres", Logger: log})
+		if err != nil {
+			return fmt.Errorf("start project-local PostgreSQL: %w", err)
+		}
+		defer func() { _ = pg.Stop(context.Background()) }()
+		dsn = pg.URL()
+	}
+	db, err := storage.Open(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := migrations.Migrate(ctx, db, log); err != nil {
+		return err
+	}
+	return nil
+}

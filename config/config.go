@@ -1,0 +1,316 @@
+// Package config loads Tower's configuration from a YAML file, the
+// environment and flags (in that order of precedence, lowest first), and
+// validates it with one clear message per bad value.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is everything `tower serve` needs.
+type Config struct {
+	// Mode is dev (default), production or simulation. Only simulation lets
+	// a client speed the clock up; production refuses development secrets.
+	Mode        string `yaml:"mode"`
+	HTTPAddr    string `yaml:"http_addr"`
+	DatabaseURL string `yaml:"database_url"`
+	// DataDir holds the project-local PostgreSQL when DatabaseURL is empty.
+	DataDir string `yaml:"data_dir"`
+	Bus     string `yaml:"bus"`
+	NATSURL string `yaml:"nats_url"`
+	// NodeName identifies this process on the bus (live fan-out consumer group).
+	NodeName  string   `yaml:"node_name"`
+	LogFormat string   `yaml:"log_format"`
+	LogLevel  string   `yaml:"log_level"`
+	Ingest    Ingest   `yaml:"ingest"`
+	GraphQL   GraphQL  `yaml:"graphql"`
+	Sources   []Source `yaml:"sources"`
+}
+
+// Ingest tunes group commit.
+type Ingest struct {
+	// MaxBodyBytes bounds one webhook body; larger gets 413.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// BatchWait is how long the first webhook of a micro-batch waits for
+	// company before the shared transaction commits.
+	BatchWait time.Duration `yaml:"batch_wait"`
+	// MaxBatchEvents caps the events of one commit.
+	MaxBatchEvents int `yaml:"max_batch_events"`
+	// StoreBodies keeps raw bodies for audit and replay (on by default).
+	StoreBodies *bool `yaml:"store_bodies"`
+}
+
+// GraphQL tunes the API.
+type GraphQL struct {
+	// AllowedOrigins for websocket upgrades; empty means same host only.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// BacklogPushInterval is the coalescing period of backlogChanged.
+	BacklogPushInterval time.Duration `yaml:"backlog_push_interval"`
+	KeepAlive           time.Duration `yaml:"keep_alive"`
+}
+
+// Source is one configured ingest source, reached at POST /webhooks/{name}.
+type Source struct {
+	Name    string `yaml:"name"`
+	Type    string `yaml:"type"`
+	Channel string `yaml:"channel"`
+	// Secrets for the standard type; several allowed for rotation.
+	Secrets []string `yaml:"secrets"`
+	// SecretsFile / SecretsEnv read secrets from elsewhere: one per line
+	// (file) or space-separated (variable).
+	SecretsFile string `yaml:"secrets_file"`
+	SecretsEnv  string `yaml:"secrets_env"`
+	// Platform keys (later source types).
+	AppKey                string `yaml:"app_key"`
+	AppSecret             string `yaml:"app_secret"`
+	MchID                 string `yaml:"mchid"`
+	APIv3Key              string `yaml:"apiv3_key"`
+	PlatformPublicKeyFile string `yaml:"platform_public_key_file"`
+	PlatformPublicKeyID   string `yaml:"platform_public_key_id"`
+	CustomerID            string `yaml:"customer_id"`
+	Salt                  string `yaml:"salt"`
+}
+
+// Known source types; only standard is implemented so far.
+var sourceTypes = map[string]bool{"standard": true}
+
+// Default is the configuration with every default filled in.
+func Default() Config {
+	host, _ := os.Hostname()
+	return Config{
+		Mode:      "dev",
+		HTTPAddr:  "127.0.0.1:8080",
+		DataDir:   ".data",
+		Bus:       "postgres",
+		NodeName:  host,
+		LogFormat: "text",
+		LogLevel:  "info",
+		Ingest: Ingest{
+			MaxBodyBytes:   4 << 20,
+			BatchWait:      2 * time.Millisecond,
+			MaxBatchEvents: 5000,
+		},
+		GraphQL: GraphQL{
+			BacklogPushInterval: 250 * time.Millisecond,
+			KeepAlive:           15 * time.Second,
+		},
+	}
+}
+
+// Load reads file (may be empty), then the environment (getenv), and validates.
+// Flags are applied by the caller with Override before Validate.
+func Load(file string, getenv func(string) string) (Config, error) {
+	c := Default()
+	if file == "" {
+		file = getenv("TOWER_CONFIG")
+	}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return c, fmt.Errorf("config: read %s: %w", file, err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		// An empty file decodes to io.EOF: it simply sets nothing.
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+			return c, fmt.Errorf("config: %s: %w", file, err)
+		}
+	}
+	if err := c.applyEnv(getenv); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func (c *Config) applyEnv(getenv func(string) string) error {
+	str := map[string]*string{
+		"TOWER_MODE":       &c.Mode,
+		"TOWER_HTTP_ADDR":  &c.HTTPAddr,
+		"DATABASE_URL":     &c.DatabaseURL,
+		"TOWER_DATA_DIR":   &c.DataDir,
+		"TOWER_BUS":        &c.Bus,
+		"NATS_URL":         &c.NATSURL,
+		"TOWER_NODE_NAME":  &c.NodeName,
+		"TOWER_LOG_FORMAT": &c.LogFormat,
+		"TOWER_LOG_LEVEL":  &c.LogLevel,
+	}
+	for k, p := range str {
+		if v := getenv(k); v != "" {
+			*p = v
+		}
+	}
+	if v := getenv("TOWER_INGEST_BATCH_WAIT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("config: TOWER_INGEST_BATCH_WAIT=%q: want a duration like 2ms", v)
+		}
+		c.Ingest.BatchWait = d
+	}
+	if v := getenv("TOWER_INGEST_MAX_BODY_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("config: TOWER_INGEST_MAX_BODY_BYTES=%q: want a byte count", v)
+		}
+		c.Ingest.MaxBodyBytes = n
+	}
+	// Per-source secrets: TOWER_SOURCE_<NAME>_SECRETS (space-separated),
+	// name upper-cased with '-' as '_'. Appended, so rotation can add one.
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		if v := getenv(sourceEnvName(s.Name, "SECRETS")); v != "" {
+			s.Secrets = append(s.Secrets, strings.Fields(v)...)
+		}
+		for _, kv := range []struct {
+			suffix string
+			p      *string
+		}{{"APP_SECRET", &s.AppSecret}, {"APIV3_KEY", &s.APIv3Key}, {"SALT", &s.Salt}} {
+			if v := getenv(sourceEnvName(s.Name, kv.suffix)); v != "" {
+				*kv.p = v
+			}
+		}
+		if s.SecretsEnv != "" {
+			v := getenv(s.SecretsEnv)
+			if v == "" {
+				return fmt.Errorf("config: sources[%d] (%s): secrets_env %s is empty", i, s.Name, s.SecretsEnv)
+			}
+			s.Secrets = append(s.Secrets, strings.Fields(v)...)
+		}
+		if s.SecretsFile != "" {
+			b, err := os.ReadFile(s.SecretsFile)
+			if err != nil {
+				return fmt.Errorf("config: sources[%d] (%s): secrets_file: %w", i, s.Name, err)
+			}
+			s.Secrets = append(s.Secrets, strings.Fields(string(b))...)
+		}
+	}
+	return nil
+}
+
+func sourceEnvName(name, suffix string) string {
+	n := strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+	return "TOWER_SOURCE_" + n + "_" + suffix
+}
+
+var sourceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+
+// Validate returns every problem at once, one line each.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
+	}
+	switch c.Mode {
+	case "dev", "production", "simulation":
+	default:
+		bad("mode", "%q is not one of dev, production, simulation", c.Mode)
+	}
+	if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		bad("http_addr", "%q is not host:port (%v)", c.HTTPAddr, err)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		bad("http_addr", "port %q is not a number between 0 and 65535", port)
+	}
+	if c.DatabaseURL != "" {
+		u, err := url.Parse(c.DatabaseURL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			bad("database_url", "want postgres://user@host:port/db, got a value that does not parse as one")
+		}
+	} else if c.Mode == "production" {
+		bad("database_url", "required in production mode (the project-local PostgreSQL is for development)")
+	}
+	switch c.Bus {
+	case "postgres":
+	case "nats":
+		bad("bus", "nats is not available in this build yet; use postgres")
+	default:
+		bad("bus", "%q is not one of postgres, nats", c.Bus)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		bad("log_format", "%q is not one of text, json", c.LogFormat)
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		bad("log_level", "%q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	if c.NodeName == "" {
+		bad("node_name", "required (defaults to the host name)")
+	}
+	if c.Ingest.MaxBodyBytes < 1024 || c.Ingest.MaxBodyBytes > 64<<20 {
+		bad("ingest.max_body_bytes", "%d is outside 1KiB..64MiB", c.Ingest.MaxBodyBytes)
+	}
+	if c.Ingest.BatchWait < 0 || c.Ingest.BatchWait > time.Second {
+		bad("ingest.batch_wait", "%s is outside 0..1s", c.Ingest.BatchWait)
+	}
+	if c.Ingest.MaxBatchEvents < 1 || c.Ingest.MaxBatchEvents > 50000 {
+		bad("ingest.max_batch_events", "%d is outside 1..50000", c.Ingest.MaxBatchEvents)
+	}
+	if c.GraphQL.BacklogPushInterval < 10*time.Millisecond {
+		bad("graphql.backlog_push_interval", "%s is below 10ms", c.GraphQL.BacklogPushInterval)
+	}
+	seen := map[string]bool{}
+	for i, s := range c.Sources {
+		key := fmt.Sprintf("sources[%d]", i)
+		if !sourceName.MatchString(s.Name) {
+			bad(key+".name", "%q: want lower-case letters, digits, '-' or '_', up to 32", s.Name)
+		}
+		if seen[s.Name] {
+			bad(key+".name", "%q is configured twice", s.Name)
+		}
+		seen[s.Name] = true
+		if !sourceTypes[s.Type] {
+			bad(key+".type", "%q is not a known source type (known: standard)", s.Type)
+		}
+		if s.Type == "standard" && len(s.Secrets) == 0 {
+			bad(key+".secrets", "source %q needs at least one whsec_ secret (secrets, secrets_env, secrets_file or %s)", s.Name, sourceEnvName(s.Name, "SECRETS"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// SlogLevel is the parsed log level.
+func (c *Config) SlogLevel() slog.Level {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(c.LogLevel))
+	return l
+}
+
+// Redacted is a copy safe to log: secrets and the database password hidden.
+func (c Config) Redacted() Config {
+	r := c
+	r.Sources = make([]Source, len(c.Sources))
+	for i, s := range c.Sources {
+		for j := range s.Secrets {
+			if j == 0 {
+				s.Secrets = make([]string, len(c.Sources[i].Secrets))
+			}
+			s.Secrets[j] = "***"
+		}
+		for _, p := range []*string{&s.AppSecret, &s.APIv3Key, &s.Salt} {
+			if *p != "" {
+				*p = "***"
+			}
+		}
+		r.Sources[i] = s
+	}
+	if u, err := url.Parse(c.DatabaseURL); err == nil && u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "***")
+			r.DatabaseURL = u.String()
+		}
+	}
+	return r
+}

@@ -1,0 +1,58 @@
+// Package connectors defines what an ingest source type does: verify a
+// platform's request exactly as the platform signs it, parse it into
+// canonical order events, and answer the way the platform expects.
+// Each type lives in its own package (connectors/standard, ...).
+package connectors
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/towerhq/tower/domain/order"
+)
+
+// Request is one inbound delivery as received.
+type Request struct {
+	Header     http.Header
+	Body       []byte
+	ReceivedAt time.Time
+}
+
+// Delivery is what a verified request carried.
+type Delivery struct {
+	// ID is the platform's delivery id (Standard Webhooks' webhook-id);
+	// a repeat with the same ID has no second effect. May be empty.
+	ID string
+	// Events are the canonical events, Source already set.
+	Events []order.Event
+}
+
+// Source is one configured ingest source.
+type Source interface {
+	Name() string
+	Type() string
+	// Verify authenticates the request; errors wrap ErrUnauthorized.
+	Verify(r *Request) error
+	// Parse turns a verified request into canonical events; errors wrap
+	// ErrMalformed and, where one field is at fault, an *order.FieldError.
+	Parse(r *Request) (*Delivery, error)
+	// Respond writes the answer the platform expects for an outcome.
+	Respond(w http.ResponseWriter, o Outcome)
+}
+
+// Outcome is what became of a delivery, for Respond.
+type Outcome struct {
+	// Status is the HTTP status Tower means: 200 accepted (or duplicate),
+	// 400 malformed, 401 unauthorized, 413 too large, 503 not stored.
+	Status int
+	// Err explains a failure, nil on success.
+	Err error
+	// Accepted counts new events stored; Duplicates counts repeats.
+	Accepted, Duplicates int
+}
+
+var (
+	ErrUnauthorized = errors.New("unauthorized")
+	ErrMalformed    = errors.New("malformed")
+)

@@ -1,0 +1,208 @@
+// Package live fans twin changes out from the bus to this node's GraphQL
+// subscribers. Every node consumes TopicTwinChanges under its own consumer
+// group. The hub never blocks on a subscriber: each one holds only the
+// latest state, so a slow browser skips to the newest twin or counts
+// instead of stalling the bus.
+package live
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/uptrace/bun"
+
+	"github.com/towerhq/tower/domain/order"
+	"github.com/towerhq/tower/events"
+)
+
+// HandlerName names the fan-out on the router.
+const HandlerName = "live_fanout"
+
+// Hub holds the latest state and the subscribers of this node.
+type Hub struct {
+	log *slog.Logger
+
+	mu      sync.Mutex
+	backlog events.Backlog
+	bSubs   map[*Mailbox[events.Backlog]]struct{}
+	oSubs   map[order.Key]map[*Mailbox[events.TwinSnapshot]]struct{}
+}
+
+// NewHub starts from initial backlog counts (read from the database once).
+func NewHub(initial events.Backlog, log *slog.Logger) *Hub {
+	return &Hub{
+		log:     log.With("component", "live"),
+		backlog: initial,
+		bSubs:   map[*Mailbox[events.Backlog]]struct{}{},
+		oSubs:   map[order.Key]map[*Mailbox[events.TwinSnapshot]]struct{}{},
+	}
+}
+
+// Register consumes twin changes under a consumer group of this process
+// only, starting at the newest message: a live view needs the present, and
+// the hub's initial state came from the database.
+func (h *Hub) Register(ctx context.Context, r *message.Router, bus events.Bus, db *bun.DB, node string) error {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	group := "live-" + node + "-" + hex.EncodeToString(b[:])
+	if err := events.SeekToEnd(ctx, db, events.TopicTwinChanges, group); err != nil {
+		return err
+	}
+	sub, err := bus.Subscriber(group)
+	if err != nil {
+		return err
+	}
+	r.AddConsumerHandler(HandlerName, events.TopicTwinChanges, sub, h.Handle)
+	return nil
+}
+
+// Handle applies one TwinChanges message.
+func (h *Hub) Handle(msg *message.Message) error {
+	var ch events.TwinChanges
+	if err := json.Unmarshal(msg.Payload, &ch); err != nil {
+		return fmt.Errorf("%w: decode %s message %s: %v", events.ErrPermanent, events.TopicTwinChanges, msg.UUID, err)
+	}
+	h.Publish(ch)
+	return nil
+}
+
+// Publish delivers a change to subscribers without blocking.
+func (h *Hub) Publish(ch events.TwinChanges) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	// Messages may arrive out of order across nodes' commits; keep the newest counts.
+	if !ch.Backlog.At.Before(h.backlog.At) {
+		h.backlog = ch.Backlog
+		for mb := range h.bSubs {
+			mb.Put(ch.Backlog)
+		}
+	}
+	for _, s := range ch.Twins {
+		for mb := range h.oSubs[s.Twin.Key] {
+			mb.Put(s)
+		}
+	}
+}
+
+// Backlog returns the latest counts.
+func (h *Hub) Backlog() events.Backlog {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.backlog
+}
+
+// SubscribeBacklog returns a mailbox holding the latest counts, removed when ctx ends.
+func (h *Hub) SubscribeBacklog(ctx context.Context) *Mailbox[events.Backlog] {
+	mb := NewMailbox[events.Backlog]()
+	h.mu.Lock()
+	h.bSubs[mb] = struct{}{}
+	h.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		h.mu.Lock()
+		delete(h.bSubs, mb)
+		h.mu.Unlock()
+	})
+	return mb
+}
+
+// SubscribeOrder returns a mailbox holding the latest twin of k.
+func (h *Hub) SubscribeOrder(ctx context.Context, k order.Key) *Mailbox[events.TwinSnapshot] {
+	mb := NewMailbox[events.TwinSnapshot]()
+	h.mu.Lock()
+	if h.oSubs[k] == nil {
+		h.oSubs[k] = map[*Mailbox[events.TwinSnapshot]]struct{}{}
+	}
+	h.oSubs[k][mb] = struct{}{}
+	h.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		h.mu.Lock()
+		delete(h.oSubs[k], mb)
+		if len(h.oSubs[k]) == 0 {
+			delete(h.oSubs, k)
+		}
+		h.mu.Unlock()
+	})
+	return mb
+}
+
+// Mailbox holds one value, the latest; Put never blocks and replaces what
+// the reader has not taken yet.
+type Mailbox[T any] struct {
+	mu       sync.Mutex
+	v        T
+	full     bool
+	replaced int
+	ready    chan struct{}
+}
+
+func NewMailbox[T any]() *Mailbox[T] { return &Mailbox[T]{ready: make(chan struct{}, 1)} }
+
+// Put stores v, replacing an unread value.
+func (m *Mailbox[T]) Put(v T) {
+	m.mu.Lock()
+	if m.full {
+		m.replaced++
+	}
+	m.v, m.full = v, true
+	m.mu.Unlock()
+	select {
+	case m.ready <- struct{}{}:
+	default:
+	}
+}
+
+// Ready is signalled when a value may be waiting.
+func (m *Mailbox[T]) Ready() <-chan struct{} { return m.ready }
+
+// Take returns the value, if any, and how many values it replaced.
+func (m *Mailbox[T]) Take() (v T, ok bool, replaced int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, ok, replaced = m.v, m.full, m.replaced
+	var zero T
+	m.v, m.full, m.replaced = zero, false, 0
+	return v, ok, replaced
+}
+
+// Pump moves values from mb to out, at most one per interval, until ctx
+// ends; each send carries the newest value. conv maps to the client's type.
+func Pump[T, U any](ctx context.Context, mb *Mailbox[T], interval time.Duration, out chan<- U, conv func(T) U, onReplaced func(int)) {
+	defer close(out)
+	var last time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-mb.Ready():
+		}
+		if wait := interval - time.Since(last); wait > 0 && !last.IsZero() {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+		v, ok, replaced := mb.Take()
+		if !ok {
+			continue
+		}
+		if replaced > 0 && onReplaced != nil {
+			onReplaced(replaced)
+		}
+		select {
+		case out <- conv(v):
+			last = time.Now()
+		case <-ctx.Done():
+			return
+		}
+	}
+}

@@ -1,0 +1,87 @@
+// Package metrics holds Tower's Prometheus collectors, one registry per
+// process (no globals), so tests can build as many servers as they like.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics are the collectors every component reports to.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	Webhooks           *prometheus.CounterVec   // source, outcome, status
+	IngestBatchEvents  prometheus.Histogram     // events per group commit
+	IngestBatchDeliver prometheus.Histogram     // deliveries per group commit
+	IngestCommit       prometheus.Histogram     // commit latency, seconds
+	IngestQueue        prometheus.Gauge         // deliveries waiting for a commit
+	EventsStored       *prometheus.CounterVec   // source
+	EventsPublished    *prometheus.CounterVec   // topic
+	HandlerLag         *prometheus.HistogramVec // handler: publish -> handled, seconds
+	HandlerFailures    *prometheus.CounterVec   // handler
+	HandlerMessages    *prometheus.CounterVec   // handler
+	Poisoned           *prometheus.CounterVec   // handler
+	Subscriptions      *prometheus.GaugeVec     // subscription field
+	SubscriptionDrops  *prometheus.CounterVec   // field: pushes replaced by a newer state
+	GraphQLRequests    *prometheus.CounterVec   // operation type, result
+}
+
+// New registers every collector on a fresh registry.
+func New() *Metrics {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := &Metrics{
+		Registry: r,
+		Webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tower_webhooks_total", Help: "Webhook deliveries by source, outcome and HTTP status.",
+		}, []string{"source", "outcome", "status"}),
+		IngestBatchEvents: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "tower_ingest_batch_events", Help: "Events per ingest group commit.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
+		}),
+		IngestBatchDeliver: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "tower_ingest_batch_deliveries", Help: "Webhook deliveries per ingest group commit.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
+		}),
+		IngestCommit: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "tower_ingest_commit_seconds", Help: "Latency of one ingest group commit.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		IngestQueue: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tower_ingest_queue_deliveries", Help: "Deliveries waiting for the next group commit.",
+		}),
+		EventsStored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tower_events_stored_total", Help: "New canonical events committed, by source.",
+		}, []string{"source"}),
+		EventsPublished: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tower_events_published_total", Help: "Bus messages published, by topic.",
+		}, []string{"topic"}),
+		HandlerLag: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "tower_handler_lag_seconds", Help: "Time from publish to handled, by handler.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}, []string{"handler"}),
+		HandlerFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tower_handler_failures_total", Help: "Handler attempts that returned an error, by handler.",
+		}, []string{"handler"}),
+		HandlerMessages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tower_handler_messages_total", Help: "Messages handled successfully, by handler.",
+		}, []string{"handler"}),
+		Poisoned: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tower_handler_poisoned_total", Help: "Messages parked on the poison queue after retries, by handler.",
+		}, []string{"handler"}),
+		Subscriptions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tower_graphql_subscriptions_open", Help: "Open GraphQL subscriptions, by field.",
+		}, []string{"field"}),
+		SubscriptionDrops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tower_graphql_subscription_coalesced_total", Help: "Pushes replaced by a newer state because the client was slow, by field.",
+		}, []string{"field"}),
+		GraphQLRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tower_graphql_operations_total", Help: "GraphQL operations by type and result.",
+		}, []string{"type", "result"}),
+	}
+	r.MustRegister(m.Webhooks, m.IngestBatchEvents, m.IngestBatchDeliver, m.IngestCommit, m.IngestQueue,
+		m.EventsStored, m.EventsPublished, m.HandlerLag, m.HandlerFailures, m.HandlerMessages, m.Poisoned,
+		m.Subscriptions, m.SubscriptionDrops, m.GraphQLRequests)
+	return m
+}

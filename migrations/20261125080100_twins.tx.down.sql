@@ -1,0 +1,3 @@
+DROP TABLE IF EXISTS stage_counts;
+--bun:split
+DROP TABLE IF EXISTS orders;

@@ -1,0 +1,261 @@
+// Package projection builds read models from the bus. Twins folds each batch
+// of new canonical events into the orders' twins, keeps the per-stage counts,
+// and publishes what changed, all in one transaction: a redelivered batch
+// finds every event already on its twin and changes nothing.
+package projection
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+
+	"github.com/towerhq/tower/domain/order"
+	"github.com/towerhq/tower/domain/twin"
+	"github.com/towerhq/tower/events"
+	"github.com/towerhq/tower/metrics"
+)
+
+// HandlerName names the twin projection on the router and in metrics.
+const HandlerName = "twin_projection"
+
+// ConsumerGroup is shared by every node: one of them applies each batch.
+const ConsumerGroup = "twin-projection"
+
+// Twins is the twin projection.
+type Twins struct {
+	db  *bun.DB
+	bus events.Bus
+	m   *metrics.Metrics
+	log *slog.Logger
+	now func() time.Time
+}
+
+// NewTwins builds the projection; now is the injected clock (projected_at).
+func NewTwins(db *bun.DB, bus events.Bus, m *metrics.Metrics, log *slog.Logger, now func() time.Time) *Twins {
+	return &Twins{db: db, bus: bus, m: m, log: log.With("handler", HandlerName), now: now}
+}
+
+// Register adds the projection to r.
+func (p *Twins) Register(r *message.Router) error {
+	sub, err := p.bus.Subscriber(ConsumerGroup)
+	if err != nil {
+		return err
+	}
+	r.AddConsumerHandler(HandlerName, events.TopicOrderEvents, sub, p.Handle)
+	return nil
+}
+
+// Handle applies one OrderEventsBatch.
+func (p *Twins) Handle(msg *message.Message) error {
+	var batch events.OrderEventsBatch
+	if err := json.Unmarshal(msg.Payload, &batch); err != nil {
+		return fmt.Errorf("%w: decode %s message %s: %v", events.ErrPermanent, events.TopicOrderEvents, msg.UUID, err)
+	}
+	changes, err := p.Apply(msg.Context(), batch.Events)
+	if err != nil {
+		return fmt.Errorf("project batch %s (%d events): %w", msg.UUID, len(batch.Events), err)
+	}
+	if changes > 0 {
+		p.m.EventsPublished.WithLabelValues(events.TopicTwinChanges).Inc()
+	}
+	return nil
+}
+
+type row struct {
+	ID    int64
+	Stage string
+	Twin  []byte
+	Tags  []string
+}
+
+// Apply folds es into their twins in one transaction and returns how many
+// twins changed.
+func (p *Twins) Apply(ctx context.Context, es []order.Event) (int, error) {
+	byKey := map[order.Key][]order.Event{}
+	for _, e := range es {
+		byKey[e.Order] = append(byKey[e.Order], e)
+	}
+	keys := slices.SortedFunc(maps.Keys(byKey), func(a, b order.Key) int {
+		return cmp.Or(cmp.Compare(a.Channel, b.Channel), cmp.Compare(a.OrderNo, b.OrderNo))
+	})
+	changed := 0
+	err := p.db.RunInTx(ctx, nil, func(ctx context.Context, btx bun.Tx) error {
+		tx := btx.Tx
+		existing, err := lockTwins(ctx, tx, keys)
+		if err != nil {
+			return err
+		}
+		now := p.now().UTC()
+		var (
+			chs, nos, stages, docs []string
+			created, updated       []time.Time
+			twins                  []*twin.Twin
+			delta                  = map[twin.Stage]int64{}
+		)
+		for _, k := range keys {
+			r, found := existing[k]
+			t := twin.New(k)
+			if found {
+				if err := json.Unmarshal(r.Twin, t); err != nil {
+					return fmt.Errorf("decode twin %s: %w", k, err)
+				}
+			}
+			if !t.ApplyAll(byKey[k]) && found {
+				continue
+			}
+			doc, err := json.Marshal(t)
+			if err != nil {
+				return fmt.Errorf("encode twin %s: %w", k, err)
+			}
+			if found {
+				delta[twin.Stage(r.Stage)]--
+			}
+			delta[t.Stage]++
+			chs, nos, stages, docs = append(chs, k.Channel), append(nos, k.OrderNo), append(stages, string(t.Stage)), append(docs, string(doc))
+			created, updated = append(created, t.CreatedAt), append(updated, t.UpdatedAt)
+			twins = append(twins, t)
+		}
+		if len(twins) == 0 {
+			return nil
+		}
+		ids, tags, err := upsertTwins(ctx, tx, chs, nos, stages, docs, created, updated, now)
+		if err != nil {
+			return err
+		}
+		counts, err := applyStageDelta(ctx, tx, delta)
+		if err != nil {
+			return err
+		}
+		snap := events.TwinChanges{Backlog: events.Backlog{Counts: counts, At: now}}
+		for i, t := range twins {
+			snap.Twins = append(snap.Twins, events.TwinSnapshot{ID: ids[i], Twin: t, Tags: tags[i]})
+		}
+		msg, err := events.NewMessage(snap)
+		if err != nil {
+			return err
+		}
+		if err := p.bus.PublishTx(ctx, tx, events.TopicTwinChanges, msg); err != nil {
+			return err
+		}
+		changed = len(twins)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return changed, nil
+}
+
+func lockTwins(ctx context.Context, tx *sql.Tx, keys []order.Key) (map[order.Key]row, error) {
+	chs := make([]string, len(keys))
+	nos := make([]string, len(keys))
+	for i, k := range keys {
+		chs[i], nos[i] = k.Channel, k.OrderNo
+	}
+	rows, err := tx.QueryContext(ctx, `
+		SELECT o.id, o.channel, o.order_no, o.stage, o.twin, o.tags
+		FROM orders o JOIN unnest($1::text[], $2::text[]) AS k(channel, order_no) USING (channel, order_no)
+		ORDER BY o.channel, o.order_no
+		FOR UPDATE OF o`, chs, nos)
+	if err != nil {
+		return nil, fmt.Errorf("lock %d twins: %w", len(keys), err)
+	}
+	defer rows.Close()
+	out := make(map[order.Key]row, len(keys))
+	for rows.Next() {
+		var r row
+		var k order.Key
+		if err := rows.Scan(&r.ID, &k.Channel, &k.OrderNo, &r.Stage, &r.Twin, pgdialect.Array(&r.Tags)); err != nil {
+			return nil, fmt.Errorf("lock twins: %w", err)
+		}
+		out[k] = r
+	}
+	return out, rows.Err()
+}
+
+func upsertTwins(ctx context.Context, tx *sql.Tx, chs, nos, stages, docs []string, created, updated []time.Time, now time.Time) ([]int64, [][]string, error) {
+	rows, err := tx.QueryContext(ctx, `
+		WITH input AS (
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::timestamptz[], $6::timestamptz[])
+				WITH ORDINALITY AS t(channel, order_no, stage, twin, created_at, updated_at, n)
+		), up AS (
+			INSERT INTO orders (channel, order_no, stage, twin, created_at, updated_at, projected_at)
+			SELECT channel, order_no, stage, twin, created_at, updated_at, $7 FROM input
+			ON CONFLICT (channel, order_no) DO UPDATE SET
+				stage = excluded.stage, twin = excluded.twin, created_at = excluded.created_at,
+				updated_at = excluded.updated_at, projected_at = excluded.projected_at,
+				version = orders.version + 1
+			RETURNING id, channel, order_no, tags
+		)
+		SELECT up.id, up.tags FROM up JOIN input USING (channel, order_no) ORDER BY input.n`,
+		chs, nos, stages, docs, created, updated, now)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store %d twins: %w", len(chs), err)
+	}
+	defer rows.Close()
+	ids := make([]int64, 0, len(chs))
+	tags := make([][]string, 0, len(chs))
+	for rows.Next() {
+		var id int64
+		var t []string
+		if err := rows.Scan(&id, pgdialect.Array(&t)); err != nil {
+			return nil, nil, fmt.Errorf("store twins: %w", err)
+		}
+		ids, tags = append(ids, id), append(tags, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("store twins: %w", err)
+	}
+	if len(ids) != len(chs) {
+		return nil, nil, fmt.Errorf("store twins: %d rows back for %d twins", len(ids), len(chs))
+	}
+	return ids, tags, nil
+}
+
+func applyStageDelta(ctx context.Context, tx *sql.Tx, delta map[twin.Stage]int64) (map[twin.Stage]int64, error) {
+	var st []string
+	var d []int64
+	for _, s := range twin.Stages {
+		if v := delta[s]; v != 0 {
+			st, d = append(st, string(s)), append(d, v)
+		}
+	}
+	if len(st) > 0 {
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO stage_counts (stage, count) SELECT * FROM unnest($1::text[], $2::bigint[])
+			ON CONFLICT (stage) DO UPDATE SET count = stage_counts.count + excluded.count`, st, d); err != nil {
+			return nil, fmt.Errorf("update stage counts: %w", err)
+		}
+	}
+	return readCounts(ctx, tx)
+}
+
+func readCounts(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}) (map[twin.Stage]int64, error) {
+	rows, err := q.QueryContext(ctx, `SELECT stage, count FROM stage_counts`)
+	if err != nil {
+		return nil, fmt.Errorf("read stage counts: %w", err)
+	}
+	defer rows.Close()
+	counts := make(map[twin.Stage]int64, len(twin.Stages))
+	for rows.Next() {
+		var s string
+		var n int64
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, fmt.Errorf("read stage counts: %w", err)
+		}
+		counts[twin.Stage(s)] = n
+	}
+	return counts, rows.Err()
+}

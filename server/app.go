@@ -1,0 +1,246 @@
+// Package server wires Tower together and serves HTTP: webhooks, GraphQL
+// (HTTP and websockets), probes, metrics and the SPA.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/uptrace/bun"
+
+	"github.com/towerhq/tower/config"
+	"github.com/towerhq/tower/connectors"
+	"github.com/towerhq/tower/connectors/standard"
+	"github.com/towerhq/tower/events"
+	"github.com/towerhq/tower/graph/resolvers"
+	"github.com/towerhq/tower/ingest"
+	"github.com/towerhq/tower/live"
+	"github.com/towerhq/tower/metrics"
+	"github.com/towerhq/tower/migrations"
+	"github.com/towerhq/tower/pglocal"
+	"github.com/towerhq/tower/projection"
+	"github.com/towerhq/tower/storage"
+)
+
+// App is a running Tower node.
+type App struct {
+	cfg       config.Config
+	log       *slog.Logger
+	now       func() time.Time
+	localPG   *pglocal.Server
+	DB        *bun.DB
+	Bus       events.Bus
+	Metrics   *metrics.Metrics
+	committer *ingest.Committer
+	router    *message.Router
+	http      *http.Server
+	listener  net.Listener
+	routerCtx context.Context
+	stopBus   context.CancelFunc
+	busDone   chan error
+}
+
+// New connects (starting the project-local PostgreSQL when no database URL
+// is configured), migrates, and builds every part. Nothing serves until Start.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err error) {
+	a := &App{cfg: cfg, log: log, now: time.Now, Metrics: metrics.New()}
+	defer func() {
+		if err != nil {
+			a.closeStorage()
+		}
+	}()
+	dsn := cfg.DatabaseURL
+	if dsn == "" {
+		a.localPG, err = pglocal.Start(ctx, pglocal.Options{Dir: cfg.DataDir + "/postgres", Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("start project-local PostgreSQL: %w", err)
+		}
+		dsn = a.localPG.URL()
+	}
+	if a.DB, err = storage.Open(ctx, dsn); err != nil {
+		return nil, err
+	}
+	if err := migrations.Migrate(ctx, a.DB, log); err != nil {
+		return nil, err
+	}
+	bus, err := events.NewPostgresBus(a.DB.DB, log)
+	if err != nil {
+		return nil, err
+	}
+	a.Bus = bus
+
+	sources, err := buildSources(cfg, a.now)
+	if err != nil {
+		return nil, err
+	}
+	storeBodies := cfg.Ingest.StoreBodies == nil || *cfg.Ingest.StoreBodies
+	a.committer = ingest.New(a.DB, bus, a.Metrics, log, ingest.Options{
+		BatchWait: cfg.Ingest.BatchWait, MaxBatchEvents: cfg.Ingest.MaxBatchEvents, StoreBodies: storeBodies,
+	})
+
+	orders := storage.NewOrders(a.DB)
+	initial, err := orders.Backlog(ctx, a.now())
+	if err != nil {
+		return nil, err
+	}
+	hub := live.NewHub(initial, log)
+	if a.router, err = events.NewRouter(bus, a.Metrics, log); err != nil {
+		return nil, err
+	}
+	if err := projection.NewTwins(a.DB, bus, a.Metrics, log, a.now).Register(a.router); err != nil {
+		return nil, err
+	}
+	if err := hub.Register(ctx, a.router, bus, a.DB, cfg.NodeName); err != nil {
+		return nil, err
+	}
+
+	res := &resolvers.Resolver{
+		Store: orders, Hub: hub, Metrics: a.Metrics, Now: a.now,
+		BacklogPushInterval: cfg.GraphQL.BacklogPushInterval,
+		OrderPushInterval:   100 * time.Millisecond,
+	}
+	mux := http.NewServeMux()
+	mux.Handle("POST /webhooks/{source}", &webhooks{
+		sources: sources, committer: a.committer, maxBody: cfg.Ingest.MaxBodyBytes,
+		m: a.Metrics, log: log.With("component", "webhooks"), now: a.now,
+	})
+	gql := newGraphQL(res, cfg.GraphQL.AllowedOrigins, cfg.GraphQL.KeepAlive, a.Metrics, log.With("component", "graphql"))
+	for _, m := range []string{"GET", "POST", "OPTIONS"} {
+		mux.Handle(m+" /graphql", gql)
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", a.ready)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.Metrics.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET /", spa())
+	a.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return a, nil
+}
+
+func buildSources(cfg config.Config, now func() time.Time) (map[string]connectors.Source, error) {
+	out := make(map[string]connectors.Source, len(cfg.Sources))
+	for _, s := range cfg.Sources {
+		switch s.Type {
+		case standard.Type:
+			src, err := standard.New(standard.Config{Name: s.Name, Channel: s.Channel, Secrets: s.Secrets}, now)
+			if err != nil {
+				return nil, fmt.Errorf("config: %w", err)
+			}
+			out[s.Name] = src
+		default:
+			return nil, fmt.Errorf("config: source %q: type %q is not available", s.Name, s.Type)
+		}
+	}
+	return out, nil
+}
+
+func (a *App) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	var problems []string
+	if err := a.DB.PingContext(ctx); err != nil {
+		problems = append(problems, "database: "+err.Error())
+	}
+	if err := a.Bus.Ping(ctx); err != nil {
+		problems = append(problems, "bus: "+err.Error())
+	}
+	select {
+	case <-a.router.Running():
+	default:
+		problems = append(problems, "bus: handlers not running")
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if len(problems) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		for _, p := range problems {
+			_, _ = w.Write([]byte(p + "\n"))
+		}
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+// Start listens on the configured address and starts the bus handlers and
+// the ingest committer. It returns the URL the server answers on.
+func (a *App) Start(ctx context.Context) (string, error) {
+	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
+	if err != nil {
+		return "", fmt.Errorf("listen on %s: %w", a.cfg.HTTPAddr, err)
+	}
+	a.listener = ln
+	go a.committer.Run()
+	var busCtx context.Context
+	busCtx, a.stopBus = context.WithCancel(context.WithoutCancel(ctx))
+	a.busDone = make(chan error, 1)
+	go func() { a.busDone <- events.RunRouter(busCtx, a.router) }()
+	select {
+	case <-a.router.Running():
+	case err := <-a.busDone:
+		return "", fmt.Errorf("start bus handlers: %w", err)
+	case <-time.After(30 * time.Second):
+		return "", errors.New("start bus handlers: timed out")
+	}
+	go func() {
+		if err := a.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("http server stopped", "err", err)
+		}
+	}()
+	return "http://" + displayAddr(ln.Addr()), nil
+}
+
+// displayAddr turns a wildcard listen address into one a browser can open.
+func displayAddr(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || tcp.IP.IsUnspecified() {
+		if ok {
+			return fmt.Sprintf("localhost:%d", tcp.Port)
+		}
+	}
+	return addr.String()
+}
+
+// Shutdown stops accepting, answers what is in flight (each acknowledged
+// webhook is committed first), drains the bus handlers and closes storage.
+func (a *App) Shutdown(ctx context.Context) error {
+	var errs []error
+	if err := a.http.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	a.committer.Close()
+	if a.stopBus != nil {
+		a.stopBus()
+		if err := <-a.busDone; err != nil {
+			errs = append(errs, err)
+		}
+	}
+	a.closeStorage()
+	return errors.Join(errs...)
+}
+
+func (a *App) closeStorage() {
+	if a.DB != nil {
+		_ = a.DB.Close()
+	}
+	if a.localPG != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := a.localPG.Stop(ctx); err != nil {
+			a.log.Error("stop project-local PostgreSQL", "err", err)
+		}
+	}
+}

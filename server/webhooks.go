@@ -1,0 +1,104 @@
+package server
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/towerhq/tower/connectors"
+	"github.com/towerhq/tower/ingest"
+	"github.com/towerhq/tower/metrics"
+)
+
+// webhooks serves POST /webhooks/{source}: verify, parse, store with group
+// commit, and only then answer 2xx. Every delivery, refused or not, is
+// audited in webhook_deliveries.
+type webhooks struct {
+	sources   map[string]connectors.Source
+	committer *ingest.Committer
+	maxBody   int64
+	m         *metrics.Metrics
+	log       *slog.Logger
+	now       func() time.Time
+}
+
+func (h *webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("source")
+	src, ok := h.sources[name]
+	if !ok {
+		h.m.Webhooks.WithLabelValues("unknown", "unknown_source", "404").Inc()
+		writeJSONError(w, http.StatusNotFound, "UNKNOWN_SOURCE", "no ingest source named "+strconv.Quote(name))
+		return
+	}
+	d := &ingest.Delivery{Source: name, ReceivedAt: h.now(), Headers: auditHeaders(r.Header)}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	d.Body = body
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		h.refuse(w, r, src, d, ingest.OutcomeTooLarge, http.StatusRequestEntityTooLarge, err)
+		return
+	case err != nil:
+		// The client went away mid-body: nothing to answer, nothing stored.
+		h.log.Warn("webhook body read failed", "source", name, "err", err)
+		h.m.Webhooks.WithLabelValues(name, "read_error", "400").Inc()
+		return
+	}
+	req := &connectors.Request{Header: r.Header, Body: body, ReceivedAt: d.ReceivedAt}
+	if err := src.Verify(req); err != nil {
+		h.refuse(w, r, src, d, ingest.OutcomeBadSignature, http.StatusUnauthorized, err)
+		return
+	}
+	d.Verified = true
+	parsed, err := src.Parse(req)
+	if err != nil {
+		h.refuse(w, r, src, d, ingest.OutcomeMalformed, http.StatusBadRequest, err)
+		return
+	}
+	d.DeliveryID, d.Events = parsed.ID, parsed.Events
+	res, err := h.committer.Submit(r.Context(), d)
+	if err != nil {
+		h.log.Error("webhook not stored", "source", name, "delivery_id", d.DeliveryID, "err", err)
+		h.m.Webhooks.WithLabelValues(name, "unavailable", "503").Inc()
+		w.Header().Set("Retry-After", "1")
+		src.Respond(w, connectors.Outcome{Status: http.StatusServiceUnavailable, Err: errors.New("not stored; retry")})
+		return
+	}
+	h.m.Webhooks.WithLabelValues(name, res.Outcome, "200").Inc()
+	src.Respond(w, connectors.Outcome{Status: http.StatusOK, Accepted: res.Accepted, Duplicates: res.Duplicates})
+}
+
+// refuse audits a refused delivery, then answers with its status.
+func (h *webhooks) refuse(w http.ResponseWriter, r *http.Request, src connectors.Source, d *ingest.Delivery, outcome string, status int, cause error) {
+	d.Outcome, d.Status, d.Err = outcome, status, cause
+	h.log.Warn("webhook refused", "source", d.Source, "outcome", outcome, "status", status, "err", cause, "remote", r.RemoteAddr)
+	if _, err := h.committer.Submit(r.Context(), d); err != nil {
+		h.log.Error("refused webhook not audited", "source", d.Source, "err", err)
+	}
+	h.m.Webhooks.WithLabelValues(d.Source, outcome, strconv.Itoa(status)).Inc()
+	src.Respond(w, connectors.Outcome{Status: status, Err: cause})
+}
+
+// auditHeaders keeps what matters to audit and replay a delivery, and never
+// credentials.
+func auditHeaders(h http.Header) map[string]string {
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		switch strings.ToLower(k) {
+		case "authorization", "cookie", "proxy-authorization":
+			continue
+		}
+		out[strings.ToLower(k)] = strings.Join(v, ", ")
+	}
+	return out
+}
+
+func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, `{"error":{"code":"`+code+`","message":`+strconv.Quote(msg)+`}}`)
+}

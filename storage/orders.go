@@ -1,0 +1,172 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/towerhq/tower/domain/order"
+	"github.com/towerhq/tower/domain/twin"
+	"github.com/towerhq/tower/events"
+)
+
+// OrderRow is a row of the orders read model.
+type OrderRow struct {
+	bun.BaseModel `bun:"table:orders"`
+
+	ID          int64           `bun:"id,pk,autoincrement"`
+	Channel     string          `bun:"channel"`
+	OrderNo     string          `bun:"order_no"`
+	Stage       string          `bun:"stage"`
+	Twin        json.RawMessage `bun:"twin,type:jsonb"`
+	Tags        []string        `bun:"tags,array"`
+	CreatedAt   time.Time       `bun:"created_at"`
+	UpdatedAt   time.Time       `bun:"updated_at"`
+	ProjectedAt time.Time       `bun:"projected_at"`
+	Version     int             `bun:"version"`
+}
+
+// Snapshot decodes the row's twin.
+func (r *OrderRow) Snapshot() (events.TwinSnapshot, error) {
+	t := twin.New(order.Key{Channel: r.Channel, OrderNo: r.OrderNo})
+	if err := json.Unmarshal(r.Twin, t); err != nil {
+		return events.TwinSnapshot{}, fmt.Errorf("decode twin %d: %w", r.ID, err)
+	}
+	return events.TwinSnapshot{ID: r.ID, Twin: t, Tags: r.Tags}, nil
+}
+
+// ErrNotFound is returned when no order matches.
+var ErrNotFound = errors.New("not found")
+
+// Orders reads the twins read model.
+type Orders struct{ db *bun.DB }
+
+func NewOrders(db *bun.DB) *Orders { return &Orders{db: db} }
+
+// Get returns the twin of k, or ErrNotFound.
+func (o *Orders) Get(ctx context.Context, k order.Key) (events.TwinSnapshot, error) {
+	var r OrderRow
+	err := o.db.NewSelect().Model(&r).Where("channel = ? AND order_no = ?", k.Channel, k.OrderNo).Scan(ctx)
+	return snapshotOf(&r, err, k.String())
+}
+
+// GetByID returns the twin with id, or ErrNotFound.
+func (o *Orders) GetByID(ctx context.Context, id int64) (events.TwinSnapshot, error) {
+	var r OrderRow
+	err := o.db.NewSelect().Model(&r).Where("id = ?", id).Scan(ctx)
+	return snapshotOf(&r, err, strconv.FormatInt(id, 10))
+}
+
+func snapshotOf(r *OrderRow, err error, what string) (events.TwinSnapshot, error) {
+	if errors.Is(err, sql.ErrNoRows) {
+		return events.TwinSnapshot{}, ErrNotFound
+	}
+	if err != nil {
+		return events.TwinSnapshot{}, fmt.Errorf("get order %s: %w", what, err)
+	}
+	return r.Snapshot()
+}
+
+// Filter narrows List.
+type Filter struct {
+	Stage       twin.Stage
+	Channel     string
+	UpdatedFrom *time.Time
+	UpdatedTo   *time.Time
+}
+
+// Page is one page of List.
+type Page struct {
+	Orders  []events.TwinSnapshot
+	Cursors []string
+	HasNext bool
+}
+
+// ErrBadCursor is returned for a cursor List did not make.
+var ErrBadCursor = errors.New("invalid cursor")
+
+// List returns orders most recently updated first, keyset-paginated.
+func (o *Orders) List(ctx context.Context, f Filter, first int, after string) (Page, error) {
+	var rows []OrderRow
+	q := o.db.NewSelect().Model(&rows).OrderExpr("updated_at DESC, id DESC").Limit(int64(first) + 1)
+	if f.Stage != "" {
+		q = q.Where("stage = ?", string(f.Stage))
+	}
+	if f.Channel != "" {
+		q = q.Where("channel = ?", f.Channel)
+	}
+	if f.UpdatedFrom != nil {
+		q = q.Where("updated_at >= ?", *f.UpdatedFrom)
+	}
+	if f.UpdatedTo != nil {
+		q = q.Where("updated_at < ?", *f.UpdatedTo)
+	}
+	if after != "" {
+		at, id, err := decodeCursor(after)
+		if err != nil {
+			return Page{}, err
+		}
+		q = q.Where("(updated_at, id) < (?, ?)", at, id)
+	}
+	if err := q.Scan(ctx); err != nil {
+		return Page{}, fmt.Errorf("list orders: %w", err)
+	}
+	var p Page
+	if len(rows) > first {
+		rows, p.HasNext = rows[:first], true
+	}
+	for i := range rows {
+		s, err := rows[i].Snapshot()
+		if err != nil {
+			return Page{}, err
+		}
+		p.Orders = append(p.Orders, s)
+		p.Cursors = append(p.Cursors, encodeCursor(rows[i].UpdatedAt, rows[i].ID))
+	}
+	return p, nil
+}
+
+func encodeCursor(at time.Time, id int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixMicro(), 10) + ":" + strconv.FormatInt(id, 10)))
+}
+
+func decodeCursor(c string) (time.Time, int64, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return time.Time{}, 0, ErrBadCursor
+	}
+	a, i, ok := strings.Cut(string(b), ":")
+	if !ok {
+		return time.Time{}, 0, ErrBadCursor
+	}
+	us, err1 := strconv.ParseInt(a, 10, 64)
+	id, err2 := strconv.ParseInt(i, 10, 64)
+	if err1 != nil || err2 != nil {
+		return time.Time{}, 0, ErrBadCursor
+	}
+	return time.UnixMicro(us), id, nil
+}
+
+// Backlog reads the per-stage counts the projection keeps.
+func (o *Orders) Backlog(ctx context.Context, now time.Time) (events.Backlog, error) {
+	var rows []struct {
+		Stage string `bun:"stage"`
+		Count int64  `bun:"count"`
+	}
+	if err := o.db.NewSelect().Table("stage_counts").Column("stage", "count").Scan(ctx, &rows); err != nil {
+		return events.Backlog{}, fmt.Errorf("read backlog: %w", err)
+	}
+	b := events.Backlog{Counts: make(map[twin.Stage]int64, len(rows)), At: now}
+	for _, r := range rows {
+		b.Counts[twin.Stage(r.Stage)] = r.Count
+	}
+	return b, nil
+}

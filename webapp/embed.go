@@ -1,0 +1,7 @@
+// Package webapp embeds the built SPA (dist/) into the Go binary.
+package webapp
+
+import "embed"
+
+//go:embed all:dist
+var Dist embed.FS
