@@ -55,3 +55,6 @@ require (
 )
 
 tool github.com/99designs/gqlgen
+
+// npm's tree is not Go.
+ignore ./webapp/node_modules

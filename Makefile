@@ -1,0 +1,72 @@
+# Tower. The two set-up commands are `make run` and `make test`; `make help` lists the rest.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/tower
+CONFIG ?= config.example.yaml
+NPM_STAMP := webapp/node_modules/.package-lock.json
+WEBAPP_SRC := $(shell find webapp/src webapp/index.html webapp/vite.config.ts webapp/tsconfig.json -type f 2>/dev/null)
+FUZZTIME ?= 10s
+
+.PHONY: help run build webapp test test-go test-webapp test-browser fuzz bench generate lint deps-postgres deps-browser clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+run: deps-postgres build ## build and serve (project-local PostgreSQL unless DATABASE_URL is set)
+	./$(BIN) serve --config $(CONFIG)
+
+build: webapp ## build the SPA and the tower binary
+	$(GO) build -o $(BIN) ./cmd/tower
+
+$(NPM_STAMP): webapp/package-lock.json
+	cd webapp && npm ci --no-audit --no-fund
+	@touch $@
+
+webapp/dist/index.html: $(NPM_STAMP) $(WEBAPP_SRC)
+	cd webapp && npm run build
+
+webapp: webapp/dist/index.html ## build the SPA into webapp/dist (embedded by go build)
+
+deps-postgres: ## install Debian's PostgreSQL server binaries if missing
+	@bash scripts/ensure-postgres.sh
+
+deps-browser: ## install Debian's chromium if missing (browser tests)
+	@command -v chromium >/dev/null || { echo "installing Debian's chromium"; \
+	  export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+test: deps-postgres deps-browser webapp ## everything: Go tests (real PostgreSQL), fuzz smoke, SPA unit and browser tests
+	$(MAKE) test-go test-webapp fuzz-smoke
+	@echo "make test: all passed"
+
+test-go: ## Go unit, integration, end-to-end and browser tests
+	TOWER_BROWSER_TESTS=1 $(GO) test -count=1 -timeout 15m ./...
+
+test-webapp: $(NPM_STAMP) ## SPA unit tests (vitest)
+	cd webapp && npm test
+
+fuzz-smoke: ## every fuzz target briefly
+	@set -e; for pkg in $$($(GO) list ./... ); do \
+	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/func //'); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=3s $$pkg >/dev/null; \
+	  done; done
+
+fuzz: ## every fuzz target for FUZZTIME each (default 10s)
+	@set -e; for pkg in $$($(GO) list ./... ); do \
+	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/func //'); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	  done; done
+
+bench: deps-postgres ## benchmarks, with their figures
+	$(GO) test -run='^$$' -bench=. -benchmem -count=1 -timeout 30m ./...
+
+generate: ## regenerate gqlgen code
+	$(GO) generate ./...
+
+lint: ## go vet and gofmt
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+clean: ## remove build output (keeps .data)
+	rm -rf bin webapp/dist/assets webapp/dist/index.html
