@@ -56,3 +56,10 @@ var (
 	ErrUnauthorized = errors.New("unauthorized")
 	ErrMalformed    = errors.New("malformed")
 )
+
+// DeliveryIdentifier is implemented by sources whose requests carry a
+// delivery id readable before verification, so refused deliveries can be
+// audited under it too.
+type DeliveryIdentifier interface {
+	DeliveryID(r *Request) string
+}

@@ -83,5 +83,10 @@ func New() *Metrics {
 	r.MustRegister(m.Webhooks, m.IngestBatchEvents, m.IngestBatchDeliver, m.IngestCommit, m.IngestQueue,
 		m.EventsStored, m.EventsPublished, m.HandlerLag, m.HandlerFailures, m.HandlerMessages, m.Poisoned,
 		m.Subscriptions, m.SubscriptionDrops, m.GraphQLRequests)
+	// Known label values start at zero so dashboards see them at once.
+	for _, f := range []string{"orderUpdated", "backlogChanged"} {
+		m.Subscriptions.WithLabelValues(f)
+		m.SubscriptionDrops.WithLabelValues(f)
+	}
 	return m
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -45,6 +46,9 @@ type App struct {
 	routerCtx context.Context
 	stopBus   context.CancelFunc
 	busDone   chan error
+
+	shutdownOnce sync.Once
+	shutdownErr  error
 }
 
 // New connects (starting the project-local PostgreSQL when no database URL
@@ -217,6 +221,11 @@ func displayAddr(addr net.Addr) string {
 // Shutdown stops accepting, answers what is in flight (each acknowledged
 // webhook is committed first), drains the bus handlers and closes storage.
 func (a *App) Shutdown(ctx context.Context) error {
+	a.shutdownOnce.Do(func() { a.shutdownErr = a.shutdown(ctx) })
+	return a.shutdownErr
+}
+
+func (a *App) shutdown(ctx context.Context) error {
 	var errs []error
 	if err := a.http.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))

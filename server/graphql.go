@@ -27,7 +27,10 @@ func newGraphQL(res *resolvers.Resolver, allowedOrigins []string, keepAlive time
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: res}))
 	srv.AddTransport(transport.Websocket{
 		Implementation:        wsgorilla.New(originChecker(allowedOrigins)),
+		// graphql-ws clients get "ka" messages; graphql-transport-ws
+		// clients get ping/pong, which also drops dead peers.
 		KeepAlivePingInterval: keepAlive,
+		PingPongInterval:      keepAlive,
 		InitTimeout:           10 * time.Second,
 	})
 	srv.AddTransport(transport.Options{})

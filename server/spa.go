@@ -28,7 +28,9 @@ func spa() http.Handler {
 				files.ServeHTTP(w, r)
 				return
 			}
-			if path.Ext(p) != "" {
+			// A missing build asset is a 404; anything else is a client
+			// route (order numbers may well contain dots).
+			if strings.HasPrefix(p, "assets/") {
 				http.NotFound(w, r)
 				return
 			}

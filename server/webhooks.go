@@ -40,6 +40,9 @@ func (h *webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
+		if di, ok := src.(connectors.DeliveryIdentifier); ok {
+			d.DeliveryID = truncate(di.DeliveryID(&connectors.Request{Header: r.Header}), 200)
+		}
 		h.refuse(w, r, src, d, ingest.OutcomeTooLarge, http.StatusRequestEntityTooLarge, err)
 		return
 	case err != nil:
@@ -49,6 +52,9 @@ func (h *webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := &connectors.Request{Header: r.Header, Body: body, ReceivedAt: d.ReceivedAt}
+	if di, ok := src.(connectors.DeliveryIdentifier); ok {
+		d.DeliveryID = truncate(di.DeliveryID(req), 200)
+	}
 	if err := src.Verify(req); err != nil {
 		h.refuse(w, r, src, d, ingest.OutcomeBadSignature, http.StatusUnauthorized, err)
 		return
@@ -59,7 +65,7 @@ func (h *webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, src, d, ingest.OutcomeMalformed, http.StatusBadRequest, err)
 		return
 	}
-	d.DeliveryID, d.Events = parsed.ID, parsed.Events
+	d.DeliveryID, d.Events = truncate(parsed.ID, 200), parsed.Events
 	res, err := h.committer.Submit(r.Context(), d)
 	if err != nil {
 		h.log.Error("webhook not stored", "source", name, "delivery_id", d.DeliveryID, "err", err)
@@ -101,4 +107,11 @@ func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, `{"error":{"code":"`+code+`","message":`+strconv.Quote(msg)+`}}`)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }

@@ -352,3 +352,8 @@ func truncate(s string, n int) string {
 	}
 	return s[:i] + "…"
 }
+
+// DeliveryID reads webhook-id, for auditing refused deliveries too.
+func (s *Source) DeliveryID(r *connectors.Request) string {
+	return r.Header.Get(HeaderID)
+}
