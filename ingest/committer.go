@@ -359,7 +359,11 @@ func allocateIDs(ctx context.Context, tx *sql.Tx, n int) ([]int64, error) {
 func insertReceipts(ctx context.Context, tx *sql.Tx, src, id []string, pk []int64, at []time.Time) (map[string]bool, error) {
 	rows, err := tx.QueryContext(ctx, `
 		INSERT INTO webhook_receipts (source, delivery_id, delivery_pk, received_at)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[])
+		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[]) AS t(source, delivery_id, delivery_pk, received_at)
+		-- In key order, so that concurrent commits carrying the same
+		-- (redelivered) ids take their unique-index locks in one order
+		-- instead of deadlocking.
+		ORDER BY source, delivery_id
 		ON CONFLICT DO NOTHING
 		RETURNING source, delivery_id`, src, id, pk, at)
 	if err != nil {
