@@ -24,8 +24,23 @@ type Delivery struct {
 	// ID is the platform's delivery id (Standard Webhooks' webhook-id);
 	// a repeat with the same ID has no second effect. May be empty.
 	ID string
-	// Events are the canonical events, Source already set.
+	// Events are the canonical events, Source already set. Platform
+	// messages may leave the order to be resolved later (see
+	// order.Event.ValidateRef).
 	Events []order.Event
+	// Flagged are items of the delivery that were understood as far as
+	// their id but could not be mapped (unknown tag, bad field). They are
+	// stored with the delivery and counted, never dropped, and never fail
+	// the rest of the batch.
+	Flagged []Flag
+}
+
+// Flag is one item of a delivery that was stored but not mapped.
+type Flag struct {
+	// ItemID is the platform's id for the item (msg_id ...), if any.
+	ItemID string `json:"itemId,omitempty"`
+	// Reason says why, e.g. `unknown tag "999"`.
+	Reason string `json:"reason"`
 }
 
 // Source is one configured ingest source.

@@ -233,8 +233,37 @@ type Event struct {
 	Recovered bool `json:"recovered,omitempty"`
 }
 
-// Validate checks an event is complete enough to apply.
+// Validate checks an event is complete enough to apply: it names its order
+// fully (channel and order number).
 func (e *Event) Validate() error {
+	return e.validate(false)
+}
+
+// ValidateRef is Validate for platform messages that find their order
+// later: a WMS message may carry only the order number (the channel is
+// resolved from the orders Tower knows), a courier push only the tracking
+// number (matched to the order an earlier event gave it).
+func (e *Event) ValidateRef() error {
+	return e.validate(true)
+}
+
+// Resolved reports whether the event names its order fully.
+func (e *Event) Resolved() bool { return e.Order.Channel != "" && e.Order.OrderNo != "" }
+
+// RefKind says how an unresolved event finds its order.
+func (e *Event) RefKind() string {
+	switch {
+	case e.Resolved():
+		return ""
+	case e.Order.OrderNo != "":
+		return "order_no"
+	case e.Data.TrackingNo != "":
+		return "tracking_no"
+	}
+	return "none"
+}
+
+func (e *Event) validate(allowRef bool) error {
 	if e.ID == "" {
 		return &FieldError{Field: "id", Reason: "required"}
 	}
@@ -250,8 +279,16 @@ func (e *Event) Validate() error {
 	if e.OccurredAt.IsZero() {
 		return &FieldError{Field: "occurredAt", Reason: "required"}
 	}
-	if err := e.Order.Validate(); err != nil {
-		return err
+	switch {
+	case allowRef && e.Order.Channel == "" && e.Order.OrderNo == "" && e.Data.TrackingNo != "":
+	case allowRef && e.Order.Channel == "" && e.Order.OrderNo != "":
+		if len(e.Order.OrderNo) > 64 {
+			return &FieldError{Field: "order.orderNo", Reason: "longer than 64 characters"}
+		}
+	default:
+		if err := e.Order.Validate(); err != nil {
+			return err
+		}
 	}
 	if e.Data.Amount != nil && *e.Data.Amount < 0 {
 		return &FieldError{Field: "data.amount", Reason: "negative"}
