@@ -20,6 +20,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/towerhq/tower/connectors"
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/metrics"
@@ -49,6 +50,8 @@ type Delivery struct {
 	Status  int
 	Err     error
 	Events  []order.Event
+	// Flagged items were stored with the delivery but not mapped.
+	Flagged []connectors.Flag
 }
 
 // Result is what became of a delivery once committed.
@@ -440,7 +443,8 @@ func (c *Committer) insertDeliveries(ctx context.Context, tx *sql.Tx, batch []*p
 		at                        = make([]time.Time, n)
 		body                      = make([][]byte, n)
 		ver                       = make([]bool, n)
-		status, acc, dup          = make([]int32, n), make([]int32, n), make([]int32, n)
+		status, acc, dup, nflag   = make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
+		flags                     = make([]*string, n)
 	)
 	for i, p := range batch {
 		d := p.d
@@ -472,11 +476,19 @@ func (c *Committer) insertDeliveries(ctx context.Context, tx *sql.Tx, batch []*p
 			errs[i] = &s
 		}
 		acc[i], dup[i] = int32(results[i].Accepted), int32(results[i].Duplicates)
+		if len(d.Flagged) > 0 {
+			fb, err := json.Marshal(d.Flagged)
+			if err != nil {
+				return fmt.Errorf("encode flags: %w", err)
+			}
+			f := string(fb)
+			flags[i], nflag[i] = &f, int32(len(d.Flagged))
+		}
 	}
 	_, err := tx.ExecContext(ctx, `
-		INSERT INTO webhook_deliveries (id, source, delivery_id, received_at, headers, body, verified, status, outcome, error, events_accepted, events_duplicate)
-		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[], $6::bytea[], $7::boolean[], $8::smallint[], $9::text[], $10::text[], $11::int[], $12::int[])`,
-		ids, src, did, at, hdr, body, ver, status, outc, errs, acc, dup)
+		INSERT INTO webhook_deliveries (id, source, delivery_id, received_at, headers, body, verified, status, outcome, error, events_accepted, events_duplicate, flags, events_flagged)
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[], $6::bytea[], $7::boolean[], $8::smallint[], $9::text[], $10::text[], $11::int[], $12::int[], $13::jsonb[], $14::int[])`,
+		ids, src, did, at, hdr, body, ver, status, outc, errs, acc, dup, flags, nflag)
 	if err != nil {
 		return fmt.Errorf("store %d deliveries: %w", n, err)
 	}

@@ -12,6 +12,8 @@ type Metrics struct {
 	Registry *prometheus.Registry
 
 	Webhooks           *prometheus.CounterVec   // source, outcome, status
+	ItemsFlagged       *prometheus.CounterVec   // source: items stored but not mapped
+	EventsParked       *prometheus.CounterVec   // ref kind: events waiting for their order
 	IngestBatchEvents  prometheus.Histogram     // events per group commit
 	IngestBatchDeliver prometheus.Histogram     // deliveries per group commit
 	IngestCommit       prometheus.Histogram     // commit latency, seconds
@@ -36,6 +38,12 @@ func New() *Metrics {
 		Webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tower_webhooks_total", Help: "Webhook deliveries by source, outcome and HTTP status.",
 		}, []string{"source", "outcome", "status"}),
+		ItemsFlagged: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tower_webhook_items_flagged_total", Help: "Delivery items stored but not mapped to an event (unknown tag, bad field), by source.",
+		}, []string{"source"}),
+		EventsParked: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tower_events_parked_total", Help: "Events parked until their order is known, by how they find it (order_no, tracking_no).",
+		}, []string{"ref"}),
 		IngestBatchEvents: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "tower_ingest_batch_events", Help: "Events per ingest group commit.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
@@ -80,7 +88,7 @@ func New() *Metrics {
 			Name: "tower_graphql_operations_total", Help: "GraphQL operations by type and result.",
 		}, []string{"type", "result"}),
 	}
-	r.MustRegister(m.Webhooks, m.IngestBatchEvents, m.IngestBatchDeliver, m.IngestCommit, m.IngestQueue,
+	r.MustRegister(m.Webhooks, m.ItemsFlagged, m.EventsParked, m.IngestBatchEvents, m.IngestBatchDeliver, m.IngestCommit, m.IngestQueue,
 		m.EventsStored, m.EventsPublished, m.HandlerLag, m.HandlerFailures, m.HandlerMessages, m.Poisoned,
 		m.Subscriptions, m.SubscriptionDrops, m.GraphQLRequests)
 	// Known label values start at zero so dashboards see them at once.

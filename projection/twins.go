@@ -79,81 +79,152 @@ type row struct {
 }
 
 // Apply folds es into their twins in one transaction and returns how many
-// twins changed.
+// twins changed. Events that do not name their order fully are resolved
+// (by order number or tracking number) or parked until their order is
+// known; parked events whose order appears in this batch are applied too.
 func (p *Twins) Apply(ctx context.Context, es []order.Event) (int, error) {
-	byKey := map[order.Key][]order.Event{}
-	for _, e := range es {
-		byKey[e.Order] = append(byKey[e.Order], e)
-	}
-	keys := slices.SortedFunc(maps.Keys(byKey), func(a, b order.Key) int {
-		return cmp.Or(cmp.Compare(a.Channel, b.Channel), cmp.Compare(a.OrderNo, b.OrderNo))
-	})
 	changed := 0
 	err := p.db.RunInTx(ctx, nil, func(ctx context.Context, btx bun.Tx) error {
 		tx := btx.Tx
-		existing, err := lockTwins(ctx, tx, keys)
-		if err != nil {
-			return err
-		}
 		now := p.now().UTC()
-		var (
-			chs, nos, stages, docs []string
-			created, updated       []time.Time
-			twins                  []*twin.Twin
-			delta                  = map[twin.Stage]int64{}
-		)
-		for _, k := range keys {
-			r, found := existing[k]
-			t := twin.New(k)
-			if found {
-				if err := json.Unmarshal(r.Twin, t); err != nil {
-					return fmt.Errorf("decode twin %s: %w", k, err)
-				}
-			}
-			if !t.ApplyAll(byKey[k]) && found {
-				continue
-			}
-			doc, err := json.Marshal(t)
+		w := &work{tx: tx, loaded: map[order.Key]*loadedTwin{}}
+		pending := es
+		for round := 0; len(pending) > 0 && round < 4; round++ {
+			resolved, err := p.resolve(ctx, w, pending, now)
 			if err != nil {
-				return fmt.Errorf("encode twin %s: %w", k, err)
+				return err
 			}
-			if found {
-				delta[twin.Stage(r.Stage)]--
+			if err := w.apply(ctx, resolved); err != nil {
+				return err
 			}
-			delta[t.Stage]++
-			chs, nos, stages, docs = append(chs, k.Channel), append(nos, k.OrderNo), append(stages, string(t.Stage)), append(docs, string(doc))
-			created, updated = append(created, t.CreatedAt), append(updated, t.UpdatedAt)
-			twins = append(twins, t)
+			// What this round taught (tracking numbers, new orders) may
+			// release parked events.
+			if pending, err = w.learn(ctx, now); err != nil {
+				return err
+			}
 		}
-		if len(twins) == 0 {
-			return nil
-		}
-		ids, tags, err := upsertTwins(ctx, tx, chs, nos, stages, docs, created, updated, now)
-		if err != nil {
-			return err
-		}
-		counts, err := applyStageDelta(ctx, tx, delta)
-		if err != nil {
-			return err
-		}
-		snap := events.TwinChanges{Backlog: events.Backlog{Counts: counts, At: now}}
-		for i, t := range twins {
-			snap.Twins = append(snap.Twins, events.TwinSnapshot{ID: ids[i], Twin: t, Tags: tags[i]})
-		}
-		msg, err := events.NewMessage(snap)
-		if err != nil {
-			return err
-		}
-		if err := p.bus.PublishTx(ctx, tx, events.TopicTwinChanges, msg); err != nil {
-			return err
-		}
-		changed = len(twins)
-		return nil
+		n, err := p.write(ctx, w, now)
+		changed = n
+		return err
 	})
 	if err != nil {
 		return 0, err
 	}
 	return changed, nil
+}
+
+// loadedTwin is a twin read (and locked) in this transaction.
+type loadedTwin struct {
+	t       *twin.Twin
+	row     row
+	found   bool // existed before this transaction
+	changed bool
+	learnt  string // tracking number already recorded
+}
+
+type work struct {
+	tx     *sql.Tx
+	loaded map[order.Key]*loadedTwin
+	// refsResolved are events stored without their order, now resolved:
+	// their order_events rows get the order key.
+	refsResolved []order.Event
+}
+
+// apply folds events into their (locked) twins.
+func (w *work) apply(ctx context.Context, es []order.Event) error {
+	byKey := map[order.Key][]order.Event{}
+	for _, e := range es {
+		byKey[e.Order] = append(byKey[e.Order], e)
+	}
+	var missing []order.Key
+	for k := range byKey {
+		if _, ok := w.loaded[k]; !ok {
+			missing = append(missing, k)
+		}
+	}
+	slices.SortFunc(missing, compareKeys)
+	if len(missing) > 0 {
+		existing, err := lockTwins(ctx, w.tx, missing)
+		if err != nil {
+			return err
+		}
+		for _, k := range missing {
+			lt := &loadedTwin{t: twin.New(k)}
+			if r, ok := existing[k]; ok {
+				if err := json.Unmarshal(r.Twin, lt.t); err != nil {
+					return fmt.Errorf("decode twin %s: %w", k, err)
+				}
+				lt.row, lt.found, lt.learnt = r, true, lt.t.Details.TrackingNo
+			}
+			w.loaded[k] = lt
+		}
+	}
+	for k, evs := range byKey {
+		lt := w.loaded[k]
+		if lt.t.ApplyAll(evs) || !lt.found {
+			lt.changed = true
+		}
+	}
+	return nil
+}
+
+// write stores every changed twin, the stage counts and the change message.
+func (p *Twins) write(ctx context.Context, w *work, now time.Time) (int, error) {
+	if err := recordResolved(ctx, w.tx, w.refsResolved); err != nil {
+		return 0, err
+	}
+	keys := slices.SortedFunc(maps.Keys(w.loaded), compareKeys)
+	var (
+		chs, nos, stages, docs []string
+		created, updated       []time.Time
+		twins                  []*twin.Twin
+		delta                  = map[twin.Stage]int64{}
+	)
+	for _, k := range keys {
+		lt := w.loaded[k]
+		if !lt.changed {
+			continue
+		}
+		t := lt.t
+		doc, err := json.Marshal(t)
+		if err != nil {
+			return 0, fmt.Errorf("encode twin %s: %w", k, err)
+		}
+		if lt.found {
+			delta[twin.Stage(lt.row.Stage)]--
+		}
+		delta[t.Stage]++
+		chs, nos, stages, docs = append(chs, k.Channel), append(nos, k.OrderNo), append(stages, string(t.Stage)), append(docs, string(doc))
+		created, updated = append(created, t.CreatedAt), append(updated, t.UpdatedAt)
+		twins = append(twins, t)
+	}
+	if len(twins) == 0 {
+		return 0, nil
+	}
+	ids, tags, err := upsertTwins(ctx, w.tx, chs, nos, stages, docs, created, updated, now)
+	if err != nil {
+		return 0, err
+	}
+	counts, err := applyStageDelta(ctx, w.tx, delta)
+	if err != nil {
+		return 0, err
+	}
+	snap := events.TwinChanges{Backlog: events.Backlog{Counts: counts, At: now}}
+	for i, t := range twins {
+		snap.Twins = append(snap.Twins, events.TwinSnapshot{ID: ids[i], Twin: t, Tags: tags[i]})
+	}
+	msg, err := events.NewMessage(snap)
+	if err != nil {
+		return 0, err
+	}
+	if err := p.bus.PublishTx(ctx, w.tx, events.TopicTwinChanges, msg); err != nil {
+		return 0, err
+	}
+	return len(twins), nil
+}
+
+func compareKeys(a, b order.Key) int {
+	return cmp.Or(cmp.Compare(a.Channel, b.Channel), cmp.Compare(a.OrderNo, b.OrderNo))
 }
 
 func lockTwins(ctx context.Context, tx *sql.Tx, keys []order.Key) (map[order.Key]row, error) {

@@ -26,7 +26,7 @@ import (
 func newGraphQL(res *resolvers.Resolver, allowedOrigins []string, keepAlive time.Duration, m *metrics.Metrics, log *slog.Logger) http.Handler {
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: res}))
 	srv.AddTransport(transport.Websocket{
-		Implementation:        wsgorilla.New(originChecker(allowedOrigins)),
+		Implementation: wsgorilla.New(originChecker(allowedOrigins)),
 		// graphql-ws clients get "ka" messages; graphql-transport-ws
 		// clients get ping/pong, which also drops dead peers.
 		KeepAlivePingInterval: keepAlive,

@@ -65,7 +65,12 @@ func (h *webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, src, d, ingest.OutcomeMalformed, http.StatusBadRequest, err)
 		return
 	}
-	d.DeliveryID, d.Events = truncate(parsed.ID, 200), parsed.Events
+	d.DeliveryID, d.Events, d.Flagged = truncate(parsed.ID, 200), parsed.Events, parsed.Flagged
+	if len(parsed.Flagged) > 0 {
+		h.m.ItemsFlagged.WithLabelValues(name).Add(float64(len(parsed.Flagged)))
+		h.log.Warn("webhook items stored but not mapped", "source", name, "delivery_id", d.DeliveryID,
+			"flagged", len(parsed.Flagged), "first_reason", parsed.Flagged[0].Reason)
+	}
 	res, err := h.committer.Submit(r.Context(), d)
 	if err != nil {
 		h.log.Error("webhook not stored", "source", name, "delivery_id", d.DeliveryID, "err", err)
