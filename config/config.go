@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -84,8 +85,38 @@ type Source struct {
 	Salt                  string `yaml:"salt"`
 }
 
-// Known source types; only standard is implemented so far.
-var sourceTypes = map[string]bool{"standard": true}
+// Known source types and the keys each requires.
+var sourceTypes = map[string][]string{
+	"standard":  nil, // secrets, checked below
+	"douyin":    {"app_key", "app_secret"},
+	"tmall":     {"app_key", "app_secret"},
+	"wechatpay": {"mchid", "apiv3_key", "platform_public_key_file", "platform_public_key_id"},
+	"qimen":     {"app_key", "app_secret", "customer_id"},
+	"kuaidi100": {"salt"},
+}
+
+// value returns the configured value of a platform key.
+func (s *Source) value(key string) string {
+	switch key {
+	case "app_key":
+		return s.AppKey
+	case "app_secret":
+		return s.AppSecret
+	case "mchid":
+		return s.MchID
+	case "apiv3_key":
+		return s.APIv3Key
+	case "platform_public_key_file":
+		return s.PlatformPublicKeyFile
+	case "platform_public_key_id":
+		return s.PlatformPublicKeyID
+	case "customer_id":
+		return s.CustomerID
+	case "salt":
+		return s.Salt
+	}
+	return ""
+}
 
 // Default is the configuration with every default filled in.
 func Default() Config {
@@ -110,8 +141,8 @@ func Default() Config {
 	}
 }
 
-// Load reads file (may be empty), then the environment (getenv), and validates.
-// Flags are applied by the caller with Override before Validate.
+// Load reads file (may be empty), then the environment (getenv). The caller
+// applies flags on top, then calls Validate.
 func Load(file string, getenv func(string) string) (Config, error) {
 	c := Default()
 	if file == "" {
@@ -204,6 +235,10 @@ func sourceEnvName(name, suffix string) string {
 	return "TOWER_SOURCE_" + n + "_" + suffix
 }
 
+// devSecret is the example secret of config.example.yaml (the Standard
+// Webhooks documentation's); production refuses it.
+const devSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
 var sourceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 
 // Validate returns every problem at once, one line each.
@@ -271,8 +306,17 @@ func (c *Config) Validate() error {
 			bad(key+".name", "%q is configured twice", s.Name)
 		}
 		seen[s.Name] = true
-		if !sourceTypes[s.Type] {
-			bad(key+".type", "%q is not a known source type (known: standard)", s.Type)
+		required, known := sourceTypes[s.Type]
+		if !known {
+			bad(key+".type", "%q is not a known source type (known: standard, douyin, tmall, wechatpay, qimen, kuaidi100)", s.Type)
+		}
+		for _, k := range required {
+			if s.value(k) == "" {
+				bad(key+"."+k, "source %q of type %s needs %s", s.Name, s.Type, k)
+			}
+		}
+		if c.Mode == "production" && slices.Contains(s.Secrets, devSecret) {
+			bad(key+".secrets", "source %q uses the development example secret; production needs its own", s.Name)
 		}
 		if s.Type == "standard" && len(s.Secrets) == 0 {
 			bad(key+".secrets", "source %q needs at least one whsec_ secret (secrets, secrets_env, secrets_file or %s)", s.Name, sourceEnvName(s.Name, "SECRETS"))
@@ -308,7 +352,7 @@ func (c Config) Redacted() Config {
 	}
 	if u, err := url.Parse(c.DatabaseURL); err == nil && u.User != nil {
 		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "***")
+			u.User = url.UserPassword(u.User.Username(), "REDACTED")
 			r.DatabaseURL = u.String()
 		}
 	}

@@ -85,6 +85,9 @@ func (h *Hub) Publish(ch events.TwinChanges) {
 		}
 	}
 	for _, s := range ch.Twins {
+		if s.Twin == nil {
+			continue
+		}
 		for mb := range h.oSubs[s.Twin.Key] {
 			mb.Put(s)
 		}
