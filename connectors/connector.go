@@ -7,6 +7,7 @@ package connectors
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/towerhq/tower/domain/order"
@@ -14,7 +15,9 @@ import (
 
 // Request is one inbound delivery as received.
 type Request struct {
-	Header     http.Header
+	Header http.Header
+	// Query is the URL's query: some platforms (TOP, Qimen) sign it.
+	Query      url.Values
 	Body       []byte
 	ReceivedAt time.Time
 }
@@ -65,6 +68,9 @@ type Outcome struct {
 	Err error
 	// Accepted counts new events stored; Duplicates counts repeats.
 	Accepted, Duplicates int
+	// Request is the request answered, for platforms whose answer format
+	// depends on it (Qimen answers XML or JSON as it was asked). May be nil.
+	Request *Request
 }
 
 var (

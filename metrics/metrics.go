@@ -27,6 +27,8 @@ type Metrics struct {
 	Subscriptions      *prometheus.GaugeVec     // subscription field
 	SubscriptionDrops  *prometheus.CounterVec   // field: pushes replaced by a newer state
 	GraphQLRequests    *prometheus.CounterVec   // operation type, result
+	ReconcileRuns      *prometheus.CounterVec   // source, result
+	ReconcileRecovered *prometheus.CounterVec   // source: events found only by pulling
 }
 
 // New registers every collector on a fresh registry.
@@ -87,10 +89,16 @@ func New() *Metrics {
 		GraphQLRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tower_graphql_operations_total", Help: "GraphQL operations by type and result.",
 		}, []string{"type", "result"}),
+		ReconcileRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tower_reconcile_runs_total", Help: "Reconciliation pulls, by source and result (ok, error).",
+		}, []string{"source", "result"}),
+		ReconcileRecovered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tower_reconcile_recovered_events_total", Help: "Events Tower learnt only by pulling the channel (pushes lost), by source.",
+		}, []string{"source"}),
 	}
 	r.MustRegister(m.Webhooks, m.ItemsFlagged, m.EventsParked, m.IngestBatchEvents, m.IngestBatchDeliver, m.IngestCommit, m.IngestQueue,
 		m.EventsStored, m.EventsPublished, m.HandlerLag, m.HandlerFailures, m.HandlerMessages, m.Poisoned,
-		m.Subscriptions, m.SubscriptionDrops, m.GraphQLRequests)
+		m.Subscriptions, m.SubscriptionDrops, m.GraphQLRequests, m.ReconcileRuns, m.ReconcileRecovered)
 	// Known label values start at zero so dashboards see them at once.
 	for _, f := range []string{"orderUpdated", "backlogChanged"} {
 		m.Subscriptions.WithLabelValues(f)

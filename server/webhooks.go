@@ -35,6 +35,10 @@ func (h *webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := &ingest.Delivery{Source: name, ReceivedAt: h.now(), Headers: auditHeaders(r.Header)}
+	if r.URL.RawQuery != "" {
+		// Some platforms sign the query: keep it with the delivery.
+		d.Headers[":query"] = r.URL.RawQuery
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
 	d.Body = body
 	var tooLarge *http.MaxBytesError
@@ -43,7 +47,7 @@ func (h *webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if di, ok := src.(connectors.DeliveryIdentifier); ok {
 			d.DeliveryID = truncate(di.DeliveryID(&connectors.Request{Header: r.Header}), 200)
 		}
-		h.refuse(w, r, src, d, ingest.OutcomeTooLarge, http.StatusRequestEntityTooLarge, err)
+		h.refuse(w, r, src, d, nil, ingest.OutcomeTooLarge, http.StatusRequestEntityTooLarge, err)
 		return
 	case err != nil:
 		// The client went away mid-body: nothing to answer, nothing stored.
@@ -51,18 +55,18 @@ func (h *webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.m.Webhooks.WithLabelValues(name, "read_error", "400").Inc()
 		return
 	}
-	req := &connectors.Request{Header: r.Header, Body: body, ReceivedAt: d.ReceivedAt}
+	req := &connectors.Request{Header: r.Header, Query: r.URL.Query(), Body: body, ReceivedAt: d.ReceivedAt}
 	if di, ok := src.(connectors.DeliveryIdentifier); ok {
 		d.DeliveryID = truncate(di.DeliveryID(req), 200)
 	}
 	if err := src.Verify(req); err != nil {
-		h.refuse(w, r, src, d, ingest.OutcomeBadSignature, http.StatusUnauthorized, err)
+		h.refuse(w, r, src, d, req, ingest.OutcomeBadSignature, http.StatusUnauthorized, err)
 		return
 	}
 	d.Verified = true
 	parsed, err := src.Parse(req)
 	if err != nil {
-		h.refuse(w, r, src, d, ingest.OutcomeMalformed, http.StatusBadRequest, err)
+		h.refuse(w, r, src, d, req, ingest.OutcomeMalformed, http.StatusBadRequest, err)
 		return
 	}
 	d.DeliveryID, d.Events, d.Flagged = truncate(parsed.ID, 200), parsed.Events, parsed.Flagged
@@ -76,22 +80,22 @@ func (h *webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.log.Error("webhook not stored", "source", name, "delivery_id", d.DeliveryID, "err", err)
 		h.m.Webhooks.WithLabelValues(name, "unavailable", "503").Inc()
 		w.Header().Set("Retry-After", "1")
-		src.Respond(w, connectors.Outcome{Status: http.StatusServiceUnavailable, Err: errors.New("not stored; retry")})
+		src.Respond(w, connectors.Outcome{Status: http.StatusServiceUnavailable, Err: errors.New("not stored; retry"), Request: req})
 		return
 	}
 	h.m.Webhooks.WithLabelValues(name, res.Outcome, "200").Inc()
-	src.Respond(w, connectors.Outcome{Status: http.StatusOK, Accepted: res.Accepted, Duplicates: res.Duplicates})
+	src.Respond(w, connectors.Outcome{Status: http.StatusOK, Accepted: res.Accepted, Duplicates: res.Duplicates, Request: req})
 }
 
 // refuse audits a refused delivery, then answers with its status.
-func (h *webhooks) refuse(w http.ResponseWriter, r *http.Request, src connectors.Source, d *ingest.Delivery, outcome string, status int, cause error) {
+func (h *webhooks) refuse(w http.ResponseWriter, r *http.Request, src connectors.Source, d *ingest.Delivery, req *connectors.Request, outcome string, status int, cause error) {
 	d.Outcome, d.Status, d.Err = outcome, status, cause
 	h.log.Warn("webhook refused", "source", d.Source, "outcome", outcome, "status", status, "err", cause, "remote", r.RemoteAddr)
 	if _, err := h.committer.Submit(r.Context(), d); err != nil {
 		h.log.Error("refused webhook not audited", "source", d.Source, "err", err)
 	}
 	h.m.Webhooks.WithLabelValues(d.Source, outcome, strconv.Itoa(status)).Inc()
-	src.Respond(w, connectors.Outcome{Status: status, Err: cause})
+	src.Respond(w, connectors.Outcome{Status: status, Err: cause, Request: req})
 }
 
 // auditHeaders keeps what matters to audit and replay a delivery, and never

@@ -1,0 +1,88 @@
+package simulator
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/towerhq/tower/domain/order"
+	"github.com/towerhq/tower/domain/twin"
+)
+
+func smallConfig() Config {
+	c := Defaults()
+	c.Orders = 3000
+	return c
+}
+
+func TestGenerateIsDeterministic(t *testing.T) {
+	a, b := Generate(smallConfig()), Generate(smallConfig())
+	if !reflect.DeepEqual(a.Sends, b.Sends) || !reflect.DeepEqual(a.Orders, b.Orders) {
+		t.Fatal("same seed, different plans")
+	}
+	c := smallConfig()
+	c.Seed = 2
+	if reflect.DeepEqual(Generate(c).Sends, a.Sends) {
+		t.Fatal("different seeds, same plan")
+	}
+}
+
+// Folding each order's intended events gives the stage the ground truth
+// promises: the plan is coherent with Tower's own stage machine.
+func TestPlanFinalStagesMatchTheTwin(t *testing.T) {
+	p := Generate(smallConfig())
+	kinds := map[string]int{}
+	for _, o := range p.Orders {
+		tw := twin.New(o.Key)
+		tw.ApplyAll(o.Events)
+		if tw.Stage != o.Final {
+			t.Fatalf("order %s: twin stage %s, plan says %s", o.Key, tw.Stage, o.Final)
+		}
+		for _, tr := range o.Truths {
+			kinds[tr.Kind]++
+		}
+	}
+	for _, k := range []string{"ip_burst", "amount_outlier", "vague_address", "refund_after_outbound", "address_change_after_wms", "not_collected", "lost_push"} {
+		if kinds[k] == 0 {
+			t.Errorf("no %s in a 3000-order day (%v)", k, kinds)
+		}
+	}
+}
+
+func TestSendsAreOrderedAndFaulty(t *testing.T) {
+	p := Generate(smallConfig())
+	dups := 0
+	for i, s := range p.Sends {
+		if i > 0 && s.At.Before(p.Sends[i-1].At) {
+			t.Fatal("sends not ordered by time")
+		}
+		if s.Dup {
+			dups++
+		}
+	}
+	if dups == 0 || len(p.Lost) == 0 {
+		t.Fatalf("dups %d lost %d: faults missing", dups, len(p.Lost))
+	}
+	for _, l := range p.Lost {
+		if l.Event.System != order.SystemChannel {
+			t.Fatalf("lost a %s push: only channel pushes are recoverable", l.Event.System)
+		}
+	}
+}
+
+func TestBurstShapesTheDay(t *testing.T) {
+	c := smallConfig()
+	p := Generate(c)
+	inBurst := 0
+	from, to := c.Start.Add(c.BurstAt), c.Start.Add(c.BurstAt+time.Hour)
+	for _, o := range p.Orders {
+		at := o.Events[0].OccurredAt
+		if !at.Before(from) && at.Before(to) {
+			inBurst++
+		}
+	}
+	share := float64(inBurst) / float64(len(p.Orders))
+	if share < 0.4 || share > 0.55 {
+		t.Fatalf("%.2f of orders in the burst hour, want about 0.47", share)
+	}
+}
