@@ -18,7 +18,10 @@ import (
 
 	"github.com/towerhq/tower/config"
 	"github.com/towerhq/tower/connectors"
+	"github.com/towerhq/tower/connectors/douyin"
 	"github.com/towerhq/tower/connectors/standard"
+	"github.com/towerhq/tower/connectors/tmall"
+	"github.com/towerhq/tower/connectors/wechatpay"
 	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/graph/resolvers"
 	"github.com/towerhq/tower/ingest"
@@ -139,16 +142,27 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 func buildSources(cfg config.Config, now func() time.Time) (map[string]connectors.Source, error) {
 	out := make(map[string]connectors.Source, len(cfg.Sources))
 	for _, s := range cfg.Sources {
+		var (
+			src connectors.Source
+			err error
+		)
 		switch s.Type {
 		case standard.Type:
-			src, err := standard.New(standard.Config{Name: s.Name, Channel: s.Channel, Secrets: s.Secrets}, now)
-			if err != nil {
-				return nil, fmt.Errorf("config: %w", err)
-			}
-			out[s.Name] = src
+			src, err = standard.New(standard.Config{Name: s.Name, Channel: s.Channel, Secrets: s.Secrets}, now)
+		case douyin.Type:
+			src, err = douyin.New(douyin.Config{Name: s.Name, Channel: s.Channel, AppKey: s.AppKey, AppSecret: s.AppSecret}, now)
+		case tmall.Type:
+			src, err = tmall.New(tmall.Config{Name: s.Name, Channel: s.Channel, AppKey: s.AppKey, AppSecret: s.AppSecret}, now)
+		case wechatpay.Type:
+			src, err = wechatpay.New(wechatpay.Config{Name: s.Name, Channel: s.Channel, MchID: s.MchID, APIv3Key: s.APIv3Key,
+				PlatformPublicKeyFile: s.PlatformPublicKeyFile, PlatformPublicKeyID: s.PlatformPublicKeyID}, now)
 		default:
 			return nil, fmt.Errorf("config: source %q: type %q is not available", s.Name, s.Type)
 		}
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		out[s.Name] = src
 	}
 	return out, nil
 }
