@@ -19,6 +19,8 @@ import (
 	"github.com/towerhq/tower/config"
 	"github.com/towerhq/tower/connectors"
 	"github.com/towerhq/tower/connectors/douyin"
+	"github.com/towerhq/tower/connectors/kuaidi100"
+	"github.com/towerhq/tower/connectors/qimen"
 	"github.com/towerhq/tower/connectors/standard"
 	"github.com/towerhq/tower/connectors/tmall"
 	"github.com/towerhq/tower/connectors/wechatpay"
@@ -156,6 +158,10 @@ func buildSources(cfg config.Config, now func() time.Time) (map[string]connector
 		case wechatpay.Type:
 			src, err = wechatpay.New(wechatpay.Config{Name: s.Name, Channel: s.Channel, MchID: s.MchID, APIv3Key: s.APIv3Key,
 				PlatformPublicKeyFile: s.PlatformPublicKeyFile, PlatformPublicKeyID: s.PlatformPublicKeyID}, now)
+		case qimen.Type:
+			src, err = qimen.New(qimen.Config{Name: s.Name, Channel: s.Channel, AppKey: s.AppKey, AppSecret: s.AppSecret, CustomerID: s.CustomerID}, now)
+		case kuaidi100.Type:
+			src, err = kuaidi100.New(kuaidi100.Config{Name: s.Name, Salt: s.Salt}, now)
 		default:
 			return nil, fmt.Errorf("config: source %q: type %q is not available", s.Name, s.Type)
 		}
