@@ -83,6 +83,12 @@ type Source struct {
 	PlatformPublicKeyID   string `yaml:"platform_public_key_id"`
 	CustomerID            string `yaml:"customer_id"`
 	Salt                  string `yaml:"salt"`
+	// Reconciliation: channel sources may name their platform's order-list
+	// API; Tower pulls it every ReconcileEvery, reaching back
+	// ReconcileOverlap before the previous window's end.
+	PullURL          string        `yaml:"pull_url"`
+	ReconcileEvery   time.Duration `yaml:"reconcile_every"`
+	ReconcileOverlap time.Duration `yaml:"reconcile_overlap"`
 }
 
 // Known source types and the keys each requires.
@@ -314,6 +320,17 @@ func (c *Config) Validate() error {
 			if s.value(k) == "" {
 				bad(key+"."+k, "source %q of type %s needs %s", s.Name, s.Type, k)
 			}
+		}
+		if s.PullURL != "" {
+			if u, err := url.Parse(s.PullURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				bad(key+".pull_url", "%q is not an http(s) URL", s.PullURL)
+			}
+			if s.Type != "douyin" && s.Type != "tmall" && !(s.Type == "standard" && s.Channel == "miniprogram") {
+				bad(key+".pull_url", "reconciliation pulls channel order lists: douyin, tmall, or a standard source with channel miniprogram")
+			}
+		}
+		if s.ReconcileEvery < 0 || (s.ReconcileEvery > 0 && s.ReconcileEvery < time.Second) {
+			bad(key+".reconcile_every", "%s: want at least 1s (default 5m)", s.ReconcileEvery)
 		}
 		if c.Mode == "production" && slices.Contains(s.Secrets, devSecret) {
 			bad(key+".secrets", "source %q uses the development example secret; production needs its own", s.Name)

@@ -32,6 +32,8 @@ import (
 	"github.com/towerhq/tower/migrations"
 	"github.com/towerhq/tower/pglocal"
 	"github.com/towerhq/tower/projection"
+	"github.com/towerhq/tower/reconcile"
+	"github.com/towerhq/tower/reconcile/pull"
 	"github.com/towerhq/tower/storage"
 )
 
@@ -46,6 +48,8 @@ type App struct {
 	Metrics   *metrics.Metrics
 	committer *ingest.Committer
 	router    *message.Router
+	reconcile *reconcile.Runner
+	Reconcile []reconcile.Source
 	http      *http.Server
 	listener  net.Listener
 	routerCtx context.Context
@@ -93,6 +97,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	a.committer = ingest.New(a.DB, bus, a.Metrics, log, ingest.Options{
 		BatchWait: cfg.Ingest.BatchWait, MaxBatchEvents: cfg.Ingest.MaxBatchEvents, StoreBodies: storeBodies,
 	})
+
+	a.Reconcile = reconcileSources(cfg)
+	a.reconcile = reconcile.New(a.DB, a.committer, a.Metrics, log, a.now, a.Reconcile)
 
 	orders := storage.NewOrders(a.DB)
 	initial, err := orders.Backlog(ctx, a.now())
@@ -173,6 +180,42 @@ func buildSources(cfg config.Config, now func() time.Time) (map[string]connector
 	return out, nil
 }
 
+// reconcileSources builds a pull client for each channel source with a pull_url.
+func reconcileSources(cfg config.Config) []reconcile.Source {
+	var out []reconcile.Source
+	for _, s := range cfg.Sources {
+		if s.PullURL == "" {
+			continue
+		}
+		pc := pull.Config{BaseURL: s.PullURL, AppKey: s.AppKey, AppSecret: s.AppSecret}
+		var c pull.Client
+		switch s.Type {
+		case douyin.Type:
+			c = pull.NewDouyin(pc)
+		case tmall.Type:
+			c = pull.NewTmall(pc)
+		case standard.Type: // the mini-program's own backend (validated)
+			pc.AppSecret = s.Secrets[0]
+			c = pull.NewMiniProgram(pc)
+		}
+		out = append(out, reconcile.Source{Name: s.Name, Client: c, Every: s.ReconcileEvery, Overlap: s.ReconcileOverlap})
+	}
+	return out
+}
+
+// ReconcileOnce pulls every reconciled source once (tests, `tower reconcile`).
+func (a *App) ReconcileOnce(ctx context.Context) ([]reconcile.Result, error) {
+	var out []reconcile.Result
+	for _, s := range a.Reconcile {
+		r, err := a.reconcile.Once(ctx, s)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
 func (a *App) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -212,6 +255,9 @@ func (a *App) Start(ctx context.Context) (string, error) {
 	busCtx, a.stopBus = context.WithCancel(context.WithoutCancel(ctx))
 	a.busDone = make(chan error, 1)
 	go func() { a.busDone <- events.RunRouter(busCtx, a.router) }()
+	if len(a.Reconcile) > 0 {
+		go a.reconcile.Run(busCtx)
+	}
 	select {
 	case <-a.router.Running():
 	case err := <-a.busDone:
