@@ -12,8 +12,9 @@ FUZZTIME ?= 10s
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-run: deps-postgres build ## build and serve (project-local PostgreSQL unless DATABASE_URL is set)
-	./$(BIN) serve --config $(CONFIG)
+SIMULATE ?= on
+run: deps-postgres build ## build and serve (project-local PostgreSQL unless DATABASE_URL is set; SIMULATE=off for no simulator)
+	./$(BIN) serve --config $(CONFIG) --simulate $(SIMULATE)
 
 build: webapp ## build the SPA and the tower binary
 	$(GO) build -o $(BIN) ./cmd/tower

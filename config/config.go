@@ -33,12 +33,29 @@ type Config struct {
 	Bus     string `yaml:"bus"`
 	NATSURL string `yaml:"nats_url"`
 	// NodeName identifies this process on the bus (live fan-out consumer group).
-	NodeName  string   `yaml:"node_name"`
-	LogFormat string   `yaml:"log_format"`
-	LogLevel  string   `yaml:"log_level"`
-	Ingest    Ingest   `yaml:"ingest"`
-	GraphQL   GraphQL  `yaml:"graphql"`
-	Sources   []Source `yaml:"sources"`
+	NodeName  string    `yaml:"node_name"`
+	LogFormat string    `yaml:"log_format"`
+	LogLevel  string    `yaml:"log_level"`
+	Ingest    Ingest    `yaml:"ingest"`
+	GraphQL   GraphQL   `yaml:"graphql"`
+	Sources   []Source  `yaml:"sources"`
+	Simulator Simulator `yaml:"simulator"`
+}
+
+// Simulator runs the live-stream simulator inside `tower serve`, so a fresh
+// install shows a living dashboard. Never in production.
+type Simulator struct {
+	Enabled bool `yaml:"enabled"`
+	// OrdersPerDay and Speed (simulated seconds per real second) make it
+	// gentle by default.
+	OrdersPerDay int     `yaml:"orders_per_day"`
+	Speed        float64 `yaml:"speed"`
+	// PullAddr serves the fake channel order-list APIs the sources'
+	// pull_url point at.
+	PullAddr string `yaml:"pull_addr"`
+	// WechatpayPrivateKey signs simulated WeChat Pay notifications; in dev
+	// a throwaway pair is made next to platform_public_key_file.
+	WechatpayPrivateKey string `yaml:"wechatpay_private_key"`
 }
 
 // Ingest tunes group commit.
@@ -140,6 +157,7 @@ func Default() Config {
 			BatchWait:      2 * time.Millisecond,
 			MaxBatchEvents: 5000,
 		},
+		Simulator: Simulator{OrdersPerDay: 20000, Speed: 20, PullAddr: "127.0.0.1:9090"},
 		GraphQL: GraphQL{
 			BacklogPushInterval: 250 * time.Millisecond,
 			KeepAlive:           15 * time.Second,
@@ -301,6 +319,12 @@ func (c *Config) Validate() error {
 	}
 	if c.GraphQL.BacklogPushInterval < 10*time.Millisecond {
 		bad("graphql.backlog_push_interval", "%s is below 10ms", c.GraphQL.BacklogPushInterval)
+	}
+	if c.Simulator.Enabled && c.Mode == "production" {
+		bad("simulator.enabled", "the simulator never runs in production mode")
+	}
+	if c.Simulator.Enabled && (c.Simulator.OrdersPerDay < 1 || c.Simulator.Speed <= 0) {
+		bad("simulator", "orders_per_day and speed must be positive")
 	}
 	seen := map[string]bool{}
 	for i, s := range c.Sources {

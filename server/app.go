@@ -34,6 +34,7 @@ import (
 	"github.com/towerhq/tower/projection"
 	"github.com/towerhq/tower/reconcile"
 	"github.com/towerhq/tower/reconcile/pull"
+	"github.com/towerhq/tower/simulator"
 	"github.com/towerhq/tower/storage"
 )
 
@@ -89,6 +90,22 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	}
 	a.Bus = bus
 
+	if cfg.Simulator.Enabled {
+		// A dev or simulation node signs its own WeChat Pay notifications
+		// with a throwaway platform key pair.
+		for _, s := range cfg.Sources {
+			if s.Type == "wechatpay" && s.PlatformPublicKeyFile != "" {
+				priv, err := simulator.EnsureDevKeys(s.PlatformPublicKeyFile)
+				if err != nil {
+					return nil, err
+				}
+				if cfg.Simulator.WechatpayPrivateKey == "" {
+					cfg.Simulator.WechatpayPrivateKey = priv
+				}
+			}
+		}
+		a.cfg = cfg
+	}
 	sources, err := buildSources(cfg, a.now)
 	if err != nil {
 		return nil, err
@@ -178,6 +195,23 @@ func buildSources(cfg config.Config, now func() time.Time) (map[string]connector
 		out[s.Name] = src
 	}
 	return out, nil
+}
+
+// startSimulator plays gentle days against this node (dev and simulation
+// modes only: Validate refuses it in production).
+func (a *App) startSimulator(ctx context.Context, url string) error {
+	sc := a.cfg.Simulator
+	routes, pull, err := simulator.RoutesFrom(a.cfg, sc.WechatpayPrivateKey)
+	if err != nil {
+		return err
+	}
+	log := a.log.With("component", "simulator")
+	go func() {
+		if err := simulator.Gentle(ctx, url, routes, pull, sc.PullAddr, sc.OrdersPerDay, sc.Speed, log); err != nil {
+			log.Error("simulator stopped", "err", err)
+		}
+	}()
+	return nil
 }
 
 // reconcileSources builds a pull client for each channel source with a pull_url.
@@ -270,7 +304,13 @@ func (a *App) Start(ctx context.Context) (string, error) {
 			a.log.Error("http server stopped", "err", err)
 		}
 	}()
-	return "http://" + displayAddr(ln.Addr()), nil
+	url := "http://" + displayAddr(ln.Addr())
+	if a.cfg.Simulator.Enabled {
+		if err := a.startSimulator(busCtx, url); err != nil {
+			return "", err
+		}
+	}
+	return url, nil
 }
 
 // displayAddr turns a wildcard listen address into one a browser can open.

@@ -25,6 +25,7 @@ const usage = `tower: real-time order-fulfilment control tower
 usage:
   tower serve   [--config FILE] [--http-addr ADDR] [--database-url URL] [--bus postgres]
   tower migrate [--config FILE] [--database-url URL]
+  tower simulate [--config FILE] [--target URL] [--orders N] [--speed N] [--seed N] [--truth FILE]
 
 Every setting can also come from the environment (TOWER_CONFIG, TOWER_HTTP_ADDR,
 DATABASE_URL, TOWER_BUS, ...); see config.example.yaml.
@@ -43,6 +44,8 @@ func main() {
 		err = serve(ctx, args)
 	case "migrate":
 		err = migrate(ctx, args)
+	case "simulate":
+		err = simulate(ctx, args)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:
@@ -62,6 +65,7 @@ func loadConfig(name string, args []string) (config.Config, error) {
 	addr := fs.String("http-addr", "", "HTTP listen address (or TOWER_HTTP_ADDR)")
 	dsn := fs.String("database-url", "", "PostgreSQL URL (or DATABASE_URL); empty: project-local PostgreSQL")
 	bus := fs.String("bus", "", "event bus backend: postgres (or TOWER_BUS)")
+	sim := fs.String("simulate", "", "on|off: run the gentle live-stream simulator inside serve (dev only)")
 	if err := fs.Parse(args); err != nil {
 		return config.Config{}, err
 	}
@@ -76,6 +80,15 @@ func loadConfig(name string, args []string) (config.Config, error) {
 		if o.flag != "" {
 			*o.dst = o.flag
 		}
+	}
+	switch *sim {
+	case "":
+	case "on":
+		cfg.Simulator.Enabled = true
+	case "off":
+		cfg.Simulator.Enabled = false
+	default:
+		return cfg, fmt.Errorf("--simulate: want on or off, got %q", *sim)
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("invalid configuration:\n%w", err)

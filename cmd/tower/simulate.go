@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/towerhq/tower/config"
+	"github.com/towerhq/tower/simulator"
+)
+
+// simulate plays a live-stream day against a running Tower, signing with
+// the secrets of the same configuration file that Tower runs with.
+func simulate(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
+	file := fs.String("config", "", "Tower's config file: its sources and secrets (or TOWER_CONFIG)")
+	target := fs.String("target", "", "Tower's base URL (default: http:// + http_addr)")
+	orders := fs.Int("orders", 150_000, "orders in the day")
+	burst := fs.Float64("burst-share", 70.0/150, "share of the day's orders in the hour after the stream")
+	seed := fs.Int64("seed", 1, "random seed: the same seed plays the same day")
+	speed := fs.Float64("speed", 600, "simulated seconds per real second")
+	truth := fs.String("truth", ".data/sim/truth.jsonl", "ground-truth file (JSON lines)")
+	pullAddr := fs.String("pull-addr", "127.0.0.1:9090", "serve the fake channel order-list APIs here (empty: none)")
+	noFaults := fs.Bool("no-faults", false, "switch off duplicates, reordering, lost pushes and stalls")
+	wxKey := fs.String("wechatpay-private-key", "", "WeChat Pay platform private key (PEM) for payment notifications")
+	workers := fs.Int("workers", 32, "concurrent senders")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*file, os.Getenv)
+	if err != nil {
+		return err
+	}
+	if *target == "" {
+		*target = "http://" + cfg.HTTPAddr
+	}
+	key := *wxKey
+	if key == "" {
+		for _, s := range cfg.Sources {
+			if s.Type == "wechatpay" && s.PlatformPublicKeyFile != "" {
+				if k := filepath.Join(filepath.Dir(s.PlatformPublicKeyFile), "wechatpay_platform_private.pem"); fileExists(k) {
+					key = k
+				}
+			}
+		}
+	}
+	routes, pull, err := simulator.RoutesFrom(cfg, key)
+	if err != nil {
+		return err
+	}
+	sc := simulator.Defaults()
+	sc.Orders, sc.BurstShare, sc.Seed = *orders, *burst, *seed
+	if *noFaults {
+		sc.Faults = simulator.Faults{}
+	}
+	if err := os.MkdirAll(filepath.Dir(*truth), 0o755); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	fmt.Fprintf(os.Stderr, "simulating %d orders (seed %d) at %gx against %s; ground truth in %s\n", sc.Orders, sc.Seed, *speed, *target, *truth)
+	start := time.Now()
+	plan, st, err := simulator.Run(ctx, simulator.Options{
+		Config: sc, Speed: *speed, Target: *target, Routes: routes, Workers: *workers,
+		TruthFile: *truth, PullAddr: *pullAddr, Pull: pull, Progress: os.Stderr, Log: log,
+	})
+	fmt.Printf("orders %d | pushes sent %d (deliberate duplicates %d) | lost pushes %d | retries %d | failed %d | refused %d | %s\n",
+		len(plan.Orders), st.Sent, st.Duplicates, len(plan.Lost), st.Retried, st.Failed, st.Refused, time.Since(start).Round(time.Second))
+	return err
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
