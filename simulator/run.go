@@ -63,6 +63,9 @@ type Options struct {
 	Pull     fakeplatform.MuxConfig
 	Progress io.Writer
 	Log      *slog.Logger
+	// Linger keeps the fake pull APIs up after the day is played, so the
+	// next reconciliation finds the lost pushes.
+	Linger time.Duration
 }
 
 // Run generates the day, writes the ground truth, serves the fake pull
@@ -90,6 +93,15 @@ func Run(ctx context.Context, o Options) (*Plan, Stats, error) {
 		OnPlayed: func(s Send, _ bool, realAt time.Time) { state.Remember(s.Event, realAt) },
 	}
 	err := p.Play(ctx)
+	if err == nil && o.PullAddr != "" && o.Linger > 0 {
+		if o.Progress != nil {
+			fmt.Fprintf(o.Progress, "played; serving the channel order-list APIs for %s more for reconciliation\n", o.Linger)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(o.Linger):
+		}
+	}
 	return plan, p.Stats(), err
 }
 

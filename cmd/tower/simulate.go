@@ -28,6 +28,7 @@ func simulate(ctx context.Context, args []string) error {
 	noFaults := fs.Bool("no-faults", false, "switch off duplicates, reordering, lost pushes and stalls")
 	wxKey := fs.String("wechatpay-private-key", "", "WeChat Pay platform private key (PEM) for payment notifications")
 	workers := fs.Int("workers", 32, "concurrent senders")
+	linger := fs.Duration("linger", 0, "keep serving the fake pull APIs this long after the day is played (for reconciliation)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -65,7 +66,7 @@ func simulate(ctx context.Context, args []string) error {
 	start := time.Now()
 	plan, st, err := simulator.Run(ctx, simulator.Options{
 		Config: sc, Speed: *speed, Target: *target, Routes: routes, Workers: *workers,
-		TruthFile: *truth, PullAddr: *pullAddr, Pull: pull, Progress: os.Stderr, Log: log,
+		TruthFile: *truth, PullAddr: *pullAddr, Pull: pull, Progress: os.Stderr, Log: log, Linger: *linger,
 	})
 	fmt.Printf("orders %d | pushes sent %d (deliberate duplicates %d) | lost pushes %d | retries %d | failed %d | refused %d | %s\n",
 		len(plan.Orders), st.Sent, st.Duplicates, len(plan.Lost), st.Retried, st.Failed, st.Refused, time.Since(start).Round(time.Second))
