@@ -29,6 +29,9 @@ const (
 	// TopicTwinChanges carries twins changed by one projection commit and
 	// the backlog counts after it (payload: TwinChanges).
 	TopicTwinChanges = "twin_changes_v1"
+	// TopicAlerts carries alerts raised or changed (payload: AlertChanges),
+	// for the notifier.
+	TopicAlerts = "alerts_v1"
 	// TopicPoison parks messages a handler could not process after retries.
 	TopicPoison = "poison_v1"
 )

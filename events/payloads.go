@@ -13,10 +13,40 @@ type OrderEventsBatch struct {
 	Events []order.Event `json:"events"`
 }
 
-// TwinChanges is the payload of TopicTwinChanges.
+// TwinChanges is the payload of TopicTwinChanges: what one transaction
+// changed, for the live views.
 type TwinChanges struct {
 	Twins   []TwinSnapshot `json:"twins"`
 	Backlog Backlog        `json:"backlog"`
+	// Alerts raised or changed in the same transaction.
+	Alerts []AlertSnapshot `json:"alerts,omitempty"`
+}
+
+// AlertChanges is the payload of TopicAlerts: alerts raised or changed,
+// for the notifier.
+type AlertChanges struct {
+	Alerts []AlertSnapshot `json:"alerts"`
+}
+
+// AlertSnapshot is an alert as stored after a change.
+type AlertSnapshot struct {
+	ID             int64      `json:"id"`
+	Rule           string     `json:"rule"`
+	Kind           string     `json:"kind"`
+	Severity       string     `json:"severity"`
+	State          string     `json:"state"`
+	Channel        string     `json:"channel"`
+	OrderNo        string     `json:"orderNo"`
+	Scope          string     `json:"scope"`
+	Summary        string     `json:"summary"`
+	ConditionSince time.Time  `json:"conditionSince"`
+	RaisedAt       time.Time  `json:"raisedAt"`
+	AcknowledgedAt *time.Time `json:"acknowledgedAt,omitempty"`
+	AcknowledgedBy string     `json:"acknowledgedBy,omitempty"`
+	ResolvedAt     *time.Time `json:"resolvedAt,omitempty"`
+	ResolvedBy     string     `json:"resolvedBy,omitempty"`
+	// Raised is true for a new alert, false for a change.
+	Raised bool `json:"raised"`
 }
 
 // TwinSnapshot is a twin as stored after a change.

@@ -77,8 +77,9 @@ func (h *Hub) Handle(msg *message.Message) error {
 func (h *Hub) Publish(ch events.TwinChanges) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	// Messages may arrive out of order across nodes' commits; keep the newest counts.
-	if !ch.Backlog.At.Before(h.backlog.At) {
+	// Messages may arrive out of order across nodes' commits; keep the
+	// newest counts. Alert-only changes carry none.
+	if ch.Backlog.Counts != nil && !ch.Backlog.At.Before(h.backlog.At) {
 		h.backlog = ch.Backlog
 		for mb := range h.bSubs {
 			mb.Put(ch.Backlog)

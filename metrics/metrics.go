@@ -29,6 +29,11 @@ type Metrics struct {
 	GraphQLRequests    *prometheus.CounterVec   // operation type, result
 	ReconcileRuns      *prometheus.CounterVec   // source, result
 	ReconcileRecovered *prometheus.CounterVec   // source: events found only by pulling
+	AlertsRaised       *prometheus.CounterVec   // kind, severity
+	DetectionLatency   prometheus.Histogram     // condition true -> alert raised, seconds (Tower's clock)
+	DeadlineLag        prometheus.Histogram     // timer due -> fired, seconds
+	NotificationsSent  *prometheus.CounterVec   // channel, result
+	NotifyLatency      prometheus.Histogram     // alert raised -> robot message sent, seconds
 }
 
 // New registers every collector on a fresh registry.
@@ -95,10 +100,29 @@ func New() *Metrics {
 		ReconcileRecovered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tower_reconcile_recovered_events_total", Help: "Events Tower learnt only by pulling the channel (pushes lost), by source.",
 		}, []string{"source"}),
+		AlertsRaised: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tower_alerts_raised_total", Help: "Alerts raised, by kind and severity.",
+		}, []string{"kind", "severity"}),
+		DetectionLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "tower_detection_latency_seconds", Help: "From the moment an alert's condition became true to the alert being raised.",
+			Buckets: prometheus.ExponentialBuckets(0.1, 2, 16),
+		}),
+		DeadlineLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "tower_deadline_timer_lag_seconds", Help: "From a deadline timer's due time to its firing.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+		}),
+		NotificationsSent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tower_notifications_total", Help: "Robot messages, by channel and result.",
+		}, []string{"channel", "result"}),
+		NotifyLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "tower_notification_latency_seconds", Help: "From an alert being raised to its robot message being sent.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2, 16),
+		}),
 	}
 	r.MustRegister(m.Webhooks, m.ItemsFlagged, m.EventsParked, m.IngestBatchEvents, m.IngestBatchDeliver, m.IngestCommit, m.IngestQueue,
 		m.EventsStored, m.EventsPublished, m.HandlerLag, m.HandlerFailures, m.HandlerMessages, m.Poisoned,
-		m.Subscriptions, m.SubscriptionDrops, m.GraphQLRequests, m.ReconcileRuns, m.ReconcileRecovered)
+		m.Subscriptions, m.SubscriptionDrops, m.GraphQLRequests, m.ReconcileRuns, m.ReconcileRecovered,
+		m.AlertsRaised, m.DetectionLatency, m.DeadlineLag, m.NotificationsSent, m.NotifyLatency)
 	// Known label values start at zero so dashboards see them at once.
 	for _, f := range []string{"orderUpdated", "backlogChanged"} {
 		m.Subscriptions.WithLabelValues(f)

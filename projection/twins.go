@@ -19,6 +19,7 @@ import (
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 
+	"github.com/towerhq/tower/detect"
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/domain/twin"
 	"github.com/towerhq/tower/events"
@@ -33,6 +34,10 @@ const ConsumerGroup = "twin-projection"
 
 // Twins is the twin projection.
 type Twins struct {
+	// Detect, when set, evaluates the rules on every change in the same
+	// transaction.
+	Detect *detect.Detector
+
 	db  *bun.DB
 	bus events.Bus
 	m   *metrics.Metrics
@@ -86,8 +91,15 @@ func (p *Twins) Apply(ctx context.Context, es []order.Event) (int, error) {
 	changed := 0
 	err := p.db.RunInTx(ctx, nil, func(ctx context.Context, btx bun.Tx) error {
 		tx := btx.Tx
+		// The projection is derived state, and the bus acknowledges the
+		// message in a later, synchronously committed transaction: its WAL
+		// flush covers this commit too, so waiting for our own flush buys
+		// nothing.
+		if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+			return fmt.Errorf("projection: %w", err)
+		}
 		now := p.now().UTC()
-		w := &work{tx: tx, loaded: map[order.Key]*loadedTwin{}}
+		w := &work{tx: tx, btx: btx, loaded: map[order.Key]*loadedTwin{}}
 		pending := es
 		for round := 0; len(pending) > 0 && round < 4; round++ {
 			resolved, err := p.resolve(ctx, w, pending, now)
@@ -120,10 +132,13 @@ type loadedTwin struct {
 	found   bool // existed before this transaction
 	changed bool
 	learnt  string // tracking number already recorded
+	// fresh are the events this transaction added to the twin.
+	fresh []order.Event
 }
 
 type work struct {
 	tx     *sql.Tx
+	btx    bun.Tx
 	loaded map[order.Key]*loadedTwin
 	// refsResolved are events stored without their order, now resolved:
 	// their order_events rows get the order key.
@@ -161,6 +176,17 @@ func (w *work) apply(ctx context.Context, es []order.Event) error {
 	}
 	for k, evs := range byKey {
 		lt := w.loaded[k]
+		seen := make(map[[2]string]bool, len(lt.t.Timeline))
+		for _, e := range lt.t.Timeline {
+			seen[[2]string{e.Source, e.EventID}] = true
+		}
+		for _, e := range evs {
+			id := [2]string{e.Source, e.ID}
+			if !seen[id] {
+				seen[id] = true
+				lt.fresh = append(lt.fresh, e)
+			}
+		}
 		if lt.t.ApplyAll(evs) || !lt.found {
 			lt.changed = true
 		}
@@ -213,6 +239,27 @@ func (p *Twins) write(ctx context.Context, w *work, now time.Time) (int, error) 
 	for i, t := range twins {
 		snap.Twins = append(snap.Twins, events.TwinSnapshot{ID: ids[i], Twin: t, Tags: tags[i]})
 	}
+	if p.Detect != nil {
+		var changes []detect.Change
+		for _, k := range keys {
+			if lt := w.loaded[k]; lt.changed && len(lt.fresh) > 0 {
+				changes = append(changes, detect.Change{Twin: lt.t, Events: lt.fresh})
+			}
+		}
+		out, err := p.Detect.Process(ctx, w.btx, changes, now)
+		if err != nil {
+			return 0, fmt.Errorf("detect: %w", err)
+		}
+		for i := range snap.Twins {
+			if t, ok := out.Tags[snap.Twins[i].Twin.Key]; ok {
+				snap.Twins[i].Tags = t
+			}
+		}
+		snap.Alerts = out.Alerts
+		if err := PublishAlerts(ctx, p.bus, w.tx, out.Alerts); err != nil {
+			return 0, err
+		}
+	}
 	msg, err := events.NewMessage(snap)
 	if err != nil {
 		return 0, err
@@ -221,6 +268,19 @@ func (p *Twins) write(ctx context.Context, w *work, now time.Time) (int, error) 
 		return 0, err
 	}
 	return len(twins), nil
+}
+
+// PublishAlerts puts raised or changed alerts on the alerts topic (for the
+// notifier) inside tx.
+func PublishAlerts(ctx context.Context, bus events.Bus, tx *sql.Tx, alerts []events.AlertSnapshot) error {
+	if len(alerts) == 0 {
+		return nil
+	}
+	msg, err := events.NewMessage(events.AlertChanges{Alerts: alerts})
+	if err != nil {
+		return err
+	}
+	return bus.PublishTx(ctx, tx, events.TopicAlerts, msg)
 }
 
 func compareKeys(a, b order.Key) int {

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/uptrace/bun"
 
+	"github.com/towerhq/tower/clock"
 	"github.com/towerhq/tower/config"
 	"github.com/towerhq/tower/connectors"
 	"github.com/towerhq/tower/connectors/douyin"
@@ -24,6 +25,8 @@ import (
 	"github.com/towerhq/tower/connectors/standard"
 	"github.com/towerhq/tower/connectors/tmall"
 	"github.com/towerhq/tower/connectors/wechatpay"
+	"github.com/towerhq/tower/detect"
+	"github.com/towerhq/tower/domain/rules"
 	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/graph/resolvers"
 	"github.com/towerhq/tower/ingest"
@@ -36,6 +39,7 @@ import (
 	"github.com/towerhq/tower/reconcile/pull"
 	"github.com/towerhq/tower/simulator"
 	"github.com/towerhq/tower/storage"
+	"github.com/towerhq/tower/timers"
 )
 
 // App is a running Tower node.
@@ -43,7 +47,11 @@ type App struct {
 	cfg       config.Config
 	log       *slog.Logger
 	now       func() time.Time
+	Clock     clock.Clock
 	localPG   *pglocal.Server
+	detector  *detect.Detector
+	Rules     *detect.Rules
+	scheduler *timers.Scheduler
 	DB        *bun.DB
 	Bus       events.Bus
 	Metrics   *metrics.Metrics
@@ -64,7 +72,13 @@ type App struct {
 // New connects (starting the project-local PostgreSQL when no database URL
 // is configured), migrates, and builds every part. Nothing serves until Start.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err error) {
-	a := &App{cfg: cfg, log: log, now: time.Now, Metrics: metrics.New()}
+	a := &App{cfg: cfg, log: log, Metrics: metrics.New()}
+	if cfg.Mode == "simulation" {
+		a.Clock = clock.NewScaled(nil)
+	} else {
+		a.Clock = clock.Real{}
+	}
+	a.now = a.Clock.Now
 	defer func() {
 		if err != nil {
 			a.closeStorage()
@@ -127,9 +141,22 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	if a.router, err = events.NewRouter(bus, a.Metrics, log); err != nil {
 		return nil, err
 	}
-	if err := projection.NewTwins(a.DB, bus, a.Metrics, log, a.now).Register(a.router); err != nil {
+	a.Rules = detect.NewRules(a.DB)
+	if seeded, err := a.Rules.Seed(ctx, rules.Defaults(), a.now()); err != nil {
+		return nil, err
+	} else if seeded {
+		log.Info("seeded the default rules", "rules", len(rules.Defaults()))
+	}
+	a.detector = detect.New(a.Metrics, log)
+	twins := projection.NewTwins(a.DB, bus, a.Metrics, log, a.now)
+	twins.Detect = a.detector
+	if err := twins.Register(a.router); err != nil {
 		return nil, err
 	}
+	a.scheduler = timers.NewScheduler(a.DB, a.fireDeadlines, timers.Options{
+		Now: a.now, Logger: log.With("component", "timers"),
+		OnFire: func(lag time.Duration) { a.Metrics.DeadlineLag.Observe(lag.Seconds()) },
+	})
 	if err := hub.Register(ctx, a.router, bus, a.DB, cfg.NodeName); err != nil {
 		return nil, err
 	}
@@ -195,6 +222,31 @@ func buildSources(cfg config.Config, now func() time.Time) (map[string]connector
 		out[s.Name] = src
 	}
 	return out, nil
+}
+
+// fireDeadlines evaluates the deadline rules whose timers came due and
+// publishes what they raised, in the timers' transaction.
+func (a *App) fireDeadlines(ctx context.Context, tx bun.Tx, fired []timers.Fired) error {
+	out, err := a.detector.Fire(ctx, tx, fired, a.now())
+	if err != nil {
+		return err
+	}
+	return publishAlerts(ctx, a.Bus, tx, out)
+}
+
+// publishAlerts sends alert changes to the live views and the notifier.
+func publishAlerts(ctx context.Context, bus events.Bus, tx bun.Tx, out detect.Outcome) error {
+	if len(out.Alerts) == 0 {
+		return nil
+	}
+	if err := projection.PublishAlerts(ctx, bus, tx.Tx, out.Alerts); err != nil {
+		return err
+	}
+	msg, err := events.NewMessage(events.TwinChanges{Alerts: out.Alerts})
+	if err != nil {
+		return err
+	}
+	return bus.PublishTx(ctx, tx.Tx, events.TopicTwinChanges, msg)
 }
 
 // startSimulator plays gentle days against this node (dev and simulation
@@ -292,6 +344,11 @@ func (a *App) Start(ctx context.Context) (string, error) {
 	if len(a.Reconcile) > 0 {
 		go a.reconcile.Run(busCtx)
 	}
+	go func() {
+		if err := a.scheduler.Run(busCtx); err != nil && busCtx.Err() == nil {
+			a.log.Error("deadline timers stopped", "err", err)
+		}
+	}()
 	select {
 	case <-a.router.Running():
 	case err := <-a.busDone:
