@@ -27,14 +27,16 @@ type alertInput struct {
 	since                                time.Time
 }
 
-const alertColumns = `id, rule, kind, severity, state, channel, order_no, scope, summary, condition_since, raised_at,
+// AlertColumns are read by ScanAlert.
+const AlertColumns = `id, rule, kind, severity, state, channel, order_no, scope, summary, condition_since, raised_at,
 	acknowledged_at, coalesce(acknowledged_by, ''), resolved_at, coalesce(resolved_by, '')`
 
-// alertColumnsA is alertColumns qualified by the alias a.
+// alertColumnsA is AlertColumns qualified by the alias a.
 const alertColumnsA = `a.id, a.rule, a.kind, a.severity, a.state, a.channel, a.order_no, a.scope, a.summary, a.condition_since,
 	a.raised_at, a.acknowledged_at, coalesce(a.acknowledged_by, ''), a.resolved_at, coalesce(a.resolved_by, '')`
 
-func scanAlert(rows interface{ Scan(...any) error }, raised bool) (events.AlertSnapshot, error) {
+// ScanAlert reads an alerts row selected with AlertColumns.
+func ScanAlert(rows interface{ Scan(...any) error }, raised bool) (events.AlertSnapshot, error) {
 	var a events.AlertSnapshot
 	var ack, res sql.NullTime
 	err := rows.Scan(&a.ID, &a.Rule, &a.Kind, &a.Severity, &a.State, &a.Channel, &a.OrderNo, &a.Scope, &a.Summary,
@@ -67,7 +69,7 @@ func raiseAlerts(ctx context.Context, tx bun.Tx, in []alertInput, now time.Time)
 		FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[]) AS x(r, k, s, c, n, sc, su, si)
 		ORDER BY r, c, n, si
 		ON CONFLICT (rule, channel, order_no) WHERE state <> 'RESOLVED' DO NOTHING
-		RETURNING `+alertColumns,
+		RETURNING `+AlertColumns,
 		now, now, pgdialect.Array(rule), pgdialect.Array(kind), pgdialect.Array(sev), pgdialect.Array(ch), pgdialect.Array(no),
 		pgdialect.Array(scope), pgdialect.Array(sum), pgdialect.Array(since))
 	if err != nil {
@@ -76,7 +78,7 @@ func raiseAlerts(ctx context.Context, tx bun.Tx, in []alertInput, now time.Time)
 	defer rows.Close()
 	var out []events.AlertSnapshot
 	for rows.Next() {
-		a, err := scanAlert(rows, true)
+		a, err := ScanAlert(rows, true)
 		if err != nil {
 			return nil, fmt.Errorf("raise alerts: %w", err)
 		}
@@ -114,7 +116,7 @@ func resolveAlerts(ctx context.Context, tx bun.Tx, rs []resolution, now time.Tim
 	defer rows.Close()
 	var out []events.AlertSnapshot
 	for rows.Next() {
-		a, err := scanAlert(rows, false)
+		a, err := ScanAlert(rows, false)
 		if err != nil {
 			return nil, err
 		}
@@ -135,14 +137,14 @@ func SetAlertState(ctx context.Context, tx bun.Tx, id int64, state, by string, n
 	switch state {
 	case StateAcknowledged:
 		q = `UPDATE alerts SET state = 'ACKNOWLEDGED', acknowledged_at = ?, acknowledged_by = ?, updated_at = ?
-			WHERE id = ? AND state = 'FIRING' RETURNING ` + alertColumns
+			WHERE id = ? AND state = 'FIRING' RETURNING ` + AlertColumns
 	case StateResolved:
 		q = `UPDATE alerts SET state = 'RESOLVED', resolved_at = ?, resolved_by = ?, updated_at = ?
-			WHERE id = ? AND state <> 'RESOLVED' RETURNING ` + alertColumns
+			WHERE id = ? AND state <> 'RESOLVED' RETURNING ` + AlertColumns
 	default:
 		return events.AlertSnapshot{}, fmt.Errorf("set alert state %q: unknown state", state)
 	}
-	a, err := scanAlert(tx.QueryRowContext(ctx, q, now, by, now, id), false)
+	a, err := ScanAlert(tx.QueryRowContext(ctx, q, now, by, now, id), false)
 	if errors.Is(err, sql.ErrNoRows) {
 		var cur string
 		if err := tx.QueryRowContext(ctx, `SELECT state FROM alerts WHERE id = ?`, id).Scan(&cur); errors.Is(err, sql.ErrNoRows) {
@@ -150,7 +152,7 @@ func SetAlertState(ctx context.Context, tx bun.Tx, id int64, state, by string, n
 		}
 		if state == StateAcknowledged && cur == StateAcknowledged {
 			// Acknowledging twice is a no-op, not an error.
-			return scanAlert(tx.QueryRowContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE id = ?`, id), false)
+			return ScanAlert(tx.QueryRowContext(ctx, `SELECT `+AlertColumns+` FROM alerts WHERE id = ?`, id), false)
 		}
 		return a, ErrAlertState
 	}

@@ -30,7 +30,8 @@ type Change struct {
 
 // Outcome is what detection did in one transaction.
 type Outcome struct {
-	Alerts []events.AlertSnapshot
+	Alerts    []events.AlertSnapshot
+	WorkItems []events.WorkItemSnapshot
 	// Tags are the orders' tags after detection (only orders it tagged).
 	Tags map[order.Key][]string
 }
@@ -312,11 +313,26 @@ func (d *Detector) act(ctx context.Context, tx bun.Tx, hits []hit, now time.Time
 		}
 	}
 	if len(qName) > 0 {
-		if _, err := tx.ExecContext(ctx, `
+		rows, err := tx.QueryContext(ctx, `
 			INSERT INTO work_items (queue, channel, order_no, rule, status, created_at, updated_at)
-			SELECT q, c, n, r, 'open', ?, ? FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS x(q, c, n, r)
-			ON CONFLICT (queue, channel, order_no) WHERE status <> 'resolved' DO NOTHING`,
-			now, now, pgdialect.Array(qName), pgdialect.Array(qCh), pgdialect.Array(qNo), pgdialect.Array(qRule)); err != nil {
+			SELECT DISTINCT ON (q, c, n) q, c, n, r, 'open', ?::timestamptz, ?::timestamptz
+			FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS x(q, c, n, r) ORDER BY q, c, n, r
+			ON CONFLICT (queue, channel, order_no) WHERE status <> 'resolved' DO NOTHING
+			RETURNING `+WorkItemColumns,
+			now, now, pgdialect.Array(qName), pgdialect.Array(qCh), pgdialect.Array(qNo), pgdialect.Array(qRule))
+		if err != nil {
+			return out, fmt.Errorf("route to work queues: %w", err)
+		}
+		for rows.Next() {
+			w, err := ScanWorkItem(rows)
+			if err != nil {
+				rows.Close()
+				return out, err
+			}
+			out.WorkItems = append(out.WorkItems, w)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
 			return out, fmt.Errorf("route to work queues: %w", err)
 		}
 	}

@@ -20,6 +20,29 @@ type TwinChanges struct {
 	Backlog Backlog        `json:"backlog"`
 	// Alerts raised or changed in the same transaction.
 	Alerts []AlertSnapshot `json:"alerts,omitempty"`
+	// WorkItems created or changed in the same transaction.
+	WorkItems []WorkItemSnapshot `json:"workItems,omitempty"`
+}
+
+// WorkItemSnapshot is a work-queue item as stored after a change.
+type WorkItemSnapshot struct {
+	ID        int64      `json:"id"`
+	Queue     string     `json:"queue"`
+	Channel   string     `json:"channel"`
+	OrderNo   string     `json:"orderNo"`
+	Rule      string     `json:"rule"`
+	Status    string     `json:"status"`
+	Assignee  string     `json:"assignee,omitempty"`
+	Notes     []WorkNote `json:"notes"`
+	CreatedAt time.Time  `json:"createdAt"`
+	UpdatedAt time.Time  `json:"updatedAt"`
+}
+
+// WorkNote is a note on a work item.
+type WorkNote struct {
+	At   time.Time `json:"at"`
+	By   string    `json:"by"`
+	Text string    `json:"text"`
 }
 
 // AlertChanges is the payload of TopicAlerts: alerts raised or changed,

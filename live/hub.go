@@ -33,7 +33,15 @@ type Hub struct {
 	backlog events.Backlog
 	bSubs   map[*Mailbox[events.Backlog]]struct{}
 	oSubs   map[order.Key]map[*Mailbox[events.TwinSnapshot]]struct{}
+	aSubs   map[chan events.AlertSnapshot]struct{}
+	wSubs   map[chan events.WorkItemSnapshot]struct{}
+	// Dropped counts stream items a slow subscriber missed.
+	Dropped func(field string)
 }
+
+// StreamBuffer is how many alerts or work items a subscriber may fall
+// behind before it misses some (each is counted).
+const StreamBuffer = 1024
 
 // NewHub starts from initial backlog counts (read from the database once).
 func NewHub(initial events.Backlog, log *slog.Logger) *Hub {
@@ -41,6 +49,8 @@ func NewHub(initial events.Backlog, log *slog.Logger) *Hub {
 		log:     log.With("component", "live"),
 		backlog: initial,
 		bSubs:   map[*Mailbox[events.Backlog]]struct{}{},
+		aSubs:   map[chan events.AlertSnapshot]struct{}{},
+		wSubs:   map[chan events.WorkItemSnapshot]struct{}{},
 		oSubs:   map[order.Key]map[*Mailbox[events.TwinSnapshot]]struct{}{},
 	}
 }
@@ -85,6 +95,28 @@ func (h *Hub) Publish(ch events.TwinChanges) {
 			mb.Put(ch.Backlog)
 		}
 	}
+	for _, a := range ch.Alerts {
+		for c := range h.aSubs {
+			select {
+			case c <- a:
+			default:
+				if h.Dropped != nil {
+					h.Dropped("alerts")
+				}
+			}
+		}
+	}
+	for _, w := range ch.WorkItems {
+		for c := range h.wSubs {
+			select {
+			case c <- w:
+			default:
+				if h.Dropped != nil {
+					h.Dropped("workItems")
+				}
+			}
+		}
+	}
 	for _, s := range ch.Twins {
 		if s.Twin == nil {
 			continue
@@ -114,6 +146,29 @@ func (h *Hub) SubscribeBacklog(ctx context.Context) *Mailbox[events.Backlog] {
 		h.mu.Unlock()
 	})
 	return mb
+}
+
+// SubscribeAlerts streams every alert raised or changed, until ctx ends.
+func (h *Hub) SubscribeAlerts(ctx context.Context) <-chan events.AlertSnapshot {
+	return subscribe(ctx, h, h.aSubs)
+}
+
+// SubscribeWorkItems streams every work item created or changed.
+func (h *Hub) SubscribeWorkItems(ctx context.Context) <-chan events.WorkItemSnapshot {
+	return subscribe(ctx, h, h.wSubs)
+}
+
+func subscribe[T any](ctx context.Context, h *Hub, set map[chan T]struct{}) <-chan T {
+	c := make(chan T, StreamBuffer)
+	h.mu.Lock()
+	set[c] = struct{}{}
+	h.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		h.mu.Lock()
+		delete(set, c)
+		h.mu.Unlock()
+	})
+	return c
 }
 
 // SubscribeOrder returns a mailbox holding the latest twin of k.

@@ -255,8 +255,8 @@ func (p *Twins) write(ctx context.Context, w *work, now time.Time) (int, error) 
 				snap.Twins[i].Tags = t
 			}
 		}
-		snap.Alerts = out.Alerts
-		if err := PublishAlerts(ctx, p.bus, w.tx, out.Alerts); err != nil {
+		snap.Alerts, snap.WorkItems = out.Alerts, out.WorkItems
+		if err := detect.Publish(ctx, p.bus, w.tx, out, false); err != nil {
 			return 0, err
 		}
 	}
@@ -268,19 +268,6 @@ func (p *Twins) write(ctx context.Context, w *work, now time.Time) (int, error) 
 		return 0, err
 	}
 	return len(twins), nil
-}
-
-// PublishAlerts puts raised or changed alerts on the alerts topic (for the
-// notifier) inside tx.
-func PublishAlerts(ctx context.Context, bus events.Bus, tx *sql.Tx, alerts []events.AlertSnapshot) error {
-	if len(alerts) == 0 {
-		return nil
-	}
-	msg, err := events.NewMessage(events.AlertChanges{Alerts: alerts})
-	if err != nil {
-		return err
-	}
-	return bus.PublishTx(ctx, tx, events.TopicAlerts, msg)
 }
 
 func compareKeys(a, b order.Key) int {

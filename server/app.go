@@ -120,7 +120,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 		}
 		a.cfg = cfg
 	}
-	sources, err := buildSources(cfg, a.now)
+	// Signature freshness is about real time, whatever the simulated clock says.
+	sources, err := buildSources(cfg, time.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +166,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 		Store: orders, Hub: hub, Metrics: a.Metrics, Now: a.now,
 		BacklogPushInterval: cfg.GraphQL.BacklogPushInterval,
 		OrderPushInterval:   100 * time.Millisecond,
+		DB:                  a.DB, Bus: bus, AlertStore: storage.NewAlerts(a.DB), RuleStore: a.Rules,
+		Time: a.Clock, Simulation: cfg.Mode == "simulation",
 	}
+	hub.Dropped = func(field string) { a.Metrics.SubscriptionDrops.WithLabelValues(field).Inc() }
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/{source}", &webhooks{
 		sources: sources, committer: a.committer, maxBody: cfg.Ingest.MaxBodyBytes,
@@ -231,22 +235,7 @@ func (a *App) fireDeadlines(ctx context.Context, tx bun.Tx, fired []timers.Fired
 	if err != nil {
 		return err
 	}
-	return publishAlerts(ctx, a.Bus, tx, out)
-}
-
-// publishAlerts sends alert changes to the live views and the notifier.
-func publishAlerts(ctx context.Context, bus events.Bus, tx bun.Tx, out detect.Outcome) error {
-	if len(out.Alerts) == 0 {
-		return nil
-	}
-	if err := projection.PublishAlerts(ctx, bus, tx.Tx, out.Alerts); err != nil {
-		return err
-	}
-	msg, err := events.NewMessage(events.TwinChanges{Alerts: out.Alerts})
-	if err != nil {
-		return err
-	}
-	return bus.PublishTx(ctx, tx.Tx, events.TopicTwinChanges, msg)
+	return detect.Publish(ctx, a.Bus, tx.Tx, out, true)
 }
 
 // startSimulator plays gentle days against this node (dev and simulation

@@ -10,6 +10,16 @@ import (
 	"time"
 )
 
+type AlertConnection struct {
+	Edges    []*AlertEdge `json:"edges"`
+	PageInfo *PageInfo    `json:"pageInfo"`
+}
+
+type AlertEdge struct {
+	Cursor string `json:"cursor"`
+	Node   *Alert `json:"node"`
+}
+
 // Orders per current stage. `total` counts open orders only: the final stages
 // DELIVERED, CANCELLED, REFUNDED and RETURNED appear in `stages` but are left
 // out of `total`.
@@ -18,6 +28,37 @@ type Backlog struct {
 	Stages []*StageCount `json:"stages"`
 	// When these counts were computed.
 	At time.Time `json:"at"`
+}
+
+// What a draft rule would have done over stored events.
+type Backtest struct {
+	EventsScanned int               `json:"eventsScanned"`
+	OrdersScanned int               `json:"ordersScanned"`
+	Hits          int               `json:"hits"`
+	OrdersHit     int               `json:"ordersHit"`
+	Errors        int               `json:"errors"`
+	Samples       []*BacktestSample `json:"samples"`
+}
+
+type BacktestSample struct {
+	Channel   string    `json:"channel"`
+	OrderNo   string    `json:"orderNo"`
+	At        time.Time `json:"at"`
+	EventType string    `json:"eventType"`
+}
+
+type ClockInfo struct {
+	Now        time.Time `json:"now"`
+	Speed      float64   `json:"speed"`
+	Simulation bool      `json:"simulation"`
+}
+
+type HourCount struct {
+	Hour  time.Time `json:"hour"`
+	Count int       `json:"count"`
+}
+
+type Mutation struct {
 }
 
 // An order's digital twin: its status in every system and its timeline.
@@ -30,13 +71,15 @@ type Order struct {
 	// One per system that has spoken: channel, erp, wms, courier.
 	Systems []*SystemStatus `json:"systems"`
 	// Every event applied, oldest first (by the time the source says it happened).
-	Timeline   []*TimelineEntry `json:"timeline"`
-	Tags       []string         `json:"tags"`
-	Amount     *string          `json:"amount,omitempty"`
-	Currency   *string          `json:"currency,omitempty"`
-	Warehouse  *string          `json:"warehouse,omitempty"`
-	Courier    *string          `json:"courier,omitempty"`
-	TrackingNo *string          `json:"trackingNo,omitempty"`
+	Timeline []*TimelineEntry `json:"timeline"`
+	Tags     []string         `json:"tags"`
+	// Alerts on this order, newest first.
+	Alerts     []*Alert `json:"alerts"`
+	Amount     *string  `json:"amount,omitempty"`
+	Currency   *string  `json:"currency,omitempty"`
+	Warehouse  *string  `json:"warehouse,omitempty"`
+	Courier    *string  `json:"courier,omitempty"`
+	TrackingNo *string  `json:"trackingNo,omitempty"`
 	// Receiver; personal fields are masked for roles that do not need them.
 	Receiver   *Receiver  `json:"receiver,omitempty"`
 	ShipBy     *time.Time `json:"shipBy,omitempty"`
@@ -83,6 +126,85 @@ type Receiver struct {
 	Address  *string `json:"address,omitempty"`
 }
 
+// A business rule: an expression over the event, the order, its twin and stateful features.
+type Rule struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Expression  string `json:"expression"`
+	// Event types it listens to; empty: every type.
+	On []string `json:"on"`
+	// Deadline rules: wait this long (Go duration, e.g. 10m) after an `on` event, then evaluate.
+	After *string `json:"after,omitempty"`
+	// Deadline rules: an expression giving the due time instead of after (e.g. order.shipBy).
+	DueExpr *string `json:"dueExpr,omitempty"`
+	// Event types whose arrival cancels the wait and resolves the alert.
+	Until    []string `json:"until"`
+	Tags     []string `json:"tags"`
+	Severity string   `json:"severity"`
+	// customer_service | risk_review | warehouse_hold | logistics_follow_up, or empty.
+	Queue     *string   `json:"queue,omitempty"`
+	Alert     bool      `json:"alert"`
+	Kind      string    `json:"kind"`
+	Enabled   bool      `json:"enabled"`
+	Version   int       `json:"version"`
+	UpdatedAt time.Time `json:"updatedAt"`
+	UpdatedBy string    `json:"updatedBy"`
+	// Hits per hour over the last 24 hours, oldest first.
+	HitsByHour []*HourCount `json:"hitsByHour"`
+	// Evaluations that failed at run time in the last 24 hours.
+	Errors24h int `json:"errors24h"`
+}
+
+type RuleInput struct {
+	Name        string   `json:"name"`
+	Description *string  `json:"description,omitempty"`
+	Expression  string   `json:"expression"`
+	On          []string `json:"on,omitempty"`
+	After       *string  `json:"after,omitempty"`
+	DueExpr     *string  `json:"dueExpr,omitempty"`
+	Until       []string `json:"until,omitempty"`
+	Tags        []string `json:"tags,omitempty"`
+	Severity    *string  `json:"severity,omitempty"`
+	Queue       *string  `json:"queue,omitempty"`
+	Alert       *bool    `json:"alert,omitempty"`
+	Kind        *string  `json:"kind,omitempty"`
+	Enabled     *bool    `json:"enabled,omitempty"`
+}
+
+// A name a rule expression can use.
+type RuleName struct {
+	Name        string `json:"name"`
+	Type        string `json:"type"`
+	Description string `json:"description"`
+}
+
+type RuleVersion struct {
+	Version    int       `json:"version"`
+	Expression string    `json:"expression"`
+	Enabled    bool      `json:"enabled"`
+	Deleted    bool      `json:"deleted"`
+	CreatedAt  time.Time `json:"createdAt"`
+	CreatedBy  string    `json:"createdBy"`
+}
+
+type Silence struct {
+	ID        string    `json:"id"`
+	Rule      string    `json:"rule"`
+	Scope     string    `json:"scope"`
+	Until     time.Time `json:"until"`
+	Reason    string    `json:"reason"`
+	CreatedBy string    `json:"createdBy"`
+}
+
+type SilenceInput struct {
+	// Rule name; empty silences every rule for the scope.
+	Rule *string `json:"rule,omitempty"`
+	// Warehouse or channel; empty silences the rule everywhere.
+	Scope  *string   `json:"scope,omitempty"`
+	Until  time.Time `json:"until"`
+	Reason *string   `json:"reason,omitempty"`
+}
+
 type StageCount struct {
 	Stage Stage `json:"stage"`
 	Count int   `json:"count"`
@@ -112,6 +234,69 @@ type TimelineEntry struct {
 	EventID string `json:"eventId"`
 	// True when the event was recovered by reconciliation rather than pushed.
 	Recovered bool `json:"recovered"`
+}
+
+type WorkNote struct {
+	At   time.Time `json:"at"`
+	By   string    `json:"by"`
+	Text string    `json:"text"`
+}
+
+type AlertState string
+
+const (
+	AlertStateFiring       AlertState = "FIRING"
+	AlertStateAcknowledged AlertState = "ACKNOWLEDGED"
+	AlertStateResolved     AlertState = "RESOLVED"
+)
+
+var AllAlertState = []AlertState{
+	AlertStateFiring,
+	AlertStateAcknowledged,
+	AlertStateResolved,
+}
+
+func (e AlertState) IsValid() bool {
+	switch e {
+	case AlertStateFiring, AlertStateAcknowledged, AlertStateResolved:
+		return true
+	}
+	return false
+}
+
+func (e AlertState) String() string {
+	return string(e)
+}
+
+func (e *AlertState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = AlertState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid AlertState", str)
+	}
+	return nil
+}
+
+func (e AlertState) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *AlertState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e AlertState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 // Consolidated fulfillment stage of an order, derived from every system's reports.

@@ -22,6 +22,8 @@ const (
 // codedError is an error meant for the client.
 type codedError struct {
 	code, msg, field string
+	// line and column locate a rule expression's compile error (1-based).
+	line, column int
 }
 
 func (e *codedError) Error() string { return e.msg }
@@ -42,6 +44,9 @@ func PresentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			gerr.Extensions = map[string]any{"code": ce.code}
 			if ce.field != "" {
 				gerr.Extensions["field"] = ce.field
+			}
+			if ce.line > 0 {
+				gerr.Extensions["line"], gerr.Extensions["column"] = ce.line, ce.column
 			}
 		case gerr.Extensions != nil && gerr.Extensions["code"] != nil:
 			// Parser and validation errors already carry a code.

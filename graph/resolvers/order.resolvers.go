@@ -19,6 +19,19 @@ import (
 	"github.com/towerhq/tower/storage"
 )
 
+// Alerts is the resolver for the alerts field.
+func (r *orderResolver) Alerts(ctx context.Context, obj *model.Order) ([]*model.Alert, error) {
+	as, err := r.Resolver.AlertStore.OfOrder(ctx, order.Key{Channel: obj.Channel, OrderNo: obj.OrderNo})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.Alert, 0, len(as))
+	for _, a := range as {
+		out = append(out, alertOf(a))
+	}
+	return out, nil
+}
+
 // Order is the resolver for the order field.
 func (r *queryResolver) Order(ctx context.Context, channel string, orderNo string) (*model.Order, error) {
 	k := order.Key{Channel: channel, OrderNo: orderNo}
@@ -135,6 +148,9 @@ func (r *subscriptionResolver) BacklogChanged(ctx context.Context) (<-chan *mode
 	return out, nil
 }
 
+// Order returns generated.OrderResolver implementation.
+func (r *Resolver) Order() generated.OrderResolver { return &orderResolver{r} }
+
 // Query returns generated.QueryResolver implementation.
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
@@ -142,6 +158,7 @@ func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 func (r *Resolver) Subscription() generated.SubscriptionResolver { return &subscriptionResolver{r} }
 
 type (
+	orderResolver        struct{ *Resolver }
 	queryResolver        struct{ *Resolver }
 	subscriptionResolver struct{ *Resolver }
 )

@@ -8,6 +8,7 @@ type viewerKey struct{}
 // sees personal data masked.
 type Viewer struct {
 	Role string
+	Name string
 }
 
 // WithViewer attaches v to ctx (set by the server's auth middleware).

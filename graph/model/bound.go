@@ -1,0 +1,36 @@
+package model
+
+import "time"
+
+// Alert is bound by hand (gqlgen.yml) so resolvers can find its order.
+type Alert struct {
+	ID             string     `json:"id"`
+	Rule           string     `json:"rule"`
+	Kind           string     `json:"kind"`
+	Severity       string     `json:"severity"`
+	State          AlertState `json:"state"`
+	Scope          string     `json:"scope"`
+	Summary        string     `json:"summary"`
+	ConditionSince time.Time  `json:"conditionSince"`
+	RaisedAt       time.Time  `json:"raisedAt"`
+	AcknowledgedAt *time.Time `json:"acknowledgedAt,omitempty"`
+	AcknowledgedBy *string    `json:"acknowledgedBy,omitempty"`
+	ResolvedAt     *time.Time `json:"resolvedAt,omitempty"`
+	ResolvedBy     *string    `json:"resolvedBy,omitempty"`
+	// The order, resolved on demand.
+	Channel, OrderNo string `json:"-"`
+}
+
+// WorkItem is bound by hand so resolvers can find its order.
+type WorkItem struct {
+	ID        string      `json:"id"`
+	Queue     string      `json:"queue"`
+	Rule      string      `json:"rule"`
+	Status    string      `json:"status"`
+	Assignee  *string     `json:"assignee,omitempty"`
+	Notes     []*WorkNote `json:"notes"`
+	CreatedAt time.Time   `json:"createdAt"`
+	UpdatedAt time.Time   `json:"updatedAt"`
+
+	Channel, OrderNo string `json:"-"`
+}

@@ -1,0 +1,154 @@
+package resolvers
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/towerhq/tower/detect"
+	"github.com/towerhq/tower/domain/order"
+	"github.com/towerhq/tower/domain/rules"
+	"github.com/towerhq/tower/events"
+	"github.com/towerhq/tower/graph/model"
+	"github.com/towerhq/tower/storage"
+)
+
+func (r *Resolver) setAlertState(ctx context.Context, id, state string) (*model.Alert, error) {
+	n, err := parseID("id", id)
+	if err != nil {
+		return nil, err
+	}
+	out, err := r.change(ctx, func(tx bun.Tx) (detect.Outcome, error) {
+		a, err := detect.SetAlertState(ctx, tx, n, state, viewerName(ctx), r.Time.Now())
+		if err != nil {
+			return detect.Outcome{}, err
+		}
+		return detect.Outcome{Alerts: []events.AlertSnapshot{a}}, nil
+	})
+	switch {
+	case errors.Is(err, detect.ErrAlertNotFound):
+		return nil, &codedError{code: CodeNotFound, msg: "no alert " + id}
+	case errors.Is(err, detect.ErrAlertState):
+		return nil, &codedError{code: CodeConflict, msg: "the alert is already resolved"}
+	case err != nil:
+		return nil, err
+	}
+	return alertOf(out.Alerts[0]), nil
+}
+
+func (r *Resolver) alertStream(ctx context.Context, field string, want func(events.AlertSnapshot) bool) <-chan *model.Alert {
+	in := r.Hub.SubscribeAlerts(ctx)
+	out := make(chan *model.Alert, 16)
+	r.Metrics.Subscriptions.WithLabelValues(field).Inc()
+	go func() {
+		defer close(out)
+		defer r.Metrics.Subscriptions.WithLabelValues(field).Dec()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case a := <-in:
+				if !want(a) {
+					continue
+				}
+				select {
+				case out <- alertOf(a):
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out
+}
+
+func silenceOf(s storage.Silence) *model.Silence {
+	return &model.Silence{ID: strconv.FormatInt(s.ID, 10), Rule: s.Rule, Scope: s.Scope, Until: s.Until, Reason: s.Reason, CreatedBy: s.CreatedBy}
+}
+
+func (r *Resolver) updateWorkItem(ctx context.Context, id, action, note string) (*model.WorkItem, error) {
+	n, err := parseID("id", id)
+	if err != nil {
+		return nil, err
+	}
+	out, err := r.change(ctx, func(tx bun.Tx) (detect.Outcome, error) {
+		w, err := detect.UpdateWorkItem(ctx, tx, n, action, viewerName(ctx), note, r.Time.Now())
+		if err != nil {
+			return detect.Outcome{}, err
+		}
+		return detect.Outcome{WorkItems: []events.WorkItemSnapshot{w}}, nil
+	})
+	switch {
+	case errors.Is(err, detect.ErrWorkItemNotFound):
+		return nil, &codedError{code: CodeNotFound, msg: "no work item " + id}
+	case errors.Is(err, detect.ErrWorkItemResolved):
+		return nil, &codedError{code: CodeConflict, msg: "the work item is already resolved"}
+	case err != nil:
+		return nil, err
+	}
+	return workItemOf(out.WorkItems[0]), nil
+}
+
+// ruleFromInput fills the defaults of an edited rule.
+func ruleFromInput(in model.RuleInput) (rules.Rule, error) {
+	r := rules.Rule{Name: in.Name, Expression: in.Expression, Enabled: true, Actions: rules.Actions{Severity: rules.SeverityWarning}}
+	if in.Description != nil {
+		r.Description = *in.Description
+	}
+	for _, k := range in.On {
+		r.On = append(r.On, order.Kind(k))
+	}
+	for _, k := range in.Until {
+		r.Until = append(r.Until, order.Kind(k))
+	}
+	if in.After != nil && *in.After != "" {
+		d, err := time.ParseDuration(*in.After)
+		if err != nil {
+			return r, badInput("after", "want a duration like 10m or 24h")
+		}
+		r.After = d
+	}
+	if in.DueExpr != nil {
+		r.DueExpr = *in.DueExpr
+	}
+	r.Actions.Tags = in.Tags
+	if in.Severity != nil {
+		r.Actions.Severity = *in.Severity
+	}
+	if in.Queue != nil {
+		r.Actions.Queue = *in.Queue
+	}
+	if in.Alert != nil {
+		r.Actions.Alert = *in.Alert
+	}
+	if in.Kind != nil {
+		r.Actions.Kind = *in.Kind
+	}
+	if in.Enabled != nil {
+		r.Enabled = *in.Enabled
+	}
+	return r, nil
+}
+
+// ruleError gives rule problems to the editor: compile errors with line and
+// column, validation errors with the field.
+func ruleError(err error) error {
+	var ce *rules.CompileError
+	var ve *rules.ValidationError
+	switch {
+	case errors.As(err, &ce):
+		return &codedError{code: CodeBadUserInput, msg: ce.Error(), field: ce.Field, line: ce.Line, column: ce.Column}
+	case errors.As(err, &ve):
+		field := ""
+		if len(ve.Fields) > 0 {
+			field = ve.Fields[0].Field
+		}
+		return &codedError{code: CodeBadUserInput, msg: ve.Error(), field: field}
+	case errors.Is(err, detect.ErrNotFound):
+		return &codedError{code: CodeNotFound, msg: "no such rule"}
+	}
+	return err
+}

@@ -1,0 +1,156 @@
+package server
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+type alertPush struct {
+	ID, Rule, Kind, Severity, State string
+	Order                           struct{ OrderNo string }
+}
+
+const alertFields = `id rule kind severity state order { orderNo }`
+
+func nextAlert(t *testing.T, ch <-chan jsonRaw, field, orderNo string) alertPush {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		var p map[string]alertPush
+		next(t, ch, time.Until(deadline), &p)
+		if a := p[field]; a.Order.OrderNo == orderNo {
+			return a
+		}
+	}
+	t.Fatalf("no %s for %s", field, orderNo)
+	return alertPush{}
+}
+
+// An odd order is caught in seconds: the default vague-address rule tags
+// it, routes it to customer service and raises an alert pushed to
+// subscribers; editing the rule takes effect on the next event, without a
+// restart.
+func TestRulesRaiseAlertsAndEditsTakeEffect(t *testing.T) {
+	s := startServer(t)
+	c := dialGraphQL(t, s.URL, "graphql-transport-ws", nil)
+	raised, _ := c.subscribe("r", `subscription { alertRaised { `+alertFields+` } }`, nil)
+	time.Sleep(100 * time.Millisecond)
+
+	vague := func(no string) map[string]any {
+		return ev("v-"+no, "order.paid", "douyin", no, time.Now(), map[string]any{
+			"amount": "99.00", "receiver": map[string]any{"name": "张三", "phone": "13800001234", "province": "浙江省", "city": "杭州市", "address": "万达广场后面"},
+		})
+	}
+	no := uniq("VA")
+	if st, _ := s.send(t, "m-"+no, vague(no)); st != 200 {
+		t.Fatal(st)
+	}
+	a := nextAlert(t, raised, "alertRaised", no)
+	if a.Rule != "vague_address" || a.Kind != "suspicious_address" || a.State != "FIRING" {
+		t.Fatalf("alert %+v", a)
+	}
+	data, errs := s.gql(t, `query($n:String!){ order(channel:"douyin", orderNo:$n){ tags alerts { rule } } workItems(queue:"customer_service"){ order { orderNo } } }`, map[string]any{"n": no})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	b, _ := json.Marshal(data)
+	if !json.Valid(b) || !contains(string(b), "地址模糊") || !contains(string(b), `"rule":"vague_address"`) || !contains(string(b), no) {
+		t.Fatalf("order not tagged, alerted and queued: %s", b)
+	}
+
+	// Acknowledge it.
+	var ack struct{ AcknowledgeAlert alertPush }
+	d2, errs := s.gql(t, `mutation($id:ID!){ acknowledgeAlert(id:$id){ `+alertFields+` } }`, map[string]any{"id": a.ID})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	b, _ = json.Marshal(d2)
+	_ = json.Unmarshal(b, &ack)
+	if ack.AcknowledgeAlert.State != "ACKNOWLEDGED" {
+		t.Fatalf("acknowledge: %s", b)
+	}
+
+	// Switch the rule off: the next vague order raises nothing.
+	if _, errs := s.gql(t, `mutation { setRuleEnabled(name:"vague_address", enabled:false){ enabled version } }`, nil); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	no2 := uniq("VB")
+	s.send(t, "m-"+no2, vague(no2))
+	waitStage(t, s, "douyin", no2, "PAID")
+	d3, _ := s.gql(t, `query($n:String!){ order(channel:"douyin", orderNo:$n){ alerts { rule } } }`, map[string]any{"n": no2})
+	if b, _ := json.Marshal(d3); contains(string(b), "vague_address") {
+		t.Fatalf("disabled rule still fired: %s", b)
+	}
+
+	// A rule with a compile error is refused with its line and column.
+	_, errs = s.gql(t, `mutation { saveRule(input:{name:"broken", description:"x", expression:"order.amount >\n  (", severity:"info", tags:["x"]}){ name } }`, nil)
+	if len(errs) == 0 {
+		t.Fatal("broken rule accepted")
+	}
+	ext, _ := errs[0]["extensions"].(map[string]any)
+	if ext["code"] != "BAD_USER_INPUT" || ext["line"] != float64(2) {
+		t.Fatalf("compile error: %v", errs[0])
+	}
+	if _, errs := s.gql(t, `mutation { setRuleEnabled(name:"vague_address", enabled:true){ enabled } }`, nil); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+}
+
+func contains(s, sub string) bool { return len(sub) > 0 && indexOf(s, sub) >= 0 }
+
+func indexOf(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return i
+		}
+	}
+	return -1
+}
+
+// A deadline survives a restart and fires on the simulated clock; the
+// awaited event resolves the alert by itself.
+func TestOutboundNotCollectedDeadline(t *testing.T) {
+	sim := func(c *cfgT) { c.Mode = "simulation" }
+	s := startServer(t, sim)
+	no := uniq("DL")
+	at := time.Now()
+	s.send(t, "o-"+no, ev("p-"+no, "order.paid", "tmall", no, at.Add(-time.Minute), nil),
+		ev("o-"+no, "wms.outbound", "tmall", no, at, map[string]any{"warehouse": "GZ-03", "courier": "SF", "trackingNo": "SF" + no}))
+	waitStage(t, s, "tmall", no, "OUTBOUND")
+	// Restart: a new node on the same database picks the timer up.
+	if err := s.App.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	s2 := startServer(t, sim, func(c *cfgT) { c.Sources[0].Secrets = []string{s.Secret} })
+	s2.Secret = s.Secret
+	c := dialGraphQL(t, s2.URL, "graphql-transport-ws", nil)
+	raised, _ := c.subscribe("r", `subscription { alertRaised { `+alertFields+` } }`, nil)
+	changed, _ := c.subscribe("c", `subscription { alertChanged { `+alertFields+` } }`, nil)
+	time.Sleep(100 * time.Millisecond)
+	if _, errs := s2.gql(t, `mutation { setClockSpeed(speed: 1200){ speed } }`, nil); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	a := nextAlert(t, raised, "alertRaised", no)
+	if a.Rule != "outbound_not_collected" || a.Kind != "not_collected" || a.Severity != "critical" {
+		t.Fatalf("alert %+v", a)
+	}
+	// The courier finally collects: the alert resolves itself.
+	s2.send(t, "c-"+no, ev("c-"+no, "courier.collected", "tmall", no, at.Add(20*time.Minute), map[string]any{"courier": "SF", "trackingNo": "SF" + no}))
+	r := nextAlert(t, changed, "alertChanged", no)
+	if r.State != "RESOLVED" {
+		t.Fatalf("not resolved: %+v", r)
+	}
+}
+
+// setClockSpeed is refused outside simulation mode.
+func TestClockSpeedOnlyInSimulation(t *testing.T) {
+	s := startServer(t)
+	_, errs := s.gql(t, `mutation { setClockSpeed(speed: 60){ speed } }`, nil)
+	if len(errs) == 0 {
+		t.Fatal("accepted")
+	}
+	if ext, _ := errs[0]["extensions"].(map[string]any); ext["code"] != "FORBIDDEN" {
+		t.Fatalf("%v", errs[0])
+	}
+}
