@@ -40,6 +40,39 @@ type Config struct {
 	GraphQL   GraphQL   `yaml:"graphql"`
 	Sources   []Source  `yaml:"sources"`
 	Simulator Simulator `yaml:"simulator"`
+	Notify    Notify    `yaml:"notifications"`
+	// PublicURL is how people reach this server (links in robot messages).
+	PublicURL string `yaml:"public_url"`
+}
+
+// Notify configures where alerts are sent.
+type Notify struct {
+	Channels      []NotifyChannel `yaml:"channels"`
+	Routes        []NotifyRoute   `yaml:"routes"`
+	GroupWindow   time.Duration   `yaml:"group_window"`
+	EscalateAfter time.Duration   `yaml:"escalate_after"`
+	EscalateTo    string          `yaml:"escalate_to"`
+}
+
+// NotifyChannel is one group robot. Its webhook URL holds the key or
+// token, a secret: give it through webhook_url_env in production.
+type NotifyChannel struct {
+	Name          string   `yaml:"name"`
+	Type          string   `yaml:"type"` // wecom | dingtalk
+	WebhookURL    string   `yaml:"webhook_url"`
+	WebhookURLEnv string   `yaml:"webhook_url_env"`
+	Secret        string   `yaml:"secret"` // DingTalk signing secret (SEC...)
+	SecretEnv     string   `yaml:"secret_env"`
+	Mentions      []string `yaml:"mentions"` // user ids (WeCom) / user ids (DingTalk)
+	MentionMobile []string `yaml:"mention_mobiles"`
+}
+
+// NotifyRoute sends matching alerts to a channel.
+type NotifyRoute struct {
+	Channel     string   `yaml:"channel"`
+	MinSeverity string   `yaml:"min_severity"`
+	Kinds       []string `yaml:"kinds"`
+	Scopes      []string `yaml:"scopes"`
 }
 
 // Simulator runs the live-stream simulator inside `tower serve`, so a fresh
@@ -251,6 +284,15 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 			s.Secrets = append(s.Secrets, strings.Fields(string(b))...)
 		}
 	}
+	for i := range c.Notify.Channels {
+		ch := &c.Notify.Channels[i]
+		if ch.WebhookURLEnv != "" {
+			ch.WebhookURL = getenv(ch.WebhookURLEnv)
+		}
+		if ch.SecretEnv != "" {
+			ch.Secret = getenv(ch.SecretEnv)
+		}
+	}
 	return nil
 }
 
@@ -326,6 +368,28 @@ func (c *Config) Validate() error {
 	if c.Simulator.Enabled && (c.Simulator.OrdersPerDay < 1 || c.Simulator.Speed <= 0) {
 		bad("simulator", "orders_per_day and speed must be positive")
 	}
+	chans := map[string]bool{}
+	for i, ch := range c.Notify.Channels {
+		key := fmt.Sprintf("notifications.channels[%d]", i)
+		if ch.Name == "" || chans[ch.Name] {
+			bad(key+".name", "%q: required and unique", ch.Name)
+		}
+		chans[ch.Name] = true
+		if ch.Type != "wecom" && ch.Type != "dingtalk" {
+			bad(key+".type", "%q is not one of wecom, dingtalk", ch.Type)
+		}
+		if u, err := url.Parse(ch.WebhookURL); ch.WebhookURL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+			bad(key+".webhook_url", "an http(s) robot URL is required (or webhook_url_env)")
+		}
+	}
+	for i, r := range c.Notify.Routes {
+		if !chans[r.Channel] {
+			bad(fmt.Sprintf("notifications.routes[%d].channel", i), "%q is not a configured channel", r.Channel)
+		}
+	}
+	if c.Notify.EscalateTo != "" && !chans[c.Notify.EscalateTo] {
+		bad("notifications.escalate_to", "%q is not a configured channel", c.Notify.EscalateTo)
+	}
 	seen := map[string]bool{}
 	for i, s := range c.Sources {
 		key := fmt.Sprintf("sources[%d]", i)
@@ -390,6 +454,16 @@ func (c Config) Redacted() Config {
 			}
 		}
 		r.Sources[i] = s
+	}
+	r.Notify.Channels = make([]NotifyChannel, len(c.Notify.Channels))
+	for i, ch := range c.Notify.Channels {
+		if ch.WebhookURL != "" {
+			ch.WebhookURL = "REDACTED"
+		}
+		if ch.Secret != "" {
+			ch.Secret = "REDACTED"
+		}
+		r.Notify.Channels[i] = ch
 	}
 	if u, err := url.Parse(c.DatabaseURL); err == nil && u.User != nil {
 		if _, has := u.User.Password(); has {

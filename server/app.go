@@ -52,6 +52,7 @@ type App struct {
 	detector  *detect.Detector
 	Rules     *detect.Rules
 	scheduler *timers.Scheduler
+	notifier  *notifier
 	DB        *bun.DB
 	Bus       events.Bus
 	Metrics   *metrics.Metrics
@@ -170,6 +171,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 		Time: a.Clock, Simulation: cfg.Mode == "simulation",
 	}
 	hub.Dropped = func(field string) { a.Metrics.SubscriptionDrops.WithLabelValues(field).Inc() }
+	if a.notifier, err = newNotifier(a, cfg); err != nil {
+		return nil, err
+	}
+	if a.notifier != nil {
+		sub, err := bus.Subscriber("notifier")
+		if err != nil {
+			return nil, err
+		}
+		a.router.AddConsumerHandler("notifier", events.TopicAlerts, sub, a.notifier.Handle)
+		res.OnSilence = a.notifier.silence
+	}
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/{source}", &webhooks{
 		sources: sources, committer: a.committer, maxBody: cfg.Ingest.MaxBodyBytes,
@@ -332,6 +344,11 @@ func (a *App) Start(ctx context.Context) (string, error) {
 	go func() { a.busDone <- events.RunRouter(busCtx, a.router) }()
 	if len(a.Reconcile) > 0 {
 		go a.reconcile.Run(busCtx)
+	}
+	if a.notifier != nil {
+		if err := a.notifier.start(busCtx); err != nil {
+			return "", err
+		}
 	}
 	go func() {
 		if err := a.scheduler.Run(busCtx); err != nil && busCtx.Err() == nil {

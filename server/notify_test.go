@@ -1,0 +1,47 @@
+package server
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/towerhq/tower/config"
+	"github.com/towerhq/tower/internal/pgtest"
+	"github.com/towerhq/tower/notifications/wecom"
+)
+
+// An alert reaches a WeCom group robot, in its markdown format, through
+// the bus and the notifier.
+func TestAlertReachesWeComRobot(t *testing.T) {
+	fake := wecom.NewFake("test-key", nil)
+	robot := httptest.NewServer(fake)
+	defer robot.Close()
+	s := startServer(t, func(c *cfgT) {
+		c.Notify = config.Notify{
+			Channels:    []config.NotifyChannel{{Name: "ops", Type: "wecom", WebhookURL: robot.URL + "/cgi-bin/webhook/send?key=test-key"}},
+			Routes:      []config.NotifyRoute{{Channel: "ops", MinSeverity: "warning"}},
+			GroupWindow: 200 * time.Millisecond,
+		}
+		c.PublicURL = "https://tower.example"
+	})
+	no := uniq("NT")
+	s.send(t, "n-"+no, ev("n-"+no, "order.paid", "tmall", no, time.Now(), map[string]any{
+		"receiver": map[string]any{"name": "李四", "phone": "13900001111", "province": "广东省", "city": "广州市", "address": "地铁站附近"},
+	}))
+	pgtest.WaitFor(t, 20*time.Second, func() bool {
+		for _, m := range fake.Messages() {
+			if strings.Contains(m.Content, no) {
+				return true
+			}
+		}
+		return false
+	})
+	for _, m := range fake.Messages() {
+		if strings.Contains(m.Content, no) {
+			if m.MsgType != "markdown" || !strings.Contains(m.Content, "https://tower.example/orders/tmall/"+no) {
+				t.Errorf("message %+v", m)
+			}
+		}
+	}
+}
