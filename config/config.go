@@ -455,7 +455,9 @@ func (c Config) Redacted() Config {
 		}
 		r.Sources[i] = s
 	}
-	r.Notify.Channels = make([]NotifyChannel, len(c.Notify.Channels))
+	if c.Notify.Channels != nil {
+		r.Notify.Channels = make([]NotifyChannel, len(c.Notify.Channels))
+	}
 	for i, ch := range c.Notify.Channels {
 		if ch.WebhookURL != "" {
 			ch.WebhookURL = "REDACTED"

@@ -51,6 +51,8 @@ type Player struct {
 	// OnPlayed is told each send as it is played (lost ones too): the fake
 	// pull APIs learn the day as it happens.
 	OnPlayed func(s Send, lost bool, realAt time.Time)
+	// Until, when set, ends the play at that simulated instant.
+	Until time.Time
 
 	stats Stats
 }
@@ -103,6 +105,9 @@ func (p *Player) Play(ctx context.Context) error {
 	var err error
 loop:
 	for _, s := range p.Plan.Sends {
+		if !p.Until.IsZero() && s.At.After(p.Until) {
+			break
+		}
 		// Lost pushes "happen" too: only the send is missing.
 		for li < len(lost) && !lost[li].At.After(s.At) {
 			if p.OnPlayed != nil {
@@ -128,7 +133,7 @@ loop:
 			break loop
 		}
 	}
-	for ; li < len(lost) && err == nil; li++ {
+	for ; li < len(lost) && err == nil && (p.Until.IsZero() || !lost[li].At.After(p.Until)); li++ {
 		if p.OnPlayed != nil {
 			p.OnPlayed(lost[li], true, time.Now())
 		}

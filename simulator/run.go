@@ -66,6 +66,10 @@ type Options struct {
 	// Linger keeps the fake pull APIs up after the day is played, so the
 	// next reconciliation finds the lost pushes.
 	Linger time.Duration
+	// SyncClock aligns a Tower in simulation mode with the simulated day.
+	SyncClock bool
+	// PlayFor ends the play this long into the simulated day (0: play it all).
+	PlayFor time.Duration
 }
 
 // Run generates the day, writes the ground truth, serves the fake pull
@@ -87,10 +91,31 @@ func Run(ctx context.Context, o Options) (*Plan, Stats, error) {
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
 	}
+	synced := false
+	if o.SyncClock {
+		ok, err := SyncClock(ctx, o.Target, plan.Config.Start, o.Speed)
+		synced = ok
+		if err != nil {
+			return plan, Stats{}, fmt.Errorf("simulator: sync clock: %w", err)
+		}
+		if !ok && o.Log != nil {
+			o.Log.Warn("Tower is not in simulation mode: its clock runs in real time, so deadlines will not fall due in simulated time")
+		}
+	}
 	p := &Player{
 		Plan: plan, BaseURL: o.Target, Route: o.Routes.Route, Speed: o.Speed, Workers: o.Workers,
 		Log: o.Log, Progress: o.Progress,
-		OnPlayed: func(s Send, _ bool, realAt time.Time) { state.Remember(s.Event, realAt) },
+		OnPlayed: func(s Send, _ bool, realAt time.Time) {
+			// The channels' update times are in Tower's time: simulated
+			// when the clocks are aligned.
+			if synced {
+				realAt = s.At
+			}
+			state.Remember(s.Event, realAt)
+		},
+	}
+	if o.PlayFor > 0 {
+		p.Until = plan.Config.Start.Add(o.PlayFor)
 	}
 	err := p.Play(ctx)
 	if err == nil && o.PullAddr != "" && o.Linger > 0 {

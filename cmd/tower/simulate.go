@@ -29,6 +29,10 @@ func simulate(ctx context.Context, args []string) error {
 	wxKey := fs.String("wechatpay-private-key", "", "WeChat Pay platform private key (PEM) for payment notifications")
 	workers := fs.Int("workers", 32, "concurrent senders")
 	linger := fs.Duration("linger", 0, "keep serving the fake pull APIs this long after the day is played (for reconciliation)")
+	score := fs.Bool("score", false, "after the day (and --linger), score Tower's alerts against the ground truth")
+	scoreOnly := fs.Bool("score-only", false, "do not play: score Tower's alerts against an existing --truth file")
+	playFor := fs.Duration("play-for", 0, "stop this long into the simulated day (e.g. 30h; 0: play every order to its end)")
+	syncClock := fs.Bool("sync-clock", true, "align a Tower in simulation mode with the simulated day")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -49,6 +53,9 @@ func simulate(ctx context.Context, args []string) error {
 			}
 		}
 	}
+	if *scoreOnly {
+		return printScore(ctx, *target, *truth)
+	}
 	routes, pull, err := simulator.RoutesFrom(cfg, key)
 	if err != nil {
 		return err
@@ -66,11 +73,27 @@ func simulate(ctx context.Context, args []string) error {
 	start := time.Now()
 	plan, st, err := simulator.Run(ctx, simulator.Options{
 		Config: sc, Speed: *speed, Target: *target, Routes: routes, Workers: *workers,
-		TruthFile: *truth, PullAddr: *pullAddr, Pull: pull, Progress: os.Stderr, Log: log, Linger: *linger,
+		TruthFile: *truth, PullAddr: *pullAddr, Pull: pull, Progress: os.Stderr, Log: log, Linger: *linger, SyncClock: *syncClock, PlayFor: *playFor,
 	})
 	fmt.Printf("orders %d | pushes sent %d (deliberate duplicates %d) | lost pushes %d | retries %d | failed %d | refused %d | %s\n",
 		len(plan.Orders), st.Sent, st.Duplicates, len(plan.Lost), st.Retried, st.Failed, st.Refused, time.Since(start).Round(time.Second))
-	return err
+	if err != nil || !*score {
+		return err
+	}
+	return printScore(ctx, *target, *truth)
+}
+
+func printScore(ctx context.Context, target, truth string) error {
+	alerts, err := simulator.FetchAlerts(ctx, target)
+	if err != nil {
+		return err
+	}
+	rows, falseAlarms, flagged, err := simulator.Score(truth, alerts)
+	if err != nil {
+		return err
+	}
+	simulator.PrintScore(os.Stdout, rows, falseAlarms, flagged)
+	return nil
 }
 
 func fileExists(p string) bool {

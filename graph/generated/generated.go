@@ -111,7 +111,7 @@ type ComplexityRoot struct {
 		ResolveAlert     func(childComplexity int, id string) int
 		ResolveWorkItem  func(childComplexity int, id string, note *string) int
 		SaveRule         func(childComplexity int, input model.RuleInput) int
-		SetClockSpeed    func(childComplexity int, speed float64) int
+		SetClockSpeed    func(childComplexity int, speed float64, at *time.Time) int
 		SetRuleEnabled   func(childComplexity int, name string, enabled bool) int
 		Silence          func(childComplexity int, input model.SilenceInput) int
 	}
@@ -278,7 +278,7 @@ type AlertResolver interface {
 	Order(ctx context.Context, obj *model.Alert) (*model.Order, error)
 }
 type MutationResolver interface {
-	SetClockSpeed(ctx context.Context, speed float64) (*model.ClockInfo, error)
+	SetClockSpeed(ctx context.Context, speed float64, at *time.Time) (*model.ClockInfo, error)
 	AcknowledgeAlert(ctx context.Context, id string) (*model.Alert, error)
 	ResolveAlert(ctx context.Context, id string) (*model.Alert, error)
 	Silence(ctx context.Context, input model.SilenceInput) (*model.Silence, error)
@@ -663,7 +663,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.SetClockSpeed(childComplexity, args["speed"].(float64)), true
+		return e.ComplexityRoot.Mutation.SetClockSpeed(childComplexity, args["speed"].(float64), args["at"].(*time.Time)), true
 	case "Mutation.setRuleEnabled":
 		if e.ComplexityRoot.Mutation.SetRuleEnabled == nil {
 			break
@@ -1567,8 +1567,8 @@ extend type Subscription {
 }
 `, BuiltIn: false},
 	{Name: "../schema/ops.graphqls", Input: `type Mutation {
-  "Simulation mode only: run the server's clock this many times faster than real time."
-  setClockSpeed(speed: Float!): ClockInfo!
+  "Simulation mode only: run the server's clock this many times faster than real time, from ` + "`" + `at` + "`" + ` if given (a simulator aligns the server with its simulated day)."
+  setClockSpeed(speed: Float!, at: Time): ClockInfo!
 }
 
 type ClockInfo {
@@ -2497,6 +2497,14 @@ func (ec *executionContext) field_Mutation_setClockSpeed_args(ctx context.Contex
 		return nil, err
 	}
 	args["speed"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "at",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["at"] = arg1
 	return args, nil
 }
 
@@ -3760,7 +3768,7 @@ func (ec *executionContext) _Mutation_setClockSpeed(ctx context.Context, field g
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().SetClockSpeed(ctx, fc.Args["speed"].(float64))
+			return ec.Resolvers.Mutation().SetClockSpeed(ctx, fc.Args["speed"].(float64), fc.Args["at"].(*time.Time))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ClockInfo) graphql.Marshaler {

@@ -7,6 +7,7 @@ package resolvers
 
 import (
 	"context"
+	"time"
 
 	"github.com/towerhq/tower/clock"
 	"github.com/towerhq/tower/graph/generated"
@@ -14,13 +15,16 @@ import (
 )
 
 // SetClockSpeed is the resolver for the setClockSpeed field.
-func (r *mutationResolver) SetClockSpeed(ctx context.Context, speed float64) (*model.ClockInfo, error) {
+func (r *mutationResolver) SetClockSpeed(ctx context.Context, speed float64, at *time.Time) (*model.ClockInfo, error) {
 	sc, ok := r.Time.(*clock.Scaled)
 	if !r.Simulation || !ok {
 		return nil, &codedError{code: CodeForbidden, msg: "the clock speed can only be changed on a server in simulation mode"}
 	}
 	if err := sc.SetSpeed(speed); err != nil {
 		return nil, badInput("speed", err.Error())
+	}
+	if at != nil {
+		sc.Set(*at)
 	}
 	return r.Query().Clock(ctx)
 }
