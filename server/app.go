@@ -155,8 +155,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	if err := twins.Register(a.router); err != nil {
 		return nil, err
 	}
+	poll := time.Duration(0) // the scheduler's default
+	if cfg.Mode == "simulation" {
+		// A fast clock makes each real millisecond of polling many
+		// simulated ones.
+		poll = 20 * time.Millisecond
+	}
 	a.scheduler = timers.NewScheduler(a.DB, a.fireDeadlines, timers.Options{
-		Now: a.now, Logger: log.With("component", "timers"),
+		Now: a.now, Logger: log.With("component", "timers"), Poll: poll,
 		OnFire: func(lag time.Duration) { a.Metrics.DeadlineLag.Observe(lag.Seconds()) },
 	})
 	if err := hub.Register(ctx, a.router, bus, a.DB, cfg.NodeName); err != nil {
