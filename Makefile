@@ -39,8 +39,10 @@ test: deps-postgres deps-browser webapp ## everything: Go tests (real PostgreSQL
 	$(MAKE) test-go test-webapp fuzz-smoke
 	@echo "make test: all passed"
 
+# Packages run one at a time: they share one PostgreSQL server, and a long
+# transaction in one package's database holds back the bus of the others.
 test-go: ## Go unit, integration, end-to-end and browser tests
-	TOWER_BROWSER_TESTS=1 $(GO) test -count=1 -timeout 15m ./...
+	TOWER_BROWSER_TESTS=1 $(GO) test -p 1 -count=1 -timeout 15m ./...
 
 test-webapp: $(NPM_STAMP) ## SPA unit tests (vitest)
 	cd webapp && npm test

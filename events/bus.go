@@ -70,10 +70,12 @@ func NewPostgresBus(db *sql.DB, log *slog.Logger) (*PostgresBus, error) {
 	b := &PostgresBus{
 		db:     db,
 		logger: watermill.NewSlogLoggerWithLevelMapping(log.With("component", "bus"), map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug}),
-		// Batches of a few hundred rows keep the per-message overhead low;
-		// a crash can redeliver at most one batch, which handlers absorb
-		// because they are idempotent.
-		schema:       wsql.DefaultPostgreSQLSchema{SubscribeBatchSize: 100},
+		// The subscriber holds one transaction open across a batch, and an
+		// open transaction holds back the visibility horizon of every
+		// consumer on the server (watermill-sql orders by xid8): keep
+		// batches short. A crash redelivers at most one batch, which the
+		// idempotent handlers absorb.
+		schema:       wsql.DefaultPostgreSQLSchema{SubscribeBatchSize: 10},
 		PollInterval: 20 * time.Millisecond,
 	}
 	pub, err := wsql.NewPublisher(wsql.BeginnerFromStdSQL(db), wsql.PublisherConfig{SchemaAdapter: b.schema}, b.logger)

@@ -37,6 +37,8 @@ type Twins struct {
 	// Detect, when set, evaluates the rules on every change in the same
 	// transaction.
 	Detect *detect.Detector
+	// ReadAhead is how many following messages a handler folds in (0: none).
+	ReadAhead int
 
 	db  *bun.DB
 	bus events.Bus
@@ -66,14 +68,60 @@ func (p *Twins) Handle(msg *message.Message) error {
 	if err := json.Unmarshal(msg.Payload, &batch); err != nil {
 		return fmt.Errorf("%w: decode %s message %s: %v", events.ErrPermanent, events.TopicOrderEvents, msg.UUID, err)
 	}
-	changes, err := p.Apply(msg.Context(), batch.Events)
+	// Read ahead: fold the events of the next committed messages into this
+	// transaction too. Their own deliveries then find every event already
+	// on its twin and change nothing, so a burst of small ingest commits
+	// costs one projection transaction per ReadAhead messages, not one each.
+	evs := batch.Events
+	if p.ReadAhead > 0 {
+		more, err := p.readAhead(msg.Context(), msg.UUID)
+		if err != nil {
+			return fmt.Errorf("read ahead of %s: %w", msg.UUID, err)
+		}
+		evs = append(evs, more...)
+	}
+	changes, err := p.Apply(msg.Context(), evs)
 	if err != nil {
-		return fmt.Errorf("project batch %s (%d events): %w", msg.UUID, len(batch.Events), err)
+		return fmt.Errorf("project batch %s (%d events): %w", msg.UUID, len(evs), err)
 	}
 	if changes > 0 {
 		p.m.EventsPublished.WithLabelValues(events.TopicTwinChanges).Inc()
 	}
 	return nil
+}
+
+// maxReadAheadEvents bounds the events one projection transaction takes on.
+const maxReadAheadEvents = 5000
+
+// readAhead returns the events of up to p.ReadAhead messages committed
+// after the message uuid, in bus order.
+func (p *Twins) readAhead(ctx context.Context, uuid string) ([]order.Event, error) {
+	rows, err := p.db.QueryContext(ctx, `
+		SELECT m.payload FROM "watermill_order_events_v1" m,
+			(SELECT transaction_id, "offset" FROM "watermill_order_events_v1" WHERE uuid = ? LIMIT 1) cur
+		WHERE (m.transaction_id, m."offset") > (cur.transaction_id, cur."offset")
+			AND m.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+		ORDER BY m.transaction_id, m."offset" LIMIT ?`, uuid, p.ReadAhead)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []order.Event
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return nil, err
+		}
+		var batch events.OrderEventsBatch
+		if err := json.Unmarshal(b, &batch); err != nil {
+			continue // a bad message is handled (and poisoned) on its own delivery
+		}
+		out = append(out, batch.Events...)
+		if len(out) >= maxReadAheadEvents {
+			break
+		}
+	}
+	return out, rows.Err()
 }
 
 type row struct {

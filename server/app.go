@@ -152,6 +152,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	a.detector = detect.New(a.Metrics, log)
 	twins := projection.NewTwins(a.DB, bus, a.Metrics, log, a.now)
 	twins.Detect = a.detector
+	twins.ReadAhead = 50
 	if err := twins.Register(a.router); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS watermill_order_events_v1_uuid;
