@@ -90,6 +90,9 @@ type Options struct {
 	// RetryBackoff is the wait after the first transient failure, doubled
 	// after each further one, at most 5 minutes. Default 2s.
 	RetryBackoff time.Duration
+	// OnSent is told of each group sent: the channel, when its first
+	// alert was raised and how many it carried (notification latency).
+	OnSent func(channel string, firstRaised time.Time, alerts int)
 	// QueueSize bounds Notify's queue; past it alerts are merged into their
 	// groups directly (counted in Stats.Overflowed). Default 10,000.
 	QueueSize int
@@ -666,6 +669,13 @@ func (d *Dispatcher) applyLocked(results []sendResult) []Delivery {
 		switch {
 		case r.err == nil:
 			row.Status = StatusSent
+			if d.opts.OnSent != nil {
+				for _, g := range dl.groups {
+					if len(g.samples) > 0 {
+						d.opts.OnSent(o.ch.Name(), g.samples[0].RaisedAt, g.count)
+					}
+				}
+			}
 			d.stats.Sent++
 			d.stats.SentAlerts += int64(n)
 			d.stats.Grouped += int64(n - 1)

@@ -62,6 +62,12 @@ func newNotifier(a *App, cfg config.Config) (*notifier, error) {
 		// Robots count their rate limits in real time, whatever a
 		// simulation does to the server's clock.
 		Now: time.Now, Logger: a.log.With("component", "notify"), RuleTitles: titles,
+		OnSent: func(channel string, firstRaised time.Time, n int) {
+			a.Metrics.NotificationsSent.WithLabelValues(channel, "sent").Add(float64(n))
+			// Raised on the server's clock, sent on the wall clock: equal
+			// outside simulation mode.
+			a.Metrics.NotifyLatency.Observe(time.Since(firstRaised).Seconds())
+		},
 	}
 	if err := notifications.Validate(chans, routes, opts); err != nil {
 		return nil, fmt.Errorf("notifications: %w", err)
