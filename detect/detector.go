@@ -219,7 +219,7 @@ func (d *Detector) Fire(ctx context.Context, tx bun.Tx, fired []timers.Fired, no
 		deads = append(deads, dl)
 		keys = append(keys, order.Key{Channel: dl.Channel, OrderNo: dl.OrderNo})
 	}
-	twins, err := lockTwins(ctx, tx, keys)
+	twins, err := readTwins(ctx, tx, keys)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -372,8 +372,14 @@ func recordCounts(ctx context.Context, tx bun.Tx, counts map[string]*ruleCount, 
 	return nil
 }
 
-// lockTwins reads (and locks) the twins of keys.
-func lockTwins(ctx context.Context, tx bun.Tx, keys []order.Key) (map[order.Key]*twin.Twin, error) {
+// readTwins reads the twins of keys, without locking them: the timer row
+// this transaction claimed is the synchronisation point. The projection
+// cancels a deadline's timer (waiting for this transaction if it claimed
+// it) before it resolves the deadline's alert, so an alert raised here on
+// a twin about to receive the awaited event is resolved right after; and
+// locking twins here, after the timers, would deadlock against the
+// projection, which locks twins then timers.
+func readTwins(ctx context.Context, tx bun.Tx, keys []order.Key) (map[order.Key]*twin.Twin, error) {
 	out := map[order.Key]*twin.Twin{}
 	if len(keys) == 0 {
 		return out, nil
@@ -384,9 +390,9 @@ func lockTwins(ctx context.Context, tx bun.Tx, keys []order.Key) (map[order.Key]
 	}
 	rows, err := tx.QueryContext(ctx, `
 		SELECT o.twin FROM orders o JOIN unnest(?::text[], ?::text[]) AS k(channel, order_no) USING (channel, order_no)
-		ORDER BY o.channel, o.order_no FOR UPDATE OF o`, pgdialect.Array(chs), pgdialect.Array(nos))
+		`, pgdialect.Array(chs), pgdialect.Array(nos))
 	if err != nil {
-		return nil, fmt.Errorf("lock twins: %w", err)
+		return nil, fmt.Errorf("read twins: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {

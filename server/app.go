@@ -164,6 +164,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	}
 	a.scheduler = timers.NewScheduler(a.DB, a.fireDeadlines, timers.Options{
 		Now: a.now, Logger: log.With("component", "timers"), Poll: poll,
+		RetryBackoff: 100 * time.Millisecond, MaxRetryBackoff: 5 * time.Second,
 		OnFire: func(lag time.Duration) { a.Metrics.DeadlineLag.Observe(lag.Seconds()) },
 	})
 	if err := hub.Register(ctx, a.router, bus, a.DB, cfg.NodeName); err != nil {
@@ -250,6 +251,13 @@ func buildSources(cfg config.Config, now func() time.Time) (map[string]connector
 // fireDeadlines evaluates the deadline rules whose timers came due and
 // publishes what they raised, in the timers' transaction.
 func (a *App) fireDeadlines(ctx context.Context, tx bun.Tx, fired []timers.Fired) error {
+	// This transaction holds the timer rows it claimed; the projection
+	// locks orders, then may reschedule or cancel those same timers. Give
+	// up quickly on a locked order instead of deadlocking with it: the
+	// timers are retried a moment later.
+	if _, err := tx.ExecContext(ctx, `SET LOCAL lock_timeout = '200ms'`); err != nil {
+		return err
+	}
 	out, err := a.detector.Fire(ctx, tx, fired, a.now())
 	if err != nil {
 		return err
