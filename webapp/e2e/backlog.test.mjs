@@ -8,104 +8,23 @@
 // It drives Debian's Chromium (/usr/bin/chromium, or CHROMIUM_PATH) through
 // playwright-core; nothing is downloaded. The first test sends a real signed
 // Standard Webhooks event and expects the open backlog on screen to grow by
-// one over the GraphQL subscription, without a page reload.
-import { after, test } from 'node:test'
+// one over the GraphQL subscription, without a page reload. Shared helpers
+// live in helpers.mjs.
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { createHmac, randomBytes, randomUUID } from 'node:crypto'
-import { mkdir, mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { randomBytes, randomUUID } from 'node:crypto'
+import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { chromium } from 'playwright-core'
-
-const HERE = path.dirname(fileURLToPath(import.meta.url))
-const RESULTS = path.resolve(HERE, '..', 'test-results')
-
-const TOWER_URL = (process.env.TOWER_URL ?? '').replace(/\/+$/, '')
-const SOURCE = process.env.TOWER_WEBHOOK_SOURCE || 'erp'
-const SECRET = process.env.TOWER_WEBHOOK_SECRET ?? ''
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
-
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
-
-function requireEnv(...names) {
-  const missing = names.filter((n) => !process.env[n])
-  if (missing.length) {
-    throw new Error(`${missing.join(', ')} not set: this test needs a running Tower server (see the header of ${path.basename(fileURLToPath(import.meta.url))})`)
-  }
-}
-
-const cleanups = []
-after(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => {})
-})
-
-/** A fresh Chromium with its own throwaway profile (--user-data-dir). */
-async function openBrowser() {
-  const profile = await mkdtemp(path.join(tmpdir(), 'tower-e2e-'))
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1440, height: 1000 },
-    locale: 'zh-CN',
-  })
-  cleanups.push(async () => {
-    await context.close()
-    await rm(profile, { recursive: true, force: true })
-  })
-  const page = context.pages()[0] ?? (await context.newPage())
-  const pageErrors = []
-  page.on('pageerror', (e) => pageErrors.push(String(e)))
-  page.on('console', (m) => {
-    if (m.type() === 'error') console.log(`[browser console] ${m.text()}`)
-  })
-  return { context, page, pageErrors }
-}
-
-const text = (page, testid) =>
-  page.evaluate((id) => document.querySelector(`[data-testid="${id}"]`)?.textContent?.trim() ?? null, testid)
-
-/** Waits until the big backlog number shows digits, and returns it. */
-async function backlogTotal(page, timeout = 15_000) {
-  const sel = '[data-testid="backlog-total"]'
-  await page.waitForFunction((s) => /^\d+$/.test(document.querySelector(s)?.textContent?.trim() ?? ''), sel, { timeout })
-  return Number(await text(page, 'backlog-total'))
-}
-
-async function waitConnected(page, timeout = 15_000) {
-  await page.waitForSelector('[data-testid="connection-state"][data-state="connected"]', { timeout })
-}
-
-/** POSTs one canonical event to /webhooks/<source>, signed the Standard Webhooks way. */
-async function sendWebhook(event) {
-  assert.ok(SECRET.startsWith('whsec_'), 'TOWER_WEBHOOK_SECRET must start with whsec_')
-  const key = Buffer.from(SECRET.slice('whsec_'.length), 'base64')
-  const body = JSON.stringify(event)
-  const id = `msg_${randomUUID()}`
-  const ts = Math.floor(Date.now() / 1000).toString()
-  const sig = createHmac('sha256', key).update(`${id}.${ts}.${body}`).digest('base64')
-  const res = await fetch(`${TOWER_URL}/webhooks/${encodeURIComponent(SOURCE)}`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'webhook-id': id,
-      'webhook-timestamp': ts,
-      'webhook-signature': `v1,${sig}`,
-    },
-    body,
-  })
-  return { status: res.status, body: await res.text() }
-}
+import {
+  RESULTS,
+  TOWER_URL,
+  backlogTotal,
+  openBrowser,
+  requireEnv,
+  sendWebhook,
+  text,
+  waitConnected,
+} from './helpers.mjs'
 
 test('a signed webhook moves the live backlog and shows up on the order page', { timeout: 90_000 }, async () => {
   requireEnv('TOWER_URL', 'TOWER_WEBHOOK_SECRET')

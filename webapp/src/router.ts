@@ -3,6 +3,8 @@ import BacklogView from './views/BacklogView.vue'
 import OrderView from './views/OrderView.vue'
 import OrderSearchView from './views/OrderSearchView.vue'
 import NotFoundView from './views/NotFoundView.vue'
+import AlertsView from './views/AlertsView.vue'
+import RulesView from './views/RulesView.vue'
 
 declare module 'vue-router' {
   interface RouteMeta {
@@ -20,6 +22,8 @@ export const routes: RouteRecordRaw[] = [
     component: OrderView,
     meta: { titleKey: 'order.title' },
   },
+  { path: '/alerts', name: 'alerts', component: AlertsView, meta: { titleKey: 'alerts.title' } },
+  { path: '/rules', name: 'rules', component: RulesView, meta: { titleKey: 'rules.title' } },
   { path: '/:pathMatch(.*)*', name: 'not-found', component: NotFoundView, meta: { titleKey: 'notFound.title' } },
 ]
 

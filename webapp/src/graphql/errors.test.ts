@@ -12,6 +12,7 @@ describe('errorCode', () => {
     ['FORBIDDEN', 'FORBIDDEN'],
     ['NOT_FOUND', 'NOT_FOUND'],
     ['BAD_USER_INPUT', 'BAD_USER_INPUT'],
+    ['CONFLICT', 'CONFLICT'],
     ['INTERNAL', 'INTERNAL'],
     ['GRAPHQL_VALIDATION_FAILED', 'INVALID_QUERY'],
     ['SOMETHING_ELSE', 'UNKNOWN'],

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { createI18n } from 'vue-i18n'
 import schema from '../../../graph/schema/order.graphqls?raw'
+import alertSchema from '../../../graph/schema/alert.graphqls?raw'
 import { LOCALES, messages } from './index'
-import { CHANNELS, EVENT_TYPES, STAGES, SYSTEMS } from '../graphql/types'
+import { ALERT_KINDS, ALERT_STATES, CHANNELS, EVENT_TYPES, QUEUES, SEVERITIES, STAGES, SYSTEMS } from '../graphql/types'
 import { ERROR_CODES } from '../graphql/errors'
 
 type Tree = { [k: string]: string | Tree }
@@ -39,7 +40,21 @@ describe('i18n completeness', () => {
     const i18n = createI18n({ legacy: false, locale, messages, missingWarn: false, fallbackWarn: false })
     const t = i18n.global.t as (key: string, named?: Record<string, unknown>) => string
     for (const key of allKeys) {
-      const out = t(key, { time: 'T', pct: 'P', channel: 'C', orderNo: 'N', source: 'S' })
+      const out = t(key, {
+        time: 'T',
+        pct: 'P',
+        channel: 'C',
+        orderNo: 'N',
+        source: 'S',
+        n: 1,
+        name: 'R',
+        version: 2,
+        line: 3,
+        column: 4,
+        who: 'W',
+        d: '10m',
+        expr: 'E',
+      })
       expect(out, key).not.toBe(key)
       expect(out, key).not.toMatch(/[{}]/)
     }
@@ -58,6 +73,10 @@ describe('i18n completeness', () => {
     expectTranslated('system', SYSTEMS)
     expectTranslated('channel', CHANNELS)
     expectTranslated('errors', ERROR_CODES)
+    expectTranslated('alertState', ALERT_STATES)
+    expectTranslated('alertKind', ALERT_KINDS)
+    expectTranslated('severity', SEVERITIES)
+    expectTranslated('queue', QUEUES)
     // System status words are the part after the dot of each event type.
     expectTranslated('status', EVENT_TYPES.map((e) => e.slice(e.indexOf('.') + 1)))
   })
@@ -73,7 +92,20 @@ describe('i18n completeness', () => {
     expect(zh.get('stage.PAID')).toBe('已支付')
     expect(zh.get('event.order.paid')).toBe('支付')
     expect(zh.get('event.courier.failed')).toBe('派送失败')
+    expect(zh.get('nav.alerts')).toBe('告警')
+    expect(zh.get('nav.rules')).toBe('规则')
+    expect(zh.get('alertState.FIRING')).toBe('触发中')
+    expect(zh.get('alertState.ACKNOWLEDGED')).toBe('已确认')
+    expect(zh.get('alertState.RESOLVED')).toBe('已恢复')
+    expect(zh.get('severity.critical')).toBe('严重')
+    expect(zh.get('alertKind.suspicious_address')).toBe('地址可疑')
+    expect(zh.get('alerts.all')).toBe('全部')
+    expect(zh.get('alerts.acknowledge')).toBe('确认')
+    expect(zh.get('alerts.resolve')).toBe('关闭')
+    expect(zh.get('alerts.silence')).toBe('静默')
     expect(keysByLocale['en-US']!.get('backlog.title')).toBe('Live backlog')
+    expect(keysByLocale['en-US']!.get('nav.alerts')).toBe('Alerts')
+    expect(keysByLocale['en-US']!.get('nav.rules')).toBe('Rules')
   })
 })
 
@@ -86,5 +118,14 @@ describe('types match the GraphQL schema', () => {
       .map((l) => l.replace(/#.*/, '').trim())
       .filter((l) => /^[A-Z_]+$/.test(l))
     expect(values).toEqual([...STAGES])
+  })
+  it('ALERT_STATES lists the AlertState enum of graph/schema/alert.graphqls, in order', () => {
+    const m = /enum\s+AlertState\s*\{([^}]*)\}/.exec(alertSchema)
+    expect(m, 'enum AlertState not found in schema').not.toBeNull()
+    const values = m![1]!
+      .split('\n')
+      .map((l) => l.replace(/#.*/, '').trim())
+      .filter((l) => /^[A-Z_]+$/.test(l))
+    expect(values).toEqual([...ALERT_STATES])
   })
 })
