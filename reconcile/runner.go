@@ -68,11 +68,17 @@ func (r *Runner) Run(ctx context.Context) {
 }
 
 func (r *Runner) loop(ctx context.Context, s Source) {
-	t := time.NewTicker(s.Every)
+	// The schedule follows the injected clock (a simulation speeds it up),
+	// checked every second of real time.
+	t := time.NewTicker(min(s.Every, time.Second))
 	defer t.Stop()
+	var last time.Time
 	for {
-		if err := r.leading(ctx, s, func() error { _, err := r.Once(ctx, s); return err }); err != nil && ctx.Err() == nil {
-			r.log.Error("reconciliation failed", "source", s.Name, "err", err)
+		if now := r.now(); last.IsZero() || now.Sub(last) >= s.Every || now.Before(last) {
+			last = now
+			if err := r.leading(ctx, s, func() error { _, err := r.Once(ctx, s); return err }); err != nil && ctx.Err() == nil {
+				r.log.Error("reconciliation failed", "source", s.Name, "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():
