@@ -179,17 +179,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 		Time: a.Clock, Simulation: cfg.Mode == "simulation",
 	}
 	hub.Dropped = func(field string) { a.Metrics.SubscriptionDrops.WithLabelValues(field).Inc() }
-	if a.notifier, err = newNotifier(a, cfg); err != nil {
+	a.notifier = newNotifier(a, cfg)
+	notifySub, err := bus.Subscriber("notifier")
+	if err != nil {
 		return nil, err
 	}
-	if a.notifier != nil {
-		sub, err := bus.Subscriber("notifier")
-		if err != nil {
-			return nil, err
-		}
-		a.router.AddConsumerHandler("notifier", events.TopicAlerts, sub, a.notifier.Handle)
-		res.OnSilence = a.notifier.silence
-	}
+	a.router.AddConsumerHandler("notifier", events.TopicAlerts, notifySub, a.notifier.Handle)
+	res.OnSilence = a.notifier.silence
+	res.NotifyStore, res.NotifyFile = a.notifier.store, cfg.Notify
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/{source}", &webhooks{
 		sources: sources, committer: a.committer, maxBody: cfg.Ingest.MaxBodyBytes,
@@ -360,10 +357,8 @@ func (a *App) Start(ctx context.Context) (string, error) {
 	if len(a.Reconcile) > 0 {
 		go a.reconcile.Run(busCtx)
 	}
-	if a.notifier != nil {
-		if err := a.notifier.start(busCtx); err != nil {
-			return "", err
-		}
+	if err := a.notifier.start(busCtx); err != nil {
+		return "", err
 	}
 	go func() {
 		if err := a.scheduler.Run(busCtx); err != nil && busCtx.Err() == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -19,19 +20,49 @@ import (
 
 // notifier feeds alerts from the bus to the robots. One node at a time
 // consumes the alerts topic (a shared consumer group), so each alert is
-// notified once.
+// notified once. Robots come from the configuration file and from the
+// API; a change through the API reloads the dispatcher on the next alert.
 type notifier struct {
-	d       *notifications.Dispatcher
-	baseURL string
 	app     *App
+	file    config.Notify
+	store   *storage.NotifyConfig
+	baseURL string
+
+	mu     sync.Mutex
+	d      *notifications.Dispatcher
+	stop   context.CancelFunc
+	rev    int64
+	loaded bool
+	runCtx context.Context
 }
 
-func newNotifier(a *App, cfg config.Config) (*notifier, error) {
-	if len(cfg.Notify.Channels) == 0 {
+func newNotifier(a *App, cfg config.Config) *notifier {
+	return &notifier{app: a, file: cfg.Notify, store: storage.NewNotifyConfig(a.DB), baseURL: cfg.PublicURL}
+}
+
+// build makes a dispatcher for the file's and the API's robots, or nil
+// when there is none.
+func (n *notifier) build(ctx context.Context) (*notifications.Dispatcher, error) {
+	a := n.app
+	chCfg := append([]config.NotifyChannel{}, n.file.Channels...)
+	routeCfg := append([]config.NotifyRoute{}, n.file.Routes...)
+	dbChans, err := n.store.Channels(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dbRoutes, err := n.store.Routes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	chCfg = append(chCfg, dbChans...)
+	for _, r := range dbRoutes {
+		routeCfg = append(routeCfg, r.NotifyRoute)
+	}
+	if len(chCfg) == 0 {
 		return nil, nil
 	}
 	var chans []notifications.Channel
-	for _, c := range cfg.Notify.Channels {
+	for _, c := range chCfg {
 		switch c.Type {
 		case "wecom":
 			wc := wecom.Config{Name: c.Name, WebhookURL: c.WebhookURL, Mentions: c.Mentions, MentionMobiles: c.MentionMobile}
@@ -45,10 +76,12 @@ func newNotifier(a *App, cfg config.Config) (*notifier, error) {
 				return nil, fmt.Errorf("notifications: channel %s: %w", c.Name, err)
 			}
 			chans = append(chans, dingtalk.New(dc))
+		default:
+			return nil, fmt.Errorf("notifications: channel %s: unknown type %q", c.Name, c.Type)
 		}
 	}
-	routes := make([]notifications.Route, 0, len(cfg.Notify.Routes))
-	for _, r := range cfg.Notify.Routes {
+	routes := make([]notifications.Route, 0, len(routeCfg))
+	for _, r := range routeCfg {
 		routes = append(routes, notifications.Route{Channel: r.Channel, MinSeverity: r.MinSeverity, Kinds: r.Kinds, Scopes: r.Scopes})
 	}
 	if len(routes) == 0 {
@@ -56,14 +89,13 @@ func newNotifier(a *App, cfg config.Config) (*notifier, error) {
 			routes = append(routes, notifications.Route{Channel: c.Name(), MinSeverity: notifications.SeverityWarning})
 		}
 	}
-	titles := map[string]string{}
 	opts := notifications.Options{
-		GroupWindow: cfg.Notify.GroupWindow, EscalateAfter: cfg.Notify.EscalateAfter, EscalateTo: cfg.Notify.EscalateTo,
+		GroupWindow: n.file.GroupWindow, EscalateAfter: n.file.EscalateAfter, EscalateTo: n.file.EscalateTo,
 		// Robots count their rate limits in real time, whatever a
 		// simulation does to the server's clock.
-		Now: time.Now, Logger: a.log.With("component", "notify"), RuleTitles: titles,
-		OnSent: func(channel string, firstRaised time.Time, n int) {
-			a.Metrics.NotificationsSent.WithLabelValues(channel, "sent").Add(float64(n))
+		Now: time.Now, Logger: a.log.With("component", "notify"),
+		OnSent: func(channel string, firstRaised time.Time, count int) {
+			a.Metrics.NotificationsSent.WithLabelValues(channel, "sent").Add(float64(count))
 			// Raised on the server's clock, sent on the wall clock: equal
 			// outside simulation mode.
 			a.Metrics.NotifyLatency.Observe(time.Since(firstRaised).Seconds())
@@ -72,7 +104,48 @@ func newNotifier(a *App, cfg config.Config) (*notifier, error) {
 	if err := notifications.Validate(chans, routes, opts); err != nil {
 		return nil, fmt.Errorf("notifications: %w", err)
 	}
-	return &notifier{d: notifications.NewDispatcher(a.DB, chans, routes, opts), baseURL: cfg.PublicURL, app: a}, nil
+	d := notifications.NewDispatcher(a.DB, chans, routes, opts)
+	ss, err := storage.NewAlerts(a.DB).Silences(ctx, a.now())
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range ss {
+		d.Silence(notifications.Silence{Rule: s.Rule, Scope: s.Scope, Until: s.Until})
+	}
+	return d, nil
+}
+
+// current returns the dispatcher, reloading it when the API changed the
+// robots since.
+func (n *notifier) current(ctx context.Context) (*notifications.Dispatcher, error) {
+	rev, err := n.store.Revision(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.loaded && rev == n.rev {
+		return n.d, nil
+	}
+	d, err := n.build(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n.stop != nil {
+		n.stop() // the old one sends what it holds, then exits
+	}
+	n.d, n.rev, n.loaded, n.stop = d, rev, true, nil
+	if d != nil {
+		runCtx, cancel := context.WithCancel(n.runCtx)
+		n.stop = cancel
+		go func() {
+			if err := d.Run(runCtx); err != nil && runCtx.Err() == nil {
+				n.app.log.Error("notifier stopped", "err", err)
+			}
+		}()
+	}
+	n.app.log.Info("notification robots loaded", "revision", rev, "active", d != nil)
+	return d, nil
 }
 
 // Handle is the bus handler for events.TopicAlerts.
@@ -81,37 +154,42 @@ func (n *notifier) Handle(msg *message.Message) error {
 	if err := json.Unmarshal(msg.Payload, &ch); err != nil {
 		return fmt.Errorf("%w: decode %s message %s: %v", events.ErrPermanent, events.TopicAlerts, msg.UUID, err)
 	}
+	d, err := n.current(msg.Context())
+	if err != nil {
+		return err
+	}
+	if d == nil {
+		return nil // no robot configured
+	}
 	for _, a := range ch.Alerts {
 		switch {
 		case a.Raised:
-			n.d.Notify(msg.Context(), notifications.Alert{
+			d.Notify(msg.Context(), notifications.Alert{
 				ID: a.ID, Rule: a.Rule, Kind: a.Kind, Severity: a.Severity, Order: a.Channel + "/" + a.OrderNo,
 				Scope: a.Scope, Summary: a.Summary, Link: n.baseURL + "/orders/" + a.Channel + "/" + a.OrderNo, RaisedAt: a.RaisedAt,
 			})
 		case a.State == detect.StateAcknowledged || a.State == detect.StateResolved:
-			n.d.Acknowledged(a.ID)
+			d.Acknowledged(a.ID)
 		}
 	}
 	return nil
 }
 
-// start loads the silences in force and runs the dispatcher.
+// start remembers the context dispatchers run in and loads them.
 func (n *notifier) start(ctx context.Context) error {
-	ss, err := storage.NewAlerts(n.app.DB).Silences(ctx, n.app.now())
-	if err != nil {
-		return err
-	}
-	for _, s := range ss {
-		n.silence(s)
-	}
-	go func() {
-		if err := n.d.Run(ctx); err != nil && ctx.Err() == nil {
-			n.app.log.Error("notifier stopped", "err", err)
-		}
-	}()
-	return nil
+	n.mu.Lock()
+	n.runCtx = ctx
+	n.mu.Unlock()
+	_, err := n.current(ctx)
+	return err
 }
 
+// silence passes a new silence to the running dispatcher.
 func (n *notifier) silence(s storage.Silence) {
-	n.d.Silence(notifications.Silence{Rule: s.Rule, Scope: s.Scope, Until: s.Until})
+	n.mu.Lock()
+	d := n.d
+	n.mu.Unlock()
+	if d != nil {
+		d.Silence(notifications.Silence{Rule: s.Rule, Scope: s.Scope, Until: s.Until})
+	}
 }

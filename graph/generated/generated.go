@@ -103,17 +103,40 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AcknowledgeAlert func(childComplexity int, id string) int
-		AddWorkNote      func(childComplexity int, id string, text string) int
-		ClaimWorkItem    func(childComplexity int, id string) int
-		DeleteRule       func(childComplexity int, name string) int
-		DeleteSilence    func(childComplexity int, id string) int
-		ResolveAlert     func(childComplexity int, id string) int
-		ResolveWorkItem  func(childComplexity int, id string, note *string) int
-		SaveRule         func(childComplexity int, input model.RuleInput) int
-		SetClockSpeed    func(childComplexity int, speed float64, at *time.Time) int
-		SetRuleEnabled   func(childComplexity int, name string, enabled bool) int
-		Silence          func(childComplexity int, input model.SilenceInput) int
+		AcknowledgeAlert          func(childComplexity int, id string) int
+		AddNotificationRoute      func(childComplexity int, input model.NotificationRouteInput) int
+		AddWorkNote               func(childComplexity int, id string, text string) int
+		ClaimWorkItem             func(childComplexity int, id string) int
+		DeleteNotificationChannel func(childComplexity int, name string) int
+		DeleteNotificationRoute   func(childComplexity int, id string) int
+		DeleteRule                func(childComplexity int, name string) int
+		DeleteSilence             func(childComplexity int, id string) int
+		ResolveAlert              func(childComplexity int, id string) int
+		ResolveWorkItem           func(childComplexity int, id string, note *string) int
+		SaveNotificationChannel   func(childComplexity int, input model.NotificationChannelInput) int
+		SaveRule                  func(childComplexity int, input model.RuleInput) int
+		SetClockSpeed             func(childComplexity int, speed float64, at *time.Time) int
+		SetRuleEnabled            func(childComplexity int, name string, enabled bool) int
+		Silence                   func(childComplexity int, input model.SilenceInput) int
+	}
+
+	NotificationChannel struct {
+		MentionMobiles func(childComplexity int) int
+		Mentions       func(childComplexity int) int
+		Name           func(childComplexity int) int
+		Origin         func(childComplexity int) int
+		Signed         func(childComplexity int) int
+		Type           func(childComplexity int) int
+		WebhookURL     func(childComplexity int) int
+	}
+
+	NotificationRoute struct {
+		Channel     func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Kinds       func(childComplexity int) int
+		MinSeverity func(childComplexity int) int
+		Origin      func(childComplexity int) int
+		Scopes      func(childComplexity int) int
 	}
 
 	Order struct {
@@ -153,19 +176,21 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Alerts       func(childComplexity int, first *int, after *string, state *model.AlertState, since *time.Time, kind *string) int
-		Backlog      func(childComplexity int) int
-		BacktestRule func(childComplexity int, input model.RuleInput, from time.Time, to time.Time, samples *int) int
-		Clock        func(childComplexity int) int
-		Order        func(childComplexity int, channel string, orderNo string) int
-		OrderByID    func(childComplexity int, id string) int
-		Orders       func(childComplexity int, filter *model.OrderFilter, first *int, after *string) int
-		Rule         func(childComplexity int, name string) int
-		RuleNames    func(childComplexity int) int
-		RuleVersions func(childComplexity int, name string) int
-		Rules        func(childComplexity int) int
-		Silences     func(childComplexity int) int
-		WorkItems    func(childComplexity int, queue string, status *string, first *int) int
+		Alerts               func(childComplexity int, first *int, after *string, state *model.AlertState, since *time.Time, kind *string) int
+		Backlog              func(childComplexity int) int
+		BacktestRule         func(childComplexity int, input model.RuleInput, from time.Time, to time.Time, samples *int) int
+		Clock                func(childComplexity int) int
+		NotificationChannels func(childComplexity int) int
+		NotificationRoutes   func(childComplexity int) int
+		Order                func(childComplexity int, channel string, orderNo string) int
+		OrderByID            func(childComplexity int, id string) int
+		Orders               func(childComplexity int, filter *model.OrderFilter, first *int, after *string) int
+		Rule                 func(childComplexity int, name string) int
+		RuleNames            func(childComplexity int) int
+		RuleVersions         func(childComplexity int, name string) int
+		Rules                func(childComplexity int) int
+		Silences             func(childComplexity int) int
+		WorkItems            func(childComplexity int, queue string, status *string, first *int) int
 	}
 
 	Receiver struct {
@@ -283,6 +308,10 @@ type MutationResolver interface {
 	ResolveAlert(ctx context.Context, id string) (*model.Alert, error)
 	Silence(ctx context.Context, input model.SilenceInput) (*model.Silence, error)
 	DeleteSilence(ctx context.Context, id string) (bool, error)
+	SaveNotificationChannel(ctx context.Context, input model.NotificationChannelInput) (*model.NotificationChannel, error)
+	DeleteNotificationChannel(ctx context.Context, name string) (bool, error)
+	AddNotificationRoute(ctx context.Context, input model.NotificationRouteInput) (*model.NotificationRoute, error)
+	DeleteNotificationRoute(ctx context.Context, id string) (bool, error)
 	ClaimWorkItem(ctx context.Context, id string) (*model.WorkItem, error)
 	ResolveWorkItem(ctx context.Context, id string, note *string) (*model.WorkItem, error)
 	AddWorkNote(ctx context.Context, id string, text string) (*model.WorkItem, error)
@@ -300,6 +329,8 @@ type QueryResolver interface {
 	Backlog(ctx context.Context) (*model.Backlog, error)
 	Alerts(ctx context.Context, first *int, after *string, state *model.AlertState, since *time.Time, kind *string) (*model.AlertConnection, error)
 	Silences(ctx context.Context) ([]*model.Silence, error)
+	NotificationChannels(ctx context.Context) ([]*model.NotificationChannel, error)
+	NotificationRoutes(ctx context.Context) ([]*model.NotificationRoute, error)
 	Clock(ctx context.Context) (*model.ClockInfo, error)
 	WorkItems(ctx context.Context, queue string, status *string, first *int) ([]*model.WorkItem, error)
 	Rules(ctx context.Context) ([]*model.Rule, error)
@@ -576,6 +607,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AcknowledgeAlert(childComplexity, args["id"].(string)), true
+	case "Mutation.addNotificationRoute":
+		if e.ComplexityRoot.Mutation.AddNotificationRoute == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addNotificationRoute_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddNotificationRoute(childComplexity, args["input"].(model.NotificationRouteInput)), true
 	case "Mutation.addWorkNote":
 		if e.ComplexityRoot.Mutation.AddWorkNote == nil {
 			break
@@ -598,6 +640,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ClaimWorkItem(childComplexity, args["id"].(string)), true
+	case "Mutation.deleteNotificationChannel":
+		if e.ComplexityRoot.Mutation.DeleteNotificationChannel == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteNotificationChannel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteNotificationChannel(childComplexity, args["name"].(string)), true
+	case "Mutation.deleteNotificationRoute":
+		if e.ComplexityRoot.Mutation.DeleteNotificationRoute == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteNotificationRoute_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteNotificationRoute(childComplexity, args["id"].(string)), true
 	case "Mutation.deleteRule":
 		if e.ComplexityRoot.Mutation.DeleteRule == nil {
 			break
@@ -642,6 +706,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ResolveWorkItem(childComplexity, args["id"].(string), args["note"].(*string)), true
+	case "Mutation.saveNotificationChannel":
+		if e.ComplexityRoot.Mutation.SaveNotificationChannel == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_saveNotificationChannel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SaveNotificationChannel(childComplexity, args["input"].(model.NotificationChannelInput)), true
 	case "Mutation.saveRule":
 		if e.ComplexityRoot.Mutation.SaveRule == nil {
 			break
@@ -686,6 +761,86 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Silence(childComplexity, args["input"].(model.SilenceInput)), true
+
+	case "NotificationChannel.mentionMobiles":
+		if e.ComplexityRoot.NotificationChannel.MentionMobiles == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationChannel.MentionMobiles(childComplexity), true
+	case "NotificationChannel.mentions":
+		if e.ComplexityRoot.NotificationChannel.Mentions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationChannel.Mentions(childComplexity), true
+	case "NotificationChannel.name":
+		if e.ComplexityRoot.NotificationChannel.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationChannel.Name(childComplexity), true
+	case "NotificationChannel.origin":
+		if e.ComplexityRoot.NotificationChannel.Origin == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationChannel.Origin(childComplexity), true
+	case "NotificationChannel.signed":
+		if e.ComplexityRoot.NotificationChannel.Signed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationChannel.Signed(childComplexity), true
+	case "NotificationChannel.type":
+		if e.ComplexityRoot.NotificationChannel.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationChannel.Type(childComplexity), true
+	case "NotificationChannel.webhookUrl":
+		if e.ComplexityRoot.NotificationChannel.WebhookURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationChannel.WebhookURL(childComplexity), true
+
+	case "NotificationRoute.channel":
+		if e.ComplexityRoot.NotificationRoute.Channel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationRoute.Channel(childComplexity), true
+	case "NotificationRoute.id":
+		if e.ComplexityRoot.NotificationRoute.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationRoute.ID(childComplexity), true
+	case "NotificationRoute.kinds":
+		if e.ComplexityRoot.NotificationRoute.Kinds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationRoute.Kinds(childComplexity), true
+	case "NotificationRoute.minSeverity":
+		if e.ComplexityRoot.NotificationRoute.MinSeverity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationRoute.MinSeverity(childComplexity), true
+	case "NotificationRoute.origin":
+		if e.ComplexityRoot.NotificationRoute.Origin == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationRoute.Origin(childComplexity), true
+	case "NotificationRoute.scopes":
+		if e.ComplexityRoot.NotificationRoute.Scopes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationRoute.Scopes(childComplexity), true
 
 	case "Order.alerts":
 		if e.ComplexityRoot.Order.Alerts == nil {
@@ -870,6 +1025,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Clock(childComplexity), true
 
+	case "Query.notificationChannels":
+		if e.ComplexityRoot.Query.NotificationChannels == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.NotificationChannels(childComplexity), true
+	case "Query.notificationRoutes":
+		if e.ComplexityRoot.Query.NotificationRoutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.NotificationRoutes(childComplexity), true
 	case "Query.order":
 		if e.ComplexityRoot.Query.Order == nil {
 			break
@@ -1393,6 +1560,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("NotificationChannelInput", ec.unmarshalInputNotificationChannelInput),
+			graphql.NewInputUnmarshaler("NotificationRouteInput", ec.unmarshalInputNotificationRouteInput),
 			graphql.NewInputUnmarshaler("OrderFilter", ec.unmarshalInputOrderFilter),
 			graphql.NewInputUnmarshaler("RuleInput", ec.unmarshalInputRuleInput),
 			graphql.NewInputUnmarshaler("SilenceInput", ec.unmarshalInputSilenceInput),
@@ -1564,6 +1733,63 @@ extend type Subscription {
   alertRaised: Alert!
   "Acknowledged, resolved, regrouped."
   alertChanged: Alert!
+}
+`, BuiltIn: false},
+	{Name: "../schema/notify.graphqls", Input: `"A group robot alerts are sent to."
+type NotificationChannel {
+  name: String!
+  "wecom | dingtalk"
+  type: String!
+  "The robot URL with its key or token masked."
+  webhookUrl: String!
+  signed: Boolean!
+  mentions: [String!]!
+  mentionMobiles: [String!]!
+  "file: from the configuration file (read-only here); api: configured through this API."
+  origin: String!
+}
+
+"Which alerts go to a channel: all that match every non-empty field."
+type NotificationRoute {
+  id: ID!
+  channel: String!
+  "info | warning | critical: this severity and above."
+  minSeverity: String!
+  "Alert kinds; empty: every kind."
+  kinds: [String!]!
+  "Warehouses or channels; empty: every scope."
+  scopes: [String!]!
+  origin: String!
+}
+
+input NotificationChannelInput {
+  name: String!
+  type: String!
+  webhookUrl: String!
+  "DingTalk signing secret (SEC…)."
+  secret: String
+  mentions: [String!]
+  mentionMobiles: [String!]
+}
+
+input NotificationRouteInput {
+  channel: String!
+  minSeverity: String
+  kinds: [String!]
+  scopes: [String!]
+}
+
+extend type Query {
+  notificationChannels: [NotificationChannel!]!
+  notificationRoutes: [NotificationRoute!]!
+}
+
+extend type Mutation {
+  "Create or replace a robot; the notifier reloads on every node."
+  saveNotificationChannel(input: NotificationChannelInput!): NotificationChannel!
+  deleteNotificationChannel(name: String!): Boolean!
+  addNotificationRoute(input: NotificationRouteInput!): NotificationRoute!
+  deleteNotificationRoute(id: ID!): Boolean!
 }
 `, BuiltIn: false},
 	{Name: "../schema/ops.graphqls", Input: `type Mutation {
@@ -1984,6 +2210,44 @@ func (ec *executionContext) childFields_HourCount(ctx context.Context, field gra
 	return nil, fmt.Errorf("no field named %q was found under type HourCount", field.Name)
 }
 
+func (ec *executionContext) childFields_NotificationChannel(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_NotificationChannel_name(ctx, field)
+	case "type":
+		return ec.fieldContext_NotificationChannel_type(ctx, field)
+	case "webhookUrl":
+		return ec.fieldContext_NotificationChannel_webhookUrl(ctx, field)
+	case "signed":
+		return ec.fieldContext_NotificationChannel_signed(ctx, field)
+	case "mentions":
+		return ec.fieldContext_NotificationChannel_mentions(ctx, field)
+	case "mentionMobiles":
+		return ec.fieldContext_NotificationChannel_mentionMobiles(ctx, field)
+	case "origin":
+		return ec.fieldContext_NotificationChannel_origin(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type NotificationChannel", field.Name)
+}
+
+func (ec *executionContext) childFields_NotificationRoute(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_NotificationRoute_id(ctx, field)
+	case "channel":
+		return ec.fieldContext_NotificationRoute_channel(ctx, field)
+	case "minSeverity":
+		return ec.fieldContext_NotificationRoute_minSeverity(ctx, field)
+	case "kinds":
+		return ec.fieldContext_NotificationRoute_kinds(ctx, field)
+	case "scopes":
+		return ec.fieldContext_NotificationRoute_scopes(ctx, field)
+	case "origin":
+		return ec.fieldContext_NotificationRoute_origin(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type NotificationRoute", field.Name)
+}
+
 func (ec *executionContext) childFields_Order(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -2372,6 +2636,20 @@ func (ec *executionContext) field_Mutation_acknowledgeAlert_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_addNotificationRoute_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.NotificationRouteInput, error) {
+			return ec.unmarshalNNotificationRouteInput2githubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐNotificationRouteInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_addWorkNote_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2395,6 +2673,34 @@ func (ec *executionContext) field_Mutation_addWorkNote_args(ctx context.Context,
 }
 
 func (ec *executionContext) field_Mutation_claimWorkItem_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteNotificationChannel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "name",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["name"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteNotificationRoute_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -2469,6 +2775,20 @@ func (ec *executionContext) field_Mutation_resolveWorkItem_args(ctx context.Cont
 		return nil, err
 	}
 	args["note"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_saveNotificationChannel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.NotificationChannelInput, error) {
+			return ec.unmarshalNNotificationChannelInput2githubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐNotificationChannelInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -3978,6 +4298,182 @@ func (ec *executionContext) fieldContext_Mutation_deleteSilence(ctx context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_saveNotificationChannel(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_saveNotificationChannel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SaveNotificationChannel(ctx, fc.Args["input"].(model.NotificationChannelInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.NotificationChannel) graphql.Marshaler {
+			return ec.marshalNNotificationChannel2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐNotificationChannel(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_saveNotificationChannel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NotificationChannel(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_saveNotificationChannel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteNotificationChannel(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteNotificationChannel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteNotificationChannel(ctx, fc.Args["name"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteNotificationChannel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteNotificationChannel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_addNotificationRoute(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_addNotificationRoute(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AddNotificationRoute(ctx, fc.Args["input"].(model.NotificationRouteInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.NotificationRoute) graphql.Marshaler {
+			return ec.marshalNNotificationRoute2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐNotificationRoute(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_addNotificationRoute(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NotificationRoute(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_addNotificationRoute_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteNotificationRoute(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteNotificationRoute(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteNotificationRoute(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteNotificationRoute(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteNotificationRoute_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_claimWorkItem(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4240,6 +4736,305 @@ func (ec *executionContext) fieldContext_Mutation_deleteRule(ctx context.Context
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _NotificationChannel_name(ctx context.Context, field graphql.CollectedField, obj *model.NotificationChannel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationChannel_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationChannel_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationChannel", field, false, false, "String")
+}
+
+func (ec *executionContext) _NotificationChannel_type(ctx context.Context, field graphql.CollectedField, obj *model.NotificationChannel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationChannel_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationChannel_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationChannel", field, false, false, "String")
+}
+
+func (ec *executionContext) _NotificationChannel_webhookUrl(ctx context.Context, field graphql.CollectedField, obj *model.NotificationChannel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationChannel_webhookUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WebhookURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationChannel_webhookUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationChannel", field, false, false, "String")
+}
+
+func (ec *executionContext) _NotificationChannel_signed(ctx context.Context, field graphql.CollectedField, obj *model.NotificationChannel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationChannel_signed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Signed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationChannel_signed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationChannel", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _NotificationChannel_mentions(ctx context.Context, field graphql.CollectedField, obj *model.NotificationChannel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationChannel_mentions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mentions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationChannel_mentions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationChannel", field, false, false, "String")
+}
+
+func (ec *executionContext) _NotificationChannel_mentionMobiles(ctx context.Context, field graphql.CollectedField, obj *model.NotificationChannel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationChannel_mentionMobiles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MentionMobiles, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationChannel_mentionMobiles(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationChannel", field, false, false, "String")
+}
+
+func (ec *executionContext) _NotificationChannel_origin(ctx context.Context, field graphql.CollectedField, obj *model.NotificationChannel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationChannel_origin(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Origin, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationChannel_origin(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationChannel", field, false, false, "String")
+}
+
+func (ec *executionContext) _NotificationRoute_id(ctx context.Context, field graphql.CollectedField, obj *model.NotificationRoute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationRoute_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationRoute_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationRoute", field, false, false, "ID")
+}
+
+func (ec *executionContext) _NotificationRoute_channel(ctx context.Context, field graphql.CollectedField, obj *model.NotificationRoute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationRoute_channel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Channel, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationRoute_channel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationRoute", field, false, false, "String")
+}
+
+func (ec *executionContext) _NotificationRoute_minSeverity(ctx context.Context, field graphql.CollectedField, obj *model.NotificationRoute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationRoute_minSeverity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MinSeverity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationRoute_minSeverity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationRoute", field, false, false, "String")
+}
+
+func (ec *executionContext) _NotificationRoute_kinds(ctx context.Context, field graphql.CollectedField, obj *model.NotificationRoute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationRoute_kinds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kinds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationRoute_kinds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationRoute", field, false, false, "String")
+}
+
+func (ec *executionContext) _NotificationRoute_scopes(ctx context.Context, field graphql.CollectedField, obj *model.NotificationRoute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationRoute_scopes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Scopes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationRoute_scopes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationRoute", field, false, false, "String")
+}
+
+func (ec *executionContext) _NotificationRoute_origin(ctx context.Context, field graphql.CollectedField, obj *model.NotificationRoute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationRoute_origin(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Origin, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationRoute_origin(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationRoute", field, false, false, "String")
 }
 
 func (ec *executionContext) _Order_id(ctx context.Context, field graphql.CollectedField, obj *model.Order) (ret graphql.Marshaler) {
@@ -5092,6 +5887,70 @@ func (ec *executionContext) fieldContext_Query_silences(_ context.Context, field
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Silence(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_notificationChannels(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_notificationChannels(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().NotificationChannels(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.NotificationChannel) graphql.Marshaler {
+			return ec.marshalNNotificationChannel2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐNotificationChannelᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_notificationChannels(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NotificationChannel(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_notificationRoutes(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_notificationRoutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().NotificationRoutes(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.NotificationRoute) graphql.Marshaler {
+			return ec.marshalNNotificationRoute2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐNotificationRouteᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_notificationRoutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NotificationRoute(ctx, field)
 		},
 	}
 	return fc, nil
@@ -8178,6 +9037,146 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputNotificationChannelInput(ctx context.Context, obj any) (model.NotificationChannelInput, error) {
+	var it model.NotificationChannelInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "type", "webhookUrl", "secret", "mentions", "mentionMobiles"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Type = data
+		case "webhookUrl":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("webhookUrl"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WebhookURL = data
+		case "secret":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secret"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Secret = data
+		case "mentions":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mentions"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mentions = data
+		case "mentionMobiles":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mentionMobiles"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MentionMobiles = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalNotificationChannelInput unmarshals raw into the NotificationChannelInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalNotificationChannelInput(ctx context.Context, raw any) (model.NotificationChannelInput, error) {
+	var out model.NotificationChannelInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "NotificationChannelInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputNotificationRouteInput(ctx context.Context, obj any) (model.NotificationRouteInput, error) {
+	var it model.NotificationRouteInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"channel", "minSeverity", "kinds", "scopes"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "channel":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channel"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Channel = data
+		case "minSeverity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("minSeverity"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MinSeverity = data
+		case "kinds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kinds"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Kinds = data
+		case "scopes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scopes"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Scopes = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalNotificationRouteInput unmarshals raw into the NotificationRouteInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalNotificationRouteInput(ctx context.Context, raw any) (model.NotificationRouteInput, error) {
+	var out model.NotificationRouteInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "NotificationRouteInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputOrderFilter(ctx context.Context, obj any) (model.OrderFilter, error) {
 	var it model.OrderFilter
 	if obj == nil {
@@ -8897,6 +9896,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "saveNotificationChannel":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_saveNotificationChannel(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteNotificationChannel":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteNotificationChannel(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "addNotificationRoute":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_addNotificationRoute(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteNotificationRoute":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteNotificationRoute(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "claimWorkItem":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_claimWorkItem(ctx, field)
@@ -8936,6 +9963,127 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_deleteRule(ctx, field)
 			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var notificationChannelImplementors = []string{"NotificationChannel"}
+
+func (ec *executionContext) _NotificationChannel(ctx context.Context, sel ast.SelectionSet, obj *model.NotificationChannel) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, notificationChannelImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("NotificationChannel")
+		case "name":
+			out.Values[i] = ec._NotificationChannel_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._NotificationChannel_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "webhookUrl":
+			out.Values[i] = ec._NotificationChannel_webhookUrl(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "signed":
+			out.Values[i] = ec._NotificationChannel_signed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mentions":
+			out.Values[i] = ec._NotificationChannel_mentions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mentionMobiles":
+			out.Values[i] = ec._NotificationChannel_mentionMobiles(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "origin":
+			out.Values[i] = ec._NotificationChannel_origin(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var notificationRouteImplementors = []string{"NotificationRoute"}
+
+func (ec *executionContext) _NotificationRoute(ctx context.Context, sel ast.SelectionSet, obj *model.NotificationRoute) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, notificationRouteImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("NotificationRoute")
+		case "id":
+			out.Values[i] = ec._NotificationRoute_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "channel":
+			out.Values[i] = ec._NotificationRoute_channel(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "minSeverity":
+			out.Values[i] = ec._NotificationRoute_minSeverity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kinds":
+			out.Values[i] = ec._NotificationRoute_kinds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scopes":
+			out.Values[i] = ec._NotificationRoute_scopes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "origin":
+			out.Values[i] = ec._NotificationRoute_origin(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -9243,6 +10391,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_silences(ctx, field)
+				})
+		case "notificationChannels":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_notificationChannels(ctx, field)
+				})
+		case "notificationRoutes":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_notificationRoutes(ctx, field)
 				})
 		case "clock":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -10497,6 +11657,64 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNNotificationChannel2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐNotificationChannelᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.NotificationChannel) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNNotificationChannel2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐNotificationChannel(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNNotificationChannel2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐNotificationChannel(ctx context.Context, sel ast.SelectionSet, v *model.NotificationChannel) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "NotificationChannel!")
+		return graphql.Null
+	}
+	return ec._NotificationChannel(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNNotificationChannelInput2githubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐNotificationChannelInput(ctx context.Context, v any) (model.NotificationChannelInput, error) {
+	res, err := ec.unmarshalInputNotificationChannelInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNNotificationRoute2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐNotificationRouteᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.NotificationRoute) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNNotificationRoute2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐNotificationRoute(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNNotificationRoute2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐNotificationRoute(ctx context.Context, sel ast.SelectionSet, v *model.NotificationRoute) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "NotificationRoute!")
+		return graphql.Null
+	}
+	return ec._NotificationRoute(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNNotificationRouteInput2githubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐNotificationRouteInput(ctx context.Context, v any) (model.NotificationRouteInput, error) {
+	res, err := ec.unmarshalInputNotificationRouteInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNOrder2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐOrder(ctx context.Context, sel ast.SelectionSet, v *model.Order) graphql.Marshaler {

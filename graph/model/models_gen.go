@@ -61,6 +61,50 @@ type HourCount struct {
 type Mutation struct {
 }
 
+// A group robot alerts are sent to.
+type NotificationChannel struct {
+	Name string `json:"name"`
+	// wecom | dingtalk
+	Type string `json:"type"`
+	// The robot URL with its key or token masked.
+	WebhookURL     string   `json:"webhookUrl"`
+	Signed         bool     `json:"signed"`
+	Mentions       []string `json:"mentions"`
+	MentionMobiles []string `json:"mentionMobiles"`
+	// file: from the configuration file (read-only here); api: configured through this API.
+	Origin string `json:"origin"`
+}
+
+type NotificationChannelInput struct {
+	Name       string `json:"name"`
+	Type       string `json:"type"`
+	WebhookURL string `json:"webhookUrl"`
+	// DingTalk signing secret (SEC…).
+	Secret         *string  `json:"secret,omitempty"`
+	Mentions       []string `json:"mentions,omitempty"`
+	MentionMobiles []string `json:"mentionMobiles,omitempty"`
+}
+
+// Which alerts go to a channel: all that match every non-empty field.
+type NotificationRoute struct {
+	ID      string `json:"id"`
+	Channel string `json:"channel"`
+	// info | warning | critical: this severity and above.
+	MinSeverity string `json:"minSeverity"`
+	// Alert kinds; empty: every kind.
+	Kinds []string `json:"kinds"`
+	// Warehouses or channels; empty: every scope.
+	Scopes []string `json:"scopes"`
+	Origin string   `json:"origin"`
+}
+
+type NotificationRouteInput struct {
+	Channel     string   `json:"channel"`
+	MinSeverity *string  `json:"minSeverity,omitempty"`
+	Kinds       []string `json:"kinds,omitempty"`
+	Scopes      []string `json:"scopes,omitempty"`
+}
+
 // An order's digital twin: its status in every system and its timeline.
 type Order struct {
 	// Opaque id; stable for the life of the order.

@@ -3,11 +3,13 @@ package resolvers
 import (
 	"context"
 	"errors"
+	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/uptrace/bun"
 
+	"github.com/towerhq/tower/config"
 	"github.com/towerhq/tower/detect"
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/domain/rules"
@@ -151,4 +153,35 @@ func ruleError(err error) error {
 		return &codedError{code: CodeNotFound, msg: "no such rule"}
 	}
 	return err
+}
+
+// maskURL hides a robot URL's key or token (its query values).
+func maskURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "***"
+	}
+	q := u.Query()
+	for k := range q {
+		q.Set(k, "***")
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func channelOf(c config.NotifyChannel, origin string) *model.NotificationChannel {
+	return &model.NotificationChannel{Name: c.Name, Type: c.Type, WebhookURL: maskURL(c.WebhookURL), Signed: c.Secret != "",
+		Mentions: nonNilStrings(c.Mentions), MentionMobiles: nonNilStrings(c.MentionMobile), Origin: origin}
+}
+
+func routeOf(r storage.RouteRow, origin string) *model.NotificationRoute {
+	return &model.NotificationRoute{ID: strconv.FormatInt(r.ID, 10), Channel: r.Channel, MinSeverity: r.MinSeverity,
+		Kinds: nonNilStrings(r.Kinds), Scopes: nonNilStrings(r.Scopes), Origin: origin}
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

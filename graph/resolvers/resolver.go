@@ -11,6 +11,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/towerhq/tower/clock"
+	"github.com/towerhq/tower/config"
 	"github.com/towerhq/tower/detect"
 	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/live"
@@ -38,6 +39,10 @@ type Resolver struct {
 	Simulation bool
 	// OnSilence tells the notifier about a new silence.
 	OnSilence func(storage.Silence)
+	// NotifyStore holds the robots configured through the API; NotifyFile
+	// those of the configuration file (listed read-only).
+	NotifyStore *storage.NotifyConfig
+	NotifyFile  config.Notify
 }
 
 // change runs f in a transaction and publishes the alert and work-item
