@@ -47,6 +47,7 @@ type Detector struct {
 	loaded bool
 	progs  []*rules.Program
 	byName map[string]*rules.Program
+	over   overrides
 }
 
 // New builds a detector; rules load on first use.
@@ -85,7 +86,11 @@ func (d *Detector) refresh(ctx context.Context, db bun.IDB) ([]*rules.Program, e
 		progs = append(progs, p)
 		byName[p.Name()] = p
 	}
-	d.progs, d.byName, d.rev, d.loaded = progs, byName, rev, true
+	over, err := loadOverrides(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	d.progs, d.byName, d.over, d.rev, d.loaded = progs, byName, over, rev, true
 	d.log.Info("rules loaded", "revision", rev, "enabled", len(progs))
 	return progs, nil
 }
@@ -115,6 +120,9 @@ func (d *Detector) Process(ctx context.Context, tx bun.Tx, changes []Change, now
 	if err != nil || len(progs) == 0 {
 		return out, err
 	}
+	d.mu.Lock()
+	over := d.over
+	d.mu.Unlock()
 	feats, err := features(ctx, tx, changes)
 	if err != nil {
 		return out, err
@@ -153,6 +161,13 @@ func (d *Detector) Process(ctx context.Context, tx bun.Tx, changes []Change, now
 					if err != nil {
 						count(p.Name()).errors++
 						continue
+					}
+					// A wait configured for the order's warehouse, courier
+					// or channel replaces the rule's own.
+					if r := p.Rule(); ok && r.After > 0 {
+						if a := over.after(r.Name, ch.Twin, r.After); a != r.After {
+							due = e.OccurredAt.Add(a)
+						}
 					}
 					if ok {
 						payload, _ := json.Marshal(deadline{Rule: p.Name(), Channel: k.Channel, OrderNo: k.OrderNo})

@@ -178,3 +178,36 @@ func TestBacktestDraftRule(t *testing.T) {
 		t.Fatalf("backtest: %v", bt)
 	}
 }
+
+// A warehouse whose courier collects hourly gets its own deadline.
+func TestDeadlinePerWarehouse(t *testing.T) {
+	s := startServer(t)
+	wh := uniq("WH")
+	data, errs := s.gql(t, `mutation($w:String!){ setDeadlineOverride(rule:"outbound_not_collected", scopeKind:"warehouse", scopeValue:$w, after:"1h"){ id after } }`,
+		map[string]any{"w": wh})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	id := data["setDeadlineOverride"].(map[string]any)["id"]
+	at := time.Now().Truncate(time.Second)
+	due := func(no, warehouse string) time.Time {
+		t.Helper()
+		s.send(t, "o-"+no, ev("p-"+no, "order.paid", "tmall", no, at.Add(-time.Minute), map[string]any{"warehouse": warehouse}),
+			ev("o-"+no, "wms.outbound", "tmall", no, at, map[string]any{"warehouse": warehouse}))
+		waitStage(t, s, "tmall", no, "OUTBOUND")
+		var d time.Time
+		if err := testDB.NewRaw(`SELECT due_at FROM timers WHERE key = ?`, "rule:outbound_not_collected:tmall/"+no).Scan(t.Context(), &d); err != nil {
+			t.Fatalf("no timer for %s: %v", no, err)
+		}
+		return d
+	}
+	if d := due(uniq("DW"), wh); !d.Equal(at.Add(time.Hour)) {
+		t.Errorf("overridden warehouse: due %s, want %s", d, at.Add(time.Hour))
+	}
+	if d := due(uniq("DX"), "OTHER-"+wh); !d.Equal(at.Add(10*time.Minute)) {
+		t.Errorf("other warehouse: due %s, want the rule's 10m (%s)", d, at.Add(10*time.Minute))
+	}
+	if _, errs := s.gql(t, `mutation($id:ID!){ deleteDeadlineOverride(id:$id) }`, map[string]any{"id": id}); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+}

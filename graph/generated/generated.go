@@ -97,6 +97,14 @@ type ComplexityRoot struct {
 		Speed      func(childComplexity int) int
 	}
 
+	DeadlineOverride struct {
+		After      func(childComplexity int) int
+		ID         func(childComplexity int) int
+		Rule       func(childComplexity int) int
+		ScopeKind  func(childComplexity int) int
+		ScopeValue func(childComplexity int) int
+	}
+
 	HourCount struct {
 		Count func(childComplexity int) int
 		Hour  func(childComplexity int) int
@@ -107,6 +115,7 @@ type ComplexityRoot struct {
 		AddNotificationRoute      func(childComplexity int, input model.NotificationRouteInput) int
 		AddWorkNote               func(childComplexity int, id string, text string) int
 		ClaimWorkItem             func(childComplexity int, id string) int
+		DeleteDeadlineOverride    func(childComplexity int, id string) int
 		DeleteNotificationChannel func(childComplexity int, name string) int
 		DeleteNotificationRoute   func(childComplexity int, id string) int
 		DeleteRule                func(childComplexity int, name string) int
@@ -116,6 +125,7 @@ type ComplexityRoot struct {
 		SaveNotificationChannel   func(childComplexity int, input model.NotificationChannelInput) int
 		SaveRule                  func(childComplexity int, input model.RuleInput) int
 		SetClockSpeed             func(childComplexity int, speed float64, at *time.Time) int
+		SetDeadlineOverride       func(childComplexity int, rule string, scopeKind string, scopeValue string, after string) int
 		SetRuleEnabled            func(childComplexity int, name string, enabled bool) int
 		Silence                   func(childComplexity int, input model.SilenceInput) int
 	}
@@ -180,6 +190,7 @@ type ComplexityRoot struct {
 		Backlog              func(childComplexity int) int
 		BacktestRule         func(childComplexity int, input model.RuleInput, from time.Time, to time.Time, samples *int) int
 		Clock                func(childComplexity int) int
+		DeadlineOverrides    func(childComplexity int) int
 		NotificationChannels func(childComplexity int) int
 		NotificationRoutes   func(childComplexity int) int
 		Order                func(childComplexity int, channel string, orderNo string) int
@@ -318,6 +329,8 @@ type MutationResolver interface {
 	SaveRule(ctx context.Context, input model.RuleInput) (*model.Rule, error)
 	SetRuleEnabled(ctx context.Context, name string, enabled bool) (*model.Rule, error)
 	DeleteRule(ctx context.Context, name string) (bool, error)
+	SetDeadlineOverride(ctx context.Context, rule string, scopeKind string, scopeValue string, after string) (*model.DeadlineOverride, error)
+	DeleteDeadlineOverride(ctx context.Context, id string) (bool, error)
 }
 type OrderResolver interface {
 	Alerts(ctx context.Context, obj *model.Order) ([]*model.Alert, error)
@@ -338,6 +351,7 @@ type QueryResolver interface {
 	RuleVersions(ctx context.Context, name string) ([]*model.RuleVersion, error)
 	RuleNames(ctx context.Context) ([]*model.RuleName, error)
 	BacktestRule(ctx context.Context, input model.RuleInput, from time.Time, to time.Time, samples *int) (*model.Backtest, error)
+	DeadlineOverrides(ctx context.Context) ([]*model.DeadlineOverride, error)
 }
 type RuleResolver interface {
 	HitsByHour(ctx context.Context, obj *model.Rule) ([]*model.HourCount, error)
@@ -583,6 +597,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ClockInfo.Speed(childComplexity), true
 
+	case "DeadlineOverride.after":
+		if e.ComplexityRoot.DeadlineOverride.After == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeadlineOverride.After(childComplexity), true
+	case "DeadlineOverride.id":
+		if e.ComplexityRoot.DeadlineOverride.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeadlineOverride.ID(childComplexity), true
+	case "DeadlineOverride.rule":
+		if e.ComplexityRoot.DeadlineOverride.Rule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeadlineOverride.Rule(childComplexity), true
+	case "DeadlineOverride.scopeKind":
+		if e.ComplexityRoot.DeadlineOverride.ScopeKind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeadlineOverride.ScopeKind(childComplexity), true
+	case "DeadlineOverride.scopeValue":
+		if e.ComplexityRoot.DeadlineOverride.ScopeValue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeadlineOverride.ScopeValue(childComplexity), true
+
 	case "HourCount.count":
 		if e.ComplexityRoot.HourCount.Count == nil {
 			break
@@ -640,6 +685,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ClaimWorkItem(childComplexity, args["id"].(string)), true
+	case "Mutation.deleteDeadlineOverride":
+		if e.ComplexityRoot.Mutation.DeleteDeadlineOverride == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteDeadlineOverride_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteDeadlineOverride(childComplexity, args["id"].(string)), true
 	case "Mutation.deleteNotificationChannel":
 		if e.ComplexityRoot.Mutation.DeleteNotificationChannel == nil {
 			break
@@ -739,6 +795,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetClockSpeed(childComplexity, args["speed"].(float64), args["at"].(*time.Time)), true
+	case "Mutation.setDeadlineOverride":
+		if e.ComplexityRoot.Mutation.SetDeadlineOverride == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setDeadlineOverride_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetDeadlineOverride(childComplexity, args["rule"].(string), args["scopeKind"].(string), args["scopeValue"].(string), args["after"].(string)), true
 	case "Mutation.setRuleEnabled":
 		if e.ComplexityRoot.Mutation.SetRuleEnabled == nil {
 			break
@@ -1024,6 +1091,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Clock(childComplexity), true
+	case "Query.deadlineOverrides":
+		if e.ComplexityRoot.Query.DeadlineOverrides == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.DeadlineOverrides(childComplexity), true
 
 	case "Query.notificationChannels":
 		if e.ComplexityRoot.Query.NotificationChannels == nil {
@@ -2082,6 +2155,27 @@ extend type Mutation {
   setRuleEnabled(name: String!, enabled: Boolean!): Rule!
   deleteRule(name: String!): Boolean!
 }
+
+"A deadline rule's wait for one channel, warehouse or courier (the most specific wins: warehouse, courier, channel)."
+type DeadlineOverride {
+  id: ID!
+  rule: String!
+  "channel | warehouse | courier"
+  scopeKind: String!
+  scopeValue: String!
+  "Go duration, e.g. 30m."
+  after: String!
+}
+
+extend type Query {
+  deadlineOverrides: [DeadlineOverride!]!
+}
+
+extend type Mutation {
+  "Set the wait of a deadline rule for a channel, warehouse or courier; takes effect on the next event."
+  setDeadlineOverride(rule: String!, scopeKind: String!, scopeValue: String!, after: String!): DeadlineOverride!
+  deleteDeadlineOverride(id: ID!): Boolean!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -2198,6 +2292,22 @@ func (ec *executionContext) childFields_ClockInfo(ctx context.Context, field gra
 		return ec.fieldContext_ClockInfo_simulation(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ClockInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_DeadlineOverride(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_DeadlineOverride_id(ctx, field)
+	case "rule":
+		return ec.fieldContext_DeadlineOverride_rule(ctx, field)
+	case "scopeKind":
+		return ec.fieldContext_DeadlineOverride_scopeKind(ctx, field)
+	case "scopeValue":
+		return ec.fieldContext_DeadlineOverride_scopeValue(ctx, field)
+	case "after":
+		return ec.fieldContext_DeadlineOverride_after(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeadlineOverride", field.Name)
 }
 
 func (ec *executionContext) childFields_HourCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2686,6 +2796,20 @@ func (ec *executionContext) field_Mutation_claimWorkItem_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_deleteDeadlineOverride_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_deleteNotificationChannel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2825,6 +2949,44 @@ func (ec *executionContext) field_Mutation_setClockSpeed_args(ctx context.Contex
 		return nil, err
 	}
 	args["at"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setDeadlineOverride_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "rule",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["rule"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "scopeKind",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["scopeKind"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "scopeValue",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["scopeValue"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg3
 	return args, nil
 }
 
@@ -4032,6 +4194,121 @@ func (ec *executionContext) fieldContext_ClockInfo_simulation(_ context.Context,
 	return graphql.NewScalarFieldContext("ClockInfo", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _DeadlineOverride_id(ctx context.Context, field graphql.CollectedField, obj *model.DeadlineOverride) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeadlineOverride_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeadlineOverride_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeadlineOverride", field, false, false, "ID")
+}
+
+func (ec *executionContext) _DeadlineOverride_rule(ctx context.Context, field graphql.CollectedField, obj *model.DeadlineOverride) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeadlineOverride_rule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rule, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeadlineOverride_rule(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeadlineOverride", field, false, false, "String")
+}
+
+func (ec *executionContext) _DeadlineOverride_scopeKind(ctx context.Context, field graphql.CollectedField, obj *model.DeadlineOverride) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeadlineOverride_scopeKind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ScopeKind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeadlineOverride_scopeKind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeadlineOverride", field, false, false, "String")
+}
+
+func (ec *executionContext) _DeadlineOverride_scopeValue(ctx context.Context, field graphql.CollectedField, obj *model.DeadlineOverride) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeadlineOverride_scopeValue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ScopeValue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeadlineOverride_scopeValue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeadlineOverride", field, false, false, "String")
+}
+
+func (ec *executionContext) _DeadlineOverride_after(ctx context.Context, field graphql.CollectedField, obj *model.DeadlineOverride) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeadlineOverride_after(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.After, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeadlineOverride_after(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeadlineOverride", field, false, false, "String")
+}
+
 func (ec *executionContext) _HourCount_hour(ctx context.Context, field graphql.CollectedField, obj *model.HourCount) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4732,6 +5009,94 @@ func (ec *executionContext) fieldContext_Mutation_deleteRule(ctx context.Context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_deleteRule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setDeadlineOverride(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setDeadlineOverride(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetDeadlineOverride(ctx, fc.Args["rule"].(string), fc.Args["scopeKind"].(string), fc.Args["scopeValue"].(string), fc.Args["after"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeadlineOverride) graphql.Marshaler {
+			return ec.marshalNDeadlineOverride2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐDeadlineOverride(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setDeadlineOverride(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeadlineOverride(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setDeadlineOverride_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteDeadlineOverride(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteDeadlineOverride(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteDeadlineOverride(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteDeadlineOverride(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteDeadlineOverride_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -6224,6 +6589,38 @@ func (ec *executionContext) fieldContext_Query_backtestRule(ctx context.Context,
 	if fc.Args, err = ec.field_Query_backtestRule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_deadlineOverrides(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_deadlineOverrides(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().DeadlineOverrides(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.DeadlineOverride) graphql.Marshaler {
+			return ec.marshalNDeadlineOverride2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐDeadlineOverrideᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_deadlineOverrides(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeadlineOverride(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -9804,6 +10201,59 @@ func (ec *executionContext) _ClockInfo(ctx context.Context, sel ast.SelectionSet
 	return out
 }
 
+var deadlineOverrideImplementors = []string{"DeadlineOverride"}
+
+func (ec *executionContext) _DeadlineOverride(ctx context.Context, sel ast.SelectionSet, obj *model.DeadlineOverride) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deadlineOverrideImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeadlineOverride")
+		case "id":
+			out.Values[i] = ec._DeadlineOverride_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rule":
+			out.Values[i] = ec._DeadlineOverride_rule(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scopeKind":
+			out.Values[i] = ec._DeadlineOverride_scopeKind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scopeValue":
+			out.Values[i] = ec._DeadlineOverride_scopeValue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "after":
+			out.Values[i] = ec._DeadlineOverride_after(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var hourCountImplementors = []string{"HourCount"}
 
 func (ec *executionContext) _HourCount(ctx context.Context, sel ast.SelectionSet, obj *model.HourCount) graphql.Marshaler {
@@ -9962,6 +10412,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "deleteRule":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_deleteRule(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setDeadlineOverride":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setDeadlineOverride(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteDeadlineOverride":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteDeadlineOverride(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -10445,6 +10909,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_backtestRule(ctx, field)
+				})
+		case "deadlineOverrides":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_deadlineOverrides(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -11591,6 +12061,30 @@ func (ec *executionContext) marshalNClockInfo2ᚖgithubᚗcomᚋtowerhqᚋtower�
 		return graphql.Null
 	}
 	return ec._ClockInfo(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDeadlineOverride2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐDeadlineOverrideᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.DeadlineOverride) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDeadlineOverride2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐDeadlineOverride(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDeadlineOverride2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐDeadlineOverride(ctx context.Context, sel ast.SelectionSet, v *model.DeadlineOverride) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DeadlineOverride!")
+		return graphql.Null
+	}
+	return ec._DeadlineOverride(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {

@@ -53,6 +53,17 @@ type ClockInfo struct {
 	Simulation bool      `json:"simulation"`
 }
 
+// A deadline rule's wait for one channel, warehouse or courier (the most specific wins: warehouse, courier, channel).
+type DeadlineOverride struct {
+	ID   string `json:"id"`
+	Rule string `json:"rule"`
+	// channel | warehouse | courier
+	ScopeKind  string `json:"scopeKind"`
+	ScopeValue string `json:"scopeValue"`
+	// Go duration, e.g. 30m.
+	After string `json:"after"`
+}
+
 type HourCount struct {
 	Hour  time.Time `json:"hour"`
 	Count int       `json:"count"`

@@ -185,3 +185,7 @@ func nonNilStrings(s []string) []string {
 	}
 	return s
 }
+
+func overrideOf(o detect.Override) *model.DeadlineOverride {
+	return &model.DeadlineOverride{ID: strconv.FormatInt(o.ID, 10), Rule: o.Rule, ScopeKind: o.ScopeKind, ScopeValue: o.ScopeValue, After: o.After.String()}
+}

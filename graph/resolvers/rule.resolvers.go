@@ -8,6 +8,7 @@ package resolvers
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/towerhq/tower/detect"
@@ -44,6 +45,43 @@ func (r *mutationResolver) DeleteRule(ctx context.Context, name string) (bool, e
 		return false, ruleError(err)
 	}
 	return true, nil
+}
+
+// SetDeadlineOverride is the resolver for the setDeadlineOverride field.
+func (r *mutationResolver) SetDeadlineOverride(ctx context.Context, rule string, scopeKind string, scopeValue string, after string) (*model.DeadlineOverride, error) {
+	switch scopeKind {
+	case "channel", "warehouse", "courier":
+	default:
+		return nil, badInput("scopeKind", "scopeKind must be channel, warehouse or courier")
+	}
+	d, err := time.ParseDuration(after)
+	if err != nil || d <= 0 || d > 30*24*time.Hour {
+		return nil, badInput("after", "want a positive duration up to 30 days, like 30m")
+	}
+	rec, err := r.RuleStore.Get(ctx, rule)
+	if err != nil {
+		return nil, ruleError(err)
+	}
+	if rec.Rule.After <= 0 {
+		return nil, badInput("rule", "only rules that wait (after) can be overridden per scope")
+	}
+	if strings.TrimSpace(scopeValue) == "" {
+		return nil, badInput("scopeValue", "required")
+	}
+	o, err := r.RuleStore.SetOverride(ctx, detect.Override{Rule: rule, ScopeKind: scopeKind, ScopeValue: scopeValue, After: d}, r.Time.Now(), viewerName(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return overrideOf(o), nil
+}
+
+// DeleteDeadlineOverride is the resolver for the deleteDeadlineOverride field.
+func (r *mutationResolver) DeleteDeadlineOverride(ctx context.Context, id string) (bool, error) {
+	n, err := parseID("id", id)
+	if err != nil {
+		return false, err
+	}
+	return r.RuleStore.DeleteOverride(ctx, n)
 }
 
 // Rules is the resolver for the rules field.
@@ -115,6 +153,19 @@ func (r *queryResolver) BacktestRule(ctx context.Context, input model.RuleInput,
 		Errors: res.Errors, Samples: []*model.BacktestSample{}}
 	for _, s := range res.Samples {
 		out.Samples = append(out.Samples, &model.BacktestSample{Channel: s.Key.Channel, OrderNo: s.Key.OrderNo, At: s.At, EventType: string(s.Kind)})
+	}
+	return out, nil
+}
+
+// DeadlineOverrides is the resolver for the deadlineOverrides field.
+func (r *queryResolver) DeadlineOverrides(ctx context.Context) ([]*model.DeadlineOverride, error) {
+	os, err := detect.ListOverrides(ctx, r.DB)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.DeadlineOverride, 0, len(os))
+	for _, o := range os {
+		out = append(out, overrideOf(o))
 	}
 	return out, nil
 }
