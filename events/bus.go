@@ -69,7 +69,7 @@ type PostgresBus struct {
 func NewPostgresBus(db *sql.DB, log *slog.Logger) (*PostgresBus, error) {
 	b := &PostgresBus{
 		db:     db,
-		logger: watermill.NewSlogLoggerWithLevelMapping(log.With("component", "bus"), map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug}),
+		logger: quietShutdown{watermill.NewSlogLoggerWithLevelMapping(log.With("component", "bus"), map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})},
 		// The subscriber holds one transaction open across a batch, and an
 		// open transaction holds back the visibility horizon of every
 		// consumer on the server (watermill-sql orders by xid8): keep
