@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -141,7 +140,7 @@ func (s *Source) Verify(r *connectors.Request) error {
 	// checks it and no source shows any form but md5. Stay strict: absent
 	// or md5 only, anything else is refused rather than guessed at.
 	if m := h.Get(HeaderSignMethod); m != "" && !strings.EqualFold(m, "md5") {
-		return fmt.Errorf("%w: %w %q", connectors.ErrUnauthorized, ErrUnsupportedSignMethod, truncate(m, 32))
+		return fmt.Errorf("%w: %w %q", connectors.ErrUnauthorized, ErrUnsupportedSignMethod, connectors.Truncate(m, 32))
 	}
 	want := sum(s.appKey, s.secret, body)
 	got := []byte(strings.ToLower(sign))
@@ -235,7 +234,7 @@ const maxMessage = 512
 func (s *Source) Respond(w http.ResponseWriter, o connectors.Outcome) {
 	status := o.Status
 	if status == 0 {
-		status = statusOf(o.Err)
+		status = connectors.StatusOf(o.Err)
 	}
 	a := Answer{Code: 0, Msg: "success"}
 	switch {
@@ -247,7 +246,7 @@ func (s *Source) Respond(w http.ResponseWriter, o connectors.Outcome) {
 	default:
 		a = Answer{Code: 1, Msg: strings.ToLower(http.StatusText(status))}
 		if o.Err != nil {
-			a.Msg = truncate(o.Err.Error(), maxMessage)
+			a.Msg = connectors.Truncate(o.Err.Error(), maxMessage)
 		}
 		if a.Msg == "" {
 			a.Msg = "fail"
@@ -258,35 +257,5 @@ func (s *Source) Respond(w http.ResponseWriter, o connectors.Outcome) {
 	if err != nil { // cannot happen: a string and an int
 		b, status = []byte(`{"code":1,"msg":"fail"}`), http.StatusServiceUnavailable
 	}
-	hdr := w.Header()
-	hdr.Set("Content-Type", "application/json; charset=utf-8")
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	w.Write(b)
-}
-
-// statusOf guesses the status for an Outcome that left Status zero.
-func statusOf(err error) int {
-	switch {
-	case err == nil:
-		return http.StatusOK
-	case errors.Is(err, connectors.ErrUnauthorized):
-		return http.StatusUnauthorized
-	case errors.Is(err, connectors.ErrMalformed):
-		return http.StatusBadRequest
-	}
-	return http.StatusServiceUnavailable
-}
-
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	i := n
-	for i > 0 && s[i]&0xC0 == 0x80 {
-		i--
-	}
-	return s[:i] + "…"
+	connectors.WriteJSON(w, status, b)
 }

@@ -139,7 +139,7 @@ func (s *Source) message(i int, raw json.RawMessage, fallback time.Time) (order.
 	info, known := tags[tag]
 	switch {
 	case !known:
-		return flag(id, "unknown tag %q", truncate(tag, 32))
+		return flag(id, "unknown tag %q", connectors.Truncate(tag, 32))
 	case info.Kind == "" && info.Note != "":
 		return flag(id, "tag %s (%s): %s", tag, info.Name, info.Note)
 	case info.Kind == "":

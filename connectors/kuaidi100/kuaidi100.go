@@ -212,21 +212,9 @@ func answer(o connectors.Outcome) (int, Answer) {
 	}
 	msg := strings.ToLower(http.StatusText(status))
 	if o.Err != nil {
-		msg = truncate(o.Err.Error(), maxMessage)
+		msg = connectors.Truncate(o.Err.Error(), maxMessage)
 	} else if msg == "" {
 		msg = "refused"
 	}
 	return http.StatusOK, Answer{ReturnCode: ReturnCodeFailure, Message: msg}
-}
-
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	i := n
-	for i > 0 && s[i]&0xC0 == 0x80 {
-		i--
-	}
-	return s[:i] + "…"
 }

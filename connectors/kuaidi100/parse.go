@@ -248,7 +248,7 @@ func (s *Source) event(p *wirePush, receivedAt time.Time) (*order.Event, []conne
 	if status == "abort" || status == "shutdown" && (p.LastResult == nil || len(p.LastResult.Data) == 0) {
 		reason := "status " + strconv.Quote(status) + ": tracking ended"
 		if m := p.Message.String(); m != "" {
-			reason += " (" + truncate(m, 200) + ")"
+			reason += " (" + connectors.Truncate(m, 200) + ")"
 		}
 		flags = append(flags, connectors.Flag{ItemID: nu, Reason: reason})
 	}
@@ -268,7 +268,7 @@ func (s *Source) event(p *wirePush, receivedAt time.Time) (*order.Event, []conne
 	}
 	kind, ok := KindOf(state)
 	if !ok {
-		return flag(fmt.Sprintf("state %s not mapped", strconv.Quote(truncate(state, 16))))
+		return flag(fmt.Sprintf("state %s not mapped", strconv.Quote(connectors.Truncate(state, 16))))
 	}
 	if nu == "" {
 		return flag("lastResult.nu: missing")
@@ -282,7 +282,7 @@ func (s *Source) event(p *wirePush, receivedAt time.Time) (*order.Event, []conne
 	if tstr != "" {
 		t, err := time.ParseInLocation(TimeLayout, tstr, cst)
 		if err != nil {
-			return flag(fmt.Sprintf("data[0].time %s: want yyyy-MM-dd HH:mm:ss", strconv.Quote(truncate(tstr, 40))))
+			return flag(fmt.Sprintf("data[0].time %s: want yyyy-MM-dd HH:mm:ss", strconv.Quote(connectors.Truncate(tstr, 40))))
 		}
 		at = t
 	} else if at.IsZero() {

@@ -66,7 +66,7 @@ func (s *Source) ParseMessage(method, format string, body []byte, receivedAt tim
 	case "":
 		return nil, fmt.Errorf("%w: query: no method", connectors.ErrMalformed)
 	default:
-		return nil, fmt.Errorf("%w: method %s not understood", connectors.ErrMalformed, strconv.Quote(truncate(method, 64)))
+		return nil, fmt.Errorf("%w: method %s not understood", connectors.ErrMalformed, strconv.Quote(connectors.Truncate(method, 64)))
 	}
 	var items []item
 	var err error
@@ -76,7 +76,7 @@ func (s *Source) ParseMessage(method, format string, body []byte, receivedAt tim
 	case FormatJSON:
 		items, err = decodeJSON(short, body)
 	default:
-		return nil, fmt.Errorf("%w: format %s: want xml or json", connectors.ErrMalformed, strconv.Quote(truncate(format, 32)))
+		return nil, fmt.Errorf("%w: format %s: want xml or json", connectors.ErrMalformed, strconv.Quote(connectors.Truncate(format, 32)))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", connectors.ErrMalformed, err)
@@ -399,7 +399,7 @@ func when(field, v string, receivedAt time.Time) (time.Time, error) {
 	}
 	t, err := time.ParseInLocation(TimestampLayout, v, cst)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%s %s: want yyyy-MM-dd HH:mm:ss", field, strconv.Quote(truncate(v, 40)))
+		return time.Time{}, fmt.Errorf("%s %s: want yyyy-MM-dd HH:mm:ss", field, strconv.Quote(connectors.Truncate(v, 40)))
 	}
 	return t, nil
 }
@@ -412,7 +412,7 @@ func (s *Source) processEvent(r *wireProcessReport, receivedAt time.Time) (*orde
 	status := strings.ToUpper(r.Process.ProcessStatus.String())
 	kind, ok := processKinds[status]
 	if !ok {
-		return nil, []connectors.Flag{{ItemID: code, Reason: fmt.Sprintf("processStatus %s not mapped", strconv.Quote(truncate(status, 40)))}}
+		return nil, []connectors.Flag{{ItemID: code, Reason: fmt.Sprintf("processStatus %s not mapped", strconv.Quote(connectors.Truncate(status, 40)))}}
 	}
 	opTime := r.Process.OperateTime.String()
 	at, err := when("operateTime", opTime, receivedAt)
@@ -446,7 +446,7 @@ func (s *Source) confirmEvent(c *wireConfirm, receivedAt time.Time) (*order.Even
 	confirmType := do.ConfirmType.String()
 	final := confirmType == "0" && len(c.Packages) > 0 && (status == "" || status == "PARTDELIVERED")
 	if status != "DELIVERED" && !final {
-		return flag(fmt.Sprintf("status %s (confirmType %s) not mapped", strconv.Quote(truncate(status, 40)), strconv.Quote(truncate(confirmType, 8))))
+		return flag(fmt.Sprintf("status %s (confirmType %s) not mapped", strconv.Quote(connectors.Truncate(status, 40)), strconv.Quote(connectors.Truncate(confirmType, 8))))
 	}
 	if code == "" {
 		return flag("deliveryOrder.deliveryOrderCode: missing")

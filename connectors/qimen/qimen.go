@@ -200,7 +200,7 @@ func (s *Source) VerifyQuery(q url.Values, body []byte) error {
 		return fmt.Errorf("%w: %w", connectors.ErrUnauthorized, ErrUnknownCustomer)
 	}
 	if m := q.Get(ParamSignMethod); m != SignMethodMD5 {
-		return fmt.Errorf("%w: %w: sign_method %s, want md5", connectors.ErrUnauthorized, ErrBadSignature, strconv.Quote(truncate(m, 32)))
+		return fmt.Errorf("%w: %w: sign_method %s, want md5", connectors.ErrUnauthorized, ErrBadSignature, strconv.Quote(connectors.Truncate(m, 32)))
 	}
 	ts, err := time.ParseInLocation(TimestampLayout, q.Get(ParamTimestamp), cst)
 	if err != nil {
@@ -365,21 +365,9 @@ func answer(o connectors.Outcome) (int, Response) {
 		r.Code = CodeMalformed
 	}
 	if o.Err != nil {
-		r.Message = truncate(o.Err.Error(), maxMessage)
+		r.Message = connectors.Truncate(o.Err.Error(), maxMessage)
 	} else if r.Message = strings.ToLower(http.StatusText(status)); r.Message == "" {
 		r.Message = "refused"
 	}
 	return http.StatusOK, r
-}
-
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	i := n
-	for i > 0 && s[i]&0xC0 == 0x80 {
-		i--
-	}
-	return s[:i] + "…"
 }

@@ -275,7 +275,7 @@ type ErrorDetail struct {
 func (s *Source) Respond(w http.ResponseWriter, o connectors.Outcome) {
 	status := o.Status
 	if status == 0 {
-		status = statusOf(o.Err)
+		status = connectors.StatusOf(o.Err)
 	}
 	var body any
 	if status >= 200 && status < 300 {
@@ -297,19 +297,6 @@ func (s *Source) Respond(w http.ResponseWriter, o connectors.Outcome) {
 	w.Write(append(b, '\n'))
 }
 
-// statusOf guesses the status for an Outcome that left Status zero.
-func statusOf(err error) int {
-	switch {
-	case err == nil:
-		return http.StatusOK
-	case errors.Is(err, connectors.ErrUnauthorized):
-		return http.StatusUnauthorized
-	case errors.Is(err, connectors.ErrMalformed):
-		return http.StatusBadRequest
-	}
-	return http.StatusServiceUnavailable
-}
-
 func errorDetail(status int, err error) ErrorDetail {
 	var d ErrorDetail
 	switch {
@@ -327,7 +314,7 @@ func errorDetail(status int, err error) ErrorDetail {
 		// The cause (a database error, say) may name hosts or users.
 		d.Message = "not stored; retry later"
 	case err != nil:
-		d.Message = truncate(err.Error(), maxMessage)
+		d.Message = connectors.Truncate(err.Error(), maxMessage)
 	default:
 		d.Message = strings.ToLower(http.StatusText(status))
 		if d.Message == "" {
@@ -339,18 +326,6 @@ func errorDetail(status int, err error) ErrorDetail {
 		d.Field = fe.Field
 	}
 	return d
-}
-
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	i := n
-	for i > 0 && i < len(s) && s[i]&0xC0 == 0x80 {
-		i--
-	}
-	return s[:i] + "…"
 }
 
 // DeliveryID reads webhook-id, for auditing refused deliveries too.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/towerhq/tower/connectors"
 	"github.com/towerhq/tower/connectors/top"
 	"github.com/towerhq/tower/domain/order"
 )
@@ -40,7 +41,7 @@ const pubTimeLayout = "2006-01-02 15:04:05.999999999"
 
 func (m Message) wire() (wireOut, error) {
 	if !json.Valid(m.Content) || !isKind(bytes.TrimLeft(m.Content, " \t\r\n"), '{') {
-		return wireOut{}, fmt.Errorf("tmall: message %q: content is not a JSON object", truncate(m.ID, 64))
+		return wireOut{}, fmt.Errorf("tmall: message %q: content is not a JSON object", connectors.Truncate(m.ID, 64))
 	}
 	w := wireOut{ID: idValue(m.ID), Topic: m.Topic, PubAppKey: m.PubAppKey, UserNick: m.UserNick, Content: string(m.Content)}
 	if !m.PubTime.IsZero() {

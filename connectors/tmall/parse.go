@@ -173,7 +173,7 @@ func (s *Source) message(i int, raw json.RawMessage, fallback time.Time) (string
 	info, known := topics[topic]
 	switch {
 	case !known:
-		return flag("unknown topic %q", truncate(topic, 80))
+		return flag("unknown topic %q", connectors.Truncate(topic, 80))
 	case info.Kind == "" && info.Note != "":
 		return flag("topic %s (%s): %s", topic, info.Name, info.Note)
 	case info.Kind == "":
@@ -271,7 +271,7 @@ func (s *Source) event(id, topic string, info topicInfo, w *wireMsg, c map[strin
 		e.Data.Reason = status
 		if topic == TopicTradeCloseAndModifyDetailOrder {
 			if status != "" && !strings.HasPrefix(status, "TRADE_CLOSED") {
-				return e, fieldErr("content.status", fmt.Sprintf("%q: sub-order modified, not closed", truncate(status, 40)))
+				return e, fieldErr("content.status", fmt.Sprintf("%q: sub-order modified, not closed", connectors.Truncate(status, 40)))
 			}
 			oid, err := idString(c["oid"])
 			if err != nil {

@@ -32,7 +32,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -269,7 +268,7 @@ const maxMessage = 512
 func (s *Source) Respond(w http.ResponseWriter, o connectors.Outcome) {
 	status := o.Status
 	if status == 0 {
-		status = statusOf(o.Err)
+		status = connectors.StatusOf(o.Err)
 	}
 	var a Answer
 	switch {
@@ -278,7 +277,7 @@ func (s *Source) Respond(w http.ResponseWriter, o connectors.Outcome) {
 	case status >= 500:
 		a = Answer{Message: "not stored; retry later"}
 	case o.Err != nil:
-		a = Answer{Message: truncate(o.Err.Error(), maxMessage)}
+		a = Answer{Message: connectors.Truncate(o.Err.Error(), maxMessage)}
 	default:
 		a = Answer{Message: strings.ToLower(http.StatusText(status))}
 		if a.Message == "" {
@@ -289,35 +288,5 @@ func (s *Source) Respond(w http.ResponseWriter, o connectors.Outcome) {
 	if err != nil { // cannot happen: a bool and a string
 		b, status = []byte(`{"success":false,"message":"internal error"}`), http.StatusServiceUnavailable
 	}
-	hdr := w.Header()
-	hdr.Set("Content-Type", "application/json; charset=utf-8")
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	w.Write(b)
-}
-
-// statusOf guesses the status for an Outcome that left Status zero.
-func statusOf(err error) int {
-	switch {
-	case err == nil:
-		return http.StatusOK
-	case errors.Is(err, connectors.ErrUnauthorized):
-		return http.StatusUnauthorized
-	case errors.Is(err, connectors.ErrMalformed):
-		return http.StatusBadRequest
-	}
-	return http.StatusServiceUnavailable
-}
-
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	i := n
-	for i > 0 && s[i]&0xC0 == 0x80 {
-		i--
-	}
-	return s[:i] + "…"
+	connectors.WriteJSON(w, status, b)
 }

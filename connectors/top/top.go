@@ -29,6 +29,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/towerhq/tower/connectors"
 )
 
 // Signing methods, as the sign_method parameter names them.
@@ -130,7 +132,7 @@ func digest(params map[string]string, body []byte, secret, method string) ([]byt
 	case MethodHMACSHA256:
 		h = hmac.New(sha256.New, []byte(secret))
 	default:
-		return nil, fmt.Errorf("%w %q", ErrUnsupportedMethod, truncate(method, 32))
+		return nil, fmt.Errorf("%w %q", ErrUnsupportedMethod, connectors.Truncate(method, 32))
 	}
 	h.Write([]byte(SignString(params, nil)))
 	h.Write(body)
@@ -144,7 +146,7 @@ func Params(q url.Values) (map[string]string, error) {
 	m := make(map[string]string, len(q))
 	for k, vs := range q {
 		if len(vs) > 1 {
-			return nil, fmt.Errorf("%w %q", ErrRepeatedParam, truncate(k, 64))
+			return nil, fmt.Errorf("%w %q", ErrRepeatedParam, connectors.Truncate(k, 64))
 		}
 		if len(vs) == 1 {
 			m[k] = vs[0]
@@ -164,22 +166,10 @@ var Location = time.FixedZone("GMT+8", 8*60*60)
 func ParseTime(s string) (time.Time, error) {
 	t, err := time.ParseInLocation("2006-01-02 15:04:05.999999999", s, Location)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("time %q: want yyyy-MM-dd HH:mm:ss (GMT+8)", truncate(s, 40))
+		return time.Time{}, fmt.Errorf("time %q: want yyyy-MM-dd HH:mm:ss (GMT+8)", connectors.Truncate(s, 40))
 	}
 	return t, nil
 }
 
 // FormatTime writes t as a TOP timestamp, "yyyy-MM-dd HH:mm:ss" in GMT+8.
 func FormatTime(t time.Time) string { return t.In(Location).Format(TimeLayout) }
-
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	i := n
-	for i > 0 && s[i]&0xC0 == 0x80 {
-		i--
-	}
-	return s[:i] + "…"
-}

@@ -93,7 +93,7 @@ func (s *Source) ParseBody(body []byte) (*connectors.Delivery, error) {
 		return nil, err
 	}
 	if env.Resource.Algorithm != AlgorithmAES256GCM {
-		return nil, malformed(fieldErr("resource.algorithm", fmt.Sprintf("%q not supported, want %q", truncate(env.Resource.Algorithm, 64), AlgorithmAES256GCM)))
+		return nil, malformed(fieldErr("resource.algorithm", fmt.Sprintf("%q not supported, want %q", connectors.Truncate(env.Resource.Algorithm, 64), AlgorithmAES256GCM)))
 	}
 	plain, err := s.decrypt(&env.Resource)
 	if err != nil {
@@ -144,7 +144,7 @@ func parseEnvelope(body []byte) (*Envelope, error) {
 	case env.EventType == "":
 		return nil, malformed(fieldErr("event_type", "required"))
 	case env.ResourceType != "" && env.ResourceType != ResourceTypeEncrypted:
-		return nil, malformed(fieldErr("resource_type", fmt.Sprintf("%q not supported, want %q", truncate(env.ResourceType, 64), ResourceTypeEncrypted)))
+		return nil, malformed(fieldErr("resource_type", fmt.Sprintf("%q not supported, want %q", connectors.Truncate(env.ResourceType, 64), ResourceTypeEncrypted)))
 	case env.Resource.Ciphertext == "":
 		return nil, malformed(fieldErr("resource.ciphertext", "required"))
 	}
@@ -274,7 +274,7 @@ func (s *Source) checkMchID(eventType string, raw json.RawMessage) error {
 	}
 	if id != s.mchID {
 		return fmt.Errorf("%w: %w: %w", connectors.ErrMalformed, ErrMchIDMismatch,
-			fieldErr("resource.mchid", fmt.Sprintf("%q is not the configured merchant", truncate(id, 64))))
+			fieldErr("resource.mchid", fmt.Sprintf("%q is not the configured merchant", connectors.Truncate(id, 64))))
 	}
 	return nil
 }
@@ -290,7 +290,7 @@ func (s *Source) mapResource(env *Envelope, w *wireResource) (order.Event, strin
 			if st == "" {
 				return e, "trade_state: required"
 			}
-			return e, fmt.Sprintf("trade_state %q not mapped", truncate(st, 64))
+			return e, fmt.Sprintf("trade_state %q not mapped", connectors.Truncate(st, 64))
 		}
 		e.Kind = order.KindPaid
 		var p wirePayer
@@ -300,14 +300,14 @@ func (s *Source) mapResource(env *Envelope, w *wireResource) (order.Event, strin
 		e.Data.Amount, e.Data.Currency = d.amount(w.Amount, "total")
 	case EventRefundSuccess:
 		if st := d.str(w.RefundStatus, "refund_status"); d.err == nil && st != "" && st != "SUCCESS" {
-			return e, fmt.Sprintf("refund_status %q not mapped", truncate(st, 64))
+			return e, fmt.Sprintf("refund_status %q not mapped", connectors.Truncate(st, 64))
 		}
 		e.Kind = order.KindRefundCompleted
 		e.Data.Amount, e.Data.Currency = d.amount(w.Amount, "refund")
 	case EventRefundAbnormal, EventRefundClosed:
 		return e, fmt.Sprintf("event_type %q not mapped", env.EventType)
 	default:
-		return e, fmt.Sprintf("unknown event_type %q", truncate(env.EventType, 64))
+		return e, fmt.Sprintf("unknown event_type %q", connectors.Truncate(env.EventType, 64))
 	}
 	e.Order = order.Key{Channel: s.channel, OrderNo: d.str(w.OutTradeNo, "out_trade_no")}
 	e.OccurredAt = d.time(w.SuccessTime, "success_time")

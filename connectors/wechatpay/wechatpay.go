@@ -264,10 +264,10 @@ func (s *Source) Verify(r *connectors.Request) error {
 	// The header is optional; when present it must name the one scheme
 	// WeChat Pay v3 signs notifications with.
 	if st := h.Get(HeaderSignatureType); st != "" && st != SignatureType {
-		return fmt.Errorf("%w: %w: %s %q not supported", connectors.ErrUnauthorized, ErrBadSignature, HeaderSignatureType, truncate(st, 64))
+		return fmt.Errorf("%w: %w: %s %q not supported", connectors.ErrUnauthorized, ErrBadSignature, HeaderSignatureType, connectors.Truncate(st, 64))
 	}
 	if subtle.ConstantTimeCompare([]byte(serial), []byte(s.serial)) != 1 {
-		return fmt.Errorf("%w: %w %q", connectors.ErrUnauthorized, ErrUnknownSerial, truncate(serial, 64))
+		return fmt.Errorf("%w: %w %q", connectors.ErrUnauthorized, ErrUnknownSerial, connectors.Truncate(serial, 64))
 	}
 	ts, err := strconv.ParseInt(tsHeader, 10, 64)
 	if err != nil {
@@ -344,7 +344,7 @@ type FailBody struct {
 func (s *Source) Respond(w http.ResponseWriter, o connectors.Outcome) {
 	status := o.Status
 	if status == 0 {
-		status = statusOf(o.Err)
+		status = connectors.StatusOf(o.Err)
 	}
 	if status >= 200 && status < 300 {
 		w.WriteHeader(http.StatusNoContent)
@@ -359,7 +359,7 @@ func (s *Source) Respond(w http.ResponseWriter, o connectors.Outcome) {
 		// The cause (a database error, say) may name hosts or users.
 		msg = "not stored; retry later"
 	case o.Err != nil:
-		msg = truncate(o.Err.Error(), maxMessage)
+		msg = connectors.Truncate(o.Err.Error(), maxMessage)
 	default:
 		msg = strings.ToLower(http.StatusText(status))
 		if msg == "" {
@@ -370,35 +370,5 @@ func (s *Source) Respond(w http.ResponseWriter, o connectors.Outcome) {
 	if err != nil { // cannot happen: plain strings
 		b, status = []byte(`{"code":"FAIL","message":"internal error"}`), http.StatusInternalServerError
 	}
-	hdr := w.Header()
-	hdr.Set("Content-Type", "application/json; charset=utf-8")
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	w.Write(b)
-}
-
-// statusOf guesses the status for an Outcome that left Status zero.
-func statusOf(err error) int {
-	switch {
-	case err == nil:
-		return http.StatusOK
-	case errors.Is(err, connectors.ErrUnauthorized):
-		return http.StatusUnauthorized
-	case errors.Is(err, connectors.ErrMalformed):
-		return http.StatusBadRequest
-	}
-	return http.StatusServiceUnavailable
-}
-
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	i := n
-	for i > 0 && i < len(s) && s[i]&0xC0 == 0x80 {
-		i--
-	}
-	return s[:i] + "…"
+	connectors.WriteJSON(w, status, b)
 }
