@@ -73,14 +73,23 @@ func (p *Twins) Handle(msg *message.Message) error {
 	// on its twin and change nothing, so a burst of small ingest commits
 	// costs one projection transaction per ReadAhead messages, not one each.
 	evs := batch.Events
+	var ahead []string
 	if p.ReadAhead > 0 {
-		more, err := p.readAhead(msg.Context(), msg.UUID)
+		// Folded into an earlier transaction already?
+		var done bool
+		if err := p.db.QueryRowContext(msg.Context(), `WITH d AS (DELETE FROM projected_messages WHERE uuid = ? RETURNING 1) SELECT EXISTS (SELECT 1 FROM d)`, msg.UUID).Scan(&done); err != nil {
+			return fmt.Errorf("project %s: %w", msg.UUID, err)
+		}
+		if done {
+			return nil
+		}
+		more, uuids, err := p.readAhead(msg.Context(), msg.UUID)
 		if err != nil {
 			return fmt.Errorf("read ahead of %s: %w", msg.UUID, err)
 		}
-		evs = append(evs, more...)
+		evs, ahead = append(evs, more...), uuids
 	}
-	changes, err := p.Apply(msg.Context(), evs)
+	changes, err := p.apply(msg.Context(), evs, ahead)
 	if err != nil {
 		return fmt.Errorf("project batch %s (%d events): %w", msg.UUID, len(evs), err)
 	}
@@ -94,34 +103,36 @@ func (p *Twins) Handle(msg *message.Message) error {
 const maxReadAheadEvents = 5000
 
 // readAhead returns the events of up to p.ReadAhead messages committed
-// after the message uuid, in bus order.
-func (p *Twins) readAhead(ctx context.Context, uuid string) ([]order.Event, error) {
+// after the message uuid, in bus order, and those messages' uuids.
+func (p *Twins) readAhead(ctx context.Context, uuid string) ([]order.Event, []string, error) {
 	rows, err := p.db.QueryContext(ctx, `
-		SELECT m.payload FROM "watermill_order_events_v1" m,
+		SELECT m.uuid, m.payload FROM "watermill_order_events_v1" m,
 			(SELECT transaction_id, "offset" FROM "watermill_order_events_v1" WHERE uuid = ? LIMIT 1) cur
 		WHERE (m.transaction_id, m."offset") > (cur.transaction_id, cur."offset")
 			AND m.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
 		ORDER BY m.transaction_id, m."offset" LIMIT ?`, uuid, p.ReadAhead)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer rows.Close()
 	var out []order.Event
+	var uuids []string
 	for rows.Next() {
+		var u string
 		var b []byte
-		if err := rows.Scan(&b); err != nil {
-			return nil, err
+		if err := rows.Scan(&u, &b); err != nil {
+			return nil, nil, err
 		}
 		var batch events.OrderEventsBatch
 		if err := json.Unmarshal(b, &batch); err != nil {
 			continue // a bad message is handled (and poisoned) on its own delivery
 		}
-		out = append(out, batch.Events...)
+		out, uuids = append(out, batch.Events...), append(uuids, u)
 		if len(out) >= maxReadAheadEvents {
 			break
 		}
 	}
-	return out, rows.Err()
+	return out, uuids, rows.Err()
 }
 
 type row struct {
@@ -136,6 +147,12 @@ type row struct {
 // (by order number or tracking number) or parked until their order is
 // known; parked events whose order appears in this batch are applied too.
 func (p *Twins) Apply(ctx context.Context, es []order.Event) (int, error) {
+	return p.apply(ctx, es, nil)
+}
+
+// apply is Apply that also records the messages it read ahead (ahead), in
+// the same transaction.
+func (p *Twins) apply(ctx context.Context, es []order.Event, ahead []string) (int, error) {
 	changed := 0
 	err := p.db.RunInTx(ctx, nil, func(ctx context.Context, btx bun.Tx) error {
 		tx := btx.Tx
@@ -147,6 +164,11 @@ func (p *Twins) Apply(ctx context.Context, es []order.Event) (int, error) {
 			return fmt.Errorf("projection: %w", err)
 		}
 		now := p.now().UTC()
+		if len(ahead) > 0 {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO projected_messages (uuid, at) SELECT u, $2 FROM unnest($1::text[]) u ON CONFLICT DO NOTHING`, ahead, now); err != nil {
+				return fmt.Errorf("projection: record read-ahead: %w", err)
+			}
+		}
 		w := &work{tx: tx, btx: btx, loaded: map[order.Key]*loadedTwin{}}
 		pending := es
 		for round := 0; len(pending) > 0 && round < 4; round++ {
