@@ -33,6 +33,8 @@ func (r Routes) Route(e order.Event) (Wire, bool) {
 		w = r.WMS
 	case e.System == order.SystemCourier:
 		w = r.Courier
+	case e.System == order.SystemERP:
+		w = r.Canonical
 	case e.Order.Channel == order.ChannelDouyin:
 		w = r.Douyin
 	case e.Order.Channel == order.ChannelTmall:

@@ -240,10 +240,11 @@ func (g *gen) order(i int, forced *forcedOrder) Order {
 		}
 	}
 	sku := skus[g.r.IntN(len(skus))]
-	qty := 1 + g.r.IntN(3)
+	// Baskets vary within about 2x of the norm; outliers are ten times it.
+	qty := 1 + g.r.IntN(2)
 	amount := sku.price * order.Money(qty)
 	if g.chance(c.Abnormal.AmountOutlierRate) {
-		qty *= 8
+		qty *= 10
 		amount = sku.price * order.Money(qty)
 		o.Truths = append(o.Truths, Truth{Order: o.Key, Kind: "amount_outlier", Since: created, Detail: amount.String()})
 	}
@@ -270,6 +271,15 @@ func (g *gen) order(i int, forced *forcedOrder) Order {
 	mins := func(lo, hi int) time.Duration { return time.Duration(lo+g.r.IntN(hi-lo+1)) * time.Minute }
 
 	add(order.KindCreated, 0, data)
+	if ch != order.ChannelMiniProgram {
+		// Platform pushes carry little of the order (no address, no buyer
+		// IP); the brand's ERP, which pulls the details, pushes them to
+		// Tower as its own view of the order.
+		at = at.Add(secs(1, 5))
+		o.Events = append(o.Events, order.Event{
+			ID: no + "-erp-created", Kind: order.KindCreated, System: order.SystemERP, OccurredAt: at, Order: o.Key, Data: data,
+		})
+	}
 	paid := add(order.KindPaid, secs(5, 90), order.Data{Amount: &amount, Currency: "CNY"})
 	if g.chance(0.02) { // cancelled before the warehouse
 		add(order.KindCancelled, mins(1, 20), order.Data{Reason: "买家取消"})
@@ -305,7 +315,9 @@ func (g *gen) order(i int, forced *forcedOrder) Order {
 		return o
 	}
 	courierData := order.Data{Courier: o.Courier, TrackingNo: o.TrackingNo}
-	add(order.KindCollected, mins(10, 60), courierData)
+	// Couriers collect within minutes of outbound (the default deadline is
+	// 10 minutes); the stalled warehouse and fake outbounds are the exceptions.
+	add(order.KindCollected, mins(2, 8), courierData)
 	add(order.KindInTransit, mins(60, 240), courierData)
 	add(order.KindOutForDelivery, mins(24*60, 60*60), courierData)
 	if g.chance(0.01) {
@@ -326,7 +338,9 @@ func (g *gen) sends(p *Plan, i int) {
 		// Each system pushes a little after the fact.
 		at := e.OccurredAt.Add(time.Duration(200+g.r.IntN(1800)) * time.Millisecond)
 		if g.chance(f.ReorderRate) {
-			at = at.Add(time.Duration(30+g.r.IntN(600)) * time.Second)
+			// Late enough to overtake the next push, not so late that a
+			// system looks silent past a deadline.
+			at = at.Add(time.Duration(5+g.r.IntN(240)) * time.Second)
 		}
 		s := Send{At: at, Order: i, Event: e}
 		// Only channel pushes can be recovered by reconciliation; the
