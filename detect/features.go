@@ -122,51 +122,126 @@ func features(ctx context.Context, tx bun.Tx, changes []Change) (map[order.Key]r
 	return out, nil
 }
 
-// amounts reads the buyer's and shop's history (this order excluded) and
-// adds the order to it, once per order.
+// amounts reads the buyers' and shops' history (the order itself
+// excluded) and adds the newly paid orders to it, once per order, in three
+// statements for the whole batch.
 func amounts(ctx context.Context, tx bun.Tx, paid []Change, out map[order.Key]rules.Features) error {
+	type po struct {
+		key         order.Key
+		amount      int64
+		buyer, shop string
+	}
+	var ps []po
+	var chs, nos []string
+	var ats []time.Time
 	for _, ch := range paid {
 		t := ch.Twin
-		d := t.Details
-		if d.Amount == nil {
+		if t.Details.Amount == nil {
 			continue
 		}
-		// Once per order, whatever the redeliveries.
-		res, err := tx.ExecContext(ctx, `INSERT INTO feature_marks (kind, value, channel, order_no, at) VALUES ('paid', '', ?, ?, ?) ON CONFLICT DO NOTHING`,
-			t.Key.Channel, t.Key.OrderNo, t.CreatedAt)
-		if err != nil {
-			return fmt.Errorf("amount stats: %w", err)
+		p := po{key: t.Key, amount: int64(*t.Details.Amount), shop: "shop:" + t.Key.Channel + ":" + t.Details.Shop}
+		if t.Details.BuyerID != "" {
+			p.buyer = "buyer:" + t.Details.BuyerID
 		}
-		fresh, _ := res.RowsAffected()
-		f := out[t.Key]
-		for _, scope := range []struct {
+		ps = append(ps, p)
+		chs, nos, ats = append(chs, t.Key.Channel), append(nos, t.Key.OrderNo), append(ats, t.CreatedAt)
+	}
+	if len(ps) == 0 {
+		return nil
+	}
+	// Which orders are counted for the first time (redeliveries are not).
+	rows, err := tx.QueryContext(ctx, `
+		INSERT INTO feature_marks (kind, value, channel, order_no, at)
+		SELECT 'paid', '', c, n, a FROM unnest(?::text[], ?::text[], ?::timestamptz[]) AS x(c, n, a) ORDER BY c, n
+		ON CONFLICT DO NOTHING RETURNING channel, order_no`, pgdialect.Array(chs), pgdialect.Array(nos), pgdialect.Array(ats))
+	if err != nil {
+		return fmt.Errorf("amount stats: %w", err)
+	}
+	fresh := map[order.Key]bool{}
+	for rows.Next() {
+		var k order.Key
+		if err := rows.Scan(&k.Channel, &k.OrderNo); err != nil {
+			rows.Close()
+			return err
+		}
+		fresh[k] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	scopes := map[string]bool{}
+	for _, p := range ps {
+		scopes[p.shop] = true
+		if p.buyer != "" {
+			scopes[p.buyer] = true
+		}
+	}
+	names := make([]string, 0, len(scopes))
+	for n := range scopes {
+		names = append(names, n)
+	}
+	type stat struct{ orders, total int64 }
+	stats := map[string]stat{}
+	rows, err = tx.QueryContext(ctx, `SELECT scope, orders, total FROM amount_stats WHERE scope = ANY(?::text[])`, pgdialect.Array(names))
+	if err != nil {
+		return fmt.Errorf("amount stats: %w", err)
+	}
+	for rows.Next() {
+		var n string
+		var st stat
+		if err := rows.Scan(&n, &st.orders, &st.total); err != nil {
+			rows.Close()
+			return err
+		}
+		stats[n] = st
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	add := map[string]stat{}
+	for _, p := range ps {
+		f := out[p.key]
+		for _, sc := range []struct {
 			name  string
 			count *int
 			mean  *float64
-		}{{"buyer:" + d.BuyerID, &f.BuyerOrderCount, &f.BuyerMeanAmount}, {"shop:" + t.Key.Channel + ":" + d.Shop, &f.ShopOrderCount, &f.ShopMeanAmount}} {
-			if scope.name == "buyer:" {
+		}{{p.buyer, &f.BuyerOrderCount, &f.BuyerMeanAmount}, {p.shop, &f.ShopOrderCount, &f.ShopMeanAmount}} {
+			if sc.name == "" {
 				continue
 			}
-			var orders, total int64
-			_ = tx.QueryRowContext(ctx, `SELECT orders, total FROM amount_stats WHERE scope = ?`, scope.name).Scan(&orders, &total)
-			if fresh == 0 && orders > 0 {
+			st := stats[sc.name]
+			if !fresh[p.key] && st.orders > 0 {
 				// Already counted: take it back out of its own history.
-				orders--
-				total -= int64(*d.Amount)
+				st.orders--
+				st.total -= p.amount
 			}
-			*scope.count = int(orders)
-			if orders > 0 {
-				*scope.mean = float64(total) / float64(orders) / 100
+			*sc.count = int(st.orders)
+			if st.orders > 0 {
+				*sc.mean = float64(st.total) / float64(st.orders) / 100
 			}
-			if fresh > 0 {
-				if _, err := tx.ExecContext(ctx, `INSERT INTO amount_stats (scope, orders, total) VALUES (?, 1, ?)
-					ON CONFLICT (scope) DO UPDATE SET orders = amount_stats.orders + 1, total = amount_stats.total + excluded.total`,
-					scope.name, int64(*d.Amount)); err != nil {
-					return fmt.Errorf("amount stats: %w", err)
-				}
+			if fresh[p.key] {
+				a := add[sc.name]
+				a.orders++
+				a.total += p.amount
+				add[sc.name] = a
 			}
 		}
-		out[t.Key] = f
+		out[p.key] = f
+	}
+	if len(add) > 0 {
+		var an []string
+		var ao, at []int64
+		for n, a := range add {
+			an, ao, at = append(an, n), append(ao, a.orders), append(at, a.total)
+		}
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO amount_stats (scope, orders, total) SELECT * FROM unnest(?::text[], ?::bigint[], ?::bigint[]) AS x(s, o, t) ORDER BY s
+			ON CONFLICT (scope) DO UPDATE SET orders = amount_stats.orders + excluded.orders, total = amount_stats.total + excluded.total`,
+			pgdialect.Array(an), pgdialect.Array(ao), pgdialect.Array(at)); err != nil {
+			return fmt.Errorf("amount stats: %w", err)
+		}
 	}
 	return nil
 }

@@ -211,3 +211,37 @@ func TestDeadlinePerWarehouse(t *testing.T) {
 		t.Fatal(errs)
 	}
 }
+
+// Amount statistics are kept incrementally: a buyer's fourth order at ten
+// times the first three is an outlier; a redelivery does not count twice.
+func TestAmountOutlierFromHistory(t *testing.T) {
+	s := startServer(t)
+	buyer := uniq("buyer")
+	ch := "miniprogram"
+	base := time.Now().Add(-time.Hour)
+	var last string
+	for i, amount := range []string{"100.00", "120.00", "80.00", "1000.00"} {
+		no := uniq("AO")
+		last = no
+		for rep := range 2 { // the same delivery twice
+			s.send(t, "ao-"+no+"-"+string(rune('0'+rep)), ev("ao-"+no, "order.paid", ch, no, base.Add(time.Duration(i)*time.Minute),
+				map[string]any{"amount": amount, "buyerId": buyer, "shop": "mp"}))
+		}
+		waitStage(t, s, ch, no, "PAID")
+	}
+	data, errs := s.gql(t, `query($n:String!){ order(channel:"miniprogram", orderNo:$n){ alerts { kind } } }`, map[string]any{"n": last})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	b, _ := json.Marshal(data)
+	if !contains(string(b), "amount_outlier") {
+		t.Fatalf("no amount_outlier on the 1000 yuan order: %s", b)
+	}
+	var orders, total int64
+	if err := testDB.NewRaw(`SELECT orders, total FROM amount_stats WHERE scope = ?`, "buyer:"+buyer).Scan(t.Context(), &orders, &total); err != nil {
+		t.Fatal(err)
+	}
+	if orders != 4 || total != 130000 {
+		t.Fatalf("buyer history %d orders, %d fen; want 4, 130000", orders, total)
+	}
+}
