@@ -238,6 +238,12 @@ func (d *Detector) Fire(ctx context.Context, tx bun.Tx, fired []timers.Fired, no
 	if err != nil {
 		return Outcome{}, err
 	}
+	// Judge on everything Tower has stored, not only on what the
+	// projection has folded in yet: under a burst the awaited event may be
+	// committed but not projected, and raising then would be a false alarm.
+	if err := catchUp(ctx, tx, twins); err != nil {
+		return Outcome{}, err
+	}
 	counts := map[string]*ruleCount{}
 	var hits []hit
 	for i, f := range fired {
@@ -385,6 +391,56 @@ func recordCounts(ctx context.Context, tx bun.Tx, counts map[string]*ruleCount, 
 		return fmt.Errorf("count rule hits: %w", err)
 	}
 	return nil
+}
+
+// catchUp applies to each twin the stored events of its order that the
+// projection has not applied yet (those named by the order, and courier
+// events still waiting for their tracking number).
+func catchUp(ctx context.Context, tx bun.Tx, twins map[order.Key]*twin.Twin) error {
+	if len(twins) == 0 {
+		return nil
+	}
+	var chs, nos, tns []string
+	byTN := map[string]order.Key{}
+	for k, t := range twins {
+		chs, nos = append(chs, k.Channel), append(nos, k.OrderNo)
+		if tn := t.Details.TrackingNo; tn != "" {
+			tns = append(tns, tn)
+			byTN[tn] = k
+		}
+	}
+	rows, err := tx.QueryContext(ctx, `
+		SELECT source, event_id, kind, system, channel, order_no, occurred_at, recovered, data FROM order_events
+		WHERE (channel, order_no) IN (SELECT * FROM unnest(?::text[], ?::text[]))
+		UNION ALL
+		SELECT source, event_id, kind, system, channel, order_no, occurred_at, recovered, data FROM order_events
+		WHERE channel = '' AND data->>'trackingNo' = ANY(?::text[])`,
+		pgdialect.Array(chs), pgdialect.Array(nos), pgdialect.Array(tns))
+	if err != nil {
+		return fmt.Errorf("catch up stored events: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e order.Event
+		var data []byte
+		if err := rows.Scan(&e.Source, &e.ID, &e.Kind, &e.System, &e.Order.Channel, &e.Order.OrderNo, &e.OccurredAt, &e.Recovered, &data); err != nil {
+			return err
+		}
+		if err := json.Unmarshal(data, &e.Data); err != nil {
+			continue
+		}
+		if e.Order.Channel == "" {
+			k, ok := byTN[e.Data.TrackingNo]
+			if !ok {
+				continue
+			}
+			e.Order = k
+		}
+		if t := twins[e.Order]; t != nil {
+			t.Apply(e) // idempotent: events already on the twin change nothing
+		}
+	}
+	return rows.Err()
 }
 
 // readTwins reads the twins of keys, without locking them: the timer row
