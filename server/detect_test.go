@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -55,7 +56,7 @@ func TestRulesRaiseAlertsAndEditsTakeEffect(t *testing.T) {
 		t.Fatal(errs)
 	}
 	b, _ := json.Marshal(data)
-	if !json.Valid(b) || !contains(string(b), "地址模糊") || !contains(string(b), `"rule":"vague_address"`) || !contains(string(b), no) {
+	if !json.Valid(b) || !strings.Contains(string(b), "地址模糊") || !strings.Contains(string(b), `"rule":"vague_address"`) || !strings.Contains(string(b), no) {
 		t.Fatalf("order not tagged, alerted and queued: %s", b)
 	}
 
@@ -79,7 +80,7 @@ func TestRulesRaiseAlertsAndEditsTakeEffect(t *testing.T) {
 	s.send(t, "m-"+no2, vague(no2))
 	waitStage(t, s, "douyin", no2, "PAID")
 	d3, _ := s.gql(t, `query($n:String!){ order(channel:"douyin", orderNo:$n){ alerts { rule } } }`, map[string]any{"n": no2})
-	if b, _ := json.Marshal(d3); contains(string(b), "vague_address") {
+	if b, _ := json.Marshal(d3); strings.Contains(string(b), "vague_address") {
 		t.Fatalf("disabled rule still fired: %s", b)
 	}
 
@@ -95,17 +96,6 @@ func TestRulesRaiseAlertsAndEditsTakeEffect(t *testing.T) {
 	if _, errs := s.gql(t, `mutation { setRuleEnabled(name:"vague_address", enabled:true){ enabled } }`, nil); len(errs) > 0 {
 		t.Fatal(errs)
 	}
-}
-
-func contains(s, sub string) bool { return len(sub) > 0 && indexOf(s, sub) >= 0 }
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }
 
 // A deadline survives a restart and fires on the simulated clock; the
@@ -204,7 +194,7 @@ func TestDeadlinePerWarehouse(t *testing.T) {
 	if d := due(uniq("DW"), wh); !d.Equal(at.Add(time.Hour)) {
 		t.Errorf("overridden warehouse: due %s, want %s", d, at.Add(time.Hour))
 	}
-	if d := due(uniq("DX"), "OTHER-"+wh); !d.Equal(at.Add(10*time.Minute)) {
+	if d := due(uniq("DX"), "OTHER-"+wh); !d.Equal(at.Add(10 * time.Minute)) {
 		t.Errorf("other warehouse: due %s, want the rule's 10m (%s)", d, at.Add(10*time.Minute))
 	}
 	if _, errs := s.gql(t, `mutation($id:ID!){ deleteDeadlineOverride(id:$id) }`, map[string]any{"id": id}); len(errs) > 0 {
@@ -234,7 +224,7 @@ func TestAmountOutlierFromHistory(t *testing.T) {
 		t.Fatal(errs)
 	}
 	b, _ := json.Marshal(data)
-	if !contains(string(b), "amount_outlier") {
+	if !strings.Contains(string(b), "amount_outlier") {
 		t.Fatalf("no amount_outlier on the 1000 yuan order: %s", b)
 	}
 	var orders, total int64
