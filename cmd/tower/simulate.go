@@ -24,7 +24,7 @@ func simulate(ctx context.Context, args []string) error {
 	seed := fs.Int64("seed", 1, "random seed: the same seed plays the same day")
 	speed := fs.Float64("speed", 600, "simulated seconds per real second")
 	truth := fs.String("truth", ".data/sim/truth.jsonl", "ground-truth file (JSON lines)")
-	pullAddr := fs.String("pull-addr", "127.0.0.1:9090", "serve the fake channel order-list APIs here (empty: none)")
+	pullAddr := fs.String("pull-addr", "", "serve the fake channel order-list APIs here (default: the config's simulator.pull_addr)")
 	noFaults := fs.Bool("no-faults", false, "switch off duplicates, reordering, lost pushes and stalls")
 	wxKey := fs.String("wechatpay-private-key", "", "WeChat Pay platform private key (PEM) for payment notifications")
 	workers := fs.Int("workers", 32, "concurrent senders")
@@ -42,6 +42,10 @@ func simulate(ctx context.Context, args []string) error {
 	}
 	if *target == "" {
 		*target = "http://" + cfg.HTTPAddr
+	}
+	if *pullAddr == "" {
+		// Where the configuration's pull_url point.
+		*pullAddr = cfg.Simulator.PullAddr
 	}
 	key := *wxKey
 	if key == "" {
