@@ -139,6 +139,7 @@ type Source struct {
 	PullURL          string        `yaml:"pull_url"`
 	ReconcileEvery   time.Duration `yaml:"reconcile_every"`
 	ReconcileOverlap time.Duration `yaml:"reconcile_overlap"`
+	ReconcileGrace   time.Duration `yaml:"reconcile_grace"`
 }
 
 // Known source types and the keys each requires.

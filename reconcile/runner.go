@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
 
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/ingest"
@@ -30,6 +31,10 @@ type Source struct {
 	Client  pull.Client
 	Every   time.Duration // default 5m
 	Overlap time.Duration // how far each window reaches back before the last one's end; default 2m
+	// Grace: updates this recent may still have their push on the way, so
+	// the window ends this long before now (default 1m; the next window's
+	// overlap covers them).
+	Grace time.Duration
 }
 
 // Runner pulls every source on its schedule.
@@ -51,6 +56,9 @@ func New(db *bun.DB, committer *ingest.Committer, m *metrics.Metrics, log *slog.
 		}
 		if sources[i].Overlap <= 0 {
 			sources[i].Overlap = 2 * time.Minute
+		}
+		if sources[i].Grace <= 0 {
+			sources[i].Grace = time.Minute
 		}
 	}
 	return &Runner{db: db, orders: storage.NewOrders(db), committer: committer, m: m,
@@ -119,8 +127,10 @@ type Result struct {
 // Once pulls one window for s: from the end of its last successful window
 // (less the overlap) to now, and ingests what Tower has not seen.
 func (r *Runner) Once(ctx context.Context, s Source) (Result, error) {
+	// Pushes of the last minute may still be on their way: leave them to
+	// the next window (the overlap covers them).
 	now := r.now()
-	res := Result{To: now}
+	res := Result{To: now.Add(-s.Grace)}
 	var last sql.NullTime
 	err := r.db.NewSelect().Table("reconcile_runs").ColumnExpr("max(window_to)").
 		Where("source = ? AND error IS NULL AND finished_at IS NOT NULL", s.Name).Scan(ctx, &last)
@@ -184,20 +194,52 @@ func (r *Runner) Once(ctx context.Context, s Source) (Result, error) {
 
 // unseen turns the facts of listed orders that their twins lack into
 // recovered events.
+// storedKinds lists, per order, the kinds of the events Tower stored.
+func storedKinds(ctx context.Context, db *bun.DB, keys []order.Key) (map[order.Key]map[order.Kind]bool, error) {
+	out := map[order.Key]map[order.Kind]bool{}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	chs, nos := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		chs[i], nos[i] = k.Channel, k.OrderNo
+	}
+	rows, err := db.QueryContext(ctx, `
+		SELECT DISTINCT channel, order_no, kind FROM order_events
+		WHERE (channel, order_no) IN (SELECT * FROM unnest(?::text[], ?::text[]))`, pgdialect.Array(chs), pgdialect.Array(nos))
+	if err != nil {
+		return nil, fmt.Errorf("stored events: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k order.Key
+		var kind string
+		if err := rows.Scan(&k.Channel, &k.OrderNo, &kind); err != nil {
+			return nil, err
+		}
+		if out[k] == nil {
+			out[k] = map[order.Kind]bool{}
+		}
+		out[k][order.Kind(kind)] = true
+	}
+	return out, rows.Err()
+}
+
 func (r *Runner) unseen(ctx context.Context, source string, snaps []pull.Snapshot) ([]order.Event, error) {
 	keys := make([]order.Key, 0, len(snaps))
 	for _, s := range snaps {
 		keys = append(keys, s.Key)
 	}
-	twins, err := r.orders.GetMany(ctx, keys)
+	// What Tower has stored, whether or not the projection has folded it
+	// into the twins yet: a push that arrived is not lost.
+	stored, err := storedKinds(ctx, r.db, keys)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile %s: %w", source, err)
 	}
 	var out []order.Event
 	for _, s := range snaps {
-		tw, known := twins[s.Key]
 		for _, f := range s.Facts {
-			if known && tw.Twin.Has(f.Kind) {
+			if stored[s.Key][f.Kind] {
 				continue
 			}
 			e := order.Event{

@@ -60,7 +60,7 @@ func TestOnce(t *testing.T) {
 	now := time.Date(2026, 11, 11, 22, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	client := &fakeClient{}
-	src := reconcile.Source{Name: "douyin", Client: client, Every: 5 * time.Minute, Overlap: 2 * time.Minute}
+	src := reconcile.Source{Name: "douyin", Client: client, Every: 5 * time.Minute, Overlap: 2 * time.Minute, Grace: time.Minute}
 	r := reconcile.New(testDB, c, m, quiet, clock, []reconcile.Source{src})
 
 	k := order.Key{Channel: "douyin", OrderNo: "R1"}
@@ -91,7 +91,8 @@ func TestOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.From.Equal(now.Add(-5*time.Minute-2*time.Minute)) || res.Recovered != 0 {
+	// The last window ended a grace minute before the last run.
+	if !res.From.Equal(now.Add(-5*time.Minute-time.Minute-2*time.Minute)) || !res.To.Equal(now.Add(-time.Minute)) || res.Recovered != 0 {
 		t.Fatalf("second run %+v", res)
 	}
 
@@ -107,7 +108,7 @@ func TestOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := now.Add(-10*time.Minute - 2*time.Minute); !res.From.Equal(want) {
+	if want := now.Add(-10*time.Minute - time.Minute - 2*time.Minute); !res.From.Equal(want) {
 		t.Errorf("after a failure the window starts %s, want %s (end of the last good one less overlap)", res.From, want)
 	}
 	var runs, failed int

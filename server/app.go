@@ -297,7 +297,7 @@ func reconcileSources(cfg config.Config) []reconcile.Source {
 			pc.AppSecret = s.Secrets[0]
 			c = pull.NewMiniProgram(pc)
 		}
-		out = append(out, reconcile.Source{Name: s.Name, Client: c, Every: s.ReconcileEvery, Overlap: s.ReconcileOverlap})
+		out = append(out, reconcile.Source{Name: s.Name, Client: c, Every: s.ReconcileEvery, Overlap: s.ReconcileOverlap, Grace: s.ReconcileGrace})
 	}
 	return out
 }

@@ -68,10 +68,10 @@ func TestSimulatedDayEndToEnd(t *testing.T) {
 	cfg := config.Default()
 	cfg.HTTPAddr, cfg.DatabaseURL, cfg.NodeName = "127.0.0.1:0", dsn, "sim"
 	cfg.Sources = []config.Source{
-		{Name: "douyin", Type: "douyin", AppKey: "7000000000000000001", AppSecret: "douyin-secret", PullURL: pullBase + "/douyin", ReconcileEvery: time.Hour},
-		{Name: "tmall", Type: "tmall", AppKey: "23456789", AppSecret: "tmall-secret", PullURL: pullBase + "/tmall", ReconcileEvery: time.Hour},
+		{Name: "douyin", Type: "douyin", AppKey: "7000000000000000001", AppSecret: "douyin-secret", PullURL: pullBase + "/douyin", ReconcileEvery: time.Hour, ReconcileGrace: time.Millisecond},
+		{Name: "tmall", Type: "tmall", AppKey: "23456789", AppSecret: "tmall-secret", PullURL: pullBase + "/tmall", ReconcileEvery: time.Hour, ReconcileGrace: time.Millisecond},
 		{Name: "mp-pay", Type: "wechatpay", MchID: "1900000001", APIv3Key: apiv3, PlatformPublicKeyFile: pemFile, PlatformPublicKeyID: "PUB_KEY_ID_01"},
-		{Name: "mp", Type: "standard", Channel: "miniprogram", Secrets: []string{mpSecret}, PullURL: pullBase + "/miniprogram", ReconcileEvery: time.Hour},
+		{Name: "mp", Type: "standard", Channel: "miniprogram", Secrets: []string{mpSecret}, PullURL: pullBase + "/miniprogram", ReconcileEvery: time.Hour, ReconcileGrace: time.Millisecond},
 		{Name: "wms", Type: "qimen", AppKey: "wms-key", AppSecret: "wms-secret", CustomerID: "C1001"},
 		{Name: "kd100", Type: "kuaidi100", Salt: "k100salt"},
 		{Name: "erp", Type: "standard", Secrets: []string{erpSecret}},
