@@ -94,9 +94,10 @@ func Run(ctx context.Context, o Options) (*Plan, Stats, error) {
 		defer srv.Close()
 	}
 	synced := false
+	var syncedAt time.Time
 	if o.SyncClock {
 		ok, err := SyncClock(ctx, o.Target, plan.Config.Start, o.Speed)
-		synced = ok
+		synced, syncedAt = ok, time.Now()
 		if err != nil {
 			return plan, Stats{}, fmt.Errorf("simulator: sync clock: %w", err)
 		}
@@ -108,10 +109,11 @@ func Run(ctx context.Context, o Options) (*Plan, Stats, error) {
 		Plan: plan, BaseURL: o.Target, Route: o.Routes.Route, Speed: o.Speed, Workers: o.Workers,
 		Log: o.Log, Progress: o.Progress,
 		OnPlayed: func(s Send, _ bool, realAt time.Time) {
-			// The channels' update times are in Tower's time: simulated
-			// when the clocks are aligned.
+			// The platforms stamp updates with their own clock, which agrees
+			// with Tower's: with aligned clocks that is the simulated time
+			// Tower's clock shows now (the play itself may run behind).
 			if synced {
-				realAt = s.At
+				realAt = plan.Config.Start.Add(time.Duration(float64(realAt.Sub(syncedAt)) * o.Speed))
 			}
 			state.Remember(s.Event, realAt)
 		},
