@@ -22,7 +22,6 @@ import (
 	"github.com/towerhq/tower/ingest"
 	"github.com/towerhq/tower/metrics"
 	"github.com/towerhq/tower/reconcile/pull"
-	"github.com/towerhq/tower/storage"
 )
 
 // Source is one channel source to reconcile.
@@ -40,7 +39,6 @@ type Source struct {
 // Runner pulls every source on its schedule.
 type Runner struct {
 	db        *bun.DB
-	orders    *storage.Orders
 	committer *ingest.Committer
 	m         *metrics.Metrics
 	log       *slog.Logger
@@ -61,7 +59,7 @@ func New(db *bun.DB, committer *ingest.Committer, m *metrics.Metrics, log *slog.
 			sources[i].Grace = time.Minute
 		}
 	}
-	return &Runner{db: db, orders: storage.NewOrders(db), committer: committer, m: m,
+	return &Runner{db: db, committer: committer, m: m,
 		log: log.With("component", "reconcile"), now: now, sources: sources}
 }
 
@@ -192,7 +190,7 @@ func (r *Runner) Once(ctx context.Context, s Source) (Result, error) {
 	return res, finish(nil)
 }
 
-// unseen turns the facts of listed orders that their twins lack into
+// unseen turns the facts of listed orders that Tower has not stored into
 // recovered events.
 // storedKinds lists, per order, the kinds of the events Tower stored.
 func storedKinds(ctx context.Context, db *bun.DB, keys []order.Key) (map[order.Key]map[order.Kind]bool, error) {

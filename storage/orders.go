@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect/pgdialect"
 
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/domain/twin"
@@ -170,30 +169,4 @@ func (o *Orders) Backlog(ctx context.Context, now time.Time) (events.Backlog, er
 		b.Counts[twin.Stage(r.Stage)] = r.Count
 	}
 	return b, nil
-}
-
-// GetMany returns the twins of the given keys that exist.
-func (o *Orders) GetMany(ctx context.Context, keys []order.Key) (map[order.Key]events.TwinSnapshot, error) {
-	out := make(map[order.Key]events.TwinSnapshot, len(keys))
-	if len(keys) == 0 {
-		return out, nil
-	}
-	chs, nos := make([]string, len(keys)), make([]string, len(keys))
-	for i, k := range keys {
-		chs[i], nos[i] = k.Channel, k.OrderNo
-	}
-	var rows []OrderRow
-	if err := o.db.NewSelect().Model(&rows).
-		Join("JOIN unnest(?::text[], ?::text[]) AS k(channel, order_no) USING (channel, order_no)", pgdialect.Array(chs), pgdialect.Array(nos)).
-		Scan(ctx); err != nil {
-		return nil, fmt.Errorf("get %d orders: %w", len(keys), err)
-	}
-	for i := range rows {
-		s, err := rows[i].Snapshot()
-		if err != nil {
-			return nil, err
-		}
-		out[s.Twin.Key] = s
-	}
-	return out, nil
 }
