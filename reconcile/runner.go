@@ -190,8 +190,6 @@ func (r *Runner) Once(ctx context.Context, s Source) (Result, error) {
 	return res, finish(nil)
 }
 
-// unseen turns the facts of listed orders that Tower has not stored into
-// recovered events.
 // storedKinds lists, per order, the kinds of the events Tower stored.
 func storedKinds(ctx context.Context, db *bun.DB, keys []order.Key) (map[order.Key]map[order.Kind]bool, error) {
 	out := map[order.Key]map[order.Kind]bool{}
@@ -223,6 +221,8 @@ func storedKinds(ctx context.Context, db *bun.DB, keys []order.Key) (map[order.K
 	return out, rows.Err()
 }
 
+// unseen turns the facts of listed orders that Tower has not stored into
+// recovered events.
 func (r *Runner) unseen(ctx context.Context, source string, snaps []pull.Snapshot) ([]order.Event, error) {
 	keys := make([]order.Key, 0, len(snaps))
 	for _, s := range snaps {
