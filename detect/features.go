@@ -127,9 +127,9 @@ func features(ctx context.Context, tx bun.Tx, changes []Change) (map[order.Key]r
 // statements for the whole batch.
 func amounts(ctx context.Context, tx bun.Tx, paid []Change, out map[order.Key]rules.Features) error {
 	type po struct {
-		key         order.Key
-		amount      int64
-		buyer, shop string
+		key              order.Key
+		amount           int64
+		buyer, shop, sku string
 	}
 	var ps []po
 	var chs, nos []string
@@ -142,6 +142,11 @@ func amounts(ctx context.Context, tx bun.Tx, paid []Change, out map[order.Key]ru
 		p := po{key: t.Key, amount: int64(*t.Details.Amount), shop: "shop:" + t.Key.Channel + ":" + t.Details.Shop}
 		if t.Details.BuyerID != "" {
 			p.buyer = "buyer:" + t.Details.BuyerID
+		}
+		// The main item's own history: ten of a cheap item can stay under
+		// three times the shop's mean and still be far from any usual basket.
+		if len(t.Details.Items) > 0 && t.Details.Items[0].SKU != "" {
+			p.sku = "sku:" + t.Key.Channel + ":" + t.Details.Shop + ":" + t.Details.Items[0].SKU
 		}
 		ps = append(ps, p)
 		chs, nos, ats = append(chs, t.Key.Channel), append(nos, t.Key.OrderNo), append(ats, t.CreatedAt)
@@ -173,8 +178,10 @@ func amounts(ctx context.Context, tx bun.Tx, paid []Change, out map[order.Key]ru
 	scopes := map[string]bool{}
 	for _, p := range ps {
 		scopes[p.shop] = true
-		if p.buyer != "" {
-			scopes[p.buyer] = true
+		for _, sc := range []string{p.buyer, p.sku} {
+			if sc != "" {
+				scopes[sc] = true
+			}
 		}
 	}
 	names := make([]string, 0, len(scopes))
@@ -207,7 +214,11 @@ func amounts(ctx context.Context, tx bun.Tx, paid []Change, out map[order.Key]ru
 			name  string
 			count *int
 			mean  *float64
-		}{{p.buyer, &f.BuyerOrderCount, &f.BuyerMeanAmount}, {p.shop, &f.ShopOrderCount, &f.ShopMeanAmount}} {
+		}{
+			{p.buyer, &f.BuyerOrderCount, &f.BuyerMeanAmount},
+			{p.shop, &f.ShopOrderCount, &f.ShopMeanAmount},
+			{p.sku, &f.SKUOrderCount, &f.SKUMeanAmount},
+		} {
 			if sc.name == "" {
 				continue
 			}

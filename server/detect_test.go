@@ -235,3 +235,42 @@ func TestAmountOutlierFromHistory(t *testing.T) {
 		t.Fatalf("buyer history %d orders, %d fen; want 4, 130000", orders, total)
 	}
 }
+
+// Ten of a cheap item stays under three times the shop's mean basket, yet
+// is ten times what that item usually sells for: the main item's own
+// history catches it.
+func TestAmountOutlierFromItemHistory(t *testing.T) {
+	s := startServer(t)
+	ch, shop := "miniprogram", uniq("shop")
+	base := time.Now().Add(-time.Hour)
+	send := func(i int, sku, amount string) string {
+		no := uniq("AI")
+		s.send(t, "ai-"+no, ev("ai-"+no, "order.paid", ch, no, base.Add(time.Duration(i)*time.Second),
+			map[string]any{"amount": amount, "buyerId": uniq("b"), "shop": shop, "items": []map[string]any{{"sku": sku, "qty": 1, "price": amount}}}))
+		return no
+	}
+	var history []string
+	for i := range 20 {
+		history = append(history, send(2*i, "CHEAP", "40.00"), send(2*i+1, "DEAR", "300.00"))
+	}
+	for _, no := range history {
+		waitStage(t, s, ch, no, "PAID")
+	}
+	// Shop mean 170: 400 is under 3x; the item's mean is 40.
+	outlier := send(100, "CHEAP", "400.00")
+	usual := send(101, "DEAR", "400.00")
+	for _, c := range []struct {
+		no   string
+		want bool
+	}{{outlier, true}, {usual, false}} {
+		waitStage(t, s, ch, c.no, "PAID")
+		data, errs := s.gql(t, `query($n:String!){ order(channel:"miniprogram", orderNo:$n){ alerts { kind } } }`, map[string]any{"n": c.no})
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		b, _ := json.Marshal(data)
+		if got := strings.Contains(string(b), "amount_outlier"); got != c.want {
+			t.Errorf("order %s: amount_outlier %v, want %v: %s", c.no, got, c.want, b)
+		}
+	}
+}

@@ -148,10 +148,16 @@ func Generate(cfg Config) *Plan {
 	var forced []forcedOrder
 	for b := range cfg.Abnormal.IPBursts {
 		ip := fmt.Sprintf("203.0.113.%d", 10+b)
-		anchor := g.placed()
+		at := g.placed()
 		n := 6 + g.r.IntN(4)
+		// 1–6 minutes apart, so the nth order is the nth in time and all
+		// nine fit in 48 minutes: the 6th onwards have five before them
+		// within the hour.
 		for j := range n {
-			forced = append(forced, forcedOrder{at: anchor.Add(time.Duration(j) * time.Duration(1+g.r.IntN(6)) * time.Minute), ip: ip, nth: j + 1})
+			if j > 0 {
+				at = at.Add(time.Duration(1+g.r.IntN(6)) * time.Minute)
+			}
+			forced = append(forced, forcedOrder{at: at, ip: ip, nth: j + 1})
 		}
 	}
 	for i := range cfg.Orders {

@@ -86,3 +86,49 @@ func TestBurstShapesTheDay(t *testing.T) {
 		t.Fatalf("%.2f of orders in the burst hour, want about 0.47", share)
 	}
 }
+
+// An order is an ip_burst truth exactly when five or more orders from its IP
+// were created in the hour before it: the truth matches what the default
+// rule can see, whatever order the burst's orders were generated in.
+func TestIPBurstTruthsMatchTheWindow(t *testing.T) {
+	p := Generate(smallConfig())
+	byIP := map[string][]time.Time{}
+	for _, o := range p.Orders {
+		for _, e := range o.Events {
+			if e.Kind == order.KindCreated && e.Data.BuyerIP != "" {
+				byIP[e.Data.BuyerIP] = append(byIP[e.Data.BuyerIP], e.OccurredAt)
+				break
+			}
+		}
+	}
+	bursts := 0
+	for _, o := range p.Orders {
+		var created time.Time
+		var ip string
+		for _, e := range o.Events {
+			if e.Kind == order.KindCreated && e.Data.BuyerIP != "" {
+				created, ip = e.OccurredAt, e.Data.BuyerIP
+				break
+			}
+		}
+		before := 0
+		for _, at := range byIP[ip] {
+			if at.Before(created) && created.Sub(at) < time.Hour {
+				before++
+			}
+		}
+		truth := false
+		for _, tr := range o.Truths {
+			truth = truth || tr.Kind == "ip_burst"
+		}
+		if truth != (before >= 5) {
+			t.Fatalf("order %s from %s: %d orders in the hour before, ip_burst truth %v", o.Key, ip, before, truth)
+		}
+		if truth {
+			bursts++
+		}
+	}
+	if bursts == 0 {
+		t.Fatal("no ip_burst truths")
+	}
+}

@@ -44,9 +44,10 @@ func Defaults() []Rule {
 		},
 		{
 			Name:        "amount_outlier",
-			Description: "订单金额超过该买家历史均值 3 倍（历史≥3 单），或超过店铺均值 3 倍（店铺历史≥20 单）：转风控审核。",
+			Description: "订单金额超过该买家历史均值 3 倍（历史≥3 单），或超过店铺均值 3 倍（店铺历史≥20 单），或超过同一主商品订单均值 3 倍（历史≥20 单）：转风控审核。",
 			Expression: `(features.buyerOrderCount >= 3 && features.buyerMeanAmount > 0 && order.amount > 3 * features.buyerMeanAmount)
-|| (features.shopOrderCount >= 20 && features.shopMeanAmount > 0 && order.amount > 3 * features.shopMeanAmount)`,
+|| (features.shopOrderCount >= 20 && features.shopMeanAmount > 0 && order.amount > 3 * features.shopMeanAmount)
+|| (features.skuOrderCount >= 20 && features.skuMeanAmount > 0 && order.amount > 3 * features.skuMeanAmount)`,
 			On:      kinds(order.KindPaid),
 			Actions: Actions{Tags: []string{"金额异常"}, Severity: SeverityWarning, Queue: QueueRiskReview, Alert: true, Kind: AlertAmountOutlier},
 		},

@@ -81,6 +81,8 @@
 //	features.buyerMeanAmount       float       their mean amount in yuan
 //	features.shopOrderCount        int         the shop's earlier orders
 //	features.shopMeanAmount        float       their mean amount in yuan
+//	features.skuOrderCount         int         the shop's earlier orders with this main item
+//	features.skuMeanAmount         float       their mean amount in yuan
 //	features.minutesSincePaid      float       minutes since order.paid; -1 if not paid (computed by NewEnv)
 //	features.minutesSinceOutbound  float       minutes since wms.outbound; -1 if none (computed by NewEnv)
 //	features.minutesInStage        float       minutes since the current stage began; -1 if no events (computed by NewEnv)

@@ -127,6 +127,10 @@ type Features struct {
 	// orders, this one excluded.
 	ShopOrderCount int     `expr:"shopOrderCount"`
 	ShopMeanAmount float64 `expr:"shopMeanAmount"`
+	// SKUOrderCount and SKUMeanAmount (yuan) describe the shop's earlier
+	// paid orders whose main item is this order's main item.
+	SKUOrderCount int     `expr:"skuOrderCount"`
+	SKUMeanAmount float64 `expr:"skuMeanAmount"`
 	// MinutesSincePaid: minutes since order.paid; -1 if not paid.
 	MinutesSincePaid float64 `expr:"minutesSincePaid"`
 	// MinutesSinceOutbound: minutes since wms.outbound; -1 if none.

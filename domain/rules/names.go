@@ -80,6 +80,8 @@ var Names = []NameDoc{
 	{"features.buyerMeanAmount", "float", "该买家历史订单平均金额（元，不含本单）"},
 	{"features.shopOrderCount", "int", "该店铺历史订单数（不含本单）"},
 	{"features.shopMeanAmount", "float", "该店铺历史订单平均金额（元，不含本单）"},
+	{"features.skuOrderCount", "int", "该店铺以同一主商品下单的历史订单数（不含本单）"},
+	{"features.skuMeanAmount", "float", "这些订单的平均金额（元）"},
 	{"features.minutesSincePaid", "float", "距付款的分钟数；未付款为 -1"},
 	{"features.minutesSinceOutbound", "float", "距出库的分钟数；未出库为 -1"},
 	{"features.minutesInStage", "float", "进入当前阶段后的分钟数；无事件为 -1"},
