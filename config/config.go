@@ -25,8 +25,11 @@ import (
 type Config struct {
 	// Mode is dev (default), production or simulation. Only simulation lets
 	// a client speed the clock up; production refuses development secrets.
-	Mode        string `yaml:"mode"`
-	HTTPAddr    string `yaml:"http_addr"`
+	Mode     string `yaml:"mode"`
+	HTTPAddr string `yaml:"http_addr"`
+	// DebugAddr, when set, serves Go's profiler (/debug/pprof/) on its own
+	// listener, which should stay on a private interface.
+	DebugAddr   string `yaml:"debug_addr"`
 	DatabaseURL string `yaml:"database_url"`
 	// DataDir holds the project-local PostgreSQL when DatabaseURL is empty.
 	DataDir string `yaml:"data_dir"`
@@ -228,6 +231,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str := map[string]*string{
 		"TOWER_MODE":       &c.Mode,
 		"TOWER_HTTP_ADDR":  &c.HTTPAddr,
+		"TOWER_DEBUG_ADDR": &c.DebugAddr,
 		"DATABASE_URL":     &c.DatabaseURL,
 		"TOWER_DATA_DIR":   &c.DataDir,
 		"TOWER_BUS":        &c.Bus,
@@ -323,6 +327,13 @@ func (c *Config) Validate() error {
 		bad("http_addr", "%q is not host:port (%v)", c.HTTPAddr, err)
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		bad("http_addr", "port %q is not a number between 0 and 65535", port)
+	}
+	if c.DebugAddr != "" {
+		if _, port, err := net.SplitHostPort(c.DebugAddr); err != nil {
+			bad("debug_addr", "%q is not host:port (%v)", c.DebugAddr, err)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			bad("debug_addr", "port %q is not a number between 0 and 65535", port)
+		}
 	}
 	if c.DatabaseURL != "" {
 		u, err := url.Parse(c.DatabaseURL)

@@ -446,6 +446,9 @@ func TestValidate(t *testing.T) {
 
 		{name: "http_addr without port", mutate: func(c *config.Config) { c.HTTPAddr = "localhost" },
 			want: [][2]string{{"http_addr", `"localhost" is not host:port`}}},
+		{name: "valid debug_addr", mutate: func(c *config.Config) { c.DebugAddr = "127.0.0.1:6060" }},
+		{name: "debug_addr without port", mutate: func(c *config.Config) { c.DebugAddr = "localhost" },
+			want: [][2]string{{"debug_addr", `"localhost" is not host:port`}}},
 		{name: "http_addr port too big", mutate: func(c *config.Config) { c.HTTPAddr = "127.0.0.1:65536" },
 			want: [][2]string{{"http_addr", `port "65536"`}}},
 		{name: "http_addr port not a number", mutate: func(c *config.Config) { c.HTTPAddr = "127.0.0.1:http" },

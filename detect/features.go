@@ -19,6 +19,11 @@ const (
 	window10m = 10 * time.Minute
 )
 
+// maxWindowCount caps a window count. Rules compare counts with small
+// thresholds, and a hot value (a platform's masked phone number, a company
+// address) would otherwise cost a count over thousands of marks per order.
+const maxWindowCount = 1000
+
 // features computes the stateful features of the orders that a batch
 // created or paid, incrementally: each such order leaves marks (its IP,
 // phone, address, phone+address+item) and its amount in running per-buyer
@@ -84,10 +89,11 @@ func features(ctx context.Context, tx bun.Tx, changes []Change) (map[order.Key]r
 			return nil, fmt.Errorf("feature marks: %w", err)
 		}
 		rows, err := tx.QueryContext(ctx, `
-			SELECT x.i, (SELECT count(*) FROM feature_marks f
-				WHERE f.kind = x.k AND f.value = x.v AND f.at > x.a - make_interval(secs => x.w) AND f.at <= x.a)
+			SELECT x.i, (SELECT count(*) FROM (SELECT FROM feature_marks f
+				WHERE f.kind = x.k AND f.value = x.v AND f.at > x.a - make_interval(secs => x.w) AND f.at <= x.a
+				LIMIT ?) capped)
 			FROM unnest(?::text[], ?::text[], ?::timestamptz[], ?::bigint[]) WITH ORDINALITY AS x(k, v, a, w, i)`,
-			pgdialect.Array(kinds), pgdialect.Array(vals), pgdialect.Array(ats), pgdialect.Array(wins))
+			maxWindowCount, pgdialect.Array(kinds), pgdialect.Array(vals), pgdialect.Array(ats), pgdialect.Array(wins))
 		if err != nil {
 			return nil, fmt.Errorf("feature counts: %w", err)
 		}

@@ -110,7 +110,7 @@ func (b *PostgresBus) Publisher() message.Publisher { return b.pub }
 
 func (b *PostgresBus) Subscriber(group string) (message.Subscriber, error) {
 	ack := 30 * time.Second
-	sub, err := wsql.NewSubscriber(wsql.BeginnerFromStdSQL(b.db), wsql.SubscriberConfig{
+	sub, err := wsql.NewSubscriber(ackBeginner{wsql.BeginnerFromStdSQL(b.db)}, wsql.SubscriberConfig{
 		ConsumerGroup:  group,
 		PollInterval:   b.PollInterval,
 		ResendInterval: 200 * time.Millisecond,
@@ -123,6 +123,44 @@ func (b *PostgresBus) Subscriber(group string) (message.Subscriber, error) {
 		return nil, fmt.Errorf("bus: subscriber %s: %w", group, err)
 	}
 	return sub, nil
+}
+
+// ackBeginner gives the subscribers' transactions asynchronous commit when
+// they wrote (the ack that moves a consumer group's offset). Losing the
+// last acks in a crash only redelivers those messages, which every handler
+// absorbs; and since WAL is flushed in order, an ack that survives implies
+// the handler's writes before it did too. Without it every ack of every
+// consumer waits for its own WAL flush, the commits of the ingest queue
+// behind them.
+type ackBeginner struct{ wsql.Beginner }
+
+func (b ackBeginner) BeginTx(ctx context.Context, opts *sql.TxOptions) (wsql.Tx, error) {
+	tx, err := b.Beginner.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &ackTx{Tx: tx, ctx: ctx}, nil
+}
+
+type ackTx struct {
+	wsql.Tx
+	ctx   context.Context
+	wrote bool
+}
+
+func (t *ackTx) ExecContext(ctx context.Context, query string, args ...any) (wsql.Result, error) {
+	t.wrote = true
+	return t.Tx.ExecContext(ctx, query, args...)
+}
+
+func (t *ackTx) Commit() error {
+	if t.wrote {
+		if _, err := t.Tx.ExecContext(t.ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+			_ = t.Tx.Rollback()
+			return fmt.Errorf("bus: ack commit: %w", err)
+		}
+	}
+	return t.Tx.Commit()
 }
 
 func (b *PostgresBus) Ping(ctx context.Context) error {

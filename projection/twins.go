@@ -9,10 +9,13 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -42,9 +45,12 @@ type Twins struct {
 
 	db  *bun.DB
 	bus events.Bus
-	m   *metrics.Metrics
-	log *slog.Logger
-	now func() time.Time
+	// folded and applies serve the read-ahead (see Handle).
+	folded  foldedSet
+	applies atomic.Int64
+	m       *metrics.Metrics
+	log     *slog.Logger
+	now     func() time.Time
 }
 
 // NewTwins builds the projection; now is the injected clock (projected_at).
@@ -69,21 +75,26 @@ func (p *Twins) Handle(msg *message.Message) error {
 		return fmt.Errorf("%w: decode %s message %s: %v", events.ErrPermanent, events.TopicOrderEvents, msg.UUID, err)
 	}
 	// Read ahead: fold the events of the next committed messages into this
-	// transaction too. Their own deliveries then find every event already
-	// on its twin and change nothing, so a burst of small ingest commits
-	// costs one projection transaction per ReadAhead messages, not one each.
+	// transaction too. Their own deliveries then find them folded and
+	// change nothing, so a burst of small ingest commits costs one
+	// projection transaction per ReadAhead messages, not one each.
 	evs := batch.Events
 	var ahead []string
 	if p.ReadAhead > 0 {
-		// Folded into an earlier transaction already?
+		ctx := msg.Context()
+		// Folded by this process: known without asking the database.
+		if p.folded.take(msg.UUID) {
+			return nil
+		}
+		// Folded by another node, or before a restart: a read, no write.
 		var done bool
-		if err := p.db.QueryRowContext(msg.Context(), `WITH d AS (DELETE FROM projected_messages WHERE uuid = ? RETURNING 1) SELECT EXISTS (SELECT 1 FROM d)`, msg.UUID).Scan(&done); err != nil {
+		if err := p.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM projected_messages WHERE uuid = ?)`, msg.UUID).Scan(&done); err != nil {
 			return fmt.Errorf("project %s: %w", msg.UUID, err)
 		}
 		if done {
 			return nil
 		}
-		more, uuids, err := p.readAhead(msg.Context(), msg.UUID)
+		more, uuids, err := p.readAhead(ctx, msg.UUID)
 		if err != nil {
 			return fmt.Errorf("read ahead of %s: %w", msg.UUID, err)
 		}
@@ -93,8 +104,12 @@ func (p *Twins) Handle(msg *message.Message) error {
 	if err != nil {
 		return fmt.Errorf("project batch %s (%d events): %w", msg.UUID, len(evs), err)
 	}
+	p.folded.add(ahead)
 	if changes > 0 {
 		p.m.EventsPublished.WithLabelValues(events.TopicTwinChanges).Inc()
+	}
+	if p.applies.Add(1)%cleanupEvery == 0 {
+		p.ForgetDelivered(msg.Context())
 	}
 	return nil
 }
@@ -102,15 +117,30 @@ func (p *Twins) Handle(msg *message.Message) error {
 // maxReadAheadEvents bounds the events one projection transaction takes on.
 const maxReadAheadEvents = 5000
 
+// cleanupEvery is how many projection transactions pass between two
+// clean-ups of projected_messages.
+const cleanupEvery = 200
+
 // readAhead returns the events of up to p.ReadAhead messages committed
-// after the message uuid, in bus order, and those messages' uuids.
+// after the message uuid, in bus order, and those messages' uuids. Only
+// messages of transactions older than every running one are taken: a
+// younger one may still commit behind them.
 func (p *Twins) readAhead(ctx context.Context, uuid string) ([]order.Event, []string, error) {
+	// The position first, then a range scan from it: bounds known only at
+	// run time would make the planner walk the whole topic table.
+	var xid string
+	var offset int64
+	if err := p.db.QueryRowContext(ctx, `SELECT transaction_id::text, "offset" FROM "watermill_order_events_v1" WHERE uuid = ? LIMIT 1`, uuid).Scan(&xid, &offset); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil, nil
+		}
+		return nil, nil, err
+	}
 	rows, err := p.db.QueryContext(ctx, `
-		SELECT m.uuid, m.payload FROM "watermill_order_events_v1" m,
-			(SELECT transaction_id, "offset" FROM "watermill_order_events_v1" WHERE uuid = ? LIMIT 1) cur
-		WHERE (m.transaction_id, m."offset") > (cur.transaction_id, cur."offset")
-			AND m.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-		ORDER BY m.transaction_id, m."offset" LIMIT ?`, uuid, p.ReadAhead)
+		SELECT uuid, payload FROM "watermill_order_events_v1"
+		WHERE (transaction_id, "offset") > (?::xid8, ?)
+			AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+		ORDER BY transaction_id, "offset" LIMIT ?`, xid, offset, p.ReadAhead)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -133,6 +163,53 @@ func (p *Twins) readAhead(ctx context.Context, uuid string) ([]order.Event, []st
 		}
 	}
 	return out, uuids, rows.Err()
+}
+
+// ForgetDelivered deletes the read-ahead records of messages the consumer
+// group has acknowledged: their deliveries are over.
+func (p *Twins) ForgetDelivered(ctx context.Context) {
+	if _, err := p.db.ExecContext(ctx, `
+		DELETE FROM projected_messages pm
+		USING "watermill_order_events_v1" m, "watermill_offsets_order_events_v1" o
+		WHERE m.uuid = pm.uuid AND o.consumer_group = ?
+			AND (m.transaction_id, m."offset") <= (o.last_processed_transaction_id, o.offset_acked)`, ConsumerGroup); err != nil {
+		p.log.Warn("clean up read-ahead records", "err", err)
+	}
+}
+
+// foldedSet remembers the messages this process folded into an earlier
+// transaction until their own delivery comes. Bounded: a message whose
+// delivery went to another node would otherwise stay forever, and
+// forgetting one only costs a database read.
+type foldedSet struct {
+	mu sync.Mutex
+	m  map[string]struct{}
+}
+
+const maxFolded = 100_000
+
+func (f *foldedSet) add(uuids []string) {
+	if len(uuids) == 0 {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.m == nil || len(f.m)+len(uuids) > maxFolded {
+		f.m = make(map[string]struct{}, len(uuids))
+	}
+	for _, u := range uuids {
+		f.m[u] = struct{}{}
+	}
+}
+
+func (f *foldedSet) take(uuid string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.m[uuid]; ok {
+		delete(f.m, uuid)
+		return true
+	}
+	return false
 }
 
 type row struct {

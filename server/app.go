@@ -61,6 +61,7 @@ type App struct {
 	reconcile *reconcile.Runner
 	Reconcile []reconcile.Source
 	http      *http.Server
+	debug     *http.Server
 	listener  net.Listener
 	routerCtx context.Context
 	stopBus   context.CancelFunc
@@ -98,6 +99,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	}
 	if err := migrations.Migrate(ctx, a.DB, log); err != nil {
 		return nil, err
+	}
+	var autovacuum string
+	if err := a.DB.QueryRowContext(ctx, `SHOW autovacuum`).Scan(&autovacuum); err == nil && autovacuum != "on" {
+		// Twins, timers and the bus tables are rewritten all day long.
+		log.Warn("autovacuum is off on this PostgreSQL server: Tower's tables will bloat and slow down; switch it on or vacuum on a schedule")
 	}
 	bus, err := events.NewPostgresBus(a.DB.DB, log)
 	if err != nil {
@@ -152,7 +158,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	a.detector = detect.New(a.Metrics, log)
 	twins := projection.NewTwins(a.DB, bus, a.Metrics, log, a.now)
 	twins.Detect = a.detector
-	twins.ReadAhead = 50
+	twins.ReadAhead = 200
 	if err := twins.Register(a.router); err != nil {
 		return nil, err
 	}
@@ -377,6 +383,11 @@ func (a *App) Start(ctx context.Context) (string, error) {
 			a.log.Error("http server stopped", "err", err)
 		}
 	}()
+	if a.cfg.DebugAddr != "" {
+		if err := a.serveDebug(a.cfg.DebugAddr); err != nil {
+			return "", err
+		}
+	}
 	url := "http://" + displayAddr(ln.Addr())
 	if a.cfg.Simulator.Enabled {
 		if err := a.startSimulator(busCtx, url); err != nil {
@@ -408,6 +419,9 @@ func (a *App) shutdown(ctx context.Context) error {
 	var errs []error
 	if err := a.http.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	if a.debug != nil {
+		_ = a.debug.Close()
 	}
 	a.committer.Close()
 	if a.stopBus != nil {

@@ -83,7 +83,11 @@ func (p *Player) Play(ctx context.Context) error {
 		p.Workers = 32
 	}
 	if p.Client == nil {
-		p.Client = &http.Client{Timeout: 30 * time.Second}
+		// Keep a connection per worker: the default two idle connections
+		// per host would make every burst open and close thousands.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConns, tr.MaxIdleConnsPerHost = p.Workers, p.Workers
+		p.Client = &http.Client{Timeout: 30 * time.Second, Transport: tr}
 	}
 	atomic.StoreInt64(&p.stats.Planned, int64(len(p.Plan.Sends)))
 	work := make(chan Send, 4*p.Workers)

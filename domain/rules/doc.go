@@ -72,7 +72,7 @@
 //	twin.has                       func(string) bool  twin.has("wms.received"): an event of that kind is on the timeline
 //	twin.firstAt                   func(string) time  twin.firstAt("order.paid"): earliest time of that kind; zero time if none
 //
-//	features                       object      stateful signals computed by the caller
+//	features                       object      stateful signals computed by the caller (window counts stop at 1000)
 //	features.ordersFromIp1h        int         orders from the buyer IP in the last hour, this one included
 //	features.ordersFromPhone1h     int         orders to the receiver phone in the last hour, this one included
 //	features.ordersFromAddress1h   int         orders to the receiver address in the last hour, this one included
