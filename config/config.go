@@ -34,7 +34,11 @@ type Config struct {
 	// DataDir holds the project-local PostgreSQL when DatabaseURL is empty.
 	DataDir string `yaml:"data_dir"`
 	Bus     string `yaml:"bus"`
-	NATSURL string `yaml:"nats_url"`
+	// BusRetention is how long bus messages are kept once every durable
+	// consumer has them (canonical events stay in order_events); 0 keeps
+	// them forever.
+	BusRetention time.Duration `yaml:"bus_retention"`
+	NATSURL      string        `yaml:"nats_url"`
 	// NodeName identifies this process on the bus (live fan-out consumer group).
 	NodeName  string    `yaml:"node_name"`
 	LogFormat string    `yaml:"log_format"`
@@ -182,13 +186,14 @@ func (s *Source) value(key string) string {
 func Default() Config {
 	host, _ := os.Hostname()
 	return Config{
-		Mode:      "dev",
-		HTTPAddr:  "127.0.0.1:8080",
-		DataDir:   ".data",
-		Bus:       "postgres",
-		NodeName:  host,
-		LogFormat: "text",
-		LogLevel:  "info",
+		Mode:         "dev",
+		HTTPAddr:     "127.0.0.1:8080",
+		DataDir:      ".data",
+		Bus:          "postgres",
+		BusRetention: 72 * time.Hour,
+		NodeName:     host,
+		LogFormat:    "text",
+		LogLevel:     "info",
 		Ingest: Ingest{
 			MaxBodyBytes:   4 << 20,
 			BatchWait:      2 * time.Millisecond,
@@ -370,6 +375,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Ingest.MaxBatchEvents < 1 || c.Ingest.MaxBatchEvents > 50000 {
 		bad("ingest.max_batch_events", "%d is outside 1..50000", c.Ingest.MaxBatchEvents)
+	}
+	if c.BusRetention < 0 || (c.BusRetention > 0 && c.BusRetention < time.Hour) {
+		bad("bus_retention", "%s: want 0 (keep forever) or at least 1h", c.BusRetention)
 	}
 	if c.GraphQL.BacklogPushInterval < 10*time.Millisecond {
 		bad("graphql.backlog_push_interval", "%s is below 10ms", c.GraphQL.BacklogPushInterval)

@@ -446,6 +446,9 @@ func TestValidate(t *testing.T) {
 
 		{name: "http_addr without port", mutate: func(c *config.Config) { c.HTTPAddr = "localhost" },
 			want: [][2]string{{"http_addr", `"localhost" is not host:port`}}},
+		{name: "bus_retention off", mutate: func(c *config.Config) { c.BusRetention = 0 }},
+		{name: "bus_retention too short", mutate: func(c *config.Config) { c.BusRetention = time.Minute },
+			want: [][2]string{{"bus_retention", "at least 1h"}}},
 		{name: "valid debug_addr", mutate: func(c *config.Config) { c.DebugAddr = "127.0.0.1:6060" }},
 		{name: "debug_addr without port", mutate: func(c *config.Config) { c.DebugAddr = "localhost" },
 			want: [][2]string{{"debug_addr", `"localhost" is not host:port`}}},

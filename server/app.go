@@ -186,11 +186,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	}
 	hub.Dropped = func(field string) { a.Metrics.SubscriptionDrops.WithLabelValues(field).Inc() }
 	a.notifier = newNotifier(a, cfg)
-	notifySub, err := bus.Subscriber("notifier")
+	notifySub, err := bus.Subscriber(notifierGroup)
 	if err != nil {
 		return nil, err
 	}
-	a.router.AddConsumerHandler("notifier", events.TopicAlerts, notifySub, a.notifier.Handle)
+	a.router.AddConsumerHandler(notifierGroup, events.TopicAlerts, notifySub, a.notifier.Handle)
 	res.OnSilence = a.notifier.silence
 	res.NotifyStore, res.NotifyFile = a.notifier.store, cfg.Notify
 	mux := http.NewServeMux()
@@ -362,6 +362,9 @@ func (a *App) Start(ctx context.Context) (string, error) {
 	go func() { a.busDone <- events.RunRouter(busCtx, a.router) }()
 	if len(a.Reconcile) > 0 {
 		go a.reconcile.Run(busCtx)
+	}
+	if pg, ok := a.Bus.(*events.PostgresBus); ok && a.cfg.BusRetention > 0 {
+		go a.pruneBus(busCtx, pg, a.cfg.BusRetention)
 	}
 	if err := a.notifier.start(busCtx); err != nil {
 		return "", err

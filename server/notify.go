@@ -18,6 +18,10 @@ import (
 	"github.com/towerhq/tower/storage"
 )
 
+// notifierGroup is the consumer group of the alerts topic that sends robot
+// messages: every alert is handled by one node.
+const notifierGroup = "notifier"
+
 // notifier feeds alerts from the bus to the robots. One node at a time
 // consumes the alerts topic (a shared consumer group), so each alert is
 // notified once. Robots come from the configuration file and from the
