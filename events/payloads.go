@@ -1,6 +1,7 @@
 package events
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/towerhq/tower/domain/order"
@@ -77,6 +78,21 @@ type TwinSnapshot struct {
 	ID   int64      `json:"id"`
 	Twin *twin.Twin `json:"twin"`
 	Tags []string   `json:"tags"`
+	// Doc, when set, is Twin already encoded (as the projection stored it)
+	// and is written in its place.
+	Doc json.RawMessage `json:"-"`
+}
+
+func (s TwinSnapshot) MarshalJSON() ([]byte, error) {
+	if s.Doc == nil {
+		type plain TwinSnapshot
+		return json.Marshal(plain(s))
+	}
+	return json.Marshal(struct {
+		ID   int64           `json:"id"`
+		Twin json.RawMessage `json:"twin"`
+		Tags []string        `json:"tags"`
+	}{s.ID, s.Doc, s.Tags})
 }
 
 // Backlog is the count of orders per current stage at a moment.

@@ -351,6 +351,7 @@ func (p *Twins) write(ctx context.Context, w *work, now time.Time) (int, error) 
 		chs, nos, stages, docs []string
 		created, updated       []time.Time
 		twins                  []*twin.Twin
+		raws                   []json.RawMessage
 		delta                  = map[twin.Stage]int64{}
 	)
 	for _, k := range keys {
@@ -368,6 +369,7 @@ func (p *Twins) write(ctx context.Context, w *work, now time.Time) (int, error) 
 		}
 		delta[t.Stage]++
 		chs, nos, stages, docs = append(chs, k.Channel), append(nos, k.OrderNo), append(stages, string(t.Stage)), append(docs, string(doc))
+		raws = append(raws, doc)
 		created, updated = append(created, t.CreatedAt), append(updated, t.UpdatedAt)
 		twins = append(twins, t)
 	}
@@ -384,7 +386,7 @@ func (p *Twins) write(ctx context.Context, w *work, now time.Time) (int, error) 
 	}
 	snap := events.TwinChanges{Backlog: events.Backlog{Counts: counts, At: now}}
 	for i, t := range twins {
-		snap.Twins = append(snap.Twins, events.TwinSnapshot{ID: ids[i], Twin: t, Tags: tags[i]})
+		snap.Twins = append(snap.Twins, events.TwinSnapshot{ID: ids[i], Twin: t, Tags: tags[i], Doc: raws[i]})
 	}
 	if p.Detect != nil {
 		var changes []detect.Change
