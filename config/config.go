@@ -27,6 +27,10 @@ type Config struct {
 	// a client speed the clock up; production refuses development secrets.
 	Mode     string `yaml:"mode"`
 	HTTPAddr string `yaml:"http_addr"`
+	// ClockSpeed, in simulation mode, starts the scaled clock at this many
+	// simulated seconds per real second (0: real speed until a client sets
+	// it). Refused in other modes.
+	ClockSpeed float64 `yaml:"clock_speed"`
 	// DebugAddr, when set, serves Go's profiler (/debug/pprof/) on its own
 	// listener, which should stay on a private interface.
 	DebugAddr   string `yaml:"debug_addr"`
@@ -332,6 +336,11 @@ func (c *Config) Validate() error {
 		bad("http_addr", "%q is not host:port (%v)", c.HTTPAddr, err)
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		bad("http_addr", "port %q is not a number between 0 and 65535", port)
+	}
+	if c.ClockSpeed != 0 && c.Mode != "simulation" {
+		bad("clock_speed", "only a server in mode: simulation runs a scaled clock (mode is %q)", c.Mode)
+	} else if c.ClockSpeed < 0 || c.ClockSpeed > 100_000 {
+		bad("clock_speed", "%g: want 0 (real speed) up to 100000", c.ClockSpeed)
 	}
 	if c.DebugAddr != "" {
 		if _, port, err := net.SplitHostPort(c.DebugAddr); err != nil {

@@ -446,6 +446,11 @@ func TestValidate(t *testing.T) {
 
 		{name: "http_addr without port", mutate: func(c *config.Config) { c.HTTPAddr = "localhost" },
 			want: [][2]string{{"http_addr", `"localhost" is not host:port`}}},
+		{name: "clock_speed outside simulation", mutate: func(c *config.Config) { c.ClockSpeed = 60 },
+			want: [][2]string{{"clock_speed", "only a server in mode: simulation"}}},
+		{name: "clock_speed in simulation", mutate: func(c *config.Config) { c.Mode, c.ClockSpeed = "simulation", 60 }},
+		{name: "clock_speed too fast", mutate: func(c *config.Config) { c.Mode, c.ClockSpeed = "simulation", 1e6 },
+			want: [][2]string{{"clock_speed", "up to 100000"}}},
 		{name: "bus_retention off", mutate: func(c *config.Config) { c.BusRetention = 0 }},
 		{name: "bus_retention too short", mutate: func(c *config.Config) { c.BusRetention = time.Minute },
 			want: [][2]string{{"bus_retention", "at least 1h"}}},

@@ -76,7 +76,13 @@ type App struct {
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err error) {
 	a := &App{cfg: cfg, log: log, Metrics: metrics.New()}
 	if cfg.Mode == "simulation" {
-		a.Clock = clock.NewScaled(nil)
+		sc := clock.NewScaled(nil)
+		if cfg.ClockSpeed > 0 {
+			if err := sc.SetSpeed(cfg.ClockSpeed); err != nil {
+				return nil, fmt.Errorf("clock_speed: %w", err)
+			}
+		}
+		a.Clock = sc
 	} else {
 		a.Clock = clock.Real{}
 	}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/towerhq/tower/config"
 )
 
 type alertPush struct {
@@ -142,6 +144,18 @@ func TestClockSpeedOnlyInSimulation(t *testing.T) {
 	}
 	if ext, _ := errs[0]["extensions"].(map[string]any); ext["code"] != "FORBIDDEN" {
 		t.Fatalf("%v", errs[0])
+	}
+}
+
+// A simulation server started with clock_speed runs its clock that fast
+// from the start.
+func TestClockSpeedAtStart(t *testing.T) {
+	s := startServer(t, func(c *config.Config) { c.Mode, c.ClockSpeed = "simulation", 600 })
+	real0, sim0 := time.Now(), s.App.Clock.Now()
+	time.Sleep(100 * time.Millisecond)
+	ratio := float64(s.App.Clock.Now().Sub(sim0)) / float64(time.Since(real0))
+	if ratio < 400 || ratio > 700 {
+		t.Fatalf("clock ran %.0fx real time, want about 600x", ratio)
 	}
 }
 

@@ -66,6 +66,7 @@ func loadConfig(name string, args []string) (config.Config, error) {
 	dsn := fs.String("database-url", "", "PostgreSQL URL (or DATABASE_URL); empty: project-local PostgreSQL")
 	bus := fs.String("bus", "", "event bus backend: postgres (or TOWER_BUS)")
 	sim := fs.String("simulate", "", "on|off: run the gentle live-stream simulator inside serve (dev only)")
+	clockSpeed := fs.Float64("clock-speed", 0, "simulated seconds per real second of the server's clock (mode: simulation only)")
 	if err := fs.Parse(args); err != nil {
 		return config.Config{}, err
 	}
@@ -80,6 +81,9 @@ func loadConfig(name string, args []string) (config.Config, error) {
 		if o.flag != "" {
 			*o.dst = o.flag
 		}
+	}
+	if *clockSpeed != 0 {
+		cfg.ClockSpeed = *clockSpeed
 	}
 	switch *sim {
 	case "":

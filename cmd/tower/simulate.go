@@ -23,6 +23,7 @@ func simulate(ctx context.Context, args []string) error {
 	burst := fs.Float64("burst-share", 70.0/150, "share of the day's orders in the hour after the stream")
 	seed := fs.Int64("seed", 1, "random seed: the same seed plays the same day")
 	speed := fs.Float64("speed", 600, "simulated seconds per real second")
+	fs.Float64Var(speed, "clock-speed", 600, "same as --speed: the simulator sets a server in simulation mode to it")
 	truth := fs.String("truth", ".data/sim/truth.jsonl", "ground-truth file (JSON lines)")
 	pullAddr := fs.String("pull-addr", "", "serve the fake channel order-list APIs here (default: the config's simulator.pull_addr)")
 	noFaults := fs.Bool("no-faults", false, "switch off duplicates, reordering, lost pushes and stalls")
