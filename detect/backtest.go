@@ -32,8 +32,9 @@ const maxBacktestEvents = 2_000_000
 // Backtest replays the stored events of [from, to) in time order, rebuilding
 // each order's twin as it was at each event, and evaluates r on them (a
 // deadline rule is evaluated at its due time, when that falls in the range).
-// Stateful counts are not replayed: features read zero, so rules that need
-// them under-count; the editor says so.
+// Stateful features are replayed too, the way the detector keeps them live,
+// from the orders of the range: history before `from` is not counted, so
+// window counts near its start and amount means read as a young shop's.
 func Backtest(ctx context.Context, db *bun.DB, r rules.Rule, from, to time.Time, samples int) (BacktestResult, error) {
 	var res BacktestResult
 	p, err := rules.Compile(r)
@@ -50,6 +51,7 @@ func Backtest(ctx context.Context, db *bun.DB, r rules.Rule, from, to time.Time,
 	defer rows.Close()
 	twins := map[order.Key]*twin.Twin{}
 	hitOrders := map[order.Key]bool{}
+	feats := newReplay()
 	type due struct {
 		key order.Key
 		at  time.Time
@@ -71,10 +73,11 @@ func Backtest(ctx context.Context, db *bun.DB, r rules.Rule, from, to time.Time,
 			twins[e.Order] = t
 		}
 		t.Apply(e)
+		f := feats.observe(&e, t)
 		if !p.Listens(e.Kind) {
 			continue
 		}
-		env := rules.NewEnv(&e, t, rules.Features{}, e.OccurredAt)
+		env := rules.NewEnv(&e, t, f, e.OccurredAt)
 		if p.Deadline() {
 			if at, ok, err := p.Due(env); err != nil {
 				res.Errors++
@@ -119,4 +122,84 @@ func Backtest(ctx context.Context, db *bun.DB, r rules.Rule, from, to time.Time,
 	}
 	res.Orders, res.OrdersHit = len(twins), len(hitOrders)
 	return res, nil
+}
+
+// replay keeps the stateful features during a backtest as the detector
+// keeps them live (see features): marks at each order's creation time,
+// counted in their windows, and running amount histories, each order
+// counted once.
+type replay struct {
+	marks  map[[2]string][]time.Time
+	marked map[order.Key]map[[2]string]bool
+	stats  map[string]stat
+	paid   map[order.Key]bool
+}
+
+type stat struct{ orders, total int64 }
+
+func newReplay() *replay {
+	return &replay{marks: map[[2]string][]time.Time{}, marked: map[order.Key]map[[2]string]bool{}, stats: map[string]stat{}, paid: map[order.Key]bool{}}
+}
+
+// observe records what e adds to the histories and returns the features
+// the detector would have passed with it.
+func (r *replay) observe(e *order.Event, t *twin.Twin) rules.Features {
+	var f rules.Features
+	switch e.Kind {
+	case order.KindCreated, order.KindPaid, order.KindAddressChanged:
+	default:
+		return f
+	}
+	mine := r.marked[t.Key]
+	if mine == nil {
+		mine = map[[2]string]bool{}
+		r.marked[t.Key] = mine
+	}
+	for _, m := range orderMarks(t) {
+		kv := [2]string{m.kind, m.value}
+		if !mine[kv] {
+			mine[kv] = true
+			r.marks[kv] = append(r.marks[kv], t.CreatedAt)
+		}
+		n := 0
+		for _, at := range r.marks[kv] {
+			if at.After(t.CreatedAt.Add(-m.win)) && !at.After(t.CreatedAt) {
+				n++
+			}
+		}
+		setFeature(&f, m.kind, min(n, maxWindowCount))
+	}
+	if e.Kind != order.KindPaid || t.Details.Amount == nil {
+		return f
+	}
+	amount := int64(*t.Details.Amount)
+	buyer, shop, sku := amountScopes(t)
+	for _, sc := range []struct {
+		name  string
+		count *int
+		mean  *float64
+	}{
+		{buyer, &f.BuyerOrderCount, &f.BuyerMeanAmount},
+		{shop, &f.ShopOrderCount, &f.ShopMeanAmount},
+		{sku, &f.SKUOrderCount, &f.SKUMeanAmount},
+	} {
+		if sc.name == "" {
+			continue
+		}
+		st := r.stats[sc.name]
+		if r.paid[t.Key] && st.orders > 0 {
+			st.orders-- // its own payment is not its history
+			st.total -= amount
+		}
+		*sc.count = int(st.orders)
+		if st.orders > 0 {
+			*sc.mean = float64(st.total) / float64(st.orders) / 100
+		}
+		if !r.paid[t.Key] {
+			cur := r.stats[sc.name]
+			r.stats[sc.name] = stat{orders: cur.orders + 1, total: cur.total + amount}
+		}
+	}
+	r.paid[t.Key] = true
+	return f
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/domain/rules"
+	"github.com/towerhq/tower/domain/twin"
 )
 
 // Feature windows.
@@ -23,6 +24,63 @@ const (
 // thresholds, and a hot value (a platform's masked phone number, a company
 // address) would otherwise cost a count over thousands of marks per order.
 const maxWindowCount = 1000
+
+// markSpec is a value an order leaves to be counted in a window.
+type markSpec struct {
+	kind, value string
+	win         time.Duration
+}
+
+// orderMarks are the marks of an order (at its creation time): its buyer
+// IP, receiver phone, address, and phone+address+main item.
+func orderMarks(t *twin.Twin) []markSpec {
+	var out []markSpec
+	add := func(kind, value string, win time.Duration) {
+		if value != "" {
+			out = append(out, markSpec{kind: kind, value: value, win: win})
+		}
+	}
+	d := t.Details
+	add("ip", d.BuyerIP, window1h)
+	if r := d.Receiver; r != nil {
+		addr := strings.Join([]string{r.Province, r.City, r.District, r.Address}, "|")
+		add("phone", r.Phone, window1h)
+		add("address", addr, window1h)
+		if len(d.Items) > 0 && r.Phone != "" {
+			add("phone_address_item", r.Phone+"|"+addr+"|"+d.Items[0].SKU, window10m)
+		}
+	}
+	return out
+}
+
+// amountScopes names the amount histories a paid order belongs to (buyer
+// and sku empty when unknown).
+func amountScopes(t *twin.Twin) (buyer, shop, sku string) {
+	shop = "shop:" + t.Key.Channel + ":" + t.Details.Shop
+	if t.Details.BuyerID != "" {
+		buyer = "buyer:" + t.Details.BuyerID
+	}
+	// The main item's own history: ten of a cheap item can stay under
+	// three times the shop's mean and still be far from any usual basket.
+	if len(t.Details.Items) > 0 && t.Details.Items[0].SKU != "" {
+		sku = "sku:" + t.Key.Channel + ":" + t.Details.Shop + ":" + t.Details.Items[0].SKU
+	}
+	return buyer, shop, sku
+}
+
+// setFeature stores a window count under the mark's kind.
+func setFeature(f *rules.Features, kind string, n int) {
+	switch kind {
+	case "ip":
+		f.OrdersFromIP1h = n
+	case "phone":
+		f.OrdersFromPhone1h = n
+	case "address":
+		f.OrdersFromAddress1h = n
+	case "phone_address_item":
+		f.SamePhoneAddressItem10m = n
+	}
+}
 
 // features computes the stateful features of the orders that a batch
 // created or paid, incrementally: each such order leaves marks (its IP,
@@ -55,21 +113,8 @@ func features(ctx context.Context, tx bun.Tx, changes []Change) (map[order.Key]r
 			continue
 		}
 		t := ch.Twin
-		d := t.Details
-		at := t.CreatedAt
-		add := func(kind, value string, win time.Duration) {
-			if value != "" {
-				marks = append(marks, mark{kind: kind, value: value, key: t.Key, at: at, win: win})
-			}
-		}
-		add("ip", d.BuyerIP, window1h)
-		if r := d.Receiver; r != nil {
-			addr := strings.Join([]string{r.Province, r.City, r.District, r.Address}, "|")
-			add("phone", r.Phone, window1h)
-			add("address", addr, window1h)
-			if len(d.Items) > 0 && r.Phone != "" {
-				add("phone_address_item", r.Phone+"|"+addr+"|"+d.Items[0].SKU, window10m)
-			}
+		for _, m := range orderMarks(t) {
+			marks = append(marks, mark{kind: m.kind, value: m.value, key: t.Key, at: t.CreatedAt, win: m.win})
 		}
 		out[t.Key] = rules.Features{}
 	}
@@ -105,16 +150,7 @@ func features(ctx context.Context, tx bun.Tx, changes []Change) (map[order.Key]r
 			}
 			m := marks[i-1]
 			f := out[m.key]
-			switch m.kind {
-			case "ip":
-				f.OrdersFromIP1h = c
-			case "phone":
-				f.OrdersFromPhone1h = c
-			case "address":
-				f.OrdersFromAddress1h = c
-			case "phone_address_item":
-				f.SamePhoneAddressItem10m = c
-			}
+			setFeature(&f, m.kind, c)
 			out[m.key] = f
 		}
 		rows.Close()
@@ -145,15 +181,8 @@ func amounts(ctx context.Context, tx bun.Tx, paid []Change, out map[order.Key]ru
 		if t.Details.Amount == nil {
 			continue
 		}
-		p := po{key: t.Key, amount: int64(*t.Details.Amount), shop: "shop:" + t.Key.Channel + ":" + t.Details.Shop}
-		if t.Details.BuyerID != "" {
-			p.buyer = "buyer:" + t.Details.BuyerID
-		}
-		// The main item's own history: ten of a cheap item can stay under
-		// three times the shop's mean and still be far from any usual basket.
-		if len(t.Details.Items) > 0 && t.Details.Items[0].SKU != "" {
-			p.sku = "sku:" + t.Key.Channel + ":" + t.Details.Shop + ":" + t.Details.Items[0].SKU
-		}
+		p := po{key: t.Key, amount: int64(*t.Details.Amount)}
+		p.buyer, p.shop, p.sku = amountScopes(t)
 		ps = append(ps, p)
 		chs, nos, ats = append(chs, t.Key.Channel), append(nos, t.Key.OrderNo), append(ats, t.CreatedAt)
 	}

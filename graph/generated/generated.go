@@ -2145,7 +2145,7 @@ extend type Query {
   ruleVersions(name: String!): [RuleVersion!]!
   "Every name rule expressions can use, documented."
   ruleNames: [RuleName!]!
-  "Run a draft rule over the stored events of [from, to)."
+  "Run a draft rule over the stored events of [from, to). Stateful features (window counts, amount histories) are replayed from the orders of the range."
   backtestRule(input: RuleInput!, from: Time!, to: Time!, samples: Int = 20): Backtest!
 }
 
