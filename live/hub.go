@@ -75,12 +75,50 @@ func (h *Hub) Register(ctx context.Context, r *message.Router, bus events.Bus, d
 
 // Handle applies one TwinChanges message.
 func (h *Hub) Handle(msg *message.Message) error {
-	var ch events.TwinChanges
-	if err := json.Unmarshal(msg.Payload, &ch); err != nil {
+	var w wireChanges
+	if err := json.Unmarshal(msg.Payload, &w); err != nil {
 		return fmt.Errorf("%w: decode %s message %s: %v", events.ErrPermanent, events.TopicTwinChanges, msg.UUID, err)
+	}
+	ch := events.TwinChanges{Backlog: w.Backlog, Alerts: w.Alerts, WorkItems: w.WorkItems}
+	for _, s := range w.Twins {
+		var head struct {
+			Key order.Key `json:"key"`
+		}
+		if err := json.Unmarshal(s.Twin, &head); err != nil {
+			return fmt.Errorf("%w: decode twin in %s message %s: %v", events.ErrPermanent, events.TopicTwinChanges, msg.UUID, err)
+		}
+		if !h.watched(head.Key) {
+			continue
+		}
+		snap := events.TwinSnapshot{ID: s.ID, Tags: s.Tags}
+		if err := json.Unmarshal(s.Twin, &snap.Twin); err != nil {
+			return fmt.Errorf("%w: decode twin %s in %s message %s: %v", events.ErrPermanent, head.Key, events.TopicTwinChanges, msg.UUID, err)
+		}
+		ch.Twins = append(ch.Twins, snap)
 	}
 	h.Publish(ch)
 	return nil
+}
+
+// wireChanges is TwinChanges with each twin left encoded: most changed
+// orders have no subscriber on this node, and decoding every twin of a
+// burst is the fan-out's main cost.
+type wireChanges struct {
+	Twins []struct {
+		ID   int64           `json:"id"`
+		Twin json.RawMessage `json:"twin"`
+		Tags []string        `json:"tags"`
+	} `json:"twins"`
+	Backlog   events.Backlog            `json:"backlog"`
+	Alerts    []events.AlertSnapshot    `json:"alerts,omitempty"`
+	WorkItems []events.WorkItemSnapshot `json:"workItems,omitempty"`
+}
+
+// watched reports whether someone on this node follows order k.
+func (h *Hub) watched(k order.Key) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.oSubs[k]) > 0
 }
 
 // Publish delivers a change to subscribers without blocking.

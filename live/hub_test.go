@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -605,4 +606,38 @@ func TestHubHandle(t *testing.T) {
 	}
 	wantEmpty(t, "order subscriber after bad message", a)
 	wantEmpty(t, "backlog subscriber after bad message", bl)
+}
+
+// A bus message reaches the subscribers of its orders with their whole
+// twins; twins nobody here follows are skipped; a twin that does not
+// decode is a permanent error naming the message.
+func TestHubHandleDecodesWatchedTwins(t *testing.T) {
+	h := newTestHub()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a := h.SubscribeOrder(ctx, keyA)
+	bl := h.SubscribeBacklog(ctx)
+	tw := twin.New(keyA)
+	msg, err := events.NewMessage(events.TwinChanges{
+		Twins:   []events.TwinSnapshot{{ID: 1, Twin: tw, Tags: []string{"加急"}}, snap(keyB, 2)},
+		Backlog: backlogAt(t0.Add(time.Second), 9),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Handle(msg); err != nil {
+		t.Fatal(err)
+	}
+	v, ok, _ := a.Take()
+	if !ok || v.ID != 1 || v.Twin == nil || v.Twin.Key != keyA || len(v.Tags) != 1 || v.Tags[0] != "加急" {
+		t.Fatalf("subscriber got %+v, %v; want twin 1 of %s with its tags", v, ok, keyA)
+	}
+	if v, ok, _ := bl.Take(); !ok || v.Counts[twin.StageCreated] != 9 {
+		t.Fatalf("backlog %+v, %v", v, ok)
+	}
+
+	bad := message.NewMessage("bad-1", []byte(`{"twins":[{"id":3,"twin":{"key":"not a key"}}]}`))
+	if err := h.Handle(bad); !errors.Is(err, events.ErrPermanent) || !strings.Contains(err.Error(), "bad-1") {
+		t.Fatalf("malformed twin: %v, want a permanent error naming the message", err)
+	}
 }
