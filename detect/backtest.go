@@ -169,9 +169,11 @@ func (r *replay) observe(e *order.Event, t *twin.Twin) rules.Features {
 		}
 		setFeature(&f, m.kind, min(n, maxWindowCount))
 	}
-	if e.Kind != order.KindPaid || t.Details.Amount == nil {
+	if (e.Kind != order.KindPaid && e.Kind != order.KindCreated) || t.Details.Amount == nil {
 		return f
 	}
+	// Judged from its creation; only a payment makes it history.
+	payment := e.Kind == order.KindPaid
 	amount := int64(*t.Details.Amount)
 	buyer, shop, sku := amountScopes(t)
 	for _, sc := range []struct {
@@ -195,11 +197,13 @@ func (r *replay) observe(e *order.Event, t *twin.Twin) rules.Features {
 		if st.orders > 0 {
 			*sc.mean = float64(st.total) / float64(st.orders) / 100
 		}
-		if !r.paid[t.Key] {
+		if payment && !r.paid[t.Key] {
 			cur := r.stats[sc.name]
 			r.stats[sc.name] = stat{orders: cur.orders + 1, total: cur.total + amount}
 		}
 	}
-	r.paid[t.Key] = true
+	if payment {
+		r.paid[t.Key] = true
+	}
 	return f
 }

@@ -55,6 +55,10 @@ func TestBacktestReplaysFeatures(t *testing.T) {
 	store("p-BT-AMT-BIG", order.KindPaid, "BT-AMT-BIG", base.Add(time.Minute), order.Data{Amount: money("400.00"), Shop: "bt",
 		Items: []order.Item{{SKU: "CHEAP", Qty: 10, Price: *money("40.00")}}})
 
+	// Judged at creation, before any payment; not history until paid.
+	store("c-BT-AMT-UNPAID", order.KindCreated, "BT-AMT-UNPAID", base.Add(2*time.Minute), order.Data{Amount: money("400.00"), Shop: "bt",
+		Items: []order.Item{{SKU: "CHEAP", Qty: 10, Price: *money("40.00")}}})
+
 	byName := map[string]rules.Rule{}
 	for _, r := range rules.Defaults() {
 		byName[r.Name] = r
@@ -64,7 +68,7 @@ func TestBacktestReplaysFeatures(t *testing.T) {
 		want []string
 	}{
 		{"ip_burst", []string{"BT-IP-5", "BT-IP-6"}},
-		{"amount_outlier", []string{"BT-AMT-BIG"}},
+		{"amount_outlier", []string{"BT-AMT-BIG", "BT-AMT-UNPAID"}},
 	} {
 		res, err := detect.Backtest(ctx, testDB, byName[c.rule], base, base.Add(4*time.Hour), 20)
 		if err != nil {

@@ -97,17 +97,25 @@ func features(ctx context.Context, tx bun.Tx, changes []Change) (map[order.Key]r
 		win         time.Duration
 	}
 	var marks []mark
-	var paid []Change
+	var priced []Change
+	paid := map[order.Key]bool{}
 	for _, ch := range changes {
-		relevant := false
+		relevant, price := false, false
 		for _, e := range ch.Events {
 			switch e.Kind {
 			case order.KindCreated, order.KindPaid, order.KindAddressChanged:
 				relevant = true
 			}
-			if e.Kind == order.KindPaid {
-				paid = append(paid, ch)
+			switch e.Kind {
+			case order.KindCreated, order.KindPaid:
+				price = true
 			}
+			if e.Kind == order.KindPaid {
+				paid[ch.Twin.Key] = true
+			}
+		}
+		if price {
+			priced = append(priced, ch)
 		}
 		if !relevant {
 			continue
@@ -158,57 +166,56 @@ func features(ctx context.Context, tx bun.Tx, changes []Change) (map[order.Key]r
 			return nil, err
 		}
 	}
-	if err := amounts(ctx, tx, paid, out); err != nil {
+	if err := amounts(ctx, tx, priced, paid, out); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-// amounts reads the buyers' and shops' history (the order itself
-// excluded) and adds the newly paid orders to it, once per order, in three
-// statements for the whole batch.
-func amounts(ctx context.Context, tx bun.Tx, paid []Change, out map[order.Key]rules.Features) error {
+// amounts reads the buyers', shops' and items' history (the order itself
+// excluded) for orders created or paid in the batch, and adds the newly
+// paid ones to it, once per order, in three statements for the whole
+// batch. An order is judged from its creation (its amount is known then);
+// only a payment makes it history.
+func amounts(ctx context.Context, tx bun.Tx, priced []Change, paid map[order.Key]bool, out map[order.Key]rules.Features) error {
 	type po struct {
 		key              order.Key
 		amount           int64
 		buyer, shop, sku string
+		counted          bool // already in its histories before this batch
 	}
 	var ps []po
 	var chs, nos []string
 	var ats []time.Time
-	for _, ch := range paid {
+	for _, ch := range priced {
 		t := ch.Twin
 		if t.Details.Amount == nil {
 			continue
 		}
 		p := po{key: t.Key, amount: int64(*t.Details.Amount)}
 		p.buyer, p.shop, p.sku = amountScopes(t)
+		if paid[t.Key] {
+			chs, nos, ats = append(chs, t.Key.Channel), append(nos, t.Key.OrderNo), append(ats, t.CreatedAt)
+		} else {
+			// Paid in an earlier batch: its payment is on the twin.
+			_, p.counted = t.FirstAt(order.KindPaid)
+		}
 		ps = append(ps, p)
-		chs, nos, ats = append(chs, t.Key.Channel), append(nos, t.Key.OrderNo), append(ats, t.CreatedAt)
 	}
 	if len(ps) == 0 {
 		return nil
 	}
-	// Which orders are counted for the first time (redeliveries are not).
-	rows, err := tx.QueryContext(ctx, `
-		INSERT INTO feature_marks (kind, value, channel, order_no, at)
-		SELECT 'paid', '', c, n, a FROM unnest(?::text[], ?::text[], ?::timestamptz[]) AS x(c, n, a) ORDER BY c, n
-		ON CONFLICT DO NOTHING RETURNING channel, order_no`, pgdialect.Array(chs), pgdialect.Array(nos), pgdialect.Array(ats))
-	if err != nil {
-		return fmt.Errorf("amount stats: %w", err)
-	}
+	// Which payments are counted for the first time (redeliveries are not).
 	fresh := map[order.Key]bool{}
-	for rows.Next() {
-		var k order.Key
-		if err := rows.Scan(&k.Channel, &k.OrderNo); err != nil {
-			rows.Close()
+	if len(chs) > 0 {
+		if err := freshPayments(ctx, tx, chs, nos, ats, fresh); err != nil {
 			return err
 		}
-		fresh[k] = true
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
+	for i := range ps {
+		if paid[ps[i].key] {
+			ps[i].counted = !fresh[ps[i].key]
+		}
 	}
 	scopes := map[string]bool{}
 	for _, p := range ps {
@@ -225,7 +232,7 @@ func amounts(ctx context.Context, tx bun.Tx, paid []Change, out map[order.Key]ru
 	}
 	type stat struct{ orders, total int64 }
 	stats := map[string]stat{}
-	rows, err = tx.QueryContext(ctx, `SELECT scope, orders, total FROM amount_stats WHERE scope = ANY(?::text[])`, pgdialect.Array(names))
+	rows, err := tx.QueryContext(ctx, `SELECT scope, orders, total FROM amount_stats WHERE scope = ANY(?::text[])`, pgdialect.Array(names))
 	if err != nil {
 		return fmt.Errorf("amount stats: %w", err)
 	}
@@ -258,7 +265,7 @@ func amounts(ctx context.Context, tx bun.Tx, paid []Change, out map[order.Key]ru
 				continue
 			}
 			st := stats[sc.name]
-			if !fresh[p.key] && st.orders > 0 {
+			if p.counted && st.orders > 0 {
 				// Already counted: take it back out of its own history.
 				st.orders--
 				st.total -= p.amount
@@ -290,4 +297,25 @@ func amounts(ctx context.Context, tx bun.Tx, paid []Change, out map[order.Key]ru
 		}
 	}
 	return nil
+}
+
+// freshPayments records the payments of the orders named by chs/nos and
+// sets fresh[k] for those recorded now for the first time.
+func freshPayments(ctx context.Context, tx bun.Tx, chs, nos []string, ats []time.Time, fresh map[order.Key]bool) error {
+	rows, err := tx.QueryContext(ctx, `
+		INSERT INTO feature_marks (kind, value, channel, order_no, at)
+		SELECT 'paid', '', c, n, a FROM unnest(?::text[], ?::text[], ?::timestamptz[]) AS x(c, n, a) ORDER BY c, n
+		ON CONFLICT DO NOTHING RETURNING channel, order_no`, pgdialect.Array(chs), pgdialect.Array(nos), pgdialect.Array(ats))
+	if err != nil {
+		return fmt.Errorf("amount stats: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k order.Key
+		if err := rows.Scan(&k.Channel, &k.OrderNo); err != nil {
+			return err
+		}
+		fresh[k] = true
+	}
+	return rows.Err()
 }

@@ -273,11 +273,16 @@ func TestAmountOutlierFromItemHistory(t *testing.T) {
 	// Shop mean 170: 400 is under 3x; the item's mean is 40.
 	outlier := send(100, "CHEAP", "400.00")
 	usual := send(101, "DEAR", "400.00")
+	// Judged when created, before payment, and not history until paid.
+	unpaid := uniq("AI")
+	s.send(t, "ai-"+unpaid, ev("ai-"+unpaid, "order.created", ch, unpaid, base.Add(102*time.Second),
+		map[string]any{"amount": "400.00", "buyerId": uniq("b"), "shop": shop, "items": []map[string]any{{"sku": "CHEAP", "qty": 10, "price": "40.00"}}}))
 	for _, c := range []struct {
-		no   string
-		want bool
-	}{{outlier, true}, {usual, false}} {
-		waitStage(t, s, ch, c.no, "PAID")
+		no    string
+		stage string
+		want  bool
+	}{{outlier, "PAID", true}, {usual, "PAID", false}, {unpaid, "CREATED", true}} {
+		waitStage(t, s, ch, c.no, c.stage)
 		data, errs := s.gql(t, `query($n:String!){ order(channel:"miniprogram", orderNo:$n){ alerts { kind } } }`, map[string]any{"n": c.no})
 		if len(errs) > 0 {
 			t.Fatal(errs)
@@ -286,5 +291,12 @@ func TestAmountOutlierFromItemHistory(t *testing.T) {
 		if got := strings.Contains(string(b), "amount_outlier"); got != c.want {
 			t.Errorf("order %s: amount_outlier %v, want %v: %s", c.no, got, c.want, b)
 		}
+	}
+	var orders int
+	if err := testDB.NewRaw(`SELECT orders FROM amount_stats WHERE scope = ?`, "sku:"+ch+":"+shop+":CHEAP").Scan(t.Context(), &orders); err != nil {
+		t.Fatal(err)
+	}
+	if orders != 21 {
+		t.Fatalf("CHEAP history holds %d orders, want the 21 paid", orders)
 	}
 }

@@ -48,7 +48,7 @@ func Defaults() []Rule {
 			Expression: `(features.buyerOrderCount >= 3 && features.buyerMeanAmount > 0 && order.amount > 3 * features.buyerMeanAmount)
 || (features.shopOrderCount >= 20 && features.shopMeanAmount > 0 && order.amount > 3 * features.shopMeanAmount)
 || (features.skuOrderCount >= 20 && features.skuMeanAmount > 0 && order.amount > 3 * features.skuMeanAmount)`,
-			On:      kinds(order.KindPaid),
+			On:      kinds(order.KindCreated, order.KindPaid),
 			Actions: Actions{Tags: []string{"金额异常"}, Severity: SeverityWarning, Queue: QueueRiskReview, Alert: true, Kind: AlertAmountOutlier},
 		},
 		{

@@ -63,6 +63,8 @@ func defaultCases() []ruleCase {
 			features: Features{BuyerOrderCount: 3, BuyerMeanAmount: 50}, want: true},
 		{rule: "amount_outlier", name: "over 3x the shop mean", events: []order.Event{created(), paid()},
 			features: Features{ShopOrderCount: 20, ShopMeanAmount: 60}, want: true},
+		{rule: "amount_outlier", name: "judged at creation, before payment", events: []order.Event{created()},
+			features: Features{ShopOrderCount: 20, ShopMeanAmount: 60}, want: true},
 		{rule: "amount_outlier", name: "over 3x the main item's mean", events: []order.Event{created(), paid()},
 			features: Features{ShopOrderCount: 500, ShopMeanAmount: 100, SKUOrderCount: 20, SKUMeanAmount: 30}, want: true},
 		{rule: "amount_outlier", name: "too little main item history", events: []order.Event{created(), paid()},
