@@ -234,9 +234,29 @@ func (d *Detector) Fire(ctx context.Context, tx bun.Tx, fired []timers.Fired, no
 		deads = append(deads, dl)
 		keys = append(keys, order.Key{Channel: dl.Channel, OrderNo: dl.OrderNo})
 	}
-	twins, err := readTwins(ctx, tx, keys)
+	twins, busy, err := lockTwins(ctx, tx, keys)
 	if err != nil {
 		return Outcome{}, err
+	}
+	// An order the projection is writing right now is judged a moment
+	// later: its timer goes back as it was, instead of this transaction
+	// waiting on the order (or failing the whole batch).
+	var later []timers.Timer
+	for i, f := range fired {
+		k := order.Key{Channel: deads[i].Channel, OrderNo: deads[i].OrderNo}
+		if busy[k] {
+			t := f.Timer
+			t.DueAt = maxTime(t.DueAt, now.Add(busyRetry))
+			later = append(later, t)
+		}
+	}
+	if len(later) > 0 {
+		if err := timers.Schedule(ctx, tx, later...); err != nil {
+			return Outcome{}, err
+		}
+		if d.m != nil {
+			d.m.DeadlinesDeferred.Add(float64(len(later)))
+		}
 	}
 	// Judge on everything Tower has stored, not only on what the
 	// projection has folded in yet: under a burst the awaited event may be
@@ -251,7 +271,7 @@ func (d *Detector) Fire(ctx context.Context, tx bun.Tx, fired []timers.Fired, no
 		p := byName[dl.Rule]
 		t := twins[order.Key{Channel: dl.Channel, OrderNo: dl.OrderNo}]
 		if p == nil || t == nil {
-			continue // rule disabled or deleted since, or no such order
+			continue // rule disabled or deleted since, no such order, or put back
 		}
 		c := counts[dl.Rule]
 		if c == nil {
@@ -443,17 +463,20 @@ func catchUp(ctx context.Context, tx bun.Tx, twins map[order.Key]*twin.Twin) err
 	return rows.Err()
 }
 
-// readTwins reads the twins of keys, without locking them: the timer row
-// this transaction claimed is the synchronisation point. The projection
-// cancels a deadline's timer (waiting for this transaction if it claimed
-// it) before it resolves the deadline's alert, so an alert raised here on
-// a twin about to receive the awaited event is resolved right after; and
-// locking twins here, after the timers, would deadlock against the
-// projection, which locks twins then timers.
-func readTwins(ctx context.Context, tx bun.Tx, keys []order.Key) (map[order.Key]*twin.Twin, error) {
+// busyRetry is how long (on the injected clock) a deadline whose order
+// is being written waits before it is judged again.
+const busyRetry = time.Second
+
+// lockTwins locks and reads the twins of keys, skipping those another
+// transaction holds (the projection, writing them): those come back in
+// busy. Never waiting here matters: this transaction holds the timer rows
+// it claimed, and the projection, which locks twins then timers, may be
+// waiting for them.
+func lockTwins(ctx context.Context, tx bun.Tx, keys []order.Key) (map[order.Key]*twin.Twin, map[order.Key]bool, error) {
 	out := map[order.Key]*twin.Twin{}
+	busy := map[order.Key]bool{}
 	if len(keys) == 0 {
-		return out, nil
+		return out, busy, nil
 	}
 	chs, nos := make([]string, len(keys)), make([]string, len(keys))
 	for i, k := range keys {
@@ -461,21 +484,56 @@ func readTwins(ctx context.Context, tx bun.Tx, keys []order.Key) (map[order.Key]
 	}
 	rows, err := tx.QueryContext(ctx, `
 		SELECT o.twin FROM orders o JOIN unnest(?::text[], ?::text[]) AS k(channel, order_no) USING (channel, order_no)
-		`, pgdialect.Array(chs), pgdialect.Array(nos))
+		ORDER BY o.channel, o.order_no
+		FOR UPDATE OF o SKIP LOCKED`, pgdialect.Array(chs), pgdialect.Array(nos))
 	if err != nil {
-		return nil, fmt.Errorf("read twins: %w", err)
+		return nil, nil, fmt.Errorf("lock twins: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var b []byte
 		if err := rows.Scan(&b); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		t := &twin.Twin{}
 		if err := json.Unmarshal(b, t); err != nil {
-			return nil, fmt.Errorf("decode twin: %w", err)
+			return nil, nil, fmt.Errorf("decode twin: %w", err)
 		}
 		out[t.Key] = t
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	// Of the rest, those that exist are locked by someone else.
+	var mc, mn []string
+	for _, k := range keys {
+		if out[k] == nil {
+			mc, mn = append(mc, k.Channel), append(mn, k.OrderNo)
+		}
+	}
+	if len(mc) == 0 {
+		return out, busy, nil
+	}
+	rows2, err := tx.QueryContext(ctx, `
+		SELECT o.channel, o.order_no FROM orders o JOIN unnest(?::text[], ?::text[]) AS k(channel, order_no) USING (channel, order_no)`,
+		pgdialect.Array(mc), pgdialect.Array(mn))
+	if err != nil {
+		return nil, nil, fmt.Errorf("lock twins: %w", err)
+	}
+	defer rows2.Close()
+	for rows2.Next() {
+		var k order.Key
+		if err := rows2.Scan(&k.Channel, &k.OrderNo); err != nil {
+			return nil, nil, err
+		}
+		busy[k] = true
+	}
+	return out, busy, rows2.Err()
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

@@ -32,6 +32,7 @@ type Metrics struct {
 	AlertsRaised       *prometheus.CounterVec   // kind, severity
 	DetectionLatency   prometheus.Histogram     // condition true -> alert raised, seconds (Tower's clock)
 	DeadlineLag        prometheus.Histogram     // timer due -> fired, seconds
+	DeadlinesDeferred  prometheus.Counter       // deadlines put back: their order was being written
 	NotificationsSent  *prometheus.CounterVec   // channel, result
 	NotifyLatency      prometheus.Histogram     // alert raised -> robot message sent, seconds
 }
@@ -111,6 +112,9 @@ func New() *Metrics {
 			Name: "tower_deadline_timer_lag_seconds", Help: "From a deadline timer's due time to its firing.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
 		}),
+		DeadlinesDeferred: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tower_deadlines_deferred_total", Help: "Deadline timers put back for a moment because their order was being written.",
+		}),
 		NotificationsSent: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tower_notifications_total", Help: "Robot messages, by channel and result.",
 		}, []string{"channel", "result"}),
@@ -122,7 +126,7 @@ func New() *Metrics {
 	r.MustRegister(m.Webhooks, m.ItemsFlagged, m.EventsParked, m.IngestBatchEvents, m.IngestBatchDeliver, m.IngestCommit, m.IngestQueue,
 		m.EventsStored, m.EventsPublished, m.HandlerLag, m.HandlerFailures, m.HandlerMessages, m.Poisoned,
 		m.Subscriptions, m.SubscriptionDrops, m.GraphQLRequests, m.ReconcileRuns, m.ReconcileRecovered,
-		m.AlertsRaised, m.DetectionLatency, m.DeadlineLag, m.NotificationsSent, m.NotifyLatency)
+		m.AlertsRaised, m.DetectionLatency, m.DeadlineLag, m.DeadlinesDeferred, m.NotificationsSent, m.NotifyLatency)
 	// Known label values start at zero so dashboards see them at once.
 	for _, f := range []string{"orderUpdated", "backlogChanged"} {
 		m.Subscriptions.WithLabelValues(f)
