@@ -106,7 +106,13 @@ func EnsureDevKeys(publicKeyFile string) (string, error) {
 	if _, err := os.Stat(publicKeyFile); err == nil {
 		return priv, nil
 	}
-	if err := os.MkdirAll(filepath.Dir(publicKeyFile), 0o700); err != nil {
+	// Only the key folder is private: its parents (the project's .data)
+	// must stay traversable for the project-local PostgreSQL's user.
+	dir := filepath.Dir(publicKeyFile)
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return "", fmt.Errorf("simulator: dev keys: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("simulator: dev keys: %w", err)
 	}
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
