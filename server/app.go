@@ -366,9 +366,6 @@ func (a *App) Start(ctx context.Context) (string, error) {
 	busCtx, a.stopBus = context.WithCancel(context.WithoutCancel(ctx))
 	a.busDone = make(chan error, 1)
 	go func() { a.busDone <- events.RunRouter(busCtx, a.router) }()
-	if len(a.Reconcile) > 0 {
-		go a.reconcile.Run(busCtx)
-	}
 	if pg, ok := a.Bus.(*events.PostgresBus); ok && a.cfg.BusRetention > 0 {
 		go a.pruneBus(busCtx, pg, a.cfg.BusRetention)
 	}
@@ -402,6 +399,10 @@ func (a *App) Start(ctx context.Context) (string, error) {
 		if err := a.startSimulator(busCtx, url); err != nil {
 			return "", err
 		}
+	}
+	// After the simulator: in dev its fakes are what reconciliation pulls.
+	if len(a.Reconcile) > 0 {
+		go a.reconcile.Run(busCtx)
 	}
 	return url, nil
 }
