@@ -332,22 +332,21 @@ func (c *Config) Validate() error {
 	default:
 		bad("mode", "%q is not one of dev, production, simulation", c.Mode)
 	}
-	if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-		bad("http_addr", "%q is not host:port (%v)", c.HTTPAddr, err)
-	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		bad("http_addr", "port %q is not a number between 0 and 65535", port)
+	listenAddr := func(key, addr string) {
+		if _, port, err := net.SplitHostPort(addr); err != nil {
+			bad(key, "%q is not host:port (%v)", addr, err)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			bad(key, "port %q is not a number between 0 and 65535", port)
+		}
 	}
+	listenAddr("http_addr", c.HTTPAddr)
 	if c.ClockSpeed != 0 && c.Mode != "simulation" {
 		bad("clock_speed", "only a server in mode: simulation runs a scaled clock (mode is %q)", c.Mode)
 	} else if c.ClockSpeed < 0 || c.ClockSpeed > 100_000 {
 		bad("clock_speed", "%g: want 0 (real speed) up to 100000", c.ClockSpeed)
 	}
 	if c.DebugAddr != "" {
-		if _, port, err := net.SplitHostPort(c.DebugAddr); err != nil {
-			bad("debug_addr", "%q is not host:port (%v)", c.DebugAddr, err)
-		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-			bad("debug_addr", "port %q is not a number between 0 and 65535", port)
-		}
+		listenAddr("debug_addr", c.DebugAddr)
 	}
 	if c.DatabaseURL != "" {
 		u, err := url.Parse(c.DatabaseURL)

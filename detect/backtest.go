@@ -135,6 +135,7 @@ type replay struct {
 	paid   map[order.Key]bool
 }
 
+// stat is an amount history: how many orders, their total in fen.
 type stat struct{ orders, total int64 }
 
 func newReplay() *replay {

@@ -230,7 +230,6 @@ func amounts(ctx context.Context, tx bun.Tx, priced []Change, paid map[order.Key
 	for n := range scopes {
 		names = append(names, n)
 	}
-	type stat struct{ orders, total int64 }
 	stats := map[string]stat{}
 	rows, err := tx.QueryContext(ctx, `SELECT scope, orders, total FROM amount_stats WHERE scope = ANY(?::text[])`, pgdialect.Array(names))
 	if err != nil {

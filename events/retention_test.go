@@ -1,6 +1,7 @@
 package events_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -56,11 +57,11 @@ func TestPrune(t *testing.T) {
 		t.Fatalf("retention 3h: %v left, want all 7", got)
 	}
 	prune(time.Hour, "notifier")
-	if got, want := names(), []string{"a6", "a7"}; !equal(got, want) {
+	if got, want := names(), []string{"a6", "a7"}; !slices.Equal(got, want) {
 		t.Fatalf("after prune: %v, want %v (a6 not yet acknowledged, a7 recent)", got, want)
 	}
 	prune(time.Hour)
-	if got, want := names(), []string{"a7"}; !equal(got, want) {
+	if got, want := names(), []string{"a7"}; !slices.Equal(got, want) {
 		t.Fatalf("no durable group: %v, want %v", got, want)
 	}
 
@@ -68,16 +69,4 @@ func TestPrune(t *testing.T) {
 	if n, err := bus.Prune(ctx, events.TopicPoison, time.Nanosecond, nil); err != nil || n != 0 {
 		t.Fatalf("poison queue pruned: %d, %v", n, err)
 	}
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

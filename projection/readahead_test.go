@@ -1,14 +1,12 @@
 package projection_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/domain/twin"
-	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/internal/pgtest"
 	"github.com/towerhq/tower/metrics"
 	"github.com/towerhq/tower/projection"
@@ -35,20 +33,7 @@ func TestReadAheadFoldsABacklog(t *testing.T) {
 	since := lastOffset(t)
 	handled := counter(t, m, "tower_handler_messages_total", projection.HandlerName)
 
-	r, err := events.NewRouter(bus, m, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Register(r); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan error, 1)
-	go func() { stopped <- events.RunRouter(ctx, r) }()
-	defer func() {
-		cancel()
-		<-stopped
-	}()
+	runProjection(t, bus, m, p)
 
 	last := keys[n-1]
 	pgtest.WaitFor(t, 20*time.Second, func() bool {

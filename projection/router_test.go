@@ -77,32 +77,7 @@ func TestHandlerThroughRouter(t *testing.T) {
 	bus.PollInterval = 5 * time.Millisecond
 	m := metrics.New()
 	p := projection.NewTwins(testDB, bus, m, quiet, func() time.Time { return projectedAt })
-	r, err := events.NewRouter(bus, m, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Register(r); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan error, 1)
-	go func() { stopped <- events.RunRouter(ctx, r) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-stopped:
-			if err != nil {
-				t.Errorf("router: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("router did not stop")
-		}
-	})
-	select {
-	case <-r.Running():
-	case <-time.After(10 * time.Second):
-		t.Fatal("router not running")
-	}
+	runProjection(t, bus, m, p)
 
 	k1, k2 := uniqueKey("router-1"), uniqueKey("router-2")
 	first := []order.Event{event(k1, "r1", order.KindCreated, 0), event(k1, "r2", order.KindPaid, 1)}
@@ -163,7 +138,7 @@ func TestHandlerThroughRouter(t *testing.T) {
 	checkStageCounts(t)
 
 	var payload, reason, topic, handler string
-	err = testDB.QueryRowContext(ctxT(t), `
+	err := testDB.QueryRowContext(ctxT(t), `
 		SELECT payload::text, metadata->>?, metadata->>?, metadata->>?
 		FROM "watermill_poison_v1" WHERE uuid = ?`,
 		middleware.ReasonForPoisonedKey, middleware.PoisonedTopicKey, middleware.PoisonedHandlerKey, malformed.UUID,
@@ -179,6 +154,37 @@ func TestHandlerThroughRouter(t *testing.T) {
 	}
 	if topic != events.TopicOrderEvents || handler != projection.HandlerName {
 		t.Errorf("poisoned from topic %q handler %q, want %q and %q", topic, handler, events.TopicOrderEvents, projection.HandlerName)
+	}
+}
+
+// runProjection runs p on a real router until the test ends.
+func runProjection(t *testing.T, bus events.Bus, m *metrics.Metrics, p *projection.Twins) {
+	t.Helper()
+	r, err := events.NewRouter(bus, m, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Register(r); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan error, 1)
+	go func() { stopped <- events.RunRouter(ctx, r) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-stopped:
+			if err != nil {
+				t.Errorf("router: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("router did not stop")
+		}
+	})
+	select {
+	case <-r.Running():
+	case <-time.After(10 * time.Second):
+		t.Fatal("router not running")
 	}
 }
 
