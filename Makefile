@@ -32,7 +32,7 @@ webapp/dist/index.html: $(NPM_STAMP) $(WEBAPP_SRC)
 webapp: webapp/dist/index.html ## build the SPA into webapp/dist (embedded by go build)
 
 deps-postgres: ## install Debian's PostgreSQL server binaries if missing
-	@bash scripts/ensure-postgres.sh
+	@bash dev/scripts/ensure-postgres.sh
 
 deps-browser: ## install Debian's chromium if missing (browser tests)
 	@command -v chromium >/dev/null || { echo "installing Debian's chromium"; \

@@ -10,7 +10,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
-	"github.com/towerhq/tower/metrics"
+	"github.com/towerhq/tower/internal/metrics"
 )
 
 // ErrPermanent marks an error retrying cannot fix: the message goes to the

@@ -16,30 +16,30 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/uptrace/bun"
 
-	"github.com/towerhq/tower/clock"
-	"github.com/towerhq/tower/config"
-	"github.com/towerhq/tower/connectors"
-	"github.com/towerhq/tower/connectors/douyin"
-	"github.com/towerhq/tower/connectors/kuaidi100"
-	"github.com/towerhq/tower/connectors/qimen"
-	"github.com/towerhq/tower/connectors/standard"
-	"github.com/towerhq/tower/connectors/tmall"
-	"github.com/towerhq/tower/connectors/wechatpay"
-	"github.com/towerhq/tower/detect"
+	"github.com/towerhq/tower/dev/pglocal"
+	"github.com/towerhq/tower/dev/simulator"
 	"github.com/towerhq/tower/domain/rules"
 	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/graph/resolvers"
-	"github.com/towerhq/tower/ingest"
-	"github.com/towerhq/tower/live"
-	"github.com/towerhq/tower/metrics"
+	"github.com/towerhq/tower/internal/clock"
+	"github.com/towerhq/tower/internal/config"
+	"github.com/towerhq/tower/internal/detection"
+	"github.com/towerhq/tower/internal/ingest"
+	"github.com/towerhq/tower/internal/live"
+	"github.com/towerhq/tower/internal/metrics"
+	"github.com/towerhq/tower/internal/platforms"
+	"github.com/towerhq/tower/internal/platforms/douyin"
+	"github.com/towerhq/tower/internal/platforms/kuaidi100"
+	"github.com/towerhq/tower/internal/platforms/qimen"
+	"github.com/towerhq/tower/internal/platforms/standard"
+	"github.com/towerhq/tower/internal/platforms/tmall"
+	"github.com/towerhq/tower/internal/platforms/wechatpay"
+	"github.com/towerhq/tower/internal/projection"
+	"github.com/towerhq/tower/internal/reconcile"
+	"github.com/towerhq/tower/internal/reconcile/pull"
+	"github.com/towerhq/tower/internal/storage"
+	"github.com/towerhq/tower/internal/timers"
 	"github.com/towerhq/tower/migrations"
-	"github.com/towerhq/tower/pglocal"
-	"github.com/towerhq/tower/projection"
-	"github.com/towerhq/tower/reconcile"
-	"github.com/towerhq/tower/reconcile/pull"
-	"github.com/towerhq/tower/simulator"
-	"github.com/towerhq/tower/storage"
-	"github.com/towerhq/tower/timers"
 )
 
 // App is a running Tower node.
@@ -49,8 +49,8 @@ type App struct {
 	now       func() time.Time
 	Clock     clock.Clock
 	localPG   *pglocal.Server
-	detector  *detect.Detector
-	Rules     *detect.Rules
+	detector  *detection.Detector
+	Rules     *detection.Rules
 	scheduler *timers.Scheduler
 	notifier  *notifier
 	DB        *bun.DB
@@ -155,13 +155,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	if a.router, err = events.NewRouter(bus, a.Metrics, log); err != nil {
 		return nil, err
 	}
-	a.Rules = detect.NewRules(a.DB)
+	a.Rules = detection.NewRules(a.DB)
 	if seeded, err := a.Rules.Seed(ctx, rules.Defaults(), a.now()); err != nil {
 		return nil, err
 	} else if seeded {
 		log.Info("seeded the default rules", "rules", len(rules.Defaults()))
 	}
-	a.detector = detect.New(a.Metrics, log)
+	a.detector = detection.New(a.Metrics, log)
 	twins := projection.NewTwins(a.DB, bus, a.Metrics, log, a.now)
 	twins.Detect = a.detector
 	twins.ReadAhead = 200
@@ -225,11 +225,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	return a, nil
 }
 
-func buildSources(cfg config.Config, now func() time.Time) (map[string]connectors.Source, error) {
-	out := make(map[string]connectors.Source, len(cfg.Sources))
+func buildSources(cfg config.Config, now func() time.Time) (map[string]platforms.Source, error) {
+	out := make(map[string]platforms.Source, len(cfg.Sources))
 	for _, s := range cfg.Sources {
 		var (
-			src connectors.Source
+			src platforms.Source
 			err error
 		)
 		switch s.Type {
@@ -271,7 +271,7 @@ func (a *App) fireDeadlines(ctx context.Context, tx bun.Tx, fired []timers.Fired
 	if err != nil {
 		return err
 	}
-	return detect.Publish(ctx, a.Bus, tx.Tx, out, true)
+	return detection.Publish(ctx, a.Bus, tx.Tx, out, true)
 }
 
 // startSimulator plays gentle days against this node (dev and simulation

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/towerhq/tower/config"
+	"github.com/towerhq/tower/internal/config"
 )
 
 type alertPush struct {

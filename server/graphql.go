@@ -17,7 +17,7 @@ import (
 
 	"github.com/towerhq/tower/graph/generated"
 	"github.com/towerhq/tower/graph/resolvers"
-	"github.com/towerhq/tower/metrics"
+	"github.com/towerhq/tower/internal/metrics"
 	"github.com/towerhq/tower/server/wsgorilla"
 )
 

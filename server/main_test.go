@@ -17,9 +17,9 @@ import (
 
 	"github.com/uptrace/bun"
 
-	"github.com/towerhq/tower/config"
-	"github.com/towerhq/tower/connectors/standard"
+	"github.com/towerhq/tower/internal/config"
 	"github.com/towerhq/tower/internal/pgtest"
+	"github.com/towerhq/tower/internal/platforms/standard"
 )
 
 // One database for the package; every test server shares it and uses its

@@ -9,13 +9,13 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
-	"github.com/towerhq/tower/config"
-	"github.com/towerhq/tower/detect"
 	"github.com/towerhq/tower/events"
-	"github.com/towerhq/tower/notifications"
-	"github.com/towerhq/tower/notifications/dingtalk"
-	"github.com/towerhq/tower/notifications/wecom"
-	"github.com/towerhq/tower/storage"
+	"github.com/towerhq/tower/internal/config"
+	"github.com/towerhq/tower/internal/detection"
+	"github.com/towerhq/tower/internal/notifications"
+	"github.com/towerhq/tower/internal/notifications/dingtalk"
+	"github.com/towerhq/tower/internal/notifications/wecom"
+	"github.com/towerhq/tower/internal/storage"
 )
 
 // notifierGroup is the consumer group of the alerts topic that sends robot
@@ -172,7 +172,7 @@ func (n *notifier) Handle(msg *message.Message) error {
 				ID: a.ID, Rule: a.Rule, Kind: a.Kind, Severity: a.Severity, Order: a.Channel + "/" + a.OrderNo,
 				Scope: a.Scope, Summary: a.Summary, Link: n.baseURL + "/orders/" + a.Channel + "/" + a.OrderNo, RaisedAt: a.RaisedAt,
 			})
-		case a.State == detect.StateAcknowledged || a.State == detect.StateResolved:
+		case a.State == detection.StateAcknowledged || a.State == detection.StateResolved:
 			d.Acknowledged(a.ID)
 		}
 	}

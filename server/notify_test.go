@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/towerhq/tower/config"
+	"github.com/towerhq/tower/internal/config"
+	"github.com/towerhq/tower/internal/notifications/wecom"
 	"github.com/towerhq/tower/internal/pgtest"
-	"github.com/towerhq/tower/notifications/wecom"
 )
 
 // An alert reaches a WeCom group robot, in its markdown format, through

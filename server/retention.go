@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/towerhq/tower/events"
-	"github.com/towerhq/tower/projection"
+	"github.com/towerhq/tower/internal/projection"
 )
 
 // durableGroups are the consumer groups whose unread messages pruning must

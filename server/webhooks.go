@@ -9,16 +9,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/towerhq/tower/connectors"
-	"github.com/towerhq/tower/ingest"
-	"github.com/towerhq/tower/metrics"
+	"github.com/towerhq/tower/internal/ingest"
+	"github.com/towerhq/tower/internal/metrics"
+	"github.com/towerhq/tower/internal/platforms"
 )
 
 // webhooks serves POST /webhooks/{source}: verify, parse, store with group
 // commit, and only then answer 2xx. Every delivery, refused or not, is
 // audited in webhook_deliveries.
 type webhooks struct {
-	sources   map[string]connectors.Source
+	sources   map[string]platforms.Source
 	committer *ingest.Committer
 	maxBody   int64
 	m         *metrics.Metrics
@@ -44,8 +44,8 @@ func (h *webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
-		if di, ok := src.(connectors.DeliveryIdentifier); ok {
-			d.DeliveryID = truncate(di.DeliveryID(&connectors.Request{Header: r.Header}), 200)
+		if di, ok := src.(platforms.DeliveryIdentifier); ok {
+			d.DeliveryID = truncate(di.DeliveryID(&platforms.Request{Header: r.Header}), 200)
 		}
 		h.refuse(w, r, src, d, nil, ingest.OutcomeTooLarge, http.StatusRequestEntityTooLarge, err)
 		return
@@ -55,8 +55,8 @@ func (h *webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.m.Webhooks.WithLabelValues(name, "read_error", "400").Inc()
 		return
 	}
-	req := &connectors.Request{Header: r.Header, Query: r.URL.Query(), Body: body, ReceivedAt: d.ReceivedAt}
-	if di, ok := src.(connectors.DeliveryIdentifier); ok {
+	req := &platforms.Request{Header: r.Header, Query: r.URL.Query(), Body: body, ReceivedAt: d.ReceivedAt}
+	if di, ok := src.(platforms.DeliveryIdentifier); ok {
 		d.DeliveryID = truncate(di.DeliveryID(req), 200)
 	}
 	if err := src.Verify(req); err != nil {
@@ -80,22 +80,22 @@ func (h *webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.log.Error("webhook not stored", "source", name, "delivery_id", d.DeliveryID, "err", err)
 		h.m.Webhooks.WithLabelValues(name, "unavailable", "503").Inc()
 		w.Header().Set("Retry-After", "1")
-		src.Respond(w, connectors.Outcome{Status: http.StatusServiceUnavailable, Err: errors.New("not stored; retry"), Request: req})
+		src.Respond(w, platforms.Outcome{Status: http.StatusServiceUnavailable, Err: errors.New("not stored; retry"), Request: req})
 		return
 	}
 	h.m.Webhooks.WithLabelValues(name, res.Outcome, "200").Inc()
-	src.Respond(w, connectors.Outcome{Status: http.StatusOK, Accepted: res.Accepted, Duplicates: res.Duplicates, Request: req})
+	src.Respond(w, platforms.Outcome{Status: http.StatusOK, Accepted: res.Accepted, Duplicates: res.Duplicates, Request: req})
 }
 
 // refuse audits a refused delivery, then answers with its status.
-func (h *webhooks) refuse(w http.ResponseWriter, r *http.Request, src connectors.Source, d *ingest.Delivery, req *connectors.Request, outcome string, status int, cause error) {
+func (h *webhooks) refuse(w http.ResponseWriter, r *http.Request, src platforms.Source, d *ingest.Delivery, req *platforms.Request, outcome string, status int, cause error) {
 	d.Outcome, d.Status, d.Err = outcome, status, cause
 	h.log.Warn("webhook refused", "source", d.Source, "outcome", outcome, "status", status, "err", cause, "remote", r.RemoteAddr)
 	if _, err := h.committer.Submit(r.Context(), d); err != nil {
 		h.log.Error("refused webhook not audited", "source", d.Source, "err", err)
 	}
 	h.m.Webhooks.WithLabelValues(d.Source, outcome, strconv.Itoa(status)).Inc()
-	src.Respond(w, connectors.Outcome{Status: status, Err: cause, Request: req})
+	src.Respond(w, platforms.Outcome{Status: status, Err: cause, Request: req})
 }
 
 // auditHeaders keeps what matters to audit and replay a delivery, and never

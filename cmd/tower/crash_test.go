@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/towerhq/tower/connectors/standard"
 	"github.com/towerhq/tower/internal/pgtest"
+	"github.com/towerhq/tower/internal/platforms/standard"
 )
 
 // A webhook ingested while the process is killed (SIGKILL, no chance to

@@ -13,11 +13,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/towerhq/tower/config"
+	"github.com/towerhq/tower/dev/pglocal"
+	"github.com/towerhq/tower/internal/config"
+	"github.com/towerhq/tower/internal/storage"
 	"github.com/towerhq/tower/migrations"
-	"github.com/towerhq/tower/pglocal"
 	"github.com/towerhq/tower/server"
-	"github.com/towerhq/tower/storage"
 )
 
 const usage = `tower: real-time order-fulfilment control tower

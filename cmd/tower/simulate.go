@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/towerhq/tower/config"
-	"github.com/towerhq/tower/simulator"
+	"github.com/towerhq/tower/dev/simulator"
+	"github.com/towerhq/tower/internal/config"
 )
 
 // simulate plays a live-stream day against a running Tower, signing with

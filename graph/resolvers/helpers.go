@@ -9,13 +9,13 @@ import (
 
 	"github.com/uptrace/bun"
 
-	"github.com/towerhq/tower/config"
-	"github.com/towerhq/tower/detect"
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/domain/rules"
 	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/graph/model"
-	"github.com/towerhq/tower/storage"
+	"github.com/towerhq/tower/internal/config"
+	"github.com/towerhq/tower/internal/detection"
+	"github.com/towerhq/tower/internal/storage"
 )
 
 func (r *Resolver) setAlertState(ctx context.Context, id, state string) (*model.Alert, error) {
@@ -23,17 +23,17 @@ func (r *Resolver) setAlertState(ctx context.Context, id, state string) (*model.
 	if err != nil {
 		return nil, err
 	}
-	out, err := r.change(ctx, func(tx bun.Tx) (detect.Outcome, error) {
-		a, err := detect.SetAlertState(ctx, tx, n, state, viewerName(ctx), r.Time.Now())
+	out, err := r.change(ctx, func(tx bun.Tx) (detection.Outcome, error) {
+		a, err := detection.SetAlertState(ctx, tx, n, state, viewerName(ctx), r.Time.Now())
 		if err != nil {
-			return detect.Outcome{}, err
+			return detection.Outcome{}, err
 		}
-		return detect.Outcome{Alerts: []events.AlertSnapshot{a}}, nil
+		return detection.Outcome{Alerts: []events.AlertSnapshot{a}}, nil
 	})
 	switch {
-	case errors.Is(err, detect.ErrAlertNotFound):
+	case errors.Is(err, detection.ErrAlertNotFound):
 		return nil, &codedError{code: CodeNotFound, msg: "no alert " + id}
-	case errors.Is(err, detect.ErrAlertState):
+	case errors.Is(err, detection.ErrAlertState):
 		return nil, &codedError{code: CodeConflict, msg: "the alert is already resolved"}
 	case err != nil:
 		return nil, err
@@ -76,17 +76,17 @@ func (r *Resolver) updateWorkItem(ctx context.Context, id, action, note string) 
 	if err != nil {
 		return nil, err
 	}
-	out, err := r.change(ctx, func(tx bun.Tx) (detect.Outcome, error) {
-		w, err := detect.UpdateWorkItem(ctx, tx, n, action, viewerName(ctx), note, r.Time.Now())
+	out, err := r.change(ctx, func(tx bun.Tx) (detection.Outcome, error) {
+		w, err := detection.UpdateWorkItem(ctx, tx, n, action, viewerName(ctx), note, r.Time.Now())
 		if err != nil {
-			return detect.Outcome{}, err
+			return detection.Outcome{}, err
 		}
-		return detect.Outcome{WorkItems: []events.WorkItemSnapshot{w}}, nil
+		return detection.Outcome{WorkItems: []events.WorkItemSnapshot{w}}, nil
 	})
 	switch {
-	case errors.Is(err, detect.ErrWorkItemNotFound):
+	case errors.Is(err, detection.ErrWorkItemNotFound):
 		return nil, &codedError{code: CodeNotFound, msg: "no work item " + id}
-	case errors.Is(err, detect.ErrWorkItemResolved):
+	case errors.Is(err, detection.ErrWorkItemResolved):
 		return nil, &codedError{code: CodeConflict, msg: "the work item is already resolved"}
 	case err != nil:
 		return nil, err
@@ -149,7 +149,7 @@ func ruleError(err error) error {
 			field = ve.Fields[0].Field
 		}
 		return &codedError{code: CodeBadUserInput, msg: ve.Error(), field: field}
-	case errors.Is(err, detect.ErrNotFound):
+	case errors.Is(err, detection.ErrNotFound):
 		return &codedError{code: CodeNotFound, msg: "no such rule"}
 	}
 	return err
@@ -186,6 +186,6 @@ func nonNilStrings(s []string) []string {
 	return s
 }
 
-func overrideOf(o detect.Override) *model.DeadlineOverride {
+func overrideOf(o detection.Override) *model.DeadlineOverride {
 	return &model.DeadlineOverride{ID: strconv.FormatInt(o.ID, 10), Rule: o.Rule, ScopeKind: o.ScopeKind, ScopeValue: o.ScopeValue, After: o.After.String()}
 }

@@ -11,9 +11,9 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/towerhq/tower/config"
 	"github.com/towerhq/tower/graph/model"
-	"github.com/towerhq/tower/storage"
+	"github.com/towerhq/tower/internal/config"
+	"github.com/towerhq/tower/internal/storage"
 )
 
 // SaveNotificationChannel is the resolver for the saveNotificationChannel field.

@@ -9,9 +9,9 @@ import (
 	"context"
 	"time"
 
-	"github.com/towerhq/tower/clock"
 	"github.com/towerhq/tower/graph/generated"
 	"github.com/towerhq/tower/graph/model"
+	"github.com/towerhq/tower/internal/clock"
 )
 
 // SetClockSpeed is the resolver for the setClockSpeed field.

@@ -15,8 +15,8 @@ import (
 	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/graph/generated"
 	"github.com/towerhq/tower/graph/model"
-	"github.com/towerhq/tower/live"
-	"github.com/towerhq/tower/storage"
+	"github.com/towerhq/tower/internal/live"
+	"github.com/towerhq/tower/internal/storage"
 )
 
 // Alerts is the resolver for the alerts field.

@@ -10,13 +10,13 @@ import (
 
 	"github.com/uptrace/bun"
 
-	"github.com/towerhq/tower/clock"
-	"github.com/towerhq/tower/config"
-	"github.com/towerhq/tower/detect"
 	"github.com/towerhq/tower/events"
-	"github.com/towerhq/tower/live"
-	"github.com/towerhq/tower/metrics"
-	"github.com/towerhq/tower/storage"
+	"github.com/towerhq/tower/internal/clock"
+	"github.com/towerhq/tower/internal/config"
+	"github.com/towerhq/tower/internal/detection"
+	"github.com/towerhq/tower/internal/live"
+	"github.com/towerhq/tower/internal/metrics"
+	"github.com/towerhq/tower/internal/storage"
 )
 
 // Resolver is the root; server wiring fills its dependencies.
@@ -33,7 +33,7 @@ type Resolver struct {
 	DB         *bun.DB
 	Bus        events.Bus
 	AlertStore *storage.Alerts
-	RuleStore  *detect.Rules
+	RuleStore  *detection.Rules
 	// Clock is the server's clock; a *clock.Scaled in simulation mode.
 	Time       clock.Clock
 	Simulation bool
@@ -47,14 +47,14 @@ type Resolver struct {
 
 // change runs f in a transaction and publishes the alert and work-item
 // changes it made, so every node's subscribers and the notifier see them.
-func (r *Resolver) change(ctx context.Context, f func(tx bun.Tx) (detect.Outcome, error)) (detect.Outcome, error) {
-	var out detect.Outcome
+func (r *Resolver) change(ctx context.Context, f func(tx bun.Tx) (detection.Outcome, error)) (detection.Outcome, error) {
+	var out detection.Outcome
 	err := r.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
 		if out, err = f(tx); err != nil {
 			return err
 		}
-		return detect.Publish(ctx, r.Bus, tx.Tx, out, true)
+		return detection.Publish(ctx, r.Bus, tx.Tx, out, true)
 	})
 	return out, err
 }

@@ -11,10 +11,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/towerhq/tower/detect"
 	"github.com/towerhq/tower/domain/rules"
 	"github.com/towerhq/tower/graph/generated"
 	"github.com/towerhq/tower/graph/model"
+	"github.com/towerhq/tower/internal/detection"
 )
 
 // SaveRule is the resolver for the saveRule field.
@@ -68,7 +68,7 @@ func (r *mutationResolver) SetDeadlineOverride(ctx context.Context, rule string,
 	if strings.TrimSpace(scopeValue) == "" {
 		return nil, badInput("scopeValue", "required")
 	}
-	o, err := r.RuleStore.SetOverride(ctx, detect.Override{Rule: rule, ScopeKind: scopeKind, ScopeValue: scopeValue, After: d}, r.Time.Now(), viewerName(ctx))
+	o, err := r.RuleStore.SetOverride(ctx, detection.Override{Rule: rule, ScopeKind: scopeKind, ScopeValue: scopeValue, After: d}, r.Time.Now(), viewerName(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +100,7 @@ func (r *queryResolver) Rules(ctx context.Context) ([]*model.Rule, error) {
 // Rule is the resolver for the rule field.
 func (r *queryResolver) Rule(ctx context.Context, name string) (*model.Rule, error) {
 	rec, err := r.Resolver.RuleStore.Get(ctx, name)
-	if errors.Is(err, detect.ErrNotFound) {
+	if errors.Is(err, detection.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
@@ -145,7 +145,7 @@ func (r *queryResolver) BacktestRule(ctx context.Context, input model.RuleInput,
 	if samples != nil {
 		n = min(max(*samples, 0), 200)
 	}
-	res, err := detect.Backtest(ctx, r.DB, rule, from, to, n)
+	res, err := detection.Backtest(ctx, r.DB, rule, from, to, n)
 	if err != nil {
 		return nil, ruleError(err)
 	}
@@ -159,7 +159,7 @@ func (r *queryResolver) BacktestRule(ctx context.Context, input model.RuleInput,
 
 // DeadlineOverrides is the resolver for the deadlineOverrides field.
 func (r *queryResolver) DeadlineOverrides(ctx context.Context) ([]*model.DeadlineOverride, error) {
-	os, err := detect.ListOverrides(ctx, r.DB)
+	os, err := detection.ListOverrides(ctx, r.DB)
 	if err != nil {
 		return nil, err
 	}

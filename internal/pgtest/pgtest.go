@@ -13,7 +13,7 @@
 //
 // The role must be allowed to create databases. If none of these works, the
 // helpers fail the test with the reason (install the server binaries with
-// scripts/ensure-postgres.sh).
+// dev/scripts/ensure-postgres.sh).
 //
 // The local server of (4) is shared by all test processes: "go test ./..."
 // runs packages in parallel processes, and each one either starts it or
@@ -67,7 +67,7 @@ import (
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 
-	"github.com/towerhq/tower/pglocal"
+	"github.com/towerhq/tower/dev/pglocal"
 )
 
 // DefaultURL is the server tried when neither $TEST_DATABASE_URL nor
@@ -122,7 +122,7 @@ func resolveURL(ctx context.Context, probe string) (string, error) {
 		Database: "postgres",
 	})
 	if err != nil {
-		return "", fmt.Errorf("pgtest: no TEST_DATABASE_URL or DATABASE_URL, no server at %s (%v), and the local server failed: %w (run scripts/ensure-postgres.sh to install PostgreSQL)",
+		return "", fmt.Errorf("pgtest: no TEST_DATABASE_URL or DATABASE_URL, no server at %s (%v), and the local server failed: %w (run dev/scripts/ensure-postgres.sh to install PostgreSQL)",
 			redact(probe), probeErr, err)
 	}
 	// Deliberately never stopped: other test processes may share it.

@@ -1,0 +1,43 @@
+package simulator
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/towerhq/tower/dev/simulator/fakeplatform"
+)
+
+// Gentle plays one modest day after another against target until ctx ends:
+// what `make run` shows on a fresh install. Each day starts now, with a
+// small live-stream burst half an hour in.
+func Gentle(ctx context.Context, target string, routes Routes, pull fakeplatform.MuxConfig, pullAddr string, ordersPerDay int, speed float64, log *slog.Logger) error {
+	state := NewChannelState()
+	if pullAddr != "" {
+		ln, err := net.Listen("tcp", pullAddr)
+		if err != nil {
+			return err
+		}
+		srv := &http.Server{Handler: fakeplatform.NewMux(pull, state.Store), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
+	}
+	for day := int64(1); ctx.Err() == nil; day++ {
+		c := Defaults()
+		c.Seed = time.Now().Unix()%100_000*100 + day
+		c.Orders = ordersPerDay
+		c.Start = time.Now().Truncate(time.Second)
+		c.BurstAt, c.BurstShare = 30*time.Minute, 0.3
+		c.Faults.StallFrom, c.Faults.StallTo = 2*time.Hour, 3*time.Hour
+		plan := Generate(c)
+		log.Info("simulator: playing a gentle day", "orders", len(plan.Orders), "pushes", len(plan.Sends), "speed", speed)
+		p := &Player{Plan: plan, BaseURL: target, Route: routes.Route, Speed: speed, Workers: 4, Log: log,
+			OnPlayed: func(s Send, _ bool, at time.Time) { state.Remember(s.Event, at) }}
+		if err := p.Play(ctx); err != nil && ctx.Err() == nil {
+			return err
+		}
+	}
+	return nil
+}

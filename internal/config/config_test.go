@@ -1,0 +1,690 @@
+package config_test
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/towerhq/tower/internal/config"
+)
+
+// fakeEnv is a getenv over a map; missing keys read as "".
+func fakeEnv(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// validSource is a standard source that passes Validate.
+func validSource(name string) config.Source {
+	return config.Source{Name: name, Type: "standard", Secrets: []string{"whsec_test"}}
+}
+
+func TestLoad(t *testing.T) {
+	def := config.Default()
+
+	type tc struct {
+		name string
+		// yaml is written to config.yaml unless noFile; "{{dir}}" is replaced
+		// by the test's temporary directory.
+		yaml   string
+		noFile bool
+		// viaEnv passes the file through TOWER_CONFIG instead of the argument.
+		viaEnv bool
+		// files are extra files written next to config.yaml.
+		files   map[string]string
+		env     map[string]string
+		wantErr []string
+		check   func(t *testing.T, c config.Config)
+	}
+	tests := []tc{
+		{
+			name:   "no file and no environment gives the defaults",
+			noFile: true,
+			check: func(t *testing.T, c config.Config) {
+				if !reflect.DeepEqual(c, def) {
+					t.Errorf("got %+v, want defaults %+v", c, def)
+				}
+			},
+		},
+		{
+			name: "empty file sets nothing",
+			yaml: "",
+			check: func(t *testing.T, c config.Config) {
+				if !reflect.DeepEqual(c, def) {
+					t.Errorf("got %+v, want defaults %+v", c, def)
+				}
+			},
+		},
+		{
+			name: "comments-only file sets nothing",
+			yaml: "# nothing here\n\n",
+			check: func(t *testing.T, c config.Config) {
+				if !reflect.DeepEqual(c, def) {
+					t.Errorf("got %+v, want defaults %+v", c, def)
+				}
+			},
+		},
+		{
+			name: "file values",
+			yaml: `
+mode: simulation
+http_addr: "0.0.0.0:9000"
+database_url: "postgres://tower@db:5432/tower"
+bus: postgres
+node_name: node-a
+log_format: json
+log_level: debug
+ingest:
+  max_body_bytes: 2048
+  batch_wait: 5ms
+  max_batch_events: 10
+  store_bodies: false
+graphql:
+  allowed_origins: ["https://a.example"]
+  backlog_push_interval: 1s
+  keep_alive: 30s
+sources:
+  - name: erp
+    type: standard
+    channel: web
+    secrets: ["whsec_one", "whsec_two"]
+`,
+			check: func(t *testing.T, c config.Config) {
+				f := false
+				want := def
+				want.Mode = "simulation"
+				want.HTTPAddr = "0.0.0.0:9000"
+				want.DatabaseURL = "postgres://tower@db:5432/tower"
+				want.NodeName = "node-a"
+				want.LogFormat = "json"
+				want.LogLevel = "debug"
+				want.Ingest = config.Ingest{MaxBodyBytes: 2048, BatchWait: 5 * time.Millisecond, MaxBatchEvents: 10, StoreBodies: &f}
+				want.GraphQL = config.GraphQL{AllowedOrigins: []string{"https://a.example"}, BacklogPushInterval: time.Second, KeepAlive: 30 * time.Second}
+				want.Sources = []config.Source{{Name: "erp", Type: "standard", Channel: "web", Secrets: []string{"whsec_one", "whsec_two"}}}
+				if !reflect.DeepEqual(c, want) {
+					t.Errorf("got  %+v\nwant %+v", c, want)
+				}
+			},
+		},
+		{
+			name: "partial file keeps the other defaults",
+			yaml: "ingest:\n  batch_wait: 7ms\n",
+			check: func(t *testing.T, c config.Config) {
+				want := def
+				want.Ingest.BatchWait = 7 * time.Millisecond
+				if !reflect.DeepEqual(c, want) {
+					t.Errorf("got  %+v\nwant %+v", c, want)
+				}
+			},
+		},
+		{
+			name:   "file named by TOWER_CONFIG",
+			yaml:   "http_addr: \":7000\"\n",
+			viaEnv: true,
+			check: func(t *testing.T, c config.Config) {
+				if c.HTTPAddr != ":7000" {
+					t.Errorf("HTTPAddr = %q, want :7000", c.HTTPAddr)
+				}
+			},
+		},
+		{
+			name: "environment overrides the file",
+			yaml: `
+mode: dev
+http_addr: "127.0.0.1:9000"
+database_url: "postgres://file@db/tower"
+data_dir: file-data
+bus: nats
+nats_url: "nats://file:4222"
+node_name: file-node
+log_format: text
+log_level: debug
+ingest:
+  batch_wait: 5ms
+  max_body_bytes: 2048
+`,
+			env: map[string]string{
+				"TOWER_MODE":                  "production",
+				"TOWER_HTTP_ADDR":             "127.0.0.1:9100",
+				"DATABASE_URL":                "postgres://env@db/tower",
+				"TOWER_DATA_DIR":              "env-data",
+				"TOWER_BUS":                   "postgres",
+				"NATS_URL":                    "nats://env:4222",
+				"TOWER_NODE_NAME":             "env-node",
+				"TOWER_LOG_FORMAT":            "json",
+				"TOWER_LOG_LEVEL":             "warn",
+				"TOWER_INGEST_BATCH_WAIT":     "9ms",
+				"TOWER_INGEST_MAX_BODY_BYTES": "4096",
+			},
+			check: func(t *testing.T, c config.Config) {
+				want := def
+				want.Mode = "production"
+				want.HTTPAddr = "127.0.0.1:9100"
+				want.DatabaseURL = "postgres://env@db/tower"
+				want.DataDir = "env-data"
+				want.Bus = "postgres"
+				want.NATSURL = "nats://env:4222"
+				want.NodeName = "env-node"
+				want.LogFormat = "json"
+				want.LogLevel = "warn"
+				want.Ingest.BatchWait = 9 * time.Millisecond
+				want.Ingest.MaxBodyBytes = 4096
+				if !reflect.DeepEqual(c, want) {
+					t.Errorf("got  %+v\nwant %+v", c, want)
+				}
+			},
+		},
+		{
+			name: "file value stays when its variable is unset or empty",
+			yaml: "log_level: debug\nhttp_addr: \":9000\"\n",
+			env:  map[string]string{"TOWER_LOG_LEVEL": "", "TOWER_MODE": "simulation"},
+			check: func(t *testing.T, c config.Config) {
+				if c.LogLevel != "debug" || c.HTTPAddr != ":9000" || c.Mode != "simulation" {
+					t.Errorf("got log_level %q http_addr %q mode %q", c.LogLevel, c.HTTPAddr, c.Mode)
+				}
+			},
+		},
+		{
+			name:    "unknown key is an error naming the key",
+			yaml:    "mode: dev\nbogus_key: 1\n",
+			wantErr: []string{"bogus_key"},
+		},
+		{
+			name:    "unknown nested key is an error naming the key",
+			yaml:    "ingest:\n  batch_wiat: 2ms\n",
+			wantErr: []string{"batch_wiat"},
+		},
+		{
+			name:    "unknown source key is an error naming the key",
+			yaml:    "sources:\n  - name: erp\n    type: standard\n    secret: whsec_x\n",
+			wantErr: []string{"field secret not found"},
+		},
+		{
+			name:    "malformed yaml",
+			yaml:    "mode: [dev\n",
+			wantErr: []string{"config:"},
+		},
+		{
+			name:    "wrong type",
+			yaml:    "ingest:\n  max_batch_events: lots\n",
+			wantErr: []string{"lots"},
+		},
+		{
+			name:    "missing file",
+			noFile:  true,
+			env:     map[string]string{"TOWER_CONFIG": "{{dir}}/absent.yaml"},
+			wantErr: []string{"absent.yaml"},
+		},
+		{
+			name:    "bad TOWER_INGEST_BATCH_WAIT",
+			noFile:  true,
+			env:     map[string]string{"TOWER_INGEST_BATCH_WAIT": "soon"},
+			wantErr: []string{"TOWER_INGEST_BATCH_WAIT", "soon"},
+		},
+		{
+			name:    "bad TOWER_INGEST_MAX_BODY_BYTES",
+			noFile:  true,
+			env:     map[string]string{"TOWER_INGEST_MAX_BODY_BYTES": "4MiB"},
+			wantErr: []string{"TOWER_INGEST_MAX_BODY_BYTES", "4MiB"},
+		},
+		{
+			name: "TOWER_SOURCE_<NAME>_SECRETS appends, '-' as '_'",
+			yaml: `
+sources:
+  - name: my-erp
+    type: standard
+    secrets: ["whsec_file"]
+  - name: shop
+    type: standard
+`,
+			env: map[string]string{
+				"TOWER_SOURCE_MY_ERP_SECRETS": "whsec_env1  whsec_env2",
+				"TOWER_SOURCE_SHOP_SECRETS":   "whsec_shop",
+				// The raw name with '-' is not consulted.
+				"TOWER_SOURCE_MY-ERP_SECRETS": "whsec_wrong",
+			},
+			check: func(t *testing.T, c config.Config) {
+				if got, want := c.Sources[0].Secrets, []string{"whsec_file", "whsec_env1", "whsec_env2"}; !slices.Equal(got, want) {
+					t.Errorf("my-erp secrets = %q, want %q", got, want)
+				}
+				if got, want := c.Sources[1].Secrets, []string{"whsec_shop"}; !slices.Equal(got, want) {
+					t.Errorf("shop secrets = %q, want %q", got, want)
+				}
+			},
+		},
+		{
+			name: "per-source APP_SECRET, APIV3_KEY and SALT from the environment",
+			yaml: "sources:\n  - name: tm-1\n    type: standard\n    app_secret: from-file\n",
+			env: map[string]string{
+				"TOWER_SOURCE_TM_1_APP_SECRET": "from-env",
+				"TOWER_SOURCE_TM_1_APIV3_KEY":  "k3",
+				"TOWER_SOURCE_TM_1_SALT":       "pepper",
+			},
+			check: func(t *testing.T, c config.Config) {
+				s := c.Sources[0]
+				if s.AppSecret != "from-env" || s.APIv3Key != "k3" || s.Salt != "pepper" {
+					t.Errorf("got app_secret %q apiv3_key %q salt %q", s.AppSecret, s.APIv3Key, s.Salt)
+				}
+			},
+		},
+		{
+			name: "secrets_env appends the variable's fields",
+			yaml: "sources:\n  - name: erp\n    type: standard\n    secrets: [whsec_a]\n    secrets_env: ERP_SECRETS\n",
+			env:  map[string]string{"ERP_SECRETS": " whsec_b\twhsec_c "},
+			check: func(t *testing.T, c config.Config) {
+				if got, want := c.Sources[0].Secrets, []string{"whsec_a", "whsec_b", "whsec_c"}; !slices.Equal(got, want) {
+					t.Errorf("secrets = %q, want %q", got, want)
+				}
+			},
+		},
+		{
+			name:    "secrets_env naming an empty variable is an error",
+			yaml:    "sources:\n  - name: erp\n    type: standard\n    secrets_env: ERP_SECRETS\n",
+			wantErr: []string{"sources[0]", "erp", "secrets_env", "ERP_SECRETS"},
+		},
+		{
+			name:  "secrets_file appends one secret per line",
+			yaml:  "sources:\n  - name: erp\n    type: standard\n    secrets_file: \"{{dir}}/erp.secrets\"\n",
+			files: map[string]string{"erp.secrets": "whsec_f1\nwhsec_f2\n\n"},
+			check: func(t *testing.T, c config.Config) {
+				if got, want := c.Sources[0].Secrets, []string{"whsec_f1", "whsec_f2"}; !slices.Equal(got, want) {
+					t.Errorf("secrets = %q, want %q", got, want)
+				}
+			},
+		},
+		{
+			name:    "missing secrets_file is an error",
+			yaml:    "sources:\n  - name: erp\n    type: standard\n    secrets_file: \"{{dir}}/nope.secrets\"\n",
+			wantErr: []string{"sources[0]", "erp", "secrets_file"},
+		},
+		{
+			name: "all secret sources together",
+			yaml: `
+sources:
+  - name: erp
+    type: standard
+    secrets: [whsec_yaml]
+    secrets_env: ERP_SECRETS
+    secrets_file: "{{dir}}/erp.secrets"
+`,
+			files: map[string]string{"erp.secrets": "whsec_file\n"},
+			env: map[string]string{
+				"ERP_SECRETS":              "whsec_var",
+				"TOWER_SOURCE_ERP_SECRETS": "whsec_tower",
+			},
+			check: func(t *testing.T, c config.Config) {
+				got := c.Sources[0].Secrets
+				for _, s := range []string{"whsec_yaml", "whsec_var", "whsec_file", "whsec_tower"} {
+					if !slices.Contains(got, s) {
+						t.Errorf("secrets %q lack %q", got, s)
+					}
+				}
+				if len(got) != 4 {
+					t.Errorf("secrets %q: want 4", got)
+				}
+				if got[0] != "whsec_yaml" {
+					t.Errorf("secrets %q: the file's secrets should come first", got)
+				}
+				if err := c.Validate(); err != nil {
+					t.Errorf("Validate: %v", err)
+				}
+			},
+		},
+	}
+
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			expand := func(s string) string { return strings.ReplaceAll(s, "{{dir}}", dir) }
+			for name, content := range tt.files {
+				writeFile(t, dir, name, content)
+			}
+			env := map[string]string{}
+			for k, v := range tt.env {
+				env[k] = expand(v)
+			}
+			file := ""
+			if !tt.noFile {
+				p := writeFile(t, dir, "config.yaml", expand(tt.yaml))
+				if tt.viaEnv {
+					env["TOWER_CONFIG"] = p
+				} else {
+					file = p
+				}
+			}
+			c, err := config.Load(file, fakeEnv(env))
+			if len(tt.wantErr) > 0 {
+				if err == nil {
+					t.Fatalf("Load: no error, want one mentioning %q", tt.wantErr)
+				}
+				for _, w := range tt.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("Load error %q does not mention %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if tt.check != nil {
+				tt.check(t, c)
+			}
+		})
+	}
+}
+
+func TestLoadArgumentBeatsTOWER_CONFIG(t *testing.T) {
+	dir := t.TempDir()
+	arg := writeFile(t, dir, "arg.yaml", "log_level: debug\n")
+	env := writeFile(t, dir, "env.yaml", "log_level: error\n")
+	c, err := config.Load(arg, fakeEnv(map[string]string{"TOWER_CONFIG": env}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LogLevel != "debug" {
+		t.Errorf("LogLevel = %q: the file argument should win over TOWER_CONFIG", c.LogLevel)
+	}
+}
+
+// errLines splits a Validate error into its lines.
+func errLines(err error) []string {
+	if err == nil {
+		return nil
+	}
+	return strings.Split(err.Error(), "\n")
+}
+
+func TestValidate(t *testing.T) {
+	base := func() config.Config {
+		c := config.Default()
+		c.NodeName = "node-test" // independent of the host
+		c.Sources = []config.Source{validSource("erp")}
+		return c
+	}
+	tests := []struct {
+		name   string
+		mutate func(c *config.Config)
+		// want lists, per expected problem, the key and a fragment of its
+		// message; Validate must report exactly these lines.
+		want [][2]string
+	}{
+		{name: "valid", mutate: func(*config.Config) {}},
+		{name: "valid production with database", mutate: func(c *config.Config) {
+			c.Mode = "production"
+			c.DatabaseURL = "postgresql://tower:pw@db:5432/tower?sslmode=require"
+		}},
+		{name: "valid simulation, json, upper-case level, port 0", mutate: func(c *config.Config) {
+			c.Mode = "simulation"
+			c.LogFormat = "json"
+			c.LogLevel = "DEBUG"
+			c.HTTPAddr = ":0"
+		}},
+		{name: "valid edge values", mutate: func(c *config.Config) {
+			c.Ingest.BatchWait = 0
+			c.Ingest.MaxBodyBytes = 1024
+			c.Ingest.MaxBatchEvents = 50000
+			c.GraphQL.BacklogPushInterval = 10 * time.Millisecond
+			c.Sources = append(c.Sources, validSource("a_b-9"), validSource(strings.Repeat("x", 32)))
+		}},
+		{name: "valid batch wait 1s", mutate: func(c *config.Config) { c.Ingest.BatchWait = time.Second }},
+		{name: "valid no sources", mutate: func(c *config.Config) { c.Sources = nil }},
+
+		{name: "http_addr without port", mutate: func(c *config.Config) { c.HTTPAddr = "localhost" },
+			want: [][2]string{{"http_addr", `"localhost" is not host:port`}}},
+		{name: "clock_speed outside simulation", mutate: func(c *config.Config) { c.ClockSpeed = 60 },
+			want: [][2]string{{"clock_speed", "only a server in mode: simulation"}}},
+		{name: "clock_speed in simulation", mutate: func(c *config.Config) { c.Mode, c.ClockSpeed = "simulation", 60 }},
+		{name: "clock_speed too fast", mutate: func(c *config.Config) { c.Mode, c.ClockSpeed = "simulation", 1e6 },
+			want: [][2]string{{"clock_speed", "up to 100000"}}},
+		{name: "bus_retention off", mutate: func(c *config.Config) { c.BusRetention = 0 }},
+		{name: "bus_retention too short", mutate: func(c *config.Config) { c.BusRetention = time.Minute },
+			want: [][2]string{{"bus_retention", "at least 1h"}}},
+		{name: "valid debug_addr", mutate: func(c *config.Config) { c.DebugAddr = "127.0.0.1:6060" }},
+		{name: "debug_addr without port", mutate: func(c *config.Config) { c.DebugAddr = "localhost" },
+			want: [][2]string{{"debug_addr", `"localhost" is not host:port`}}},
+		{name: "http_addr port too big", mutate: func(c *config.Config) { c.HTTPAddr = "127.0.0.1:65536" },
+			want: [][2]string{{"http_addr", `port "65536"`}}},
+		{name: "http_addr port not a number", mutate: func(c *config.Config) { c.HTTPAddr = "127.0.0.1:http" },
+			want: [][2]string{{"http_addr", `port "http"`}}},
+		{name: "bad mode", mutate: func(c *config.Config) { c.Mode = "staging" },
+			want: [][2]string{{"mode", `"staging"`}}},
+		{name: "bus kafka", mutate: func(c *config.Config) { c.Bus = "kafka" },
+			want: [][2]string{{"bus", `"kafka" is not one of postgres, nats`}}},
+		{name: "bus nats not yet available", mutate: func(c *config.Config) { c.Bus = "nats" },
+			want: [][2]string{{"bus", "not available"}}},
+		{name: "bad log level", mutate: func(c *config.Config) { c.LogLevel = "verbose" },
+			want: [][2]string{{"log_level", `"verbose"`}}},
+		{name: "bad log format", mutate: func(c *config.Config) { c.LogFormat = "xml" },
+			want: [][2]string{{"log_format", `"xml"`}}},
+		{name: "empty node name", mutate: func(c *config.Config) { c.NodeName = "" },
+			want: [][2]string{{"node_name", "required"}}},
+		{name: "production without database_url", mutate: func(c *config.Config) { c.Mode = "production" },
+			want: [][2]string{{"database_url", "required in production"}}},
+		{name: "database_url not postgres", mutate: func(c *config.Config) { c.DatabaseURL = "mysql://db/tower" },
+			want: [][2]string{{"database_url", "want postgres://"}}},
+		{name: "batch wait negative", mutate: func(c *config.Config) { c.Ingest.BatchWait = -time.Millisecond },
+			want: [][2]string{{"ingest.batch_wait", "-1ms is outside"}}},
+		{name: "batch wait too long", mutate: func(c *config.Config) { c.Ingest.BatchWait = 1001 * time.Millisecond },
+			want: [][2]string{{"ingest.batch_wait", "1.001s is outside"}}},
+		{name: "max body bytes too small", mutate: func(c *config.Config) { c.Ingest.MaxBodyBytes = 1023 },
+			want: [][2]string{{"ingest.max_body_bytes", "1023"}}},
+		{name: "max batch events zero", mutate: func(c *config.Config) { c.Ingest.MaxBatchEvents = 0 },
+			want: [][2]string{{"ingest.max_batch_events", "0 is outside"}}},
+		{name: "backlog push interval too short", mutate: func(c *config.Config) { c.GraphQL.BacklogPushInterval = time.Millisecond },
+			want: [][2]string{{"graphql.backlog_push_interval", "below 10ms"}}},
+		{name: "bad source name: upper case", mutate: func(c *config.Config) { c.Sources[0].Name = "ERP" },
+			want: [][2]string{{"sources[0].name", `"ERP"`}}},
+		{name: "bad source name: empty", mutate: func(c *config.Config) { c.Sources[0].Name = "" },
+			want: [][2]string{{"sources[0].name", `""`}}},
+		{name: "bad source name: leading dash", mutate: func(c *config.Config) { c.Sources[0].Name = "-erp" },
+			want: [][2]string{{"sources[0].name", `"-erp"`}}},
+		{name: "bad source name: too long", mutate: func(c *config.Config) { c.Sources[0].Name = strings.Repeat("x", 33) },
+			want: [][2]string{{"sources[0].name", "up to 32"}}},
+		{name: "duplicate source name", mutate: func(c *config.Config) { c.Sources = append(c.Sources, validSource("shop"), validSource("erp")) },
+			want: [][2]string{{"sources[2].name", `"erp" is configured twice`}}},
+		{name: "unknown source type", mutate: func(c *config.Config) { c.Sources[0].Type = "shopify" },
+			want: [][2]string{{"sources[0].type", `"shopify"`}}},
+		{name: "standard source without secrets", mutate: func(c *config.Config) { c.Sources = append(c.Sources, config.Source{Name: "my-erp", Type: "standard"}) },
+			want: [][2]string{{"sources[1].secrets", "TOWER_SOURCE_MY_ERP_SECRETS"}}},
+		{
+			name: "every bad value at once",
+			mutate: func(c *config.Config) {
+				c.HTTPAddr = "nowhere"
+				c.Mode = "prod"
+				c.Bus = "kafka"
+				c.LogLevel = "loud"
+				c.Ingest.BatchWait = 2 * time.Second
+				c.Sources = []config.Source{
+					{Name: "Bad Name", Type: "standard", Secrets: []string{"whsec_x"}},
+					validSource("erp"),
+					validSource("erp"),
+					{Name: "shop", Type: "ftp"},
+					{Name: "plain", Type: "standard"},
+				}
+			},
+			want: [][2]string{
+				{"mode", `"prod"`},
+				{"http_addr", `"nowhere"`},
+				{"bus", `"kafka"`},
+				{"log_level", `"loud"`},
+				{"ingest.batch_wait", "2s is outside"},
+				{"sources[0].name", `"Bad Name"`},
+				{"sources[2].name", "configured twice"},
+				{"sources[3].type", `"ftp"`},
+				{"sources[4].secrets", `"plain"`},
+			},
+		},
+		{
+			name: "nats and production without database together",
+			mutate: func(c *config.Config) {
+				c.Bus = "nats"
+				c.Mode = "production"
+			},
+			want: [][2]string{
+				{"database_url", "required in production"},
+				{"bus", "nats is not available"},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := base()
+			tt.mutate(&c)
+			err := c.Validate()
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Validate: nil, want %d problems", len(tt.want))
+			}
+			lines := errLines(err)
+			if len(lines) != len(tt.want) {
+				t.Errorf("Validate reported %d problems, want %d:\n%v", len(lines), len(tt.want), err)
+			}
+			for _, w := range tt.want {
+				prefix := w[0] + ": "
+				found := slices.ContainsFunc(lines, func(l string) bool {
+					return strings.HasPrefix(l, prefix) && strings.Contains(l, w[1])
+				})
+				if !found {
+					t.Errorf("no line %q...%q in:\n%v", prefix, w[1], err)
+				}
+			}
+		})
+	}
+}
+
+func TestDefaultValidates(t *testing.T) {
+	c := config.Default()
+	if c.NodeName == "" {
+		t.Skip("no host name: Default leaves node_name empty")
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("Default().Validate() without sources: %v", err)
+	}
+	c.Sources = []config.Source{{Name: "erp", Type: "standard"}}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "sources[0].secrets") {
+		t.Errorf("Default() with a secretless source: %v, want a sources[0].secrets error", err)
+	}
+	c.Sources[0].Secrets = []string{"whsec_x"}
+	if err := c.Validate(); err != nil {
+		t.Errorf("Default() with a valid source: %v", err)
+	}
+}
+
+func TestSlogLevel(t *testing.T) {
+	for _, lvl := range []string{"debug", "info", "warn", "error", "WARN"} {
+		c := config.Default()
+		c.LogLevel = lvl
+		if got := c.SlogLevel().String(); !strings.EqualFold(got, lvl) {
+			t.Errorf("SlogLevel(%q) = %s", lvl, got)
+		}
+	}
+}
+
+func TestRedacted(t *testing.T) {
+	storeBodies := true
+	c := config.Default()
+	c.NodeName = "node-a"
+	c.DatabaseURL = "postgres://tower:hunter2@db.internal:5432/tower?sslmode=require"
+	c.NATSURL = "nats://nats:4222"
+	c.Ingest.StoreBodies = &storeBodies
+	c.GraphQL.AllowedOrigins = []string{"https://a.example"}
+	c.Sources = []config.Source{
+		{
+			Name: "erp", Type: "standard", Channel: "web",
+			Secrets:     []string{"whsec_first", "whsec_second"},
+			SecretsFile: "/run/secrets/erp", SecretsEnv: "ERP_SECRETS",
+		},
+		{
+			Name: "tmall", Type: "standard",
+			AppKey: "app-key-1", AppSecret: "app-secret-1",
+			MchID: "mch-1", APIv3Key: "apiv3-key-1",
+			PlatformPublicKeyFile: "/keys/pub.pem", PlatformPublicKeyID: "PUB_KEY_ID_1",
+			CustomerID: "cust-1", Salt: "salt-1",
+		},
+		{Name: "empty", Type: "standard"},
+	}
+	orig := fmt.Sprintf("%+v", c)
+	origSecrets := slices.Clone(c.Sources[0].Secrets)
+
+	r := c.Redacted()
+
+	// Nothing secret survives, in the struct or when printed as main does.
+	printed := fmt.Sprintf("%+v", r)
+	for _, secret := range []string{"hunter2", "whsec_first", "whsec_second", "app-secret-1", "apiv3-key-1", "salt-1"} {
+		if strings.Contains(printed, secret) {
+			t.Errorf("Redacted still shows %q: %s", secret, printed)
+		}
+	}
+	if got := r.Sources[0].Secrets; !slices.Equal(got, []string{"***", "***"}) {
+		t.Errorf("secrets = %q, want two ***", got)
+	}
+	if s := r.Sources[1]; s.AppSecret != "***" || s.APIv3Key != "***" || s.Salt != "***" {
+		t.Errorf("app_secret %q apiv3_key %q salt %q, want ***", s.AppSecret, s.APIv3Key, s.Salt)
+	}
+	if s := r.Sources[2]; len(s.Secrets) != 0 || s.AppSecret != "" || s.APIv3Key != "" || s.Salt != "" {
+		t.Errorf("unset secrets should stay unset, got %+v", s)
+	}
+
+	// The database URL keeps everything but the password.
+	u, err := url.Parse(r.DatabaseURL)
+	if err != nil {
+		t.Fatalf("redacted database_url %q: %v", r.DatabaseURL, err)
+	}
+	pw, has := u.User.Password()
+	if !has || pw == "hunter2" || u.User.Username() != "tower" ||
+		u.Scheme != "postgres" || u.Host != "db.internal:5432" || u.Path != "/tower" || u.RawQuery != "sslmode=require" {
+		t.Errorf("redacted database_url = %q", r.DatabaseURL)
+	}
+
+	// Everything else is kept as is.
+	want := c
+	want.DatabaseURL = r.DatabaseURL
+	want.Sources = slices.Clone(c.Sources)
+	want.Sources[0].Secrets = []string{"***", "***"}
+	want.Sources[1].AppSecret, want.Sources[1].APIv3Key, want.Sources[1].Salt = "***", "***", "***"
+	if !reflect.DeepEqual(r, want) {
+		t.Errorf("Redacted changed more than secrets:\ngot  %+v\nwant %+v", r, want)
+	}
+
+	// The original is untouched.
+	if got := fmt.Sprintf("%+v", c); got != orig {
+		t.Errorf("Redacted modified its receiver:\nbefore %s\nafter  %s", orig, got)
+	}
+	if !slices.Equal(c.Sources[0].Secrets, origSecrets) {
+		t.Errorf("Redacted modified the original secrets: %q", c.Sources[0].Secrets)
+	}
+}
+
+func TestRedactedDatabaseURLWithoutPassword(t *testing.T) {
+	for _, dsn := range []string{
+		"",
+		"postgres://db.internal:5432/tower",
+		"postgres://tower@db.internal:5432/tower?sslmode=disable",
+	} {
+		c := config.Default()
+		c.DatabaseURL = dsn
+		if got := c.Redacted().DatabaseURL; got != dsn {
+			t.Errorf("Redacted(%q).DatabaseURL = %q, want it unchanged", dsn, got)
+		}
+	}
+}

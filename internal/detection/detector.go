@@ -1,0 +1,539 @@
+package detection
+
+import (
+	"context"
+
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+
+	"github.com/towerhq/tower/domain/order"
+	"github.com/towerhq/tower/domain/rules"
+	"github.com/towerhq/tower/domain/twin"
+	"github.com/towerhq/tower/events"
+	"github.com/towerhq/tower/internal/metrics"
+	"github.com/towerhq/tower/internal/timers"
+)
+
+// Change is one twin a projection batch changed, with the new events it
+// applied to it.
+type Change struct {
+	Twin   *twin.Twin
+	Events []order.Event
+}
+
+// Outcome is what detection did in one transaction.
+type Outcome struct {
+	Alerts    []events.AlertSnapshot
+	WorkItems []events.WorkItemSnapshot
+	// Tags are the orders' tags after detection (only orders it tagged).
+	Tags map[order.Key][]string
+}
+
+// Detector evaluates the rules. Safe for concurrent use; the projection
+// calls it serially.
+type Detector struct {
+	m   *metrics.Metrics
+	log *slog.Logger
+
+	mu     sync.Mutex
+	rev    int64
+	loaded bool
+	progs  []*rules.Program
+	byName map[string]*rules.Program
+	over   overrides
+}
+
+// New builds a detector; rules load on first use.
+func New(m *metrics.Metrics, log *slog.Logger) *Detector {
+	return &Detector{m: m, log: log.With("component", "detect"), byName: map[string]*rules.Program{}}
+}
+
+// refresh reloads and compiles the rules when any changed (on any node):
+// an edit takes effect on the next event without a restart.
+func (d *Detector) refresh(ctx context.Context, db bun.IDB) ([]*rules.Program, error) {
+	rev, err := Revision(ctx, db)
+	if err != nil {
+		return nil, fmt.Errorf("rules revision: %w", err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.loaded && rev == d.rev {
+		return d.progs, nil
+	}
+	recs, err := list(ctx, db, "")
+	if err != nil {
+		return nil, err
+	}
+	progs := make([]*rules.Program, 0, len(recs))
+	byName := make(map[string]*rules.Program, len(recs))
+	for _, rec := range recs {
+		if !rec.Rule.Enabled {
+			continue
+		}
+		p, err := rules.Compile(rec.Rule)
+		if err != nil {
+			// Saved rules compile; one that no longer does is skipped, loudly.
+			d.log.Error("rule does not compile; skipped", "rule", rec.Rule.Name, "err", err)
+			continue
+		}
+		progs = append(progs, p)
+		byName[p.Name()] = p
+	}
+	over, err := loadOverrides(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	d.progs, d.byName, d.over, d.rev, d.loaded = progs, byName, over, rev, true
+	d.log.Info("rules loaded", "revision", rev, "enabled", len(progs))
+	return progs, nil
+}
+
+// timerKey names the deadline timer of a rule on an order.
+func timerKey(rule string, k order.Key) string {
+	return "rule:" + rule + ":" + k.Channel + "/" + k.OrderNo
+}
+
+type deadline struct {
+	Rule    string `json:"rule"`
+	Channel string `json:"channel"`
+	OrderNo string `json:"orderNo"`
+}
+
+// hit is a rule that matched an order.
+type hit struct {
+	p     *rules.Program
+	twin  *twin.Twin
+	since time.Time
+}
+
+// Process evaluates the rules on a projection batch, inside its transaction.
+func (d *Detector) Process(ctx context.Context, tx bun.Tx, changes []Change, now time.Time) (Outcome, error) {
+	var out Outcome
+	progs, err := d.refresh(ctx, tx)
+	if err != nil || len(progs) == 0 {
+		return out, err
+	}
+	d.mu.Lock()
+	over := d.over
+	d.mu.Unlock()
+	feats, err := features(ctx, tx, changes)
+	if err != nil {
+		return out, err
+	}
+	var (
+		hits     []hit
+		schedule []timers.Timer
+		cancel   []string
+		resolve  []resolution
+		counts   = map[string]*ruleCount{}
+	)
+	count := func(name string) *ruleCount {
+		c := counts[name]
+		if c == nil {
+			c = &ruleCount{}
+			counts[name] = c
+		}
+		return c
+	}
+	for _, ch := range changes {
+		k := ch.Twin.Key
+		f := feats[k]
+		for i := range ch.Events {
+			e := &ch.Events[i]
+			env := rules.NewEnv(e, ch.Twin, f, now)
+			for _, p := range progs {
+				if p.Cancels(e.Kind) {
+					cancel = append(cancel, timerKey(p.Name(), k))
+					resolve = append(resolve, resolution{rule: p.Name(), key: k, by: "auto: " + string(e.Kind)})
+				}
+				if !p.Listens(e.Kind) {
+					continue
+				}
+				if p.Deadline() {
+					due, ok, err := p.Due(env)
+					if err != nil {
+						count(p.Name()).errors++
+						continue
+					}
+					// A wait configured for the order's warehouse, courier
+					// or channel replaces the rule's own.
+					if r := p.Rule(); ok && r.After > 0 {
+						if a := over.after(r.Name, ch.Twin, r.After); a != r.After {
+							due = e.OccurredAt.Add(a)
+						}
+					}
+					if ok {
+						payload, _ := json.Marshal(deadline{Rule: p.Name(), Channel: k.Channel, OrderNo: k.OrderNo})
+						schedule = append(schedule, timers.Timer{Key: timerKey(p.Name(), k), Kind: "rule", Payload: payload, DueAt: due})
+					}
+					continue
+				}
+				ok, err := p.EvalRef(&env)
+				if err != nil {
+					count(p.Name()).errors++
+					continue
+				}
+				if ok {
+					count(p.Name()).hits++
+					hits = append(hits, hit{p: p, twin: ch.Twin, since: e.OccurredAt})
+				}
+			}
+		}
+	}
+	// A timer cancelled and scheduled in the same batch (the awaited event
+	// came with the one that starts the wait) stays cancelled.
+	if len(cancel) > 0 {
+		schedule = slices.DeleteFunc(schedule, func(t timers.Timer) bool { return slices.Contains(cancel, t.Key) })
+		if _, err := timers.Cancel(ctx, tx, cancel...); err != nil {
+			return out, err
+		}
+	}
+	if len(schedule) > 0 {
+		if err := timers.Schedule(ctx, tx, schedule...); err != nil {
+			return out, err
+		}
+	}
+	resolved, err := resolveAlerts(ctx, tx, resolve, now)
+	if err != nil {
+		return out, err
+	}
+	out, err = d.act(ctx, tx, hits, now)
+	if err != nil {
+		return out, err
+	}
+	out.Alerts = append(resolved, out.Alerts...)
+	return out, recordCounts(ctx, tx, counts, now)
+}
+
+// Fire evaluates deadline rules whose timers came due, inside the timer
+// scheduler's transaction.
+func (d *Detector) Fire(ctx context.Context, tx bun.Tx, fired []timers.Fired, now time.Time) (Outcome, error) {
+	progs, err := d.refresh(ctx, tx)
+	if err != nil || len(progs) == 0 {
+		return Outcome{}, err
+	}
+	d.mu.Lock()
+	byName := d.byName
+	d.mu.Unlock()
+	var keys []order.Key
+	deads := make([]deadline, 0, len(fired))
+	for _, f := range fired {
+		var dl deadline
+		if err := json.Unmarshal(f.Payload, &dl); err != nil {
+			d.log.Error("bad deadline timer payload; dropped", "key", f.Key, "err", err)
+			deads = append(deads, deadline{})
+			continue
+		}
+		deads = append(deads, dl)
+		keys = append(keys, order.Key{Channel: dl.Channel, OrderNo: dl.OrderNo})
+	}
+	twins, busy, err := lockTwins(ctx, tx, keys)
+	if err != nil {
+		return Outcome{}, err
+	}
+	// An order the projection is writing right now is judged a moment
+	// later: its timer goes back as it was, instead of this transaction
+	// waiting on the order (or failing the whole batch).
+	var later []timers.Timer
+	for i, f := range fired {
+		k := order.Key{Channel: deads[i].Channel, OrderNo: deads[i].OrderNo}
+		if busy[k] {
+			t := f.Timer
+			t.DueAt = maxTime(t.DueAt, now.Add(busyRetry))
+			later = append(later, t)
+		}
+	}
+	if len(later) > 0 {
+		if err := timers.Schedule(ctx, tx, later...); err != nil {
+			return Outcome{}, err
+		}
+		if d.m != nil {
+			d.m.DeadlinesDeferred.Add(float64(len(later)))
+		}
+	}
+	// Judge on everything Tower has stored, not only on what the
+	// projection has folded in yet: under a burst the awaited event may be
+	// committed but not projected, and raising then would be a false alarm.
+	if err := catchUp(ctx, tx, twins); err != nil {
+		return Outcome{}, err
+	}
+	counts := map[string]*ruleCount{}
+	var hits []hit
+	for i, f := range fired {
+		dl := deads[i]
+		p := byName[dl.Rule]
+		t := twins[order.Key{Channel: dl.Channel, OrderNo: dl.OrderNo}]
+		if p == nil || t == nil {
+			continue // rule disabled or deleted since, no such order, or put back
+		}
+		c := counts[dl.Rule]
+		if c == nil {
+			c = &ruleCount{}
+			counts[dl.Rule] = c
+		}
+		env := rules.NewEnv(nil, t, rules.Features{}, now)
+		ok, err := p.EvalRef(&env)
+		if err != nil {
+			c.errors++
+			continue
+		}
+		if ok {
+			c.hits++
+			hits = append(hits, hit{p: p, twin: t, since: f.DueAt})
+		}
+		if d.m != nil {
+			d.m.DeadlineLag.Observe(f.Lag.Seconds())
+		}
+	}
+	out, err := d.act(ctx, tx, hits, now)
+	if err != nil {
+		return out, err
+	}
+	return out, recordCounts(ctx, tx, counts, now)
+}
+
+// act applies matched rules: tags, work queues, alerts.
+func (d *Detector) act(ctx context.Context, tx bun.Tx, hits []hit, now time.Time) (Outcome, error) {
+	out := Outcome{Tags: map[order.Key][]string{}}
+	if len(hits) == 0 {
+		return out, nil
+	}
+	var tagCh, tagNo, tagV []string
+	var qName, qCh, qNo, qRule []string
+	var alerts []alertInput
+	for _, h := range hits {
+		r := h.p.Rule()
+		k := h.twin.Key
+		for _, tg := range r.Actions.Tags {
+			tagCh, tagNo, tagV = append(tagCh, k.Channel), append(tagNo, k.OrderNo), append(tagV, tg)
+		}
+		if r.Actions.Queue != "" {
+			qName, qCh, qNo, qRule = append(qName, r.Actions.Queue), append(qCh, k.Channel), append(qNo, k.OrderNo), append(qRule, r.Name)
+		}
+		if r.Actions.Alert {
+			scope := h.twin.Details.Warehouse
+			if scope == "" {
+				scope = k.Channel
+			}
+			alerts = append(alerts, alertInput{
+				rule: r.Name, kind: r.Actions.Kind, severity: r.Actions.Severity, key: k, scope: scope,
+				summary: r.Description, since: h.since,
+			})
+		}
+	}
+	if len(tagV) > 0 {
+		rows, err := tx.QueryContext(ctx, `
+			WITH t AS (SELECT * FROM unnest(?::text[], ?::text[], ?::text[]) AS t(channel, order_no, tag))
+			UPDATE orders o SET tags = (SELECT array_agg(DISTINCT x ORDER BY x) FROM unnest(o.tags || n.tags) x)
+			FROM (SELECT channel, order_no, array_agg(tag) AS tags FROM t GROUP BY channel, order_no) n
+			WHERE o.channel = n.channel AND o.order_no = n.order_no
+			RETURNING o.channel, o.order_no, o.tags`,
+			pgdialect.Array(tagCh), pgdialect.Array(tagNo), pgdialect.Array(tagV))
+		if err != nil {
+			return out, fmt.Errorf("tag orders: %w", err)
+		}
+		for rows.Next() {
+			var k order.Key
+			var tags []string
+			if err := rows.Scan(&k.Channel, &k.OrderNo, pgdialect.Array(&tags)); err != nil {
+				rows.Close()
+				return out, fmt.Errorf("tag orders: %w", err)
+			}
+			out.Tags[k] = tags
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return out, fmt.Errorf("tag orders: %w", err)
+		}
+	}
+	if len(qName) > 0 {
+		rows, err := tx.QueryContext(ctx, `
+			INSERT INTO work_items (queue, channel, order_no, rule, status, created_at, updated_at)
+			SELECT DISTINCT ON (q, c, n) q, c, n, r, 'open', ?::timestamptz, ?::timestamptz
+			FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS x(q, c, n, r) ORDER BY q, c, n, r
+			ON CONFLICT (queue, channel, order_no) WHERE status <> 'resolved' DO NOTHING
+			RETURNING `+WorkItemColumns,
+			now, now, pgdialect.Array(qName), pgdialect.Array(qCh), pgdialect.Array(qNo), pgdialect.Array(qRule))
+		if err != nil {
+			return out, fmt.Errorf("route to work queues: %w", err)
+		}
+		for rows.Next() {
+			w, err := ScanWorkItem(rows)
+			if err != nil {
+				rows.Close()
+				return out, err
+			}
+			out.WorkItems = append(out.WorkItems, w)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return out, fmt.Errorf("route to work queues: %w", err)
+		}
+	}
+	raised, err := raiseAlerts(ctx, tx, alerts, now)
+	if err != nil {
+		return out, err
+	}
+	out.Alerts = raised
+	if d.m != nil {
+		for _, a := range raised {
+			d.m.AlertsRaised.WithLabelValues(a.Kind, a.Severity).Inc()
+			d.m.DetectionLatency.Observe(a.RaisedAt.Sub(a.ConditionSince).Seconds())
+		}
+	}
+	return out, nil
+}
+
+type ruleCount struct{ hits, errors int64 }
+
+func recordCounts(ctx context.Context, tx bun.Tx, counts map[string]*ruleCount, now time.Time) error {
+	if len(counts) == 0 {
+		return nil
+	}
+	var names []string
+	var hits, errs []int64
+	for n, c := range counts {
+		names, hits, errs = append(names, n), append(hits, c.hits), append(errs, c.errors)
+	}
+	hour := now.UTC().Truncate(time.Hour)
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO rule_hits (rule, hour, hits, errors)
+		SELECT r, ?, h, e FROM unnest(?::text[], ?::bigint[], ?::bigint[]) AS x(r, h, e) ORDER BY r
+		ON CONFLICT (rule, hour) DO UPDATE SET hits = rule_hits.hits + excluded.hits, errors = rule_hits.errors + excluded.errors`,
+		hour, pgdialect.Array(names), pgdialect.Array(hits), pgdialect.Array(errs)); err != nil {
+		return fmt.Errorf("count rule hits: %w", err)
+	}
+	return nil
+}
+
+// catchUp applies to each twin the stored events of its order that the
+// projection has not applied yet (those named by the order, and courier
+// events still waiting for their tracking number).
+func catchUp(ctx context.Context, tx bun.Tx, twins map[order.Key]*twin.Twin) error {
+	if len(twins) == 0 {
+		return nil
+	}
+	var chs, nos, tns []string
+	byTN := map[string]order.Key{}
+	for k, t := range twins {
+		chs, nos = append(chs, k.Channel), append(nos, k.OrderNo)
+		if tn := t.Details.TrackingNo; tn != "" {
+			tns = append(tns, tn)
+			byTN[tn] = k
+		}
+	}
+	rows, err := tx.QueryContext(ctx, `
+		SELECT source, event_id, kind, system, channel, order_no, occurred_at, recovered, data FROM order_events
+		WHERE (channel, order_no) IN (SELECT * FROM unnest(?::text[], ?::text[]))
+		UNION ALL
+		SELECT source, event_id, kind, system, channel, order_no, occurred_at, recovered, data FROM order_events
+		WHERE channel = '' AND data->>'trackingNo' = ANY(?::text[])`,
+		pgdialect.Array(chs), pgdialect.Array(nos), pgdialect.Array(tns))
+	if err != nil {
+		return fmt.Errorf("catch up stored events: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e order.Event
+		var data []byte
+		if err := rows.Scan(&e.Source, &e.ID, &e.Kind, &e.System, &e.Order.Channel, &e.Order.OrderNo, &e.OccurredAt, &e.Recovered, &data); err != nil {
+			return err
+		}
+		if err := json.Unmarshal(data, &e.Data); err != nil {
+			continue
+		}
+		if e.Order.Channel == "" {
+			k, ok := byTN[e.Data.TrackingNo]
+			if !ok {
+				continue
+			}
+			e.Order = k
+		}
+		if t := twins[e.Order]; t != nil {
+			t.Apply(e) // idempotent: events already on the twin change nothing
+		}
+	}
+	return rows.Err()
+}
+
+// busyRetry is how long (on the injected clock) a deadline whose order
+// is being written waits before it is judged again.
+const busyRetry = time.Second
+
+// lockTwins locks and reads the twins of keys, skipping those another
+// transaction holds (the projection, writing them): those come back in
+// busy. Never waiting here matters: this transaction holds the timer rows
+// it claimed, and the projection, which locks twins then timers, may be
+// waiting for them.
+func lockTwins(ctx context.Context, tx bun.Tx, keys []order.Key) (map[order.Key]*twin.Twin, map[order.Key]bool, error) {
+	out := map[order.Key]*twin.Twin{}
+	busy := map[order.Key]bool{}
+	if len(keys) == 0 {
+		return out, busy, nil
+	}
+	chs, nos := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		chs[i], nos[i] = k.Channel, k.OrderNo
+	}
+	rows, err := tx.QueryContext(ctx, `
+		SELECT o.twin FROM orders o JOIN unnest(?::text[], ?::text[]) AS k(channel, order_no) USING (channel, order_no)
+		ORDER BY o.channel, o.order_no
+		FOR UPDATE OF o SKIP LOCKED`, pgdialect.Array(chs), pgdialect.Array(nos))
+	if err != nil {
+		return nil, nil, fmt.Errorf("lock twins: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return nil, nil, err
+		}
+		t := &twin.Twin{}
+		if err := json.Unmarshal(b, t); err != nil {
+			return nil, nil, fmt.Errorf("decode twin: %w", err)
+		}
+		out[t.Key] = t
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	// Of the rest, those that exist are locked by someone else.
+	var mc, mn []string
+	for _, k := range keys {
+		if out[k] == nil {
+			mc, mn = append(mc, k.Channel), append(mn, k.OrderNo)
+		}
+	}
+	if len(mc) == 0 {
+		return out, busy, nil
+	}
+	rows2, err := tx.QueryContext(ctx, `
+		SELECT o.channel, o.order_no FROM orders o JOIN unnest(?::text[], ?::text[]) AS k(channel, order_no) USING (channel, order_no)`,
+		pgdialect.Array(mc), pgdialect.Array(mn))
+	if err != nil {
+		return nil, nil, fmt.Errorf("lock twins: %w", err)
+	}
+	defer rows2.Close()
+	for rows2.Next() {
+		var k order.Key
+		if err := rows2.Scan(&k.Channel, &k.OrderNo); err != nil {
+			return nil, nil, err
+		}
+		busy[k] = true
+	}
+	return out, busy, rows2.Err()
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}

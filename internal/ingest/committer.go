@@ -1,0 +1,496 @@
+// Package ingest stores webhook deliveries with group commit: deliveries that
+// arrive together share one transaction (a micro-batch of a few
+// milliseconds) that audits each delivery, stores its new canonical events,
+// and publishes them on the bus. Each delivery is acknowledged only after
+// that transaction commits, so an acknowledged webhook can never be lost and
+// an unacknowledged one is never half-applied.
+package ingest
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/towerhq/tower/domain/order"
+	"github.com/towerhq/tower/events"
+	"github.com/towerhq/tower/internal/metrics"
+	"github.com/towerhq/tower/internal/platforms"
+)
+
+// Outcomes recorded for a delivery.
+const (
+	OutcomeAccepted     = "accepted"
+	OutcomeDuplicate    = "duplicate"
+	OutcomeBadSignature = "bad_signature"
+	OutcomeMalformed    = "malformed"
+	OutcomeTooLarge     = "too_large"
+)
+
+// Delivery is one inbound webhook as received, with what verification and
+// parsing made of it.
+type Delivery struct {
+	Source     string
+	DeliveryID string // platform delivery id; "" when the platform has none
+	ReceivedAt time.Time
+	Headers    map[string]string
+	Body       []byte
+	Verified   bool
+	// Rejected deliveries are stored for audit only, with this outcome,
+	// status and error.
+	Outcome string
+	Status  int
+	Err     error
+	Events  []order.Event
+	// Flagged items were stored with the delivery but not mapped.
+	Flagged []platforms.Flag
+}
+
+// Result is what became of a delivery once committed.
+type Result struct {
+	Outcome    string
+	Accepted   int
+	Duplicates int
+}
+
+// ErrClosed is returned once the committer stopped taking deliveries.
+var ErrClosed = errors.New("ingest: shutting down")
+
+// Options tune group commit.
+type Options struct {
+	// BatchWait is how long a lone delivery waits for company; deliveries
+	// that queue while a commit runs join the next one without waiting.
+	BatchWait time.Duration
+	// MaxBatchEvents caps events per commit.
+	MaxBatchEvents int
+	// Workers is the number of commits in flight at once.
+	Workers int
+	// StoreBodies keeps raw bodies of accepted deliveries; rejected
+	// deliveries always keep theirs (up to 64 KiB) for audit.
+	StoreBodies bool
+}
+
+// Committer runs the group-commit loop.
+type Committer struct {
+	db   *bun.DB
+	bus  events.Bus
+	m    *metrics.Metrics
+	log  *slog.Logger
+	opts Options
+
+	in      chan *pending
+	mu      sync.RWMutex
+	closed  bool
+	stopped chan struct{}
+}
+
+type pending struct {
+	d    *Delivery
+	done chan outcome
+}
+
+type outcome struct {
+	res Result
+	err error
+}
+
+// New builds a committer; call Run, then Close to drain.
+func New(db *bun.DB, bus events.Bus, m *metrics.Metrics, log *slog.Logger, opts Options) *Committer {
+	if opts.MaxBatchEvents <= 0 {
+		opts.MaxBatchEvents = 5000
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 2
+	}
+	return &Committer{
+		db: db, bus: bus, m: m, log: log.With("component", "ingest"), opts: opts,
+		in:      make(chan *pending, 8192),
+		stopped: make(chan struct{}),
+	}
+}
+
+// Submit queues d for the next commit and waits until it is durable.
+func (c *Committer) Submit(ctx context.Context, d *Delivery) (Result, error) {
+	p := &pending{d: d, done: make(chan outcome, 1)}
+	c.mu.RLock()
+	if c.closed {
+		c.mu.RUnlock()
+		return Result{}, ErrClosed
+	}
+	c.m.IngestQueue.Inc()
+	select {
+	case c.in <- p:
+	case <-ctx.Done():
+		c.mu.RUnlock()
+		c.m.IngestQueue.Dec()
+		return Result{}, fmt.Errorf("ingest: queue: %w", ctx.Err())
+	}
+	c.mu.RUnlock()
+	// Once queued the delivery will be committed or failed; wait for the
+	// verdict even if the client went away, so what we say is what happened.
+	o := <-p.done
+	return o.res, o.err
+}
+
+// Run commits batches until Close is called and the queue is drained.
+func (c *Committer) Run() {
+	var wg sync.WaitGroup
+	for range c.opts.Workers {
+		wg.Go(c.loop)
+	}
+	wg.Wait()
+	close(c.stopped)
+}
+
+// Close stops taking deliveries and waits for queued ones to commit.
+func (c *Committer) Close() {
+	c.mu.Lock()
+	if !c.closed {
+		c.closed = true
+		close(c.in)
+	}
+	c.mu.Unlock()
+	<-c.stopped
+}
+
+func (c *Committer) loop() {
+	for {
+		first, ok := <-c.in
+		if !ok {
+			return
+		}
+		batch := []*pending{first}
+		n := len(first.d.Events)
+		var timer <-chan time.Time
+		if c.opts.BatchWait > 0 {
+			timer = time.After(c.opts.BatchWait)
+		}
+	collect:
+		for n < c.opts.MaxBatchEvents {
+			select {
+			case p, ok := <-c.in:
+				if !ok {
+					break collect
+				}
+				batch = append(batch, p)
+				n += len(p.d.Events)
+			default:
+				if timer == nil {
+					break collect
+				}
+				select {
+				case p, ok := <-c.in:
+					if !ok {
+						break collect
+					}
+					batch = append(batch, p)
+					n += len(p.d.Events)
+				case <-timer:
+					break collect
+				}
+			}
+		}
+		c.m.IngestQueue.Sub(float64(len(batch)))
+		c.commitBatch(batch)
+	}
+}
+
+func (c *Committer) commitBatch(batch []*pending) {
+	start := time.Now()
+	results, err := c.commit(context.Background(), batch)
+	c.m.IngestCommit.Observe(time.Since(start).Seconds())
+	c.m.IngestBatchDeliver.Observe(float64(len(batch)))
+	if err != nil {
+		c.log.Error("group commit failed", "deliveries", len(batch), "err", err)
+		for _, p := range batch {
+			p.done <- outcome{err: err}
+		}
+		return
+	}
+	for i, p := range batch {
+		p.done <- outcome{res: results[i]}
+	}
+}
+
+// eventRow is one event to insert, pointing back at its delivery.
+type eventRow struct {
+	e   *order.Event
+	del int // index in batch
+}
+
+func (c *Committer) commit(ctx context.Context, batch []*pending) ([]Result, error) {
+	results := make([]Result, len(batch))
+	var newEvents []order.Event
+	err := c.db.RunInTx(ctx, nil, func(ctx context.Context, btx bun.Tx) error {
+		tx := btx.Tx
+		ids, err := allocateIDs(ctx, tx, len(batch))
+		if err != nil {
+			return err
+		}
+
+		// 1. Delivery-id dedupe: first in batch wins, then the receipts table.
+		dupDelivery := make([]bool, len(batch))
+		type rk struct{ source, id string }
+		seen := map[rk]bool{}
+		var rSrc, rID []string
+		var rPK []int64
+		var rAt []time.Time
+		for i, p := range batch {
+			d := p.d
+			if d.Outcome != "" || d.DeliveryID == "" {
+				continue
+			}
+			k := rk{d.Source, d.DeliveryID}
+			if seen[k] {
+				dupDelivery[i] = true
+				continue
+			}
+			seen[k] = true
+			rSrc, rID, rPK, rAt = append(rSrc, d.Source), append(rID, d.DeliveryID), append(rPK, ids[i]), append(rAt, d.ReceivedAt)
+		}
+		if len(rSrc) > 0 {
+			fresh, err := insertReceipts(ctx, tx, rSrc, rID, rPK, rAt)
+			if err != nil {
+				return err
+			}
+			for i, p := range batch {
+				d := p.d
+				if d.Outcome == "" && d.DeliveryID != "" && !dupDelivery[i] && !fresh[d.Source+"\x00"+d.DeliveryID] {
+					dupDelivery[i] = true
+				}
+			}
+		}
+
+		// 2. Events of fresh deliveries, deduplicated in the batch, sorted so
+		// concurrent commits take unique-index locks in one order.
+		var rows []eventRow
+		evSeen := map[rk]int{}
+		for i, p := range batch {
+			if p.d.Outcome != "" || dupDelivery[i] {
+				continue
+			}
+			for j := range p.d.Events {
+				e := &p.d.Events[j]
+				k := rk{e.Source, e.ID}
+				if _, ok := evSeen[k]; ok {
+					results[i].Duplicates++
+					continue
+				}
+				evSeen[k] = len(rows)
+				rows = append(rows, eventRow{e: e, del: i})
+			}
+		}
+		slices.SortFunc(rows, func(a, b eventRow) int {
+			return cmp.Or(cmp.Compare(a.e.Source, b.e.Source), cmp.Compare(a.e.ID, b.e.ID))
+		})
+		inserted, err := insertEvents(ctx, tx, rows, batch, ids)
+		if err != nil {
+			return err
+		}
+		for k, r := range rows {
+			if inserted[k] {
+				results[r.del].Accepted++
+				newEvents = append(newEvents, *r.e)
+			} else {
+				results[r.del].Duplicates++
+			}
+		}
+
+		// 3. Publish the new events in this same transaction.
+		if len(newEvents) > 0 {
+			msg, err := events.NewMessage(events.OrderEventsBatch{Events: newEvents})
+			if err != nil {
+				return err
+			}
+			if err := c.bus.PublishTx(ctx, tx, events.TopicOrderEvents, msg); err != nil {
+				return err
+			}
+		}
+
+		// 4. The audit rows, with their verdicts.
+		for i, p := range batch {
+			switch {
+			case p.d.Outcome != "":
+				results[i].Outcome = p.d.Outcome
+			case dupDelivery[i] || (results[i].Accepted == 0 && results[i].Duplicates > 0):
+				results[i].Outcome = OutcomeDuplicate
+				results[i].Duplicates += len(p.d.Events) - results[i].Duplicates - results[i].Accepted
+			default:
+				results[i].Outcome = OutcomeAccepted
+			}
+		}
+		return c.insertDeliveries(ctx, tx, batch, ids, results)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ingest: commit %d deliveries: %w", len(batch), err)
+	}
+	c.m.IngestBatchEvents.Observe(float64(len(newEvents)))
+	if len(newEvents) > 0 {
+		c.m.EventsPublished.WithLabelValues(events.TopicOrderEvents).Inc()
+	}
+	for _, e := range newEvents {
+		c.m.EventsStored.WithLabelValues(e.Source).Inc()
+	}
+	return results, nil
+}
+
+func allocateIDs(ctx context.Context, tx *sql.Tx, n int) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT nextval('webhook_deliveries_id_seq') FROM generate_series(1, $1)`, n)
+	if err != nil {
+		return nil, fmt.Errorf("allocate delivery ids: %w", err)
+	}
+	defer rows.Close()
+	ids := make([]int64, 0, n)
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("allocate delivery ids: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+func insertReceipts(ctx context.Context, tx *sql.Tx, src, id []string, pk []int64, at []time.Time) (map[string]bool, error) {
+	rows, err := tx.QueryContext(ctx, `
+		INSERT INTO webhook_receipts (source, delivery_id, delivery_pk, received_at)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[]) AS t(source, delivery_id, delivery_pk, received_at)
+		-- In key order, so that concurrent commits carrying the same
+		-- (redelivered) ids take their unique-index locks in one order
+		-- instead of deadlocking.
+		ORDER BY source, delivery_id
+		ON CONFLICT DO NOTHING
+		RETURNING source, delivery_id`, src, id, pk, at)
+	if err != nil {
+		return nil, fmt.Errorf("store receipts: %w", err)
+	}
+	defer rows.Close()
+	fresh := make(map[string]bool, len(src))
+	for rows.Next() {
+		var s, d string
+		if err := rows.Scan(&s, &d); err != nil {
+			return nil, fmt.Errorf("store receipts: %w", err)
+		}
+		fresh[s+"\x00"+d] = true
+	}
+	return fresh, rows.Err()
+}
+
+// insertEvents inserts rows and reports which were new (not already stored).
+func insertEvents(ctx context.Context, tx *sql.Tx, rows []eventRow, batch []*pending, ids []int64) ([]bool, error) {
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	n := len(rows)
+	var (
+		src, eid, kind, sys, ch, no, data = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		occ, rec                          = make([]time.Time, n), make([]time.Time, n)
+		dpk                               = make([]int64, n)
+		recov                             = make([]bool, n)
+		idx                               = make([]int32, n)
+	)
+	for k, r := range rows {
+		e := r.e
+		b, err := json.Marshal(e.Data)
+		if err != nil {
+			return nil, fmt.Errorf("encode event %s data: %w", e.ID, err)
+		}
+		src[k], eid[k], kind[k], sys[k], ch[k], no[k], data[k] = e.Source, e.ID, string(e.Kind), string(e.System), e.Order.Channel, e.Order.OrderNo, string(b)
+		occ[k], rec[k], dpk[k], recov[k], idx[k] = e.OccurredAt, batch[r.del].d.ReceivedAt, ids[r.del], e.Recovered, int32(k)
+	}
+	res, err := tx.QueryContext(ctx, `
+		WITH input AS (
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+				$7::timestamptz[], $8::timestamptz[], $9::bigint[], $10::boolean[], $11::jsonb[], $12::int[])
+				AS t(source, event_id, kind, system, channel, order_no, occurred_at, received_at, delivery_pk, recovered, data, idx)
+		), ins AS (
+			INSERT INTO order_events (source, event_id, kind, system, channel, order_no, occurred_at, received_at, delivery_pk, recovered, data)
+			SELECT source, event_id, kind, system, channel, order_no, occurred_at, received_at, delivery_pk, recovered, data FROM input
+			ON CONFLICT (source, event_id) DO NOTHING
+			RETURNING source, event_id
+		)
+		SELECT input.idx FROM input JOIN ins USING (source, event_id)`,
+		src, eid, kind, sys, ch, no, occ, rec, dpk, recov, data, idx)
+	if err != nil {
+		return nil, fmt.Errorf("store %d events: %w", n, err)
+	}
+	defer res.Close()
+	inserted := make([]bool, n)
+	for res.Next() {
+		var i int32
+		if err := res.Scan(&i); err != nil {
+			return nil, fmt.Errorf("store events: %w", err)
+		}
+		inserted[i] = true
+	}
+	return inserted, res.Err()
+}
+
+const maxAuditBody = 64 << 10
+
+func (c *Committer) insertDeliveries(ctx context.Context, tx *sql.Tx, batch []*pending, ids []int64, results []Result) error {
+	n := len(batch)
+	var (
+		src, did, hdr, outc, errs = make([]string, n), make([]*string, n), make([]string, n), make([]string, n), make([]*string, n)
+		at                        = make([]time.Time, n)
+		body                      = make([][]byte, n)
+		ver                       = make([]bool, n)
+		status, acc, dup, nflag   = make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
+		flags                     = make([]*string, n)
+	)
+	for i, p := range batch {
+		d := p.d
+		h, err := json.Marshal(d.Headers)
+		if err != nil {
+			return fmt.Errorf("encode headers: %w", err)
+		}
+		src[i], hdr[i], outc[i], at[i], ver[i] = d.Source, string(h), results[i].Outcome, d.ReceivedAt, d.Verified
+		if d.DeliveryID != "" {
+			did[i] = &d.DeliveryID
+		}
+		b := d.Body
+		switch {
+		case d.Outcome != "" && len(b) > maxAuditBody:
+			b = b[:maxAuditBody]
+		case d.Outcome == "" && !c.opts.StoreBodies:
+			b = nil
+		}
+		if b == nil {
+			b = []byte{}
+		}
+		body[i] = b
+		status[i] = int32(d.Status)
+		if d.Outcome == "" {
+			status[i] = 200
+		}
+		if d.Err != nil {
+			s := d.Err.Error()
+			errs[i] = &s
+		}
+		acc[i], dup[i] = int32(results[i].Accepted), int32(results[i].Duplicates)
+		if len(d.Flagged) > 0 {
+			fb, err := json.Marshal(d.Flagged)
+			if err != nil {
+				return fmt.Errorf("encode flags: %w", err)
+			}
+			f := string(fb)
+			flags[i], nflag[i] = &f, int32(len(d.Flagged))
+		}
+	}
+	_, err := tx.ExecContext(ctx, `
+		INSERT INTO webhook_deliveries (id, source, delivery_id, received_at, headers, body, verified, status, outcome, error, events_accepted, events_duplicate, flags, events_flagged)
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[], $6::bytea[], $7::boolean[], $8::smallint[], $9::text[], $10::text[], $11::int[], $12::int[], $13::jsonb[], $14::int[])`,
+		ids, src, did, at, hdr, body, ver, status, outc, errs, acc, dup, flags, nflag)
+	if err != nil {
+		return fmt.Errorf("store %d deliveries: %w", n, err)
+	}
+	return nil
+}

@@ -1,0 +1,63 @@
+package douyin
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/towerhq/tower/internal/platforms"
+)
+
+func FuzzParseBody(f *testing.F) {
+	f.Add(readTestdata(f, "push.json"))
+	f.Add([]byte(vecBody))
+	f.Add(body(msg("105", "m", `{"p_id":"A-1","receiver_msg":{"name":"李四","addr":"{\"province\":\"广东省\",\"street\":{\"name\":\"x\"},\"detail\":\"y\"}"}}`)))
+	f.Add(body(msg("101", "m", `{"p_id":1,"pay_amount":"0","pay_time":"1"}`), `{"tag":206,"msg_id":5,"data":{"p_id":0,"refund_amount":9}}`))
+	f.Add(body(msg("105", "m", `{"p_id":1,"receiver_msg":{"addr":"{bad"}}`)))
+	f.Add([]byte(`[{"tag":"100","msg_id":"m","data":"{\"p_id\":1e3}"}, 7, null]`))
+	f.Add([]byte(`{}`))
+	s := vecSource(f)
+	received := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := s.ParseBody(b, received)
+		if err != nil {
+			if !errors.Is(err, platforms.ErrMalformed) {
+				t.Fatalf("error %q does not wrap ErrMalformed", err)
+			}
+			return
+		}
+		for i := range d.Events {
+			e := &d.Events[i]
+			if err := e.ValidateRef(); err != nil {
+				t.Fatalf("event %d invalid: %v", i, err)
+			}
+			if e.Source != "dy" || e.Order.Channel != "douyin" || e.Order.OrderNo == "" {
+				t.Fatalf("event %d: source %q order %v", i, e.Source, e.Order)
+			}
+		}
+		for i, fl := range d.Flagged {
+			if fl.Reason == "" {
+				t.Fatalf("flag %d has no reason", i)
+			}
+		}
+		// What parsed is stable: the events, written back as Douyin
+		// messages, parse to the same events.
+		msgs := make([]Message, len(d.Events))
+		for i, e := range d.Events {
+			if msgs[i], err = MessageFrom(e); err != nil {
+				t.Fatalf("MessageFrom: %v", err)
+			}
+		}
+		b2, err := EncodeBody(msgs)
+		if err != nil {
+			t.Fatalf("EncodeBody: %v", err)
+		}
+		again, err := s.ParseBody(b2, received.Add(time.Hour))
+		if err != nil {
+			t.Fatalf("re-parse of %s: %v", b2, err)
+		}
+		if len(again.Flagged) != 0 || !sameEvents(d.Events, again.Events) {
+			t.Fatalf("round trip changed events\nfirst %s\nagain %s", mustJSON(d.Events), mustJSON(again))
+		}
+	})
+}

@@ -1,0 +1,97 @@
+package standard
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/towerhq/tower/domain/order"
+	"github.com/towerhq/tower/internal/platforms"
+)
+
+func FuzzParseBody(f *testing.F) {
+	f.Add(readTestdata(f, "single.json"))
+	f.Add(readTestdata(f, "batch.json"))
+	f.Add(mustJSON(validEvent(1)))
+	f.Add(batchBody(validEvent(1), validEvent(2)))
+	f.Add([]byte(`{"id":"e","type":"wms.packed","occurredAt":"2026-11-24T20:00:00.123456789-03:30","order":{"channel":"c","orderNo":"1"},"data":{"amount":0.5,"warehouse":"W"}}`))
+	f.Add([]byte(`{"events":[{"id":"e","type":"courier.failed","occurredAt":"0001-01-01T00:00:01Z","order":{"channel":"c","orderNo":"1"},"data":{"items":[],"receiver":{}}}]}`))
+	f.Add([]byte(`{"events":[]}`))
+	f.Add([]byte(`{"id":"x",}`))
+	f.Add([]byte(vecBody))
+	s := mustNew(f, Config{Name: "erp", Secrets: []string{vecSecret}, MaxEvents: 50}, clockAt(vecTS))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		events, err := s.ParseBody(body)
+		if err != nil {
+			if !errors.Is(err, platforms.ErrMalformed) {
+				t.Fatalf("error %q does not wrap ErrMalformed", err)
+			}
+			return
+		}
+		if len(events) == 0 || len(events) > 50 {
+			t.Fatalf("%d events", len(events))
+		}
+		for i := range events {
+			if err := events[i].Validate(); err != nil {
+				t.Fatalf("event %d invalid: %v", i, err)
+			}
+			if events[i].Source != "erp" || events[i].Recovered {
+				t.Fatalf("event %d: source %q recovered %v", i, events[i].Source, events[i].Recovered)
+			}
+		}
+		// What parsed re-marshals (as a batch and, for one event, alone)
+		// and re-parses to the same events.
+		bodies := [][]byte{mustJSON(map[string][]order.Event{"events": events})}
+		if len(events) == 1 {
+			bodies = append(bodies, mustJSON(events[0]))
+		}
+		for _, b := range bodies {
+			again, err := s.ParseBody(b)
+			if err != nil {
+				t.Fatalf("re-parse of %s: %v", b, err)
+			}
+			if !sameEvents(events, again) {
+				t.Fatalf("round trip changed events\nfirst %s\nagain %s", mustJSON(events), mustJSON(again))
+			}
+		}
+	})
+}
+
+func FuzzParseSignatureHeader(f *testing.F) {
+	f.Add(vecSig)
+	f.Add(vecSig + " v1," + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)))
+	f.Add("v1a,abc " + vecSig)
+	f.Add("v1,")
+	f.Add("v1,====")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, h string) {
+		sigs, err := ParseSignatureHeader(h)
+		if err != nil {
+			if sigs != nil {
+				t.Fatal("signatures returned with an error")
+			}
+			return
+		}
+		if len(sigs) == 0 {
+			t.Fatal("no signatures and no error")
+		}
+		entries := make([]string, len(sigs))
+		for i, s := range sigs {
+			if len(s) != 32 {
+				t.Fatalf("signature %d is %d bytes", i, len(s))
+			}
+			entries[i] = "v1," + base64.StdEncoding.EncodeToString(s)
+		}
+		again, err := ParseSignatureHeader(strings.Join(entries, " "))
+		if err != nil || len(again) != len(sigs) {
+			t.Fatalf("re-parse: %d sigs, %v", len(again), err)
+		}
+		for i := range sigs {
+			if !bytes.Equal(sigs[i], again[i]) {
+				t.Fatalf("signature %d changed", i)
+			}
+		}
+	})
+}

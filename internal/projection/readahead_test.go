@@ -1,0 +1,71 @@
+package projection_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/towerhq/tower/domain/order"
+	"github.com/towerhq/tower/domain/twin"
+	"github.com/towerhq/tower/internal/metrics"
+	"github.com/towerhq/tower/internal/pgtest"
+	"github.com/towerhq/tower/internal/projection"
+)
+
+// A backlog of small ingest commits is folded into a few projection
+// transactions: every order ends projected once, the folded messages'
+// own deliveries change nothing, and their read-ahead records are gone
+// once the consumer group has acknowledged them.
+func TestReadAheadFoldsABacklog(t *testing.T) {
+	bus := newBus(t)
+	bus.PollInterval = 5 * time.Millisecond
+	m := metrics.New()
+	p := projection.NewTwins(testDB, bus, m, quiet, func() time.Time { return projectedAt })
+	p.ReadAhead = 50
+
+	const n = 40
+	var keys []order.Key
+	for i := range n {
+		k := uniqueKey(fmt.Sprintf("ra-%d", i))
+		keys = append(keys, k)
+		publishInTx(t, bus, batchMessage(t, event(k, "ra-c-"+k.OrderNo, order.KindCreated, 0), event(k, "ra-p-"+k.OrderNo, order.KindPaid, 1)))
+	}
+	since := lastOffset(t)
+	handled := counter(t, m, "tower_handler_messages_total", projection.HandlerName)
+
+	runProjection(t, bus, m, p)
+
+	last := keys[n-1]
+	pgtest.WaitFor(t, 20*time.Second, func() bool {
+		_, ok := loadOrder(t, last)
+		return ok && counter(t, m, "tower_handler_messages_total", projection.HandlerName) >= handled+n
+	})
+	for _, k := range keys {
+		r := mustLoadOrder(t, k)
+		if r.Stage != string(twin.StagePaid) || r.Version != 1 {
+			t.Errorf("%s: stage %s version %d, want PAID version 1", k, r.Stage, r.Version)
+		}
+	}
+	changes := twinChangesSince(t, since)
+	twins := 0
+	for _, c := range changes {
+		twins += len(c.Twins)
+	}
+	if twins != n {
+		t.Errorf("%d twin snapshots published for %d orders", twins, n)
+	}
+	if len(changes) > n/10 {
+		t.Errorf("%d projection transactions for %d messages: the backlog was not folded", len(changes), n)
+	}
+	checkStageCounts(t)
+
+	// Once acknowledged, the records of folded messages are dropped.
+	pgtest.WaitFor(t, 10*time.Second, func() bool {
+		p.ForgetDelivered(ctxT(t))
+		var left int
+		if err := testDB.QueryRowContext(ctxT(t), `SELECT count(*) FROM projected_messages`).Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		return left == 0
+	})
+}
