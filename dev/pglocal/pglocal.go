@@ -31,6 +31,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -91,7 +93,15 @@ type Options struct {
 	// Database is created if missing and is the database named by URL.
 	// Default DefaultDatabase.
 	Database string
+	// FallbackRoot holds the cluster instead of Dir when the process is root
+	// and the server's user cannot reach Dir (a project cloned into /root,
+	// mode 0700). Default DefaultFallbackRoot.
+	FallbackRoot string
 }
+
+// DefaultFallbackRoot is where clusters go whose Dir the server's user cannot
+// reach: one folder per Dir, named after it.
+const DefaultFallbackRoot = "/var/lib/tower"
 
 // Server is a running local PostgreSQL server.
 type Server struct {
@@ -192,7 +202,21 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	// Check before creating anything, then create the directory tree,
 	// making the directories we create traversable by the server's user.
 	if err := r.checkTraversable(dir); err != nil {
-		return nil, err
+		// Root can reach a project its server's user cannot (a clone in
+		// /root): keep the cluster where that user can, rather than
+		// asking a newcomer to change permissions of a home directory.
+		if r.cred == nil {
+			return nil, err
+		}
+		alt := fallbackDir(opts.FallbackRoot, dir)
+		if altErr := r.checkTraversable(alt); altErr != nil {
+			return nil, fmt.Errorf("%w (and the fallback %s: %v)", err, alt, altErr)
+		}
+		logger.Warn("the local PostgreSQL's user cannot reach the data folder; keeping the cluster elsewhere",
+			"wanted", dir, "dir", alt, "user", systemUser)
+		noteFallback(dir, alt, logger)
+		dir = alt
+		r.dir = alt
 	}
 	if err := mkdirAllTraversable(dir); err != nil {
 		return nil, fmt.Errorf("pglocal: %w", err)
@@ -555,6 +579,34 @@ func majorVersion(v string) string {
 		return parts[0] + "." + parts[1]
 	}
 	return parts[0]
+}
+
+// fallbackDir names the folder under root that holds the cluster meant for
+// dir: readable (the project's folder name) and unique (a hash of the path),
+// short enough for the socket path limit.
+func fallbackDir(root, dir string) string {
+	if root == "" {
+		root = DefaultFallbackRoot
+	}
+	sum := sha256.Sum256([]byte(dir))
+	name := filepath.Base(filepath.Dir(filepath.Dir(dir)))
+	if len(name) > 24 || name == "/" || name == "." {
+		name = "project"
+	}
+	return filepath.Join(root, name+"-"+filepath.Base(dir)+"-"+hex.EncodeToString(sum[:6]))
+}
+
+// noteFallback leaves a file where the cluster was meant to be, saying where
+// it is, for whoever looks in the project's data folder.
+func noteFallback(dir, alt string, logger *slog.Logger) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		logger.Debug("note the cluster's location", "err", err)
+		return
+	}
+	note := "The local PostgreSQL's user cannot reach this folder, so its cluster is kept in\n" + alt + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "WHERE"), []byte(note), 0o644); err != nil {
+		logger.Debug("note the cluster's location", "err", err)
+	}
 }
 
 // mkdirAllTraversable is os.MkdirAll(dir, 0755) that also chmods the

@@ -297,3 +297,62 @@ func waitGone(t *testing.T, pids []int) {
 		}
 	}
 }
+
+// A root user's clone in a private home folder (/root is 0700): the
+// server's user cannot reach the data folder, so the cluster is kept under
+// the fallback root, and a note in the data folder says where.
+func TestStartUnreachableDirFallsBack(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("only root runs the server as another user")
+	}
+	home := testDir(t)
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	root, err := os.MkdirTemp("", "pglocal-fallback-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(root) })
+	if err := os.Chmod(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join(home, "tower", ".data", "postgres")
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := Start(ctx, Options{Dir: want, FallbackRoot: root, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatalf("Start in an unreachable folder: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Stop(context.Background()) })
+	if !strings.HasPrefix(s.Dir(), root+"/tower-postgres-") {
+		t.Errorf("cluster in %s, want under %s named after the project", s.Dir(), root)
+	}
+	note, err := os.ReadFile(filepath.Join(want, "WHERE"))
+	if err != nil || !strings.Contains(string(note), s.Dir()) {
+		t.Errorf("note in the data folder = %q, %v; want it to name %s", note, err, s.Dir())
+	}
+	if _, err := connect(t, s.URL()).Exec(ctx, "CREATE TABLE kept (n int)"); err != nil {
+		t.Fatalf("use the server: %v", err)
+	}
+
+	// The same folder finds the same cluster again.
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Start(ctx, Options{Dir: want, FallbackRoot: root, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatalf("second Start: %v", err)
+	}
+	t.Cleanup(func() { _ = again.Stop(context.Background()) })
+	if again.Dir() != s.Dir() {
+		t.Errorf("second start used %s, first %s", again.Dir(), s.Dir())
+	}
+	if n := countRows(t, again.URL()); n != 0 {
+		t.Errorf("kept table has %d rows, want the empty table created before", n)
+	}
+}
