@@ -22,6 +22,7 @@ type wsClient struct {
 	errs   map[string]chan json.RawMessage
 	kinds  chan string // every message type seen, for keep-alive checks
 	closed chan struct{}
+	ending bool // set once the test sends its close frame; later writes are the server racing us, not errors
 }
 
 func dialGraphQL(t testing.TB, baseURL, proto string, payload map[string]any) *wsClient {
@@ -50,6 +51,9 @@ func dialGraphQL(t testing.TB, baseURL, proto string, payload map[string]any) *w
 	_ = conn.SetReadDeadline(time.Time{})
 	go c.read()
 	t.Cleanup(func() {
+		c.mu.Lock()
+		c.ending = true
+		c.mu.Unlock()
 		_ = conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
 		_ = conn.Close()
 		<-c.closed
@@ -60,6 +64,9 @@ func dialGraphQL(t testing.TB, baseURL, proto string, payload map[string]any) *w
 func (c *wsClient) write(v any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.ending {
+		return
+	}
 	if err := c.conn.WriteJSON(v); err != nil {
 		c.t.Errorf("ws write: %v", err)
 	}
