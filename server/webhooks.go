@@ -19,7 +19,7 @@ import (
 // audited in webhook_deliveries.
 type webhooks struct {
 	sources   map[string]platforms.Source
-	committer *ingest.Committer
+	committer Submitter
 	maxBody   int64
 	m         *metrics.Metrics
 	log       *slog.Logger

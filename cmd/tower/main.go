@@ -11,13 +11,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
-	"github.com/towerhq/tower/dev/pglocal"
+	"github.com/towerhq/tower/internal/app"
 	"github.com/towerhq/tower/internal/config"
-	"github.com/towerhq/tower/internal/storage"
-	"github.com/towerhq/tower/migrations"
-	"github.com/towerhq/tower/server"
 )
 
 const usage = `tower: real-time order-fulfilment control tower
@@ -115,27 +111,7 @@ func serve(ctx context.Context, args []string) error {
 	}
 	log := newLogger(cfg, os.Stderr)
 	slog.SetDefault(log)
-	log.Info("starting tower", "config", fmt.Sprintf("%+v", cfg.Redacted()))
-	app, err := server.New(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	url, err := app.Start(ctx)
-	if err != nil {
-		_ = app.Shutdown(context.Background())
-		return err
-	}
-	log.Info("tower is serving", "url", url)
-	fmt.Printf("\n  Tower is running: %s\n\n", url)
-	<-ctx.Done()
-	log.Info("shutting down: no new requests; finishing what was acknowledged")
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := app.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	log.Info("stopped cleanly")
-	return nil
+	return app.Serve(ctx, cfg, log)
 }
 
 func migrate(ctx context.Context, args []string) error {
@@ -143,23 +119,5 @@ func migrate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, os.Stderr)
-	dsn := cfg.DatabaseURL
-	if dsn == "" {
-		pg, err := pglocal.Start(ctx, pglocal.Options{Dir: cfg.DataDir + "/postgres", Logger: log})
-		if err != nil {
-			return fmt.Errorf("start project-local PostgreSQL: %w", err)
-		}
-		defer func() { _ = pg.Stop(context.Background()) }()
-		dsn = pg.URL()
-	}
-	db, err := storage.Open(ctx, dsn)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if err := migrations.Migrate(ctx, db, log); err != nil {
-		return err
-	}
-	return nil
+	return app.Migrate(ctx, cfg, newLogger(cfg, os.Stderr))
 }

@@ -16,11 +16,11 @@ import (
 	"github.com/towerhq/tower/dev/simulator"
 	"github.com/towerhq/tower/dev/simulator/fakeplatform"
 	"github.com/towerhq/tower/domain/order"
+	"github.com/towerhq/tower/internal/app"
 	"github.com/towerhq/tower/internal/config"
 	"github.com/towerhq/tower/internal/pgtest"
 	"github.com/towerhq/tower/internal/platforms/wechatpay"
 	"github.com/towerhq/tower/internal/storage"
-	"github.com/towerhq/tower/server"
 )
 
 // A short compressed day through all five platform source types, with
@@ -80,15 +80,15 @@ func TestSimulatedDayEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	app, err := server.New(ctx, cfg, log)
+	node, err := app.New(ctx, cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	url, err := app.Start(ctx)
+	url, err := node.Start(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = app.Shutdown(context.Background()) }()
+	defer func() { _ = node.Shutdown(context.Background()) }()
 
 	sc := simulator.Defaults()
 	sc.Orders, sc.Seed = 400, 7
@@ -115,7 +115,7 @@ func TestSimulatedDayEndToEnd(t *testing.T) {
 	if st.Failed+st.Refused+st.Skipped != 0 {
 		t.Fatalf("pushes failed %d, refused %d, skipped %d", st.Failed, st.Refused, st.Skipped)
 	}
-	db := app.DB
+	db := node.DB
 	settle := func() {
 		t.Helper()
 		// The projection has caught up when every stored event is on a twin.
@@ -127,7 +127,7 @@ func TestSimulatedDayEndToEnd(t *testing.T) {
 		})
 	}
 	settle()
-	res, err := app.ReconcileOnce(ctx)
+	res, err := node.ReconcileOnce(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

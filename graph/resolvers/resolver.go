@@ -2,7 +2,7 @@
 // runtime gqlgen generates lives in graph/generated.
 package resolvers
 
-//go:generate go tool gqlgen generate --config ../../gqlgen.yml
+//go:generate sh -c "cd ../.. && go tool gqlgen generate --config gqlgen.yml"
 
 import (
 	"context"

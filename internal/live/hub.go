@@ -35,7 +35,12 @@ type Hub struct {
 	oSubs   map[order.Key]map[*Mailbox[events.TwinSnapshot]]struct{}
 	aSubs   map[chan events.AlertSnapshot]struct{}
 	wSubs   map[chan events.WorkItemSnapshot]struct{}
-	// Dropped counts stream items a slow subscriber missed.
+	dropped func(field string)
+}
+
+// Options tunes a Hub.
+type Options struct {
+	// Dropped counts stream items a slow subscriber missed (may be nil).
 	Dropped func(field string)
 }
 
@@ -44,8 +49,9 @@ type Hub struct {
 const StreamBuffer = 1024
 
 // NewHub starts from initial backlog counts (read from the database once).
-func NewHub(initial events.Backlog, log *slog.Logger) *Hub {
+func NewHub(initial events.Backlog, log *slog.Logger, o Options) *Hub {
 	return &Hub{
+		dropped: o.Dropped,
 		log:     log.With("component", "live"),
 		backlog: initial,
 		bSubs:   map[*Mailbox[events.Backlog]]struct{}{},
@@ -138,8 +144,8 @@ func (h *Hub) Publish(ch events.TwinChanges) {
 			select {
 			case c <- a:
 			default:
-				if h.Dropped != nil {
-					h.Dropped("alerts")
+				if h.dropped != nil {
+					h.dropped("alerts")
 				}
 			}
 		}
@@ -149,8 +155,8 @@ func (h *Hub) Publish(ch events.TwinChanges) {
 			select {
 			case c <- w:
 			default:
-				if h.Dropped != nil {
-					h.Dropped("workItems")
+				if h.dropped != nil {
+					h.dropped("workItems")
 				}
 			}
 		}

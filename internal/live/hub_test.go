@@ -32,7 +32,7 @@ var (
 )
 
 func newTestHub() *Hub {
-	return NewHub(events.Backlog{Counts: map[twin.Stage]int64{twin.StageCreated: 1}, At: t0}, slog.New(slog.DiscardHandler))
+	return NewHub(events.Backlog{Counts: map[twin.Stage]int64{twin.StageCreated: 1}, At: t0}, slog.New(slog.DiscardHandler), Options{})
 }
 
 func snap(k order.Key, id int64) events.TwinSnapshot {

@@ -1,4 +1,4 @@
-package server
+package app
 
 import (
 	"bytes"
@@ -53,7 +53,7 @@ func run(m *testing.M) int {
 
 // testServer is a real Tower node on a free port.
 type testServer struct {
-	App    *App
+	App    *Node
 	URL    string
 	Secret string
 }

@@ -1,10 +1,11 @@
-package server
+package app
 
 import (
 	"context"
 	"time"
 
 	"github.com/towerhq/tower/events"
+	"github.com/towerhq/tower/internal/notifications/notifier"
 	"github.com/towerhq/tower/internal/projection"
 )
 
@@ -14,7 +15,7 @@ import (
 var durableGroups = map[string][]string{
 	events.TopicOrderEvents: {projection.ConsumerGroup},
 	events.TopicTwinChanges: nil,
-	events.TopicAlerts:      {notifierGroup},
+	events.TopicAlerts:      {notifier.Group},
 }
 
 // pruneEvery is how often each node prunes the bus; nodes pruning at once
@@ -22,7 +23,7 @@ var durableGroups = map[string][]string{
 const pruneEvery = time.Hour
 
 // pruneBus keeps the bus tables to their retention until ctx ends.
-func (a *App) pruneBus(ctx context.Context, bus *events.PostgresBus, keep time.Duration) {
+func (n *Node) pruneBus(ctx context.Context, bus *events.PostgresBus, keep time.Duration) {
 	t := time.NewTimer(time.Minute)
 	defer t.Stop()
 	for {
@@ -32,15 +33,15 @@ func (a *App) pruneBus(ctx context.Context, bus *events.PostgresBus, keep time.D
 		case <-t.C:
 		}
 		for topic, groups := range durableGroups {
-			n, err := bus.Prune(ctx, topic, keep, groups)
+			pruned, err := bus.Prune(ctx, topic, keep, groups)
 			if err != nil {
 				if ctx.Err() == nil {
-					a.log.Warn("bus retention", "topic", topic, "err", err)
+					n.log.Warn("bus retention", "topic", topic, "err", err)
 				}
 				continue
 			}
-			if n > 0 {
-				a.log.Info("bus retention: pruned messages", "topic", topic, "messages", n, "older_than", keep)
+			if pruned > 0 {
+				n.log.Info("bus retention: pruned messages", "topic", topic, "messages", pruned, "older_than", keep)
 			}
 		}
 		t.Reset(pruneEvery)

@@ -1,36 +1,59 @@
-package server
+// Package notifier feeds alerts from the bus to the group robots (WeCom,
+// DingTalk): it builds the dispatcher from the configuration file's and the
+// API's robots, reloads it when the API changes them, and passes silences on.
+package notifier
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/uptrace/bun"
 
 	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/internal/config"
 	"github.com/towerhq/tower/internal/detection"
+	"github.com/towerhq/tower/internal/metrics"
 	"github.com/towerhq/tower/internal/notifications"
 	"github.com/towerhq/tower/internal/notifications/dingtalk"
 	"github.com/towerhq/tower/internal/notifications/wecom"
 	"github.com/towerhq/tower/internal/storage"
 )
 
-// notifierGroup is the consumer group of the alerts topic that sends robot
+// Group is the consumer group of the alerts topic that sends robot
 // messages: every alert is handled by one node.
-const notifierGroup = "notifier"
+const Group = "notifier"
 
-// notifier feeds alerts from the bus to the robots. One node at a time
+// Options is what a Notifier needs.
+type Options struct {
+	DB *bun.DB
+	// File holds the robots and routes of the configuration file.
+	File config.Notify
+	// BaseURL is the public URL alert links point to.
+	BaseURL string
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
+	// Now is the server's clock (simulated in simulation mode), used for
+	// silences; robots count their rate limits in real time.
+	Now func() time.Time
+}
+
+// Notifier feeds alerts from the bus to the robots. One node at a time
 // consumes the alerts topic (a shared consumer group), so each alert is
 // notified once. Robots come from the configuration file and from the
 // API; a change through the API reloads the dispatcher on the next alert.
-type notifier struct {
-	app     *App
+type Notifier struct {
+	db      *bun.DB
 	file    config.Notify
 	store   *storage.NotifyConfig
 	baseURL string
+	m       *metrics.Metrics
+	log     *slog.Logger
+	now     func() time.Time
 
 	mu     sync.Mutex
 	d      *notifications.Dispatcher
@@ -40,14 +63,18 @@ type notifier struct {
 	runCtx context.Context
 }
 
-func newNotifier(a *App, cfg config.Config) *notifier {
-	return &notifier{app: a, file: cfg.Notify, store: storage.NewNotifyConfig(a.DB), baseURL: cfg.PublicURL}
+// New makes a notifier; Start loads its robots.
+func New(o Options) *Notifier {
+	return &Notifier{db: o.DB, file: o.File, store: storage.NewNotifyConfig(o.DB), baseURL: o.BaseURL,
+		m: o.Metrics, log: o.Logger, now: o.Now}
 }
+
+// Store holds the robots and routes configured through the API.
+func (n *Notifier) Store() *storage.NotifyConfig { return n.store }
 
 // build makes a dispatcher for the file's and the API's robots, or nil
 // when there is none.
-func (n *notifier) build(ctx context.Context) (*notifications.Dispatcher, error) {
-	a := n.app
+func (n *Notifier) build(ctx context.Context) (*notifications.Dispatcher, error) {
 	chCfg := append([]config.NotifyChannel{}, n.file.Channels...)
 	routeCfg := append([]config.NotifyRoute{}, n.file.Routes...)
 	dbChans, err := n.store.Channels(ctx)
@@ -97,19 +124,19 @@ func (n *notifier) build(ctx context.Context) (*notifications.Dispatcher, error)
 		GroupWindow: n.file.GroupWindow, EscalateAfter: n.file.EscalateAfter, EscalateTo: n.file.EscalateTo,
 		// Robots count their rate limits in real time, whatever a
 		// simulation does to the server's clock.
-		Now: time.Now, Logger: a.log.With("component", "notify"),
+		Now: time.Now, Logger: n.log,
 		OnSent: func(channel string, firstRaised time.Time, count int) {
-			a.Metrics.NotificationsSent.WithLabelValues(channel, "sent").Add(float64(count))
+			n.m.NotificationsSent.WithLabelValues(channel, "sent").Add(float64(count))
 			// Raised on the server's clock, sent on the wall clock: equal
 			// outside simulation mode.
-			a.Metrics.NotifyLatency.Observe(time.Since(firstRaised).Seconds())
+			n.m.NotifyLatency.Observe(time.Since(firstRaised).Seconds())
 		},
 	}
 	if err := notifications.Validate(chans, routes, opts); err != nil {
 		return nil, fmt.Errorf("notifications: %w", err)
 	}
-	d := notifications.NewDispatcher(a.DB, chans, routes, opts)
-	ss, err := storage.NewAlerts(a.DB).Silences(ctx, a.now())
+	d := notifications.NewDispatcher(n.db, chans, routes, opts)
+	ss, err := storage.NewAlerts(n.db).Silences(ctx, n.now())
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +148,7 @@ func (n *notifier) build(ctx context.Context) (*notifications.Dispatcher, error)
 
 // current returns the dispatcher, reloading it when the API changed the
 // robots since.
-func (n *notifier) current(ctx context.Context) (*notifications.Dispatcher, error) {
+func (n *Notifier) current(ctx context.Context) (*notifications.Dispatcher, error) {
 	rev, err := n.store.Revision(ctx)
 	if err != nil {
 		return nil, err
@@ -144,16 +171,16 @@ func (n *notifier) current(ctx context.Context) (*notifications.Dispatcher, erro
 		n.stop = cancel
 		go func() {
 			if err := d.Run(runCtx); err != nil && runCtx.Err() == nil {
-				n.app.log.Error("notifier stopped", "err", err)
+				n.log.Error("notifier stopped", "err", err)
 			}
 		}()
 	}
-	n.app.log.Info("notification robots loaded", "revision", rev, "active", d != nil)
+	n.log.Info("notification robots loaded", "revision", rev, "active", d != nil)
 	return d, nil
 }
 
 // Handle is the bus handler for events.TopicAlerts.
-func (n *notifier) Handle(msg *message.Message) error {
+func (n *Notifier) Handle(msg *message.Message) error {
 	var ch events.AlertChanges
 	if err := json.Unmarshal(msg.Payload, &ch); err != nil {
 		return fmt.Errorf("%w: decode %s message %s: %v", events.ErrPermanent, events.TopicAlerts, msg.UUID, err)
@@ -179,8 +206,8 @@ func (n *notifier) Handle(msg *message.Message) error {
 	return nil
 }
 
-// start remembers the context dispatchers run in and loads them.
-func (n *notifier) start(ctx context.Context) error {
+// Start remembers the context dispatchers run in and loads them.
+func (n *Notifier) Start(ctx context.Context) error {
 	n.mu.Lock()
 	n.runCtx = ctx
 	n.mu.Unlock()
@@ -188,8 +215,8 @@ func (n *notifier) start(ctx context.Context) error {
 	return err
 }
 
-// silence passes a new silence to the running dispatcher.
-func (n *notifier) silence(s storage.Silence) {
+// Silence passes a new silence to the running dispatcher.
+func (n *Notifier) Silence(s storage.Silence) {
 	n.mu.Lock()
 	d := n.d
 	n.mu.Unlock()

@@ -1,0 +1,435 @@
+// Package app is Tower's composition root: it builds every part of a node
+// from the configuration, each through its constructor, and starts and
+// stops them in order. cmd/tower calls it; nothing else wires components.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/uptrace/bun"
+
+	"github.com/towerhq/tower/dev/pglocal"
+	"github.com/towerhq/tower/dev/simulator"
+	"github.com/towerhq/tower/domain/rules"
+	"github.com/towerhq/tower/events"
+	"github.com/towerhq/tower/graph/resolvers"
+	"github.com/towerhq/tower/internal/clock"
+	"github.com/towerhq/tower/internal/config"
+	"github.com/towerhq/tower/internal/detection"
+	"github.com/towerhq/tower/internal/ingest"
+	"github.com/towerhq/tower/internal/live"
+	"github.com/towerhq/tower/internal/metrics"
+	"github.com/towerhq/tower/internal/notifications/notifier"
+	"github.com/towerhq/tower/internal/platforms"
+	"github.com/towerhq/tower/internal/platforms/douyin"
+	"github.com/towerhq/tower/internal/platforms/kuaidi100"
+	"github.com/towerhq/tower/internal/platforms/qimen"
+	"github.com/towerhq/tower/internal/platforms/standard"
+	"github.com/towerhq/tower/internal/platforms/tmall"
+	"github.com/towerhq/tower/internal/platforms/wechatpay"
+	"github.com/towerhq/tower/internal/projection"
+	"github.com/towerhq/tower/internal/reconcile"
+	"github.com/towerhq/tower/internal/reconcile/pull"
+	"github.com/towerhq/tower/internal/storage"
+	"github.com/towerhq/tower/internal/timers"
+	"github.com/towerhq/tower/migrations"
+	"github.com/towerhq/tower/server"
+)
+
+// Node is a running Tower node.
+type Node struct {
+	cfg     config.Config
+	log     *slog.Logger
+	now     func() time.Time
+	Clock   clock.Clock
+	localPG *pglocal.Server
+	DB      *bun.DB
+	Bus     events.Bus
+	Metrics *metrics.Metrics
+
+	detector  *detection.Detector
+	scheduler *timers.Scheduler
+	notifier  *notifier.Notifier
+	committer *ingest.Committer
+	router    *message.Router
+	reconcile *reconcile.Runner
+	sources   []reconcile.Source
+	server    *server.Server
+
+	stopBus context.CancelFunc
+	busDone chan error
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// New connects (starting the project-local PostgreSQL when no database URL
+// is configured), migrates, and builds every part. Nothing serves until
+// Start.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err error) {
+	n := &Node{log: log, Metrics: metrics.New(), Clock: clock.Real{}}
+	if cfg.Mode == "simulation" {
+		sc := clock.NewScaled(nil)
+		if cfg.ClockSpeed > 0 {
+			if err := sc.SetSpeed(cfg.ClockSpeed); err != nil {
+				return nil, fmt.Errorf("clock_speed: %w", err)
+			}
+		}
+		n.Clock = sc
+	}
+	n.now = n.Clock.Now
+	defer func() {
+		if err != nil {
+			n.closeStorage()
+		}
+	}()
+	if n.DB, n.localPG, err = openDatabase(ctx, cfg, log); err != nil {
+		return nil, err
+	}
+	if n.Bus, err = events.NewPostgresBus(n.DB.DB, log); err != nil {
+		return nil, err
+	}
+	if cfg.Simulator.Enabled {
+		if cfg, err = ensureDevKeys(cfg); err != nil {
+			return nil, err
+		}
+	}
+	n.cfg = cfg
+
+	// Signature freshness is about real time, whatever the simulated clock says.
+	sources, err := buildSources(cfg, time.Now)
+	if err != nil {
+		return nil, err
+	}
+	storeBodies := cfg.Ingest.StoreBodies == nil || *cfg.Ingest.StoreBodies
+	n.committer = ingest.New(n.DB, n.Bus, n.Metrics, log, ingest.Options{
+		BatchWait: cfg.Ingest.BatchWait, MaxBatchEvents: cfg.Ingest.MaxBatchEvents, StoreBodies: storeBodies,
+	})
+	n.sources = reconcileSources(cfg)
+	n.reconcile = reconcile.New(n.DB, n.committer, n.Metrics, log, n.now, n.sources)
+
+	if n.router, err = events.NewRouter(n.Bus, n.Metrics, log); err != nil {
+		return nil, err
+	}
+	ruleStore := detection.NewRules(n.DB)
+	if seeded, err := ruleStore.Seed(ctx, rules.Defaults(), n.now()); err != nil {
+		return nil, err
+	} else if seeded {
+		log.Info("seeded the default rules", "rules", len(rules.Defaults()))
+	}
+	n.detector = detection.New(n.Metrics, log)
+	twins := projection.NewTwins(n.DB, n.Bus, n.Metrics, log, n.now)
+	twins.Detect = n.detector
+	twins.ReadAhead = 200
+	if err := twins.Register(n.router); err != nil {
+		return nil, err
+	}
+	poll := time.Duration(0) // the scheduler's default
+	if cfg.Mode == "simulation" {
+		// A fast clock makes each real millisecond of polling many
+		// simulated ones.
+		poll = 20 * time.Millisecond
+	}
+	n.scheduler = timers.NewScheduler(n.DB, n.fireDeadlines, timers.Options{
+		Now: n.now, Logger: log.With("component", "timers"), Poll: poll,
+		RetryBackoff: 100 * time.Millisecond, MaxRetryBackoff: 5 * time.Second,
+		OnFire: func(lag time.Duration) { n.Metrics.DeadlineLag.Observe(lag.Seconds()) },
+	})
+
+	orders := storage.NewOrders(n.DB)
+	initial, err := orders.Backlog(ctx, n.now())
+	if err != nil {
+		return nil, err
+	}
+	hub := live.NewHub(initial, log, live.Options{
+		Dropped: func(field string) { n.Metrics.SubscriptionDrops.WithLabelValues(field).Inc() },
+	})
+	if err := hub.Register(ctx, n.router, n.Bus, n.DB, cfg.NodeName); err != nil {
+		return nil, err
+	}
+
+	n.notifier = notifier.New(notifier.Options{
+		DB: n.DB, File: cfg.Notify, BaseURL: cfg.PublicURL, Metrics: n.Metrics,
+		Logger: log.With("component", "notify"), Now: n.now,
+	})
+	notifySub, err := n.Bus.Subscriber(notifier.Group)
+	if err != nil {
+		return nil, err
+	}
+	n.router.AddConsumerHandler(notifier.Group, events.TopicAlerts, notifySub, n.notifier.Handle)
+
+	res := &resolvers.Resolver{
+		Store: orders, Hub: hub, Metrics: n.Metrics, Now: n.now,
+		BacklogPushInterval: cfg.GraphQL.BacklogPushInterval,
+		OrderPushInterval:   100 * time.Millisecond,
+		DB:                  n.DB, Bus: n.Bus, AlertStore: storage.NewAlerts(n.DB), RuleStore: ruleStore,
+		Time: n.Clock, Simulation: cfg.Mode == "simulation",
+		OnSilence:   n.notifier.Silence,
+		NotifyStore: n.notifier.Store(), NotifyFile: cfg.Notify,
+	}
+	n.server = server.New(server.Options{
+		Addr: cfg.HTTPAddr, DebugAddr: cfg.DebugAddr,
+		Sources: sources, Ingest: n.committer, MaxBody: cfg.Ingest.MaxBodyBytes,
+		Resolver: res, AllowedOrigins: cfg.GraphQL.AllowedOrigins, KeepAlive: cfg.GraphQL.KeepAlive,
+		Ready:   n.readiness(),
+		Metrics: n.Metrics, Logger: log, Now: n.now,
+	})
+	return n, nil
+}
+
+// openDatabase connects to the configured database, or starts the
+// project-local PostgreSQL when none is configured, and migrates it.
+func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*bun.DB, *pglocal.Server, error) {
+	var local *pglocal.Server
+	dsn := cfg.DatabaseURL
+	if dsn == "" {
+		var err error
+		if local, err = pglocal.Start(ctx, pglocal.Options{Dir: cfg.DataDir + "/postgres", Logger: log}); err != nil {
+			return nil, nil, fmt.Errorf("start project-local PostgreSQL: %w", err)
+		}
+		dsn = local.URL()
+	}
+	stop := func() {
+		if local != nil {
+			_ = local.Stop(context.Background())
+		}
+	}
+	db, err := storage.Open(ctx, dsn)
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	if err := migrations.Migrate(ctx, db, log); err != nil {
+		_ = db.Close()
+		stop()
+		return nil, nil, err
+	}
+	var autovacuum string
+	if err := db.QueryRowContext(ctx, `SHOW autovacuum`).Scan(&autovacuum); err == nil && autovacuum != "on" {
+		// Twins, timers and the bus tables are rewritten all day long.
+		log.Warn("autovacuum is off on this PostgreSQL server: Tower's tables will bloat and slow down; switch it on or vacuum on a schedule")
+	}
+	return db, local, nil
+}
+
+// ensureDevKeys gives a dev or simulation node a throwaway WeChat Pay
+// platform key pair to sign its own payment notifications with.
+func ensureDevKeys(cfg config.Config) (config.Config, error) {
+	for _, s := range cfg.Sources {
+		if s.Type == "wechatpay" && s.PlatformPublicKeyFile != "" {
+			priv, err := simulator.EnsureDevKeys(s.PlatformPublicKeyFile)
+			if err != nil {
+				return cfg, err
+			}
+			if cfg.Simulator.WechatpayPrivateKey == "" {
+				cfg.Simulator.WechatpayPrivateKey = priv
+			}
+		}
+	}
+	return cfg, nil
+}
+
+// readiness is what /readyz checks: storage, bus, and the bus handlers.
+func (n *Node) readiness() []server.Check {
+	return []server.Check{
+		{Name: "database", Check: n.DB.PingContext},
+		{Name: "bus", Check: n.Bus.Ping},
+		{Name: "bus", Check: func(context.Context) error {
+			select {
+			case <-n.router.Running():
+				return nil
+			default:
+				return errors.New("handlers not running")
+			}
+		}},
+	}
+}
+
+func buildSources(cfg config.Config, now func() time.Time) (map[string]platforms.Source, error) {
+	out := make(map[string]platforms.Source, len(cfg.Sources))
+	for _, s := range cfg.Sources {
+		var (
+			src platforms.Source
+			err error
+		)
+		switch s.Type {
+		case standard.Type:
+			src, err = standard.New(standard.Config{Name: s.Name, Channel: s.Channel, Secrets: s.Secrets}, now)
+		case douyin.Type:
+			src, err = douyin.New(douyin.Config{Name: s.Name, Channel: s.Channel, AppKey: s.AppKey, AppSecret: s.AppSecret}, now)
+		case tmall.Type:
+			src, err = tmall.New(tmall.Config{Name: s.Name, Channel: s.Channel, AppKey: s.AppKey, AppSecret: s.AppSecret}, now)
+		case wechatpay.Type:
+			src, err = wechatpay.New(wechatpay.Config{Name: s.Name, Channel: s.Channel, MchID: s.MchID, APIv3Key: s.APIv3Key,
+				PlatformPublicKeyFile: s.PlatformPublicKeyFile, PlatformPublicKeyID: s.PlatformPublicKeyID}, now)
+		case qimen.Type:
+			src, err = qimen.New(qimen.Config{Name: s.Name, Channel: s.Channel, AppKey: s.AppKey, AppSecret: s.AppSecret, CustomerID: s.CustomerID}, now)
+		case kuaidi100.Type:
+			src, err = kuaidi100.New(kuaidi100.Config{Name: s.Name, Salt: s.Salt}, now)
+		default:
+			return nil, fmt.Errorf("config: source %q: type %q is not available", s.Name, s.Type)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		out[s.Name] = src
+	}
+	return out, nil
+}
+
+// fireDeadlines evaluates the deadline rules whose timers came due and
+// publishes what they raised, in the timers' transaction.
+func (n *Node) fireDeadlines(ctx context.Context, tx bun.Tx, fired []timers.Fired) error {
+	// This transaction holds the timer rows it claimed; the projection
+	// locks orders, then may reschedule or cancel those same timers. Give
+	// up quickly on a locked order instead of deadlocking with it: the
+	// timers are retried a moment later.
+	if _, err := tx.ExecContext(ctx, `SET LOCAL lock_timeout = '200ms'`); err != nil {
+		return err
+	}
+	out, err := n.detector.Fire(ctx, tx, fired, n.now())
+	if err != nil {
+		return err
+	}
+	return detection.Publish(ctx, n.Bus, tx.Tx, out, true)
+}
+
+// startSimulator plays gentle days against this node (dev and simulation
+// modes only: Validate refuses it in production).
+func (n *Node) startSimulator(ctx context.Context, url string) error {
+	sc := n.cfg.Simulator
+	routes, pull, err := simulator.RoutesFrom(n.cfg, sc.WechatpayPrivateKey)
+	if err != nil {
+		return err
+	}
+	log := n.log.With("component", "simulator")
+	go func() {
+		if err := simulator.Gentle(ctx, url, routes, pull, sc.PullAddr, sc.OrdersPerDay, sc.Speed, log); err != nil {
+			log.Error("simulator stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// reconcileSources builds a pull client for each channel source with a pull_url.
+func reconcileSources(cfg config.Config) []reconcile.Source {
+	var out []reconcile.Source
+	for _, s := range cfg.Sources {
+		if s.PullURL == "" {
+			continue
+		}
+		pc := pull.Config{BaseURL: s.PullURL, AppKey: s.AppKey, AppSecret: s.AppSecret}
+		var c pull.Client
+		switch s.Type {
+		case douyin.Type:
+			c = pull.NewDouyin(pc)
+		case tmall.Type:
+			c = pull.NewTmall(pc)
+		case standard.Type: // the mini-program's own backend (validated)
+			pc.AppSecret = s.Secrets[0]
+			c = pull.NewMiniProgram(pc)
+		}
+		out = append(out, reconcile.Source{Name: s.Name, Client: c, Every: s.ReconcileEvery, Overlap: s.ReconcileOverlap, Grace: s.ReconcileGrace})
+	}
+	return out
+}
+
+// ReconcileOnce pulls every reconciled source once (tests use it to
+// reconcile now rather than on the schedule).
+func (n *Node) ReconcileOnce(ctx context.Context) ([]reconcile.Result, error) {
+	var out []reconcile.Result
+	for _, s := range n.sources {
+		r, err := n.reconcile.Once(ctx, s)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// Start listens, starts the bus handlers, the ingest committer, the
+// notifier and the deadline timers, then serves. It returns the URL the
+// server answers on.
+func (n *Node) Start(ctx context.Context) (string, error) {
+	url, err := n.server.Listen()
+	if err != nil {
+		return "", err
+	}
+	go n.committer.Run()
+	var busCtx context.Context
+	busCtx, n.stopBus = context.WithCancel(context.WithoutCancel(ctx))
+	n.busDone = make(chan error, 1)
+	go func() { n.busDone <- events.RunRouter(busCtx, n.router) }()
+	if pg, ok := n.Bus.(*events.PostgresBus); ok && n.cfg.BusRetention > 0 {
+		go n.pruneBus(busCtx, pg, n.cfg.BusRetention)
+	}
+	if err := n.notifier.Start(busCtx); err != nil {
+		return "", err
+	}
+	go func() {
+		if err := n.scheduler.Run(busCtx); err != nil && busCtx.Err() == nil {
+			n.log.Error("deadline timers stopped", "err", err)
+		}
+	}()
+	select {
+	case <-n.router.Running():
+	case err := <-n.busDone:
+		return "", fmt.Errorf("start bus handlers: %w", err)
+	case <-time.After(30 * time.Second):
+		return "", errors.New("start bus handlers: timed out")
+	}
+	n.server.Serve()
+	if n.cfg.Simulator.Enabled {
+		if err := n.startSimulator(busCtx, url); err != nil {
+			return "", err
+		}
+	}
+	// After the simulator: in dev its fakes are what reconciliation pulls.
+	if len(n.sources) > 0 {
+		go n.reconcile.Run(busCtx)
+	}
+	return url, nil
+}
+
+// Shutdown stops accepting, answers what is in flight (each acknowledged
+// webhook is committed first), drains the bus handlers and closes storage.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.shutdownOnce.Do(func() { n.shutdownErr = n.shutdown(ctx) })
+	return n.shutdownErr
+}
+
+func (n *Node) shutdown(ctx context.Context) error {
+	var errs []error
+	if err := n.server.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	n.committer.Close()
+	if n.stopBus != nil {
+		n.stopBus()
+		if err := <-n.busDone; err != nil {
+			errs = append(errs, err)
+		}
+	}
+	n.closeStorage()
+	return errors.Join(errs...)
+}
+
+func (n *Node) closeStorage() {
+	if n.DB != nil {
+		_ = n.DB.Close()
+	}
+	if n.localPG != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := n.localPG.Stop(ctx); err != nil {
+			n.log.Error("stop project-local PostgreSQL", "err", err)
+		}
+	}
+}
