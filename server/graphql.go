@@ -1,11 +1,17 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -14,18 +20,38 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/towerhq/tower/graph/cost"
 	"github.com/towerhq/tower/graph/generated"
 	"github.com/towerhq/tower/graph/resolvers"
 	"github.com/towerhq/tower/internal/metrics"
 	"github.com/towerhq/tower/server/wsgorilla"
 )
 
+// Limits of the GraphQL endpoint, per request and per connection.
+const (
+	// maxQueryBytes bounds a POST body: the SPA's largest document is a
+	// few KiB.
+	maxQueryBytes = 1 << 20
+	// maxSubscriptions bounds the live operations of one websocket: a
+	// browser tab holds a handful.
+	maxSubscriptions = 50
+)
+
+// codeTooMany is the error code of a subscription over the cap.
+const codeTooMany = "TOO_MANY_SUBSCRIPTIONS"
+
 // newGraphQL serves /graphql over HTTP POST/GET and websockets
-// (graphql-transport-ws and graphql-ws), with keep-alive.
+// (graphql-transport-ws and graphql-ws), with keep-alive. Each operation
+// is priced (graph/cost) against a budget, bodies and subscriptions per
+// connection are bounded.
 func newGraphQL(res *resolvers.Resolver, allowedOrigins []string, keepAlive time.Duration, m *metrics.Metrics, log *slog.Logger) http.Handler {
-	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: res}))
+	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: res, Complexity: cost.Complexity()}))
 	srv.AddTransport(transport.Websocket{
+		InitFunc: func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+			return context.WithValue(ctx, subsKey{}, new(atomic.Int64)), nil, nil
+		},
 		Implementation: wsgorilla.New(originChecker(allowedOrigins)),
 		// graphql-ws clients get "ka" messages; graphql-transport-ws
 		// clients get ping/pong, which also drops dead peers.
@@ -38,7 +64,7 @@ func newGraphQL(res *resolvers.Resolver, allowedOrigins []string, keepAlive time
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.Use(extension.Introspection{})
-	srv.Use(extension.FixedComplexityLimit(2000))
+	srv.Use(extension.FixedComplexityLimit(cost.Limit))
 	srv.SetErrorPresenter(resolvers.PresentError(log))
 	srv.SetRecoverFunc(func(ctx context.Context, err any) error {
 		log.ErrorContext(ctx, "graphql panic", "panic", err)
@@ -51,9 +77,61 @@ func newGraphQL(res *resolvers.Resolver, allowedOrigins []string, keepAlive time
 			kind = string(op.Operation.Operation)
 		}
 		m.GraphQLRequests.WithLabelValues(kind, "started").Inc()
+		if kind == string(ast.Subscription) {
+			return capSubscriptions(ctx, next)
+		}
 		return next(ctx)
 	})
-	return srv
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > maxQueryBytes {
+			http.Error(w, fmt.Sprintf("GraphQL request over %d bytes", maxQueryBytes), http.StatusRequestEntityTooLarge)
+			return
+		}
+		if r.Method == http.MethodPost {
+			// Read within the limit first, so an endless chunked body gets
+			// its 413 too.
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxQueryBytes))
+			var tooLarge *http.MaxBytesError
+			switch {
+			case errors.As(err, &tooLarge):
+				http.Error(w, fmt.Sprintf("GraphQL request over %d bytes", maxQueryBytes), http.StatusRequestEntityTooLarge)
+				return
+			case err != nil:
+				http.Error(w, "could not read the request body", http.StatusBadRequest)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		srv.ServeHTTP(w, r)
+	})
+}
+
+// subsKey holds a websocket connection's count of live subscriptions.
+type subsKey struct{}
+
+// capSubscriptions refuses a subscription over maxSubscriptions on its
+// connection and gives its place back when it ends.
+func capSubscriptions(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	n, ok := ctx.Value(subsKey{}).(*atomic.Int64)
+	if !ok {
+		return next(ctx)
+	}
+	if n.Add(1) > maxSubscriptions {
+		n.Add(-1)
+		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{{
+			Message:    fmt.Sprintf("at most %d subscriptions per connection", maxSubscriptions),
+			Extensions: map[string]any{"code": codeTooMany},
+		}}})
+	}
+	h := next(ctx)
+	var once sync.Once
+	return func(ctx context.Context) *graphql.Response {
+		r := h(ctx)
+		if r == nil {
+			once.Do(func() { n.Add(-1) })
+		}
+		return r
+	}
 }
 
 type internalError struct{}

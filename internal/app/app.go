@@ -42,6 +42,10 @@ import (
 	"github.com/towerhq/tower/server"
 )
 
+// apiConns is the API pool's size: queries wait for a connection rather
+// than take the ones ingest and the bus handlers need.
+const apiConns = 10
+
 // Node is a running Tower node.
 type Node struct {
 	cfg     config.Config
@@ -50,6 +54,8 @@ type Node struct {
 	Clock   clock.Clock
 	localPG *pglocal.Server
 	DB      *bun.DB
+	// apiDB is the API's own pool (see storage.OpenPool).
+	apiDB   *bun.DB
 	Bus     events.Bus
 	Metrics *metrics.Metrics
 
@@ -89,7 +95,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 			n.closeStorage()
 		}
 	}()
-	if n.DB, n.localPG, err = openDatabase(ctx, cfg, log); err != nil {
+	var dsn string
+	if n.DB, dsn, n.localPG, err = openDatabase(ctx, cfg, log); err != nil {
+		return nil, err
+	}
+	if n.apiDB, err = storage.OpenPool(ctx, dsn, storage.Pool{
+		Name: "tower-api", MaxConns: apiConns, StatementTimeout: cfg.GraphQL.StatementTimeout,
+	}); err != nil {
 		return nil, err
 	}
 	if n.Bus, err = events.NewPostgresBus(n.DB.DB, log); err != nil {
@@ -142,7 +154,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		OnFire: func(lag time.Duration) { n.Metrics.DeadlineLag.Observe(lag.Seconds()) },
 	})
 
-	orders := storage.NewOrders(n.DB)
+	orders := storage.NewOrders(n.apiDB)
 	initial, err := orders.Backlog(ctx, n.now())
 	if err != nil {
 		return nil, err
@@ -168,7 +180,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		Store: orders, Hub: hub, Metrics: n.Metrics, Now: n.now,
 		BacklogPushInterval: cfg.GraphQL.BacklogPushInterval,
 		OrderPushInterval:   100 * time.Millisecond,
-		DB:                  n.DB, Bus: n.Bus, AlertStore: storage.NewAlerts(n.DB), RuleStore: ruleStore,
+		DB:                  n.apiDB, Bus: n.Bus, AlertStore: storage.NewAlerts(n.apiDB), RuleStore: detection.NewRules(n.apiDB),
 		Time: n.Clock, Simulation: cfg.Mode == "simulation",
 		OnSilence:   n.notifier.Silence,
 		NotifyStore: n.notifier.Store(), NotifyFile: cfg.Notify,
@@ -185,13 +197,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 
 // openDatabase connects to the configured database, or starts the
 // project-local PostgreSQL when none is configured, and migrates it.
-func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*bun.DB, *pglocal.Server, error) {
+func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*bun.DB, string, *pglocal.Server, error) {
 	var local *pglocal.Server
 	dsn := cfg.DatabaseURL
 	if dsn == "" {
 		var err error
 		if local, err = pglocal.Start(ctx, pglocal.Options{Dir: cfg.DataDir + "/postgres", Logger: log}); err != nil {
-			return nil, nil, fmt.Errorf("start project-local PostgreSQL: %w", err)
+			return nil, "", nil, fmt.Errorf("start project-local PostgreSQL: %w", err)
 		}
 		dsn = local.URL()
 	}
@@ -203,19 +215,19 @@ func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*bu
 	db, err := storage.Open(ctx, dsn)
 	if err != nil {
 		stop()
-		return nil, nil, err
+		return nil, "", nil, err
 	}
 	if err := migrations.Migrate(ctx, db, log); err != nil {
 		_ = db.Close()
 		stop()
-		return nil, nil, err
+		return nil, "", nil, err
 	}
 	var autovacuum string
 	if err := db.QueryRowContext(ctx, `SHOW autovacuum`).Scan(&autovacuum); err == nil && autovacuum != "on" {
 		// Twins, timers and the bus tables are rewritten all day long.
 		log.Warn("autovacuum is off on this PostgreSQL server: Tower's tables will bloat and slow down; switch it on or vacuum on a schedule")
 	}
-	return db, local, nil
+	return db, dsn, local, nil
 }
 
 // ensureDevKeys gives a dev or simulation node a throwaway WeChat Pay
@@ -422,6 +434,9 @@ func (n *Node) shutdown(ctx context.Context) error {
 }
 
 func (n *Node) closeStorage() {
+	if n.apiDB != nil {
+		_ = n.apiDB.Close()
+	}
 	if n.DB != nil {
 		_ = n.DB.Close()
 	}

@@ -37,7 +37,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 // Migrate brings the database schema up to date and exits.
 func Migrate(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	db, local, err := openDatabase(ctx, cfg, log)
+	db, _, local, err := openDatabase(ctx, cfg, log)
 	if err != nil {
 		return err
 	}

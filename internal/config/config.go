@@ -122,6 +122,9 @@ type GraphQL struct {
 	// BacklogPushInterval is the coalescing period of backlogChanged.
 	BacklogPushInterval time.Duration `yaml:"backlog_push_interval"`
 	KeepAlive           time.Duration `yaml:"keep_alive"`
+	// StatementTimeout cancels an API query (or backtest statement) that
+	// runs longer; the API has its own small connection pool.
+	StatementTimeout time.Duration `yaml:"statement_timeout"`
 }
 
 // Source is one configured ingest source, reached at POST /webhooks/{name}.
@@ -207,6 +210,7 @@ func Default() Config {
 		GraphQL: GraphQL{
 			BacklogPushInterval: 250 * time.Millisecond,
 			KeepAlive:           15 * time.Second,
+			StatementTimeout:    10 * time.Second,
 		},
 	}
 }
@@ -386,6 +390,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BusRetention < 0 || (c.BusRetention > 0 && c.BusRetention < time.Hour) {
 		bad("bus_retention", "%s: want 0 (keep forever) or at least 1h", c.BusRetention)
+	}
+	if c.GraphQL.StatementTimeout < 0 {
+		bad("graphql.statement_timeout", "%s is negative", c.GraphQL.StatementTimeout)
 	}
 	if c.GraphQL.BacklogPushInterval < 10*time.Millisecond {
 		bad("graphql.backlog_push_interval", "%s is below 10ms", c.GraphQL.BacklogPushInterval)

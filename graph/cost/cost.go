@@ -1,0 +1,68 @@
+// Package cost prices GraphQL fields by the work they cause, so the
+// complexity limit bounds real work: a list costs its page size times what
+// is asked of each element, a field that queries the database costs more
+// than one read from memory, and a backtest (which replays a stretch of
+// history) costs most of a query's whole budget. Aliases are priced one by
+// one, so a query cannot multiply a backtest by repeating it under many
+// names.
+package cost
+
+import (
+	"time"
+
+	"github.com/towerhq/tower/graph/generated"
+	"github.com/towerhq/tower/graph/model"
+)
+
+const (
+	// Limit is the budget of one operation.
+	Limit = 5000
+	// Backtest is the price of one backtestRule: more than half the
+	// budget, so one query holds at most one.
+	Backtest = 3000
+	// query is the price of a field that runs its own database query.
+	query = 10
+	// defaultPage is a list's size when the caller does not say (the
+	// schema's default), maxPage the most the resolvers accept.
+	defaultPage, maxPage = 50, 500
+	// perOrder is the assumed length of an order's small lists (timeline,
+	// systems, alerts): short for nearly every order.
+	perOrder = 10
+)
+
+// page prices a list of first elements (defaulted and clamped as the
+// resolvers do; out-of-range values are refused there, with a message).
+func page(first *int, child int) int {
+	n := defaultPage
+	if first != nil {
+		n = min(max(*first, 1), maxPage)
+	}
+	return query + n*max(child, 1)
+}
+
+func list(child int) int { return perOrder * max(child, 1) }
+
+func dbField(child int) int { return query + child }
+
+// Complexity returns the prices for generated.Config.
+func Complexity() generated.ComplexityRoot {
+	var c generated.ComplexityRoot
+	c.Query.Orders = func(child int, _ *model.OrderFilter, first *int, _ *string) int { return page(first, child) }
+	c.Query.Alerts = func(child int, first *int, _ *string, _ *model.AlertState, _ *time.Time, _ *string) int {
+		return page(first, child)
+	}
+	c.Query.WorkItems = func(child int, _ string, _ *string, first *int) int { return page(first, child) }
+	c.Query.BacktestRule = func(child int, _ model.RuleInput, _, _ time.Time, _ *int) int { return Backtest + child }
+	c.Query.Order = func(child int, _, _ string) int { return dbField(child) }
+	c.Query.OrderByID = func(child int, _ string) int { return dbField(child) }
+	c.Query.Rules = func(child int) int { return query + 50*max(child, 1) }
+	c.Query.RuleVersions = func(child int, _ string) int { return query + 50*max(child, 1) }
+	c.Order.Timeline = list
+	c.Order.Systems = list
+	c.Order.Alerts = func(child int) int { return query + list(child) }
+	c.Alert.Order = dbField
+	c.WorkItem.Order = dbField
+	c.WorkItem.Notes = list
+	c.Rule.HitsByHour = func(child int) int { return query + 24*max(child, 1) }
+	return c
+}
