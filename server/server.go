@@ -40,6 +40,9 @@ type Options struct {
 	// Sources are the webhook senders by name (the {source} of the path).
 	Sources map[string]platforms.Source
 	Ingest  Submitter
+	// Audit stores refused deliveries (Ingest when nil), within Refusals.
+	Audit    Submitter
+	Refusals *Refusals
 	// MaxBody bounds a webhook body.
 	MaxBody int64
 	// Resolver answers GraphQL.
@@ -66,9 +69,12 @@ type Server struct {
 // New builds the routes.
 func New(o Options) *Server {
 	s := &Server{o: o, log: o.Logger}
+	if o.Audit == nil {
+		o.Audit = o.Ingest
+	}
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/{source}", &webhooks{
-		sources: o.Sources, committer: o.Ingest, maxBody: o.MaxBody,
+		sources: o.Sources, committer: o.Ingest, audit: o.Audit, refusals: o.Refusals, maxBody: o.MaxBody,
 		m: o.Metrics, log: o.Logger.With("component", "webhooks"), now: o.Now,
 	})
 	gql := newGraphQL(o.Resolver, o.AllowedOrigins, o.KeepAlive, o.Metrics, o.Logger.With("component", "graphql"))

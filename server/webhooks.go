@@ -20,10 +20,14 @@ import (
 type webhooks struct {
 	sources   map[string]platforms.Source
 	committer Submitter
-	maxBody   int64
-	m         *metrics.Metrics
-	log       *slog.Logger
-	now       func() time.Time
+	// audit stores refused deliveries, apart from the accepted ones so
+	// that anonymous traffic never waits in (or fails) their commits.
+	audit    Submitter
+	refusals *Refusals
+	maxBody  int64
+	m        *metrics.Metrics
+	log      *slog.Logger
+	now      func() time.Time
 }
 
 func (h *webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -90,11 +94,20 @@ func (h *webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // refuse audits a refused delivery, then answers with its status.
 func (h *webhooks) refuse(w http.ResponseWriter, r *http.Request, src platforms.Source, d *ingest.Delivery, req *platforms.Request, outcome string, status int, cause error) {
 	d.Outcome, d.Status, d.Err = outcome, status, cause
+	h.m.Webhooks.WithLabelValues(d.Source, outcome, strconv.Itoa(status)).Inc()
+	if !h.refusals.allow(d.Source) {
+		// Over the source's audit rate: answer, count, store nothing.
+		h.m.RefusedUnaudited.WithLabelValues(d.Source).Inc()
+		src.Respond(w, platforms.Outcome{Status: status, Err: cause, Request: req})
+		return
+	}
 	h.log.Warn("webhook refused", "source", d.Source, "outcome", outcome, "status", status, "err", cause, "remote", r.RemoteAddr)
-	if _, err := h.committer.Submit(r.Context(), d); err != nil {
+	if !d.Verified {
+		trimUnverified(d)
+	}
+	if _, err := h.audit.Submit(r.Context(), d); err != nil {
 		h.log.Error("refused webhook not audited", "source", d.Source, "err", err)
 	}
-	h.m.Webhooks.WithLabelValues(d.Source, outcome, strconv.Itoa(status)).Inc()
 	src.Respond(w, platforms.Outcome{Status: status, Err: cause, Request: req})
 }
 

@@ -63,6 +63,7 @@ type Node struct {
 	scheduler *timers.Scheduler
 	notifier  *notifier.Notifier
 	committer *ingest.Committer
+	audit     *ingest.Committer
 	router    *message.Router
 	reconcile *reconcile.Runner
 	sources   []reconcile.Source
@@ -122,6 +123,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	storeBodies := cfg.Ingest.StoreBodies == nil || *cfg.Ingest.StoreBodies
 	n.committer = ingest.New(n.DB, n.Bus, n.Metrics, log, ingest.Options{
 		BatchWait: cfg.Ingest.BatchWait, MaxBatchEvents: cfg.Ingest.MaxBatchEvents, StoreBodies: storeBodies,
+	})
+	// Refused deliveries commit on their own, one worker: whatever
+	// anonymous senders send never shares a transaction with (or waits
+	// behind) verified traffic.
+	n.audit = ingest.New(n.DB, n.Bus, n.Metrics, log.With("component", "refused-audit"), ingest.Options{
+		BatchWait: cfg.Ingest.BatchWait, MaxBatchEvents: 100, StoreBodies: true, Workers: 1,
 	})
 	n.sources = reconcileSources(cfg)
 	n.reconcile = reconcile.New(n.DB, n.committer, n.Metrics, log, n.now, n.sources)
@@ -188,6 +195,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	n.server = server.New(server.Options{
 		Addr: cfg.HTTPAddr, DebugAddr: cfg.DebugAddr,
 		Sources: sources, Ingest: n.committer, MaxBody: cfg.Ingest.MaxBodyBytes,
+		Audit: n.audit, Refusals: &server.Refusals{PerSecond: cfg.Ingest.RefusedPerSecond, Burst: cfg.Ingest.RefusedBurst},
 		Resolver: res, AllowedOrigins: cfg.GraphQL.AllowedOrigins, KeepAlive: cfg.GraphQL.KeepAlive,
 		Ready:   n.readiness(),
 		Metrics: n.Metrics, Logger: log, Now: n.now,
@@ -375,13 +383,12 @@ func (n *Node) Start(ctx context.Context) (string, error) {
 		return "", err
 	}
 	go n.committer.Run()
+	go n.audit.Run()
 	var busCtx context.Context
 	busCtx, n.stopBus = context.WithCancel(context.WithoutCancel(ctx))
 	n.busDone = make(chan error, 1)
 	go func() { n.busDone <- events.RunRouter(busCtx, n.router) }()
-	if pg, ok := n.Bus.(*events.PostgresBus); ok && n.cfg.BusRetention > 0 {
-		go n.pruneBus(busCtx, pg, n.cfg.BusRetention)
-	}
+	go n.prune(busCtx)
 	if err := n.notifier.Start(busCtx); err != nil {
 		return "", err
 	}
@@ -423,6 +430,7 @@ func (n *Node) shutdown(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	n.committer.Close()
+	n.audit.Close()
 	if n.stopBus != nil {
 		n.stopBus()
 		if err := <-n.busDone; err != nil {

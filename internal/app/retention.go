@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/towerhq/tower/events"
+	"github.com/towerhq/tower/internal/ingest"
 	"github.com/towerhq/tower/internal/notifications/notifier"
 	"github.com/towerhq/tower/internal/projection"
 )
@@ -22,8 +23,9 @@ var durableGroups = map[string][]string{
 // only find less to delete.
 const pruneEvery = time.Hour
 
-// pruneBus keeps the bus tables to their retention until ctx ends.
-func (n *Node) pruneBus(ctx context.Context, bus *events.PostgresBus, keep time.Duration) {
+// prune keeps the bus tables and the refused-delivery audit to their
+// retention until ctx ends.
+func (n *Node) prune(ctx context.Context) {
 	t := time.NewTimer(time.Minute)
 	defer t.Stop()
 	for {
@@ -32,18 +34,35 @@ func (n *Node) pruneBus(ctx context.Context, bus *events.PostgresBus, keep time.
 			return
 		case <-t.C:
 		}
-		for topic, groups := range durableGroups {
-			pruned, err := bus.Prune(ctx, topic, keep, groups)
-			if err != nil {
-				if ctx.Err() == nil {
-					n.log.Warn("bus retention", "topic", topic, "err", err)
-				}
-				continue
-			}
-			if pruned > 0 {
-				n.log.Info("bus retention: pruned messages", "topic", topic, "messages", pruned, "older_than", keep)
+		if pg, ok := n.Bus.(*events.PostgresBus); ok && n.cfg.BusRetention > 0 {
+			n.pruneBus(ctx, pg, n.cfg.BusRetention)
+		}
+		if keep := n.cfg.Ingest.RefusedRetention; keep > 0 {
+			pruned, err := ingest.PruneRefused(ctx, n.DB, n.now().Add(-keep))
+			switch {
+			case err != nil && ctx.Err() == nil:
+				n.log.Warn("refused-delivery retention", "err", err)
+			case pruned > 0:
+				n.log.Info("refused-delivery retention: pruned audit rows", "rows", pruned, "older_than", keep)
 			}
 		}
 		t.Reset(pruneEvery)
+	}
+}
+
+// pruneBus deletes bus messages past their retention that every durable
+// consumer has read.
+func (n *Node) pruneBus(ctx context.Context, bus *events.PostgresBus, keep time.Duration) {
+	for topic, groups := range durableGroups {
+		pruned, err := bus.Prune(ctx, topic, keep, groups)
+		if err != nil {
+			if ctx.Err() == nil {
+				n.log.Warn("bus retention", "topic", topic, "err", err)
+			}
+			continue
+		}
+		if pruned > 0 {
+			n.log.Info("bus retention: pruned messages", "topic", topic, "messages", pruned, "older_than", keep)
+		}
 	}
 }

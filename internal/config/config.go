@@ -113,6 +113,13 @@ type Ingest struct {
 	MaxBatchEvents int `yaml:"max_batch_events"`
 	// StoreBodies keeps raw bodies for audit and replay (on by default).
 	StoreBodies *bool `yaml:"store_bodies"`
+	// Refused deliveries (failed signature, malformed, too large) are
+	// audited at most RefusedPerSecond per source (bursts of RefusedBurst),
+	// without the body of an unverified sender past its first KiB, and
+	// kept RefusedRetention.
+	RefusedPerSecond float64       `yaml:"refused_per_second"`
+	RefusedBurst     int           `yaml:"refused_burst"`
+	RefusedRetention time.Duration `yaml:"refused_retention"`
 }
 
 // GraphQL tunes the API.
@@ -205,6 +212,9 @@ func Default() Config {
 			MaxBodyBytes:   4 << 20,
 			BatchWait:      2 * time.Millisecond,
 			MaxBatchEvents: 5000,
+			// An honest sender with a wrong key retries a few times a
+			// second at most; that much is enough to diagnose it.
+			RefusedPerSecond: 5, RefusedBurst: 50, RefusedRetention: 7 * 24 * time.Hour,
 		},
 		Simulator: Simulator{OrdersPerDay: 20000, Speed: 20, PullAddr: "127.0.0.1:9090"},
 		GraphQL: GraphQL{
@@ -378,6 +388,12 @@ func (c *Config) Validate() error {
 	}
 	if c.NodeName == "" {
 		bad("node_name", "required (defaults to the host name)")
+	}
+	if c.Ingest.RefusedPerSecond < 0 || c.Ingest.RefusedBurst < 0 {
+		bad("ingest.refused_per_second", "refused_per_second and refused_burst may not be negative")
+	}
+	if c.Ingest.RefusedRetention < time.Hour {
+		bad("ingest.refused_retention", "%s is below 1h", c.Ingest.RefusedRetention)
 	}
 	if c.Ingest.MaxBodyBytes < 1024 || c.Ingest.MaxBodyBytes > 64<<20 {
 		bad("ingest.max_body_bytes", "%d is outside 1KiB..64MiB", c.Ingest.MaxBodyBytes)

@@ -12,6 +12,7 @@ type Metrics struct {
 	Registry *prometheus.Registry
 
 	Webhooks           *prometheus.CounterVec   // source, outcome, status
+	RefusedUnaudited   *prometheus.CounterVec   // source
 	ItemsFlagged       *prometheus.CounterVec   // source: items stored but not mapped
 	EventsParked       *prometheus.CounterVec   // ref kind: events waiting for their order
 	IngestBatchEvents  prometheus.Histogram     // events per group commit
@@ -46,6 +47,9 @@ func New() *Metrics {
 		Webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tower_webhooks_total", Help: "Webhook deliveries by source, outcome and HTTP status.",
 		}, []string{"source", "outcome", "status"}),
+		RefusedUnaudited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tower_webhooks_refused_unaudited_total", Help: "Refused deliveries not audited because their source was over its audit rate, by source.",
+		}, []string{"source"}),
 		ItemsFlagged: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tower_webhook_items_flagged_total", Help: "Delivery items stored but not mapped to an event (unknown tag, bad field), by source.",
 		}, []string{"source"}),
@@ -123,7 +127,7 @@ func New() *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 16),
 		}),
 	}
-	r.MustRegister(m.Webhooks, m.ItemsFlagged, m.EventsParked, m.IngestBatchEvents, m.IngestBatchDeliver, m.IngestCommit, m.IngestQueue,
+	r.MustRegister(m.Webhooks, m.RefusedUnaudited, m.ItemsFlagged, m.EventsParked, m.IngestBatchEvents, m.IngestBatchDeliver, m.IngestCommit, m.IngestQueue,
 		m.EventsStored, m.EventsPublished, m.HandlerLag, m.HandlerFailures, m.HandlerMessages, m.Poisoned,
 		m.Subscriptions, m.SubscriptionDrops, m.GraphQLRequests, m.ReconcileRuns, m.ReconcileRecovered,
 		m.AlertsRaised, m.DetectionLatency, m.DeadlineLag, m.DeadlinesDeferred, m.NotificationsSent, m.NotifyLatency)
