@@ -112,7 +112,8 @@ sources:
 				want.NodeName = "node-a"
 				want.LogFormat = "json"
 				want.LogLevel = "debug"
-				want.Ingest = config.Ingest{MaxBodyBytes: 2048, BatchWait: 5 * time.Millisecond, MaxBatchEvents: 10, StoreBodies: &f}
+				want.Ingest = config.Ingest{MaxBodyBytes: 2048, BatchWait: 5 * time.Millisecond, MaxBatchEvents: 10, StoreBodies: &f,
+					RefusedPerSecond: 5, RefusedBurst: 50, RefusedRetention: 7 * 24 * time.Hour}
 				want.GraphQL = config.GraphQL{AllowedOrigins: []string{"https://a.example"}, BacklogPushInterval: time.Second, KeepAlive: 30 * time.Second, StatementTimeout: 10 * time.Second}
 				want.Sources = []config.Source{{Name: "erp", Type: "standard", Channel: "web", Secrets: []string{"whsec_one", "whsec_two"}}}
 				if !reflect.DeepEqual(c, want) {
