@@ -9,9 +9,9 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/towerhq/tower/domain/alert"
 	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/internal/config"
-	"github.com/towerhq/tower/internal/detection"
 	"github.com/towerhq/tower/internal/notifications"
 	"github.com/towerhq/tower/internal/notifications/dingtalk"
 	"github.com/towerhq/tower/internal/notifications/wecom"
@@ -172,7 +172,7 @@ func (n *notifier) Handle(msg *message.Message) error {
 				ID: a.ID, Rule: a.Rule, Kind: a.Kind, Severity: a.Severity, Order: a.Channel + "/" + a.OrderNo,
 				Scope: a.Scope, Summary: a.Summary, Link: n.baseURL + "/orders/" + a.Channel + "/" + a.OrderNo, RaisedAt: a.RaisedAt,
 			})
-		case a.State == detection.StateAcknowledged || a.State == detection.StateResolved:
+		case a.State == alert.Acknowledged.String() || a.State == alert.Resolved.String():
 			d.Acknowledged(a.ID)
 		}
 	}

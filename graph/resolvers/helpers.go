@@ -9,32 +9,36 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/towerhq/tower/domain/alert"
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/domain/rules"
 	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/graph/model"
+	"github.com/towerhq/tower/internal/alerts"
 	"github.com/towerhq/tower/internal/config"
 	"github.com/towerhq/tower/internal/detection"
 	"github.com/towerhq/tower/internal/storage"
 )
 
-func (r *Resolver) setAlertState(ctx context.Context, id, state string) (*model.Alert, error) {
+func (r *Resolver) setAlertState(ctx context.Context, id string, state alert.State) (*model.Alert, error) {
 	n, err := parseID("id", id)
 	if err != nil {
 		return nil, err
 	}
 	out, err := r.change(ctx, func(tx bun.Tx) (detection.Outcome, error) {
-		a, err := detection.SetAlertState(ctx, tx, n, state, viewerName(ctx), r.Time.Now())
+		a, err := alerts.SetState(ctx, tx, n, state, viewerName(ctx), r.Time.Now())
 		if err != nil {
 			return detection.Outcome{}, err
 		}
 		return detection.Outcome{Alerts: []events.AlertSnapshot{a}}, nil
 	})
 	switch {
-	case errors.Is(err, detection.ErrAlertNotFound):
+	case errors.Is(err, alerts.ErrNotFound):
 		return nil, &codedError{code: CodeNotFound, msg: "no alert " + id}
-	case errors.Is(err, detection.ErrAlertState):
+	case errors.Is(err, alert.ErrResolved):
 		return nil, &codedError{code: CodeConflict, msg: "the alert is already resolved"}
+	case errors.As(err, new(*alert.TransitionError)):
+		return nil, &codedError{code: CodeConflict, msg: err.Error()}
 	case err != nil:
 		return nil, err
 	}

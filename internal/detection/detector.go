@@ -17,6 +17,7 @@ import (
 	"github.com/towerhq/tower/domain/rules"
 	"github.com/towerhq/tower/domain/twin"
 	"github.com/towerhq/tower/events"
+	"github.com/towerhq/tower/internal/alerts"
 	"github.com/towerhq/tower/internal/metrics"
 	"github.com/towerhq/tower/internal/timers"
 )
@@ -131,7 +132,7 @@ func (d *Detector) Process(ctx context.Context, tx bun.Tx, changes []Change, now
 		hits     []hit
 		schedule []timers.Timer
 		cancel   []string
-		resolve  []resolution
+		resolve  []alerts.Resolution
 		counts   = map[string]*ruleCount{}
 	)
 	count := func(name string) *ruleCount {
@@ -151,7 +152,7 @@ func (d *Detector) Process(ctx context.Context, tx bun.Tx, changes []Change, now
 			for _, p := range progs {
 				if p.Cancels(e.Kind) {
 					cancel = append(cancel, timerKey(p.Name(), k))
-					resolve = append(resolve, resolution{rule: p.Name(), key: k, by: "auto: " + string(e.Kind)})
+					resolve = append(resolve, alerts.Resolution{Rule: p.Name(), Order: k, By: "auto: " + string(e.Kind)})
 				}
 				if !p.Listens(e.Kind) {
 					continue
@@ -200,7 +201,7 @@ func (d *Detector) Process(ctx context.Context, tx bun.Tx, changes []Change, now
 			return out, err
 		}
 	}
-	resolved, err := resolveAlerts(ctx, tx, resolve, now)
+	resolved, err := alerts.Resolve(ctx, tx, resolve, now)
 	if err != nil {
 		return out, err
 	}
@@ -307,7 +308,7 @@ func (d *Detector) act(ctx context.Context, tx bun.Tx, hits []hit, now time.Time
 	}
 	var tagCh, tagNo, tagV []string
 	var qName, qCh, qNo, qRule []string
-	var alerts []alertInput
+	var raise []alerts.Condition
 	for _, h := range hits {
 		r := h.p.Rule()
 		k := h.twin.Key
@@ -322,9 +323,9 @@ func (d *Detector) act(ctx context.Context, tx bun.Tx, hits []hit, now time.Time
 			if scope == "" {
 				scope = k.Channel
 			}
-			alerts = append(alerts, alertInput{
-				rule: r.Name, kind: r.Actions.Kind, severity: r.Actions.Severity, key: k, scope: scope,
-				summary: r.Description, since: h.since,
+			raise = append(raise, alerts.Condition{
+				Rule: r.Name, Kind: r.Actions.Kind, Severity: r.Actions.Severity, Order: k, Scope: scope,
+				Summary: r.Description, Since: h.since,
 			})
 		}
 	}
@@ -377,7 +378,7 @@ func (d *Detector) act(ctx context.Context, tx bun.Tx, hits []hit, now time.Time
 			return out, fmt.Errorf("route to work queues: %w", err)
 		}
 	}
-	raised, err := raiseAlerts(ctx, tx, alerts, now)
+	raised, err := alerts.Raise(ctx, tx, raise, now)
 	if err != nil {
 		return out, err
 	}
