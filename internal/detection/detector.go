@@ -20,6 +20,7 @@ import (
 	"github.com/towerhq/tower/internal/alerts"
 	"github.com/towerhq/tower/internal/metrics"
 	"github.com/towerhq/tower/internal/timers"
+	"github.com/towerhq/tower/internal/workitems"
 )
 
 // Change is one twin a projection batch changed, with the new events it
@@ -307,7 +308,7 @@ func (d *Detector) act(ctx context.Context, tx bun.Tx, hits []hit, now time.Time
 		return out, nil
 	}
 	var tagCh, tagNo, tagV []string
-	var qName, qCh, qNo, qRule []string
+	var route []workitems.Route
 	var raise []alerts.Condition
 	for _, h := range hits {
 		r := h.p.Rule()
@@ -316,7 +317,7 @@ func (d *Detector) act(ctx context.Context, tx bun.Tx, hits []hit, now time.Time
 			tagCh, tagNo, tagV = append(tagCh, k.Channel), append(tagNo, k.OrderNo), append(tagV, tg)
 		}
 		if r.Actions.Queue != "" {
-			qName, qCh, qNo, qRule = append(qName, r.Actions.Queue), append(qCh, k.Channel), append(qNo, k.OrderNo), append(qRule, r.Name)
+			route = append(route, workitems.Route{Queue: r.Actions.Queue, Order: k, Rule: r.Name})
 		}
 		if r.Actions.Alert {
 			scope := h.twin.Details.Warehouse
@@ -354,30 +355,11 @@ func (d *Detector) act(ctx context.Context, tx bun.Tx, hits []hit, now time.Time
 			return out, fmt.Errorf("tag orders: %w", err)
 		}
 	}
-	if len(qName) > 0 {
-		rows, err := tx.QueryContext(ctx, `
-			INSERT INTO work_items (queue, channel, order_no, rule, status, created_at, updated_at)
-			SELECT DISTINCT ON (q, c, n) q, c, n, r, 'open', ?::timestamptz, ?::timestamptz
-			FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS x(q, c, n, r) ORDER BY q, c, n, r
-			ON CONFLICT (queue, channel, order_no) WHERE status <> 'resolved' DO NOTHING
-			RETURNING `+WorkItemColumns,
-			now, now, pgdialect.Array(qName), pgdialect.Array(qCh), pgdialect.Array(qNo), pgdialect.Array(qRule))
-		if err != nil {
-			return out, fmt.Errorf("route to work queues: %w", err)
-		}
-		for rows.Next() {
-			w, err := ScanWorkItem(rows)
-			if err != nil {
-				rows.Close()
-				return out, err
-			}
-			out.WorkItems = append(out.WorkItems, w)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return out, fmt.Errorf("route to work queues: %w", err)
-		}
+	opened, err := workitems.Open(ctx, tx, route, now)
+	if err != nil {
+		return out, err
 	}
+	out.WorkItems = opened
 	raised, err := alerts.Raise(ctx, tx, raise, now)
 	if err != nil {
 		return out, err

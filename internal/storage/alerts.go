@@ -10,7 +10,7 @@ import (
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/internal/alerts"
-	"github.com/towerhq/tower/internal/detection"
+	"github.com/towerhq/tower/internal/workitems"
 )
 
 // Alerts reads alerts, work items, silences and rule hits.
@@ -103,7 +103,7 @@ func (s *Alerts) OfOrder(ctx context.Context, k order.Key) ([]events.AlertSnapsh
 
 // WorkItems lists a queue, newest first.
 func (s *Alerts) WorkItems(ctx context.Context, queue, status string, first int) ([]events.WorkItemSnapshot, error) {
-	q := `SELECT ` + detection.WorkItemColumns + ` FROM work_items WHERE queue = ?`
+	q := `SELECT ` + workitems.Columns + ` FROM work_items WHERE queue = ?`
 	args := []any{queue}
 	if status != "" {
 		q += ` AND status = ?`
@@ -118,7 +118,7 @@ func (s *Alerts) WorkItems(ctx context.Context, queue, status string, first int)
 	defer rows.Close()
 	var out []events.WorkItemSnapshot
 	for rows.Next() {
-		w, err := detection.ScanWorkItem(rows)
+		w, err := workitems.Scan(rows)
 		if err != nil {
 			return nil, err
 		}
