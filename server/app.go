@@ -161,7 +161,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	} else if seeded {
 		log.Info("seeded the default rules", "rules", len(rules.Defaults()))
 	}
-	a.detector = detection.New(a.Metrics, log)
+	a.detector = detection.New(a.Metrics, log, projection.NewTwinSource())
 	twins := projection.NewTwins(a.DB, bus, a.Metrics, log, a.now)
 	twins.Detect = a.detector
 	twins.ReadAhead = 200

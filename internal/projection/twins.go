@@ -399,8 +399,13 @@ func (p *Twins) write(ctx context.Context, w *work, now time.Time) (int, error) 
 		if err != nil {
 			return 0, fmt.Errorf("detect: %w", err)
 		}
+		// Detection says which tags to add; orders are the projection's to write.
+		tags, err := addTags(ctx, w.tx, out.AddTags)
+		if err != nil {
+			return 0, err
+		}
 		for i := range snap.Twins {
-			if t, ok := out.Tags[snap.Twins[i].Twin.Key]; ok {
+			if t, ok := tags[snap.Twins[i].Twin.Key]; ok {
 				snap.Twins[i].Tags = t
 			}
 		}
