@@ -60,7 +60,7 @@ func (n *notifier) build(ctx context.Context) (*notifications.Dispatcher, error)
 	}
 	chCfg = append(chCfg, dbChans...)
 	for _, r := range dbRoutes {
-		routeCfg = append(routeCfg, r.NotifyRoute)
+		routeCfg = append(routeCfg, r.Route)
 	}
 	if len(chCfg) == 0 {
 		return nil, nil

@@ -10,12 +10,12 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/towerhq/tower/domain/alert"
+	"github.com/towerhq/tower/domain/notify"
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/domain/rules"
 	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/graph/model"
 	"github.com/towerhq/tower/internal/alerts"
-	"github.com/towerhq/tower/internal/config"
 	"github.com/towerhq/tower/internal/detection"
 	"github.com/towerhq/tower/internal/storage"
 	"github.com/towerhq/tower/internal/workitems"
@@ -177,7 +177,7 @@ func maskURL(raw string) string {
 	return u.String()
 }
 
-func channelOf(c config.NotifyChannel, origin string) *model.NotificationChannel {
+func channelOf(c notify.Channel, origin string) *model.NotificationChannel {
 	return &model.NotificationChannel{Name: c.Name, Type: c.Type, WebhookURL: maskURL(c.WebhookURL), Signed: c.Secret != "",
 		Mentions: nonNilStrings(c.Mentions), MentionMobiles: nonNilStrings(c.MentionMobile), Origin: origin}
 }
