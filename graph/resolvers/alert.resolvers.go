@@ -10,10 +10,10 @@ import (
 	"errors"
 	"time"
 
+	"github.com/towerhq/tower/domain/alert"
 	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/graph/generated"
 	"github.com/towerhq/tower/graph/model"
-	"github.com/towerhq/tower/internal/detection"
 	"github.com/towerhq/tower/internal/storage"
 )
 
@@ -24,12 +24,12 @@ func (r *alertResolver) Order(ctx context.Context, obj *model.Alert) (*model.Ord
 
 // AcknowledgeAlert is the resolver for the acknowledgeAlert field.
 func (r *mutationResolver) AcknowledgeAlert(ctx context.Context, id string) (*model.Alert, error) {
-	return r.setAlertState(ctx, id, detection.StateAcknowledged)
+	return r.setAlertState(ctx, id, alert.Acknowledged)
 }
 
 // ResolveAlert is the resolver for the resolveAlert field.
 func (r *mutationResolver) ResolveAlert(ctx context.Context, id string) (*model.Alert, error) {
-	return r.setAlertState(ctx, id, detection.StateResolved)
+	return r.setAlertState(ctx, id, alert.Resolved)
 }
 
 // Silence is the resolver for the silence field.

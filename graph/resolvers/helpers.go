@@ -9,32 +9,37 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/towerhq/tower/domain/alert"
+	"github.com/towerhq/tower/domain/notify"
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/domain/rules"
 	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/graph/model"
-	"github.com/towerhq/tower/internal/config"
+	"github.com/towerhq/tower/internal/alerts"
 	"github.com/towerhq/tower/internal/detection"
 	"github.com/towerhq/tower/internal/storage"
+	"github.com/towerhq/tower/internal/workitems"
 )
 
-func (r *Resolver) setAlertState(ctx context.Context, id, state string) (*model.Alert, error) {
+func (r *Resolver) setAlertState(ctx context.Context, id string, state alert.State) (*model.Alert, error) {
 	n, err := parseID("id", id)
 	if err != nil {
 		return nil, err
 	}
 	out, err := r.change(ctx, func(tx bun.Tx) (detection.Outcome, error) {
-		a, err := detection.SetAlertState(ctx, tx, n, state, viewerName(ctx), r.Time.Now())
+		a, err := alerts.SetState(ctx, tx, n, state, viewerName(ctx), r.Time.Now())
 		if err != nil {
 			return detection.Outcome{}, err
 		}
 		return detection.Outcome{Alerts: []events.AlertSnapshot{a}}, nil
 	})
 	switch {
-	case errors.Is(err, detection.ErrAlertNotFound):
+	case errors.Is(err, alerts.ErrNotFound):
 		return nil, &codedError{code: CodeNotFound, msg: "no alert " + id}
-	case errors.Is(err, detection.ErrAlertState):
+	case errors.Is(err, alert.ErrResolved):
 		return nil, &codedError{code: CodeConflict, msg: "the alert is already resolved"}
+	case errors.As(err, new(*alert.TransitionError)):
+		return nil, &codedError{code: CodeConflict, msg: err.Error()}
 	case err != nil:
 		return nil, err
 	}
@@ -71,22 +76,25 @@ func silenceOf(s storage.Silence) *model.Silence {
 	return &model.Silence{ID: strconv.FormatInt(s.ID, 10), Rule: s.Rule, Scope: s.Scope, Until: s.Until, Reason: s.Reason, CreatedBy: s.CreatedBy}
 }
 
-func (r *Resolver) updateWorkItem(ctx context.Context, id, action, note string) (*model.WorkItem, error) {
+// workItemChange changes one work item for the viewer, at the server's time.
+type workItemChange func(ctx context.Context, tx bun.Tx, id int64, by string, now time.Time) (events.WorkItemSnapshot, error)
+
+func (r *Resolver) updateWorkItem(ctx context.Context, id string, change workItemChange) (*model.WorkItem, error) {
 	n, err := parseID("id", id)
 	if err != nil {
 		return nil, err
 	}
 	out, err := r.change(ctx, func(tx bun.Tx) (detection.Outcome, error) {
-		w, err := detection.UpdateWorkItem(ctx, tx, n, action, viewerName(ctx), note, r.Time.Now())
+		w, err := change(ctx, tx, n, viewerName(ctx), r.Time.Now())
 		if err != nil {
 			return detection.Outcome{}, err
 		}
 		return detection.Outcome{WorkItems: []events.WorkItemSnapshot{w}}, nil
 	})
 	switch {
-	case errors.Is(err, detection.ErrWorkItemNotFound):
+	case errors.Is(err, workitems.ErrNotFound):
 		return nil, &codedError{code: CodeNotFound, msg: "no work item " + id}
-	case errors.Is(err, detection.ErrWorkItemResolved):
+	case errors.Is(err, workitems.ErrResolved):
 		return nil, &codedError{code: CodeConflict, msg: "the work item is already resolved"}
 	case err != nil:
 		return nil, err
@@ -169,7 +177,7 @@ func maskURL(raw string) string {
 	return u.String()
 }
 
-func channelOf(c config.NotifyChannel, origin string) *model.NotificationChannel {
+func channelOf(c notify.Channel, origin string) *model.NotificationChannel {
 	return &model.NotificationChannel{Name: c.Name, Type: c.Type, WebhookURL: maskURL(c.WebhookURL), Signed: c.Secret != "",
 		Mentions: nonNilStrings(c.Mentions), MentionMobiles: nonNilStrings(c.MentionMobile), Origin: origin}
 }

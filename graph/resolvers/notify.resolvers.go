@@ -11,14 +11,14 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/towerhq/tower/domain/notify"
 	"github.com/towerhq/tower/graph/model"
-	"github.com/towerhq/tower/internal/config"
 	"github.com/towerhq/tower/internal/storage"
 )
 
 // SaveNotificationChannel is the resolver for the saveNotificationChannel field.
 func (r *mutationResolver) SaveNotificationChannel(ctx context.Context, input model.NotificationChannelInput) (*model.NotificationChannel, error) {
-	c := config.NotifyChannel{Name: strings.TrimSpace(input.Name), Type: input.Type, WebhookURL: input.WebhookURL,
+	c := notify.Channel{Name: strings.TrimSpace(input.Name), Type: input.Type, WebhookURL: input.WebhookURL,
 		Mentions: input.Mentions, MentionMobile: input.MentionMobiles}
 	if input.Secret != nil {
 		c.Secret = *input.Secret
@@ -50,7 +50,7 @@ func (r *mutationResolver) DeleteNotificationChannel(ctx context.Context, name s
 
 // AddNotificationRoute is the resolver for the addNotificationRoute field.
 func (r *mutationResolver) AddNotificationRoute(ctx context.Context, input model.NotificationRouteInput) (*model.NotificationRoute, error) {
-	rc := config.NotifyRoute{Channel: input.Channel, Kinds: input.Kinds, Scopes: input.Scopes}
+	rc := notify.Route{Channel: input.Channel, Kinds: input.Kinds, Scopes: input.Scopes}
 	if input.MinSeverity != nil {
 		rc.MinSeverity = *input.MinSeverity
 	}
@@ -66,7 +66,7 @@ func (r *mutationResolver) AddNotificationRoute(ctx context.Context, input model
 	if err != nil {
 		return nil, err
 	}
-	return routeOf(storage.RouteRow{ID: id, NotifyRoute: rc}, "api"), nil
+	return routeOf(storage.RouteRow{ID: id, Route: rc}, "api"), nil
 }
 
 // DeleteNotificationRoute is the resolver for the deleteNotificationRoute field.
@@ -98,7 +98,7 @@ func (r *queryResolver) NotificationChannels(ctx context.Context) ([]*model.Noti
 func (r *queryResolver) NotificationRoutes(ctx context.Context) ([]*model.NotificationRoute, error) {
 	out := []*model.NotificationRoute{}
 	for i, rc := range r.NotifyFile.Routes {
-		out = append(out, routeOf(storage.RouteRow{ID: -int64(i + 1), NotifyRoute: rc}, "file"))
+		out = append(out, routeOf(storage.RouteRow{ID: -int64(i + 1), Route: rc}, "file"))
 	}
 	rs, err := r.NotifyStore.Routes(ctx)
 	if err != nil {

@@ -8,14 +8,19 @@ package resolvers
 import (
 	"context"
 	"strings"
+	"time"
 
+	"github.com/uptrace/bun"
+
+	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/graph/generated"
 	"github.com/towerhq/tower/graph/model"
+	"github.com/towerhq/tower/internal/workitems"
 )
 
 // ClaimWorkItem is the resolver for the claimWorkItem field.
 func (r *mutationResolver) ClaimWorkItem(ctx context.Context, id string) (*model.WorkItem, error) {
-	return r.updateWorkItem(ctx, id, "claim", "")
+	return r.updateWorkItem(ctx, id, workitems.Claim)
 }
 
 // ResolveWorkItem is the resolver for the resolveWorkItem field.
@@ -24,7 +29,9 @@ func (r *mutationResolver) ResolveWorkItem(ctx context.Context, id string, note 
 	if note != nil {
 		text = *note
 	}
-	return r.updateWorkItem(ctx, id, "resolve", text)
+	return r.updateWorkItem(ctx, id, func(ctx context.Context, tx bun.Tx, id int64, by string, now time.Time) (events.WorkItemSnapshot, error) {
+		return workitems.Resolve(ctx, tx, id, by, text, now)
+	})
 }
 
 // AddWorkNote is the resolver for the addWorkNote field.
@@ -32,7 +39,9 @@ func (r *mutationResolver) AddWorkNote(ctx context.Context, id string, text stri
 	if strings.TrimSpace(text) == "" {
 		return nil, badInput("text", "a note needs text")
 	}
-	return r.updateWorkItem(ctx, id, "note", text)
+	return r.updateWorkItem(ctx, id, func(ctx context.Context, tx bun.Tx, id int64, by string, now time.Time) (events.WorkItemSnapshot, error) {
+		return workitems.AddNote(ctx, tx, id, by, text, now)
+	})
 }
 
 // WorkItems is the resolver for the workItems field.

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/towerhq/tower/domain/notify"
 )
 
 // Config is everything `tower serve` needs.
@@ -65,26 +67,12 @@ type Notify struct {
 	EscalateTo    string          `yaml:"escalate_to"`
 }
 
-// NotifyChannel is one group robot. Its webhook URL holds the key or
-// token, a secret: give it through webhook_url_env in production.
-type NotifyChannel struct {
-	Name          string   `yaml:"name"`
-	Type          string   `yaml:"type"` // wecom | dingtalk
-	WebhookURL    string   `yaml:"webhook_url"`
-	WebhookURLEnv string   `yaml:"webhook_url_env"`
-	Secret        string   `yaml:"secret"` // DingTalk signing secret (SEC...)
-	SecretEnv     string   `yaml:"secret_env"`
-	Mentions      []string `yaml:"mentions"` // user ids (WeCom) / user ids (DingTalk)
-	MentionMobile []string `yaml:"mention_mobiles"`
-}
+// NotifyChannel is one group robot (see notify.Channel); the API stores
+// more of them.
+type NotifyChannel = notify.Channel
 
-// NotifyRoute sends matching alerts to a channel.
-type NotifyRoute struct {
-	Channel     string   `yaml:"channel"`
-	MinSeverity string   `yaml:"min_severity"`
-	Kinds       []string `yaml:"kinds"`
-	Scopes      []string `yaml:"scopes"`
-}
+// NotifyRoute sends matching alerts to a channel (see notify.Route).
+type NotifyRoute = notify.Route
 
 // Simulator runs the live-stream simulator inside `tower serve`, so a fresh
 // install shows a living dashboard. Never in production.

@@ -17,8 +17,10 @@ import (
 	"github.com/towerhq/tower/domain/rules"
 	"github.com/towerhq/tower/domain/twin"
 	"github.com/towerhq/tower/events"
+	"github.com/towerhq/tower/internal/alerts"
 	"github.com/towerhq/tower/internal/metrics"
 	"github.com/towerhq/tower/internal/timers"
+	"github.com/towerhq/tower/internal/workitems"
 )
 
 // Change is one twin a projection batch changed, with the new events it
@@ -32,15 +34,32 @@ type Change struct {
 type Outcome struct {
 	Alerts    []events.AlertSnapshot
 	WorkItems []events.WorkItemSnapshot
-	// Tags are the orders' tags after detection (only orders it tagged).
+	// AddTags are the tags matched rules give orders. The projection owns
+	// orders: Process leaves them to its caller, the projection, to write
+	// in the same transaction; Fire has its TwinSource write them.
+	AddTags map[order.Key][]string
+	// Tags are the tagged orders' tags after Fire wrote AddTags.
 	Tags map[order.Key][]string
+}
+
+// TwinSource is the projection, as deadline timers need it: they fire
+// outside a projection batch, and only the projection writes twins.
+type TwinSource interface {
+	// Current locks the twins of keys in tx, without waiting, and returns
+	// them as of every stored event of their orders. Those another
+	// transaction holds come back in busy; unknown orders in neither.
+	Current(ctx context.Context, tx bun.Tx, keys []order.Key) (twins map[order.Key]*twin.Twin, busy map[order.Key]bool, err error)
+	// AddTags adds tags to orders locked by Current and returns their
+	// tags after.
+	AddTags(ctx context.Context, tx bun.Tx, add map[order.Key][]string) (map[order.Key][]string, error)
 }
 
 // Detector evaluates the rules. Safe for concurrent use; the projection
 // calls it serially.
 type Detector struct {
-	m   *metrics.Metrics
-	log *slog.Logger
+	m     *metrics.Metrics
+	log   *slog.Logger
+	twins TwinSource
 
 	mu     sync.Mutex
 	rev    int64
@@ -50,9 +69,13 @@ type Detector struct {
 	over   overrides
 }
 
-// New builds a detector; rules load on first use.
-func New(m *metrics.Metrics, log *slog.Logger) *Detector {
-	return &Detector{m: m, log: log.With("component", "detect"), byName: map[string]*rules.Program{}}
+// New builds a detector that reads the twins deadlines judge from twins;
+// rules load on first use.
+func New(m *metrics.Metrics, log *slog.Logger, twins TwinSource) *Detector {
+	if twins == nil {
+		panic("detection.New: nil TwinSource")
+	}
+	return &Detector{m: m, log: log.With("component", "detect"), twins: twins, byName: map[string]*rules.Program{}}
 }
 
 // refresh reloads and compiles the rules when any changed (on any node):
@@ -131,7 +154,7 @@ func (d *Detector) Process(ctx context.Context, tx bun.Tx, changes []Change, now
 		hits     []hit
 		schedule []timers.Timer
 		cancel   []string
-		resolve  []resolution
+		resolve  []alerts.Resolution
 		counts   = map[string]*ruleCount{}
 	)
 	count := func(name string) *ruleCount {
@@ -151,7 +174,7 @@ func (d *Detector) Process(ctx context.Context, tx bun.Tx, changes []Change, now
 			for _, p := range progs {
 				if p.Cancels(e.Kind) {
 					cancel = append(cancel, timerKey(p.Name(), k))
-					resolve = append(resolve, resolution{rule: p.Name(), key: k, by: "auto: " + string(e.Kind)})
+					resolve = append(resolve, alerts.Resolution{Rule: p.Name(), Order: k, By: "auto: " + string(e.Kind)})
 				}
 				if !p.Listens(e.Kind) {
 					continue
@@ -200,7 +223,7 @@ func (d *Detector) Process(ctx context.Context, tx bun.Tx, changes []Change, now
 			return out, err
 		}
 	}
-	resolved, err := resolveAlerts(ctx, tx, resolve, now)
+	resolved, err := alerts.Resolve(ctx, tx, resolve, now)
 	if err != nil {
 		return out, err
 	}
@@ -234,9 +257,11 @@ func (d *Detector) Fire(ctx context.Context, tx bun.Tx, fired []timers.Fired, no
 		deads = append(deads, dl)
 		keys = append(keys, order.Key{Channel: dl.Channel, OrderNo: dl.OrderNo})
 	}
-	twins, busy, err := lockTwins(ctx, tx, keys)
+	// Judged on everything Tower has stored, not only on what the
+	// projection has folded in yet (see TwinSource.Current).
+	twins, busy, err := d.twins.Current(ctx, tx, keys)
 	if err != nil {
-		return Outcome{}, err
+		return Outcome{}, fmt.Errorf("deadline twins: %w", err)
 	}
 	// An order the projection is writing right now is judged a moment
 	// later: its timer goes back as it was, instead of this transaction
@@ -257,12 +282,6 @@ func (d *Detector) Fire(ctx context.Context, tx bun.Tx, fired []timers.Fired, no
 		if d.m != nil {
 			d.m.DeadlinesDeferred.Add(float64(len(later)))
 		}
-	}
-	// Judge on everything Tower has stored, not only on what the
-	// projection has folded in yet: under a burst the awaited event may be
-	// committed but not projected, and raising then would be a false alarm.
-	if err := catchUp(ctx, tx, twins); err != nil {
-		return Outcome{}, err
 	}
 	counts := map[string]*ruleCount{}
 	var hits []hit
@@ -296,88 +315,47 @@ func (d *Detector) Fire(ctx context.Context, tx bun.Tx, fired []timers.Fired, no
 	if err != nil {
 		return out, err
 	}
+	if out.Tags, err = d.twins.AddTags(ctx, tx, out.AddTags); err != nil {
+		return out, fmt.Errorf("deadline tags: %w", err)
+	}
 	return out, recordCounts(ctx, tx, counts, now)
 }
 
-// act applies matched rules: tags, work queues, alerts.
+// act applies matched rules: work queues and alerts; the tags to add are
+// returned in AddTags.
 func (d *Detector) act(ctx context.Context, tx bun.Tx, hits []hit, now time.Time) (Outcome, error) {
-	out := Outcome{Tags: map[order.Key][]string{}}
+	out := Outcome{AddTags: map[order.Key][]string{}}
 	if len(hits) == 0 {
 		return out, nil
 	}
-	var tagCh, tagNo, tagV []string
-	var qName, qCh, qNo, qRule []string
-	var alerts []alertInput
+	var route []workitems.Route
+	var raise []alerts.Condition
 	for _, h := range hits {
 		r := h.p.Rule()
 		k := h.twin.Key
-		for _, tg := range r.Actions.Tags {
-			tagCh, tagNo, tagV = append(tagCh, k.Channel), append(tagNo, k.OrderNo), append(tagV, tg)
+		if len(r.Actions.Tags) > 0 {
+			out.AddTags[k] = append(out.AddTags[k], r.Actions.Tags...)
 		}
 		if r.Actions.Queue != "" {
-			qName, qCh, qNo, qRule = append(qName, r.Actions.Queue), append(qCh, k.Channel), append(qNo, k.OrderNo), append(qRule, r.Name)
+			route = append(route, workitems.Route{Queue: r.Actions.Queue, Order: k, Rule: r.Name})
 		}
 		if r.Actions.Alert {
 			scope := h.twin.Details.Warehouse
 			if scope == "" {
 				scope = k.Channel
 			}
-			alerts = append(alerts, alertInput{
-				rule: r.Name, kind: r.Actions.Kind, severity: r.Actions.Severity, key: k, scope: scope,
-				summary: r.Description, since: h.since,
+			raise = append(raise, alerts.Condition{
+				Rule: r.Name, Kind: r.Actions.Kind, Severity: r.Actions.Severity, Order: k, Scope: scope,
+				Summary: r.Description, Since: h.since,
 			})
 		}
 	}
-	if len(tagV) > 0 {
-		rows, err := tx.QueryContext(ctx, `
-			WITH t AS (SELECT * FROM unnest(?::text[], ?::text[], ?::text[]) AS t(channel, order_no, tag))
-			UPDATE orders o SET tags = (SELECT array_agg(DISTINCT x ORDER BY x) FROM unnest(o.tags || n.tags) x)
-			FROM (SELECT channel, order_no, array_agg(tag) AS tags FROM t GROUP BY channel, order_no) n
-			WHERE o.channel = n.channel AND o.order_no = n.order_no
-			RETURNING o.channel, o.order_no, o.tags`,
-			pgdialect.Array(tagCh), pgdialect.Array(tagNo), pgdialect.Array(tagV))
-		if err != nil {
-			return out, fmt.Errorf("tag orders: %w", err)
-		}
-		for rows.Next() {
-			var k order.Key
-			var tags []string
-			if err := rows.Scan(&k.Channel, &k.OrderNo, pgdialect.Array(&tags)); err != nil {
-				rows.Close()
-				return out, fmt.Errorf("tag orders: %w", err)
-			}
-			out.Tags[k] = tags
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return out, fmt.Errorf("tag orders: %w", err)
-		}
+	opened, err := workitems.Open(ctx, tx, route, now)
+	if err != nil {
+		return out, err
 	}
-	if len(qName) > 0 {
-		rows, err := tx.QueryContext(ctx, `
-			INSERT INTO work_items (queue, channel, order_no, rule, status, created_at, updated_at)
-			SELECT DISTINCT ON (q, c, n) q, c, n, r, 'open', ?::timestamptz, ?::timestamptz
-			FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS x(q, c, n, r) ORDER BY q, c, n, r
-			ON CONFLICT (queue, channel, order_no) WHERE status <> 'resolved' DO NOTHING
-			RETURNING `+WorkItemColumns,
-			now, now, pgdialect.Array(qName), pgdialect.Array(qCh), pgdialect.Array(qNo), pgdialect.Array(qRule))
-		if err != nil {
-			return out, fmt.Errorf("route to work queues: %w", err)
-		}
-		for rows.Next() {
-			w, err := ScanWorkItem(rows)
-			if err != nil {
-				rows.Close()
-				return out, err
-			}
-			out.WorkItems = append(out.WorkItems, w)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return out, fmt.Errorf("route to work queues: %w", err)
-		}
-	}
-	raised, err := raiseAlerts(ctx, tx, alerts, now)
+	out.WorkItems = opened
+	raised, err := alerts.Raise(ctx, tx, raise, now)
 	if err != nil {
 		return out, err
 	}
@@ -413,123 +391,9 @@ func recordCounts(ctx context.Context, tx bun.Tx, counts map[string]*ruleCount, 
 	return nil
 }
 
-// catchUp applies to each twin the stored events of its order that the
-// projection has not applied yet (those named by the order, and courier
-// events still waiting for their tracking number).
-func catchUp(ctx context.Context, tx bun.Tx, twins map[order.Key]*twin.Twin) error {
-	if len(twins) == 0 {
-		return nil
-	}
-	var chs, nos, tns []string
-	byTN := map[string]order.Key{}
-	for k, t := range twins {
-		chs, nos = append(chs, k.Channel), append(nos, k.OrderNo)
-		if tn := t.Details.TrackingNo; tn != "" {
-			tns = append(tns, tn)
-			byTN[tn] = k
-		}
-	}
-	rows, err := tx.QueryContext(ctx, `
-		SELECT source, event_id, kind, system, channel, order_no, occurred_at, recovered, data FROM order_events
-		WHERE (channel, order_no) IN (SELECT * FROM unnest(?::text[], ?::text[]))
-		UNION ALL
-		SELECT source, event_id, kind, system, channel, order_no, occurred_at, recovered, data FROM order_events
-		WHERE channel = '' AND data->>'trackingNo' = ANY(?::text[])`,
-		pgdialect.Array(chs), pgdialect.Array(nos), pgdialect.Array(tns))
-	if err != nil {
-		return fmt.Errorf("catch up stored events: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var e order.Event
-		var data []byte
-		if err := rows.Scan(&e.Source, &e.ID, &e.Kind, &e.System, &e.Order.Channel, &e.Order.OrderNo, &e.OccurredAt, &e.Recovered, &data); err != nil {
-			return err
-		}
-		if err := json.Unmarshal(data, &e.Data); err != nil {
-			continue
-		}
-		if e.Order.Channel == "" {
-			k, ok := byTN[e.Data.TrackingNo]
-			if !ok {
-				continue
-			}
-			e.Order = k
-		}
-		if t := twins[e.Order]; t != nil {
-			t.Apply(e) // idempotent: events already on the twin change nothing
-		}
-	}
-	return rows.Err()
-}
-
 // busyRetry is how long (on the injected clock) a deadline whose order
 // is being written waits before it is judged again.
 const busyRetry = time.Second
-
-// lockTwins locks and reads the twins of keys, skipping those another
-// transaction holds (the projection, writing them): those come back in
-// busy. Never waiting here matters: this transaction holds the timer rows
-// it claimed, and the projection, which locks twins then timers, may be
-// waiting for them.
-func lockTwins(ctx context.Context, tx bun.Tx, keys []order.Key) (map[order.Key]*twin.Twin, map[order.Key]bool, error) {
-	out := map[order.Key]*twin.Twin{}
-	busy := map[order.Key]bool{}
-	if len(keys) == 0 {
-		return out, busy, nil
-	}
-	chs, nos := make([]string, len(keys)), make([]string, len(keys))
-	for i, k := range keys {
-		chs[i], nos[i] = k.Channel, k.OrderNo
-	}
-	rows, err := tx.QueryContext(ctx, `
-		SELECT o.twin FROM orders o JOIN unnest(?::text[], ?::text[]) AS k(channel, order_no) USING (channel, order_no)
-		ORDER BY o.channel, o.order_no
-		FOR UPDATE OF o SKIP LOCKED`, pgdialect.Array(chs), pgdialect.Array(nos))
-	if err != nil {
-		return nil, nil, fmt.Errorf("lock twins: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var b []byte
-		if err := rows.Scan(&b); err != nil {
-			return nil, nil, err
-		}
-		t := &twin.Twin{}
-		if err := json.Unmarshal(b, t); err != nil {
-			return nil, nil, fmt.Errorf("decode twin: %w", err)
-		}
-		out[t.Key] = t
-	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, err
-	}
-	// Of the rest, those that exist are locked by someone else.
-	var mc, mn []string
-	for _, k := range keys {
-		if out[k] == nil {
-			mc, mn = append(mc, k.Channel), append(mn, k.OrderNo)
-		}
-	}
-	if len(mc) == 0 {
-		return out, busy, nil
-	}
-	rows2, err := tx.QueryContext(ctx, `
-		SELECT o.channel, o.order_no FROM orders o JOIN unnest(?::text[], ?::text[]) AS k(channel, order_no) USING (channel, order_no)`,
-		pgdialect.Array(mc), pgdialect.Array(mn))
-	if err != nil {
-		return nil, nil, fmt.Errorf("lock twins: %w", err)
-	}
-	defer rows2.Close()
-	for rows2.Next() {
-		var k order.Key
-		if err := rows2.Scan(&k.Channel, &k.OrderNo); err != nil {
-			return nil, nil, err
-		}
-		busy[k] = true
-	}
-	return out, busy, rows2.Err()
-}
 
 func maxTime(a, b time.Time) time.Time {
 	if a.After(b) {

@@ -16,6 +16,7 @@ import (
 	"github.com/towerhq/tower/domain/twin"
 	"github.com/towerhq/tower/internal/detection"
 	"github.com/towerhq/tower/internal/pgtest"
+	"github.com/towerhq/tower/internal/projection"
 	"github.com/towerhq/tower/internal/timers"
 	"github.com/towerhq/tower/migrations"
 )
@@ -38,7 +39,7 @@ func TestDeadlineSeesStoredButUnprojectedEvents(t *testing.T) {
 	if _, err := detection.NewRules(testDB).Seed(ctx, rules.Defaults(), now); err != nil {
 		t.Fatal(err)
 	}
-	d := detection.New(nil, quiet)
+	d := detection.New(nil, quiet, projection.NewTwinSource())
 	for _, tc := range []struct {
 		name      string
 		collected bool
@@ -97,7 +98,7 @@ func TestDeadlineOfABusyOrderIsPutBack(t *testing.T) {
 	if _, err := detection.NewRules(testDB).Seed(ctx, rules.Defaults(), now); err != nil {
 		t.Fatal(err)
 	}
-	d := detection.New(nil, quiet)
+	d := detection.New(nil, quiet, projection.NewTwinSource())
 	var fired []timers.Fired
 	keys := []order.Key{{Channel: "tmall", OrderNo: "BUSY-1"}, {Channel: "tmall", OrderNo: "FREE-1"}}
 	for i, k := range keys {

@@ -1,8 +1,12 @@
-// Package detect finds exceptions as events arrive: it evaluates the
-// editable rules against each event, the order's twin and stateful
-// features, schedules deadline timers, and raises, tags, routes and
-// resolves alerts, all inside the projection's transaction, so an alert
-// exists if and only if the twin change that caused it does.
+// Package detection finds exceptions as events arrive: it evaluates the
+// editable rules against each event, the order's twin (as the projection
+// just computed it) and stateful features, schedules deadline timers, and
+// raises and resolves alerts, routes orders to work queues and says which
+// tags they get, all inside the projection's transaction, so an alert
+// exists if and only if the twin change that caused it does. It writes
+// only its own tables (rules, overrides, features, rule hits): alerts go
+// through internal/alerts, work items through internal/workitems, and
+// orders, tags included, are the projection's to write.
 package detection
 
 import (

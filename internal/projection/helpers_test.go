@@ -26,8 +26,9 @@ import (
 )
 
 // testDB is shared by the package's tests, which run one at a time and use
-// order numbers of their own. Every write to orders goes through
-// Twins.Apply, so stage_counts must always match orders as a whole.
+// order numbers of their own. Every write to orders goes through the
+// projection (Twins.Apply; TwinSource.AddTags, which only tags), so
+// stage_counts must always match orders as a whole.
 var testDB *bun.DB
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, "projection", &testDB)) }

@@ -2,7 +2,6 @@ package projection
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -228,24 +227,4 @@ func (w *work) learn(ctx context.Context, now time.Time) ([]order.Event, error) 
 		out = append(out, e)
 	}
 	return out, rows.Err()
-}
-
-// recordResolved writes the order key into the stored events that came
-// without it, so per-order queries and backtests find them.
-func recordResolved(ctx context.Context, tx *sql.Tx, es []order.Event) error {
-	if len(es) == 0 {
-		return nil
-	}
-	n := len(es)
-	src, id, ch, no := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	for i, e := range es {
-		src[i], id[i], ch[i], no[i] = e.Source, e.ID, e.Order.Channel, e.Order.OrderNo
-	}
-	if _, err := tx.ExecContext(ctx, `
-		UPDATE order_events o SET channel = r.c, order_no = r.n
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(s, i, c, n)
-		WHERE o.source = r.s AND o.event_id = r.i`, src, id, ch, no); err != nil {
-		return fmt.Errorf("record resolved orders of %d events: %w", n, err)
-	}
-	return nil
 }

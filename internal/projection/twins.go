@@ -26,6 +26,7 @@ import (
 	"github.com/towerhq/tower/domain/twin"
 	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/internal/detection"
+	"github.com/towerhq/tower/internal/ingest"
 	"github.com/towerhq/tower/internal/metrics"
 )
 
@@ -343,7 +344,8 @@ func (w *work) apply(ctx context.Context, es []order.Event) error {
 
 // write stores every changed twin, the stage counts and the change message.
 func (p *Twins) write(ctx context.Context, w *work, now time.Time) (int, error) {
-	if err := recordResolved(ctx, w.tx, w.refsResolved); err != nil {
+	// The stored events are ingest's: it records what the projection learnt.
+	if err := ingest.RecordResolvedOrders(ctx, w.tx, w.refsResolved); err != nil {
 		return 0, err
 	}
 	keys := slices.SortedFunc(maps.Keys(w.loaded), compareKeys)
@@ -399,8 +401,13 @@ func (p *Twins) write(ctx context.Context, w *work, now time.Time) (int, error) 
 		if err != nil {
 			return 0, fmt.Errorf("detect: %w", err)
 		}
+		// Detection says which tags to add; orders are the projection's to write.
+		tags, err := addTags(ctx, w.tx, out.AddTags)
+		if err != nil {
+			return 0, err
+		}
 		for i := range snap.Twins {
-			if t, ok := out.Tags[snap.Twins[i].Twin.Key]; ok {
+			if t, ok := tags[snap.Twins[i].Twin.Key]; ok {
 				snap.Twins[i].Tags = t
 			}
 		}

@@ -9,7 +9,8 @@ import (
 
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/events"
-	"github.com/towerhq/tower/internal/detection"
+	"github.com/towerhq/tower/internal/alerts"
+	"github.com/towerhq/tower/internal/workitems"
 )
 
 // Alerts reads alerts, work items, silences and rule hits.
@@ -33,7 +34,7 @@ type AlertPage struct {
 
 // List returns alerts newest first, keyset-paginated.
 func (s *Alerts) List(ctx context.Context, f AlertFilter, first int, after string) (AlertPage, error) {
-	q := `SELECT ` + detection.AlertColumns + ` FROM alerts WHERE true`
+	q := `SELECT ` + alerts.Columns + ` FROM alerts WHERE true`
 	var args []any
 	if f.State != "" {
 		q += ` AND state = ?`
@@ -64,7 +65,7 @@ func (s *Alerts) List(ctx context.Context, f AlertFilter, first int, after strin
 	defer rows.Close()
 	var p AlertPage
 	for rows.Next() {
-		a, err := detection.ScanAlert(rows, false)
+		a, err := alerts.Scan(rows, false)
 		if err != nil {
 			return AlertPage{}, fmt.Errorf("list alerts: %w", err)
 		}
@@ -84,14 +85,14 @@ func (s *Alerts) List(ctx context.Context, f AlertFilter, first int, after strin
 
 // OfOrder returns an order's alerts, newest first.
 func (s *Alerts) OfOrder(ctx context.Context, k order.Key) ([]events.AlertSnapshot, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+detection.AlertColumns+` FROM alerts WHERE channel = ? AND order_no = ? ORDER BY raised_at DESC, id DESC LIMIT 100`, k.Channel, k.OrderNo)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+alerts.Columns+` FROM alerts WHERE channel = ? AND order_no = ? ORDER BY raised_at DESC, id DESC LIMIT 100`, k.Channel, k.OrderNo)
 	if err != nil {
 		return nil, fmt.Errorf("order alerts: %w", err)
 	}
 	defer rows.Close()
 	var out []events.AlertSnapshot
 	for rows.Next() {
-		a, err := detection.ScanAlert(rows, false)
+		a, err := alerts.Scan(rows, false)
 		if err != nil {
 			return nil, err
 		}
@@ -102,7 +103,7 @@ func (s *Alerts) OfOrder(ctx context.Context, k order.Key) ([]events.AlertSnapsh
 
 // WorkItems lists a queue, newest first.
 func (s *Alerts) WorkItems(ctx context.Context, queue, status string, first int) ([]events.WorkItemSnapshot, error) {
-	q := `SELECT ` + detection.WorkItemColumns + ` FROM work_items WHERE queue = ?`
+	q := `SELECT ` + workitems.Columns + ` FROM work_items WHERE queue = ?`
 	args := []any{queue}
 	if status != "" {
 		q += ` AND status = ?`
@@ -117,7 +118,7 @@ func (s *Alerts) WorkItems(ctx context.Context, queue, status string, first int)
 	defer rows.Close()
 	var out []events.WorkItemSnapshot
 	for rows.Next() {
-		w, err := detection.ScanWorkItem(rows)
+		w, err := workitems.Scan(rows)
 		if err != nil {
 			return nil, err
 		}

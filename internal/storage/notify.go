@@ -10,7 +10,7 @@ import (
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 
-	"github.com/towerhq/tower/internal/config"
+	"github.com/towerhq/tower/domain/notify"
 )
 
 // NotifyConfig stores robots and routes configured through the API.
@@ -21,7 +21,7 @@ func NewNotifyConfig(db *bun.DB) *NotifyConfig { return &NotifyConfig{db: db} }
 // RouteRow is a stored route.
 type RouteRow struct {
 	ID int64
-	config.NotifyRoute
+	notify.Route
 }
 
 // Revision moves on every change.
@@ -32,15 +32,15 @@ func (s *NotifyConfig) Revision(ctx context.Context) (int64, error) {
 }
 
 // Channels lists the stored robots.
-func (s *NotifyConfig) Channels(ctx context.Context) ([]config.NotifyChannel, error) {
+func (s *NotifyConfig) Channels(ctx context.Context) ([]notify.Channel, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT name, type, webhook_url, secret, mentions, mention_mobiles FROM notification_channels ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("notification channels: %w", err)
 	}
 	defer rows.Close()
-	var out []config.NotifyChannel
+	var out []notify.Channel
 	for rows.Next() {
-		var c config.NotifyChannel
+		var c notify.Channel
 		if err := rows.Scan(&c.Name, &c.Type, &c.WebhookURL, &c.Secret, pgdialect.Array(&c.Mentions), pgdialect.Array(&c.MentionMobile)); err != nil {
 			return nil, err
 		}
@@ -78,7 +78,7 @@ func (s *NotifyConfig) change(ctx context.Context, f func(tx bun.Tx) error) erro
 }
 
 // SaveChannel creates or replaces a robot.
-func (s *NotifyConfig) SaveChannel(ctx context.Context, c config.NotifyChannel, now time.Time, by string) error {
+func (s *NotifyConfig) SaveChannel(ctx context.Context, c notify.Channel, now time.Time, by string) error {
 	return s.change(ctx, func(tx bun.Tx) error {
 		_, err := tx.ExecContext(ctx, `
 			INSERT INTO notification_channels (name, type, webhook_url, secret, mentions, mention_mobiles, updated_at, updated_by)
@@ -107,7 +107,7 @@ func (s *NotifyConfig) DeleteChannel(ctx context.Context, name string) (bool, er
 var ErrNoChannel = errors.New("no such notification channel")
 
 // AddRoute stores a route.
-func (s *NotifyConfig) AddRoute(ctx context.Context, r config.NotifyRoute, now time.Time, by string) (int64, error) {
+func (s *NotifyConfig) AddRoute(ctx context.Context, r notify.Route, now time.Time, by string) (int64, error) {
 	var id int64
 	err := s.change(ctx, func(tx bun.Tx) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO notification_routes (channel, min_severity, kinds, scopes, updated_at, updated_by)

@@ -14,9 +14,9 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/uptrace/bun"
 
+	"github.com/towerhq/tower/domain/alert"
 	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/internal/config"
-	"github.com/towerhq/tower/internal/detection"
 	"github.com/towerhq/tower/internal/metrics"
 	"github.com/towerhq/tower/internal/notifications"
 	"github.com/towerhq/tower/internal/notifications/dingtalk"
@@ -87,7 +87,7 @@ func (n *Notifier) build(ctx context.Context) (*notifications.Dispatcher, error)
 	}
 	chCfg = append(chCfg, dbChans...)
 	for _, r := range dbRoutes {
-		routeCfg = append(routeCfg, r.NotifyRoute)
+		routeCfg = append(routeCfg, r.Route)
 	}
 	if len(chCfg) == 0 {
 		return nil, nil
@@ -199,7 +199,7 @@ func (n *Notifier) Handle(msg *message.Message) error {
 				ID: a.ID, Rule: a.Rule, Kind: a.Kind, Severity: a.Severity, Order: a.Channel + "/" + a.OrderNo,
 				Scope: a.Scope, Summary: a.Summary, Link: n.baseURL + "/orders/" + a.Channel + "/" + a.OrderNo, RaisedAt: a.RaisedAt,
 			})
-		case a.State == detection.StateAcknowledged || a.State == detection.StateResolved:
+		case a.State == alert.Acknowledged.String() || a.State == alert.Resolved.String():
 			d.Acknowledged(a.ID)
 		}
 	}
