@@ -142,10 +142,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	} else if seeded {
 		log.Info("seeded the default rules", "rules", len(rules.Defaults()))
 	}
-	n.detector = detection.New(n.Metrics, log)
-	twins := projection.NewTwins(n.DB, n.Bus, n.Metrics, log, n.now)
-	twins.Detect = n.detector
-	twins.ReadAhead = 200
+	n.detector = detection.New(n.Metrics, log, projection.NewTwinSource())
+	twins := projection.NewTwins(n.DB, n.Bus, n.Metrics, log, n.now, projection.Options{Detect: n.detector, ReadAhead: 200})
 	if err := twins.Register(n.router); err != nil {
 		return nil, err
 	}

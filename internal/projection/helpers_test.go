@@ -70,7 +70,7 @@ func newBus(tb testing.TB) *events.PostgresBus {
 func newTwins(tb testing.TB) (*projection.Twins, *events.PostgresBus) {
 	tb.Helper()
 	bus := newBus(tb)
-	return projection.NewTwins(testDB, bus, metrics.New(), quiet, func() time.Time { return projectedAt }), bus
+	return projection.NewTwins(testDB, bus, metrics.New(), quiet, func() time.Time { return projectedAt }, projection.Options{}), bus
 }
 
 var keys atomic.Int64

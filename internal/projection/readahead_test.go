@@ -20,8 +20,7 @@ func TestReadAheadFoldsABacklog(t *testing.T) {
 	bus := newBus(t)
 	bus.PollInterval = 5 * time.Millisecond
 	m := metrics.New()
-	p := projection.NewTwins(testDB, bus, m, quiet, func() time.Time { return projectedAt })
-	p.ReadAhead = 50
+	p := projection.NewTwins(testDB, bus, m, quiet, func() time.Time { return projectedAt }, projection.Options{ReadAhead: 50})
 
 	const n = 40
 	var keys []order.Key

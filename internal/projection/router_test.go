@@ -76,7 +76,7 @@ func TestHandlerThroughRouter(t *testing.T) {
 	bus := newBus(t)
 	bus.PollInterval = 5 * time.Millisecond
 	m := metrics.New()
-	p := projection.NewTwins(testDB, bus, m, quiet, func() time.Time { return projectedAt })
+	p := projection.NewTwins(testDB, bus, m, quiet, func() time.Time { return projectedAt }, projection.Options{})
 	runProjection(t, bus, m, p)
 
 	k1, k2 := uniqueKey("router-1"), uniqueKey("router-2")

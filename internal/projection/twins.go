@@ -38,11 +38,8 @@ const ConsumerGroup = "twin-projection"
 
 // Twins is the twin projection.
 type Twins struct {
-	// Detect, when set, evaluates the rules on every change in the same
-	// transaction.
-	Detect *detection.Detector
-	// ReadAhead is how many following messages a handler folds in (0: none).
-	ReadAhead int
+	detect     *detection.Detector
+	readAheadN int // messages a handler folds in (see Handle)
 
 	db  *bun.DB
 	bus events.Bus
@@ -54,9 +51,19 @@ type Twins struct {
 	now     func() time.Time
 }
 
+// Options tunes the projection.
+type Options struct {
+	// Detect, when set, evaluates the rules on every change in the same
+	// transaction.
+	Detect *detection.Detector
+	// ReadAhead is how many following messages a handler folds in (0: none).
+	ReadAhead int
+}
+
 // NewTwins builds the projection; now is the injected clock (projected_at).
-func NewTwins(db *bun.DB, bus events.Bus, m *metrics.Metrics, log *slog.Logger, now func() time.Time) *Twins {
-	return &Twins{db: db, bus: bus, m: m, log: log.With("handler", HandlerName), now: now}
+func NewTwins(db *bun.DB, bus events.Bus, m *metrics.Metrics, log *slog.Logger, now func() time.Time, o Options) *Twins {
+	return &Twins{db: db, bus: bus, m: m, log: log.With("handler", HandlerName), now: now,
+		detect: o.Detect, readAheadN: o.ReadAhead}
 }
 
 // Register adds the projection to r.
@@ -81,7 +88,7 @@ func (p *Twins) Handle(msg *message.Message) error {
 	// projection transaction per ReadAhead messages, not one each.
 	evs := batch.Events
 	var ahead []string
-	if p.ReadAhead > 0 {
+	if p.readAheadN > 0 {
 		ctx := msg.Context()
 		// Folded by this process: known without asking the database.
 		if p.folded.take(msg.UUID) {
@@ -122,7 +129,7 @@ const maxReadAheadEvents = 5000
 // clean-ups of projected_messages.
 const cleanupEvery = 200
 
-// readAhead returns the events of up to p.ReadAhead messages committed
+// readAhead returns the events of up to p.readAhead messages committed
 // after the message uuid, in bus order, and those messages' uuids. Only
 // messages of transactions older than every running one are taken: a
 // younger one may still commit behind them.
@@ -141,7 +148,7 @@ func (p *Twins) readAhead(ctx context.Context, uuid string) ([]order.Event, []st
 		SELECT uuid, payload FROM "watermill_order_events_v1"
 		WHERE (transaction_id, "offset") > (?::xid8, ?)
 			AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-		ORDER BY transaction_id, "offset" LIMIT ?`, xid, offset, p.ReadAhead)
+		ORDER BY transaction_id, "offset" LIMIT ?`, xid, offset, p.readAheadN)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -390,14 +397,14 @@ func (p *Twins) write(ctx context.Context, w *work, now time.Time) (int, error) 
 	for i, t := range twins {
 		snap.Twins = append(snap.Twins, events.TwinSnapshot{ID: ids[i], Twin: t, Tags: tags[i], Doc: raws[i]})
 	}
-	if p.Detect != nil {
+	if p.detect != nil {
 		var changes []detection.Change
 		for _, k := range keys {
 			if lt := w.loaded[k]; lt.changed && len(lt.fresh) > 0 {
 				changes = append(changes, detection.Change{Twin: lt.t, Events: lt.fresh})
 			}
 		}
-		out, err := p.Detect.Process(ctx, w.btx, changes, now)
+		out, err := p.detect.Process(ctx, w.btx, changes, now)
 		if err != nil {
 			return 0, fmt.Errorf("detect: %w", err)
 		}
