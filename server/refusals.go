@@ -1,10 +1,14 @@
 package server
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/time/rate"
 
 	"github.com/towerhq/tower/internal/ingest"
@@ -19,39 +23,63 @@ const (
 	unverifiedHeaderBytes = 512
 )
 
-// Refusals bounds what refused deliveries cost: each source may have a few
-// of them audited per second; past that they are answered and counted, not
-// stored. Sources are configured, so the limiters are bounded too.
+// remotesTracked bounds the per-remote limiters kept (least recently seen
+// go first), so a sender rotating addresses cannot grow them.
+const remotesTracked = 4096
+
+// Refusals bounds what refused deliveries cost: each source, and each
+// remote address, may have a few of them audited per second; past that
+// they are answered and counted, not stored. Sources are configured and
+// remotes kept in a bounded LRU, so the limiters are bounded too.
 type Refusals struct {
 	PerSecond float64
 	Burst     int
 
-	mu     sync.Mutex
-	limits map[string]*rate.Limiter
+	mu      sync.Mutex
+	sources map[string]*rate.Limiter
+	remotes *lru.Cache[string, *rate.Limiter]
 }
 
-func (r *Refusals) allow(source string) bool {
+func (r *Refusals) allow(source, remote string) bool {
 	if r == nil {
 		return true
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	l, ok := r.limits[source]
-	if !ok {
-		if r.limits == nil {
-			r.limits = map[string]*rate.Limiter{}
-		}
-		l = rate.NewLimiter(rate.Limit(r.PerSecond), r.Burst)
-		r.limits[source] = l
+	if r.sources == nil {
+		r.sources = map[string]*rate.Limiter{}
+		r.remotes, _ = lru.New[string, *rate.Limiter](remotesTracked)
 	}
-	return l.Allow()
+	src, ok := r.sources[source]
+	if !ok {
+		src = rate.NewLimiter(rate.Limit(r.PerSecond), r.Burst)
+		r.sources[source] = src
+	}
+	rem, ok := r.remotes.Get(remote)
+	if !ok {
+		// One remote gets a fifth of a source's allowance: one noisy
+		// address cannot use up the audit of the others.
+		rem = rate.NewLimiter(rate.Limit(r.PerSecond/5), max(r.Burst/5, 1))
+		r.remotes.Add(remote, rem)
+	}
+	return rem.Allow() && src.Allow()
+}
+
+// remoteHost is the sender's address without its port.
+func remoteHost(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
 }
 
 // trimUnverified cuts an unverified delivery down to what may be audited,
 // noting the sizes it had.
 func trimUnverified(d *ingest.Delivery) {
 	if n := len(d.Body); n > unverifiedBodyBytes {
+		sum := sha256.Sum256(d.Body)
 		d.Headers[":body-bytes"] = strconv.Itoa(n)
+		d.Headers[":body-sha256"] = hex.EncodeToString(sum[:])
 		d.Body = d.Body[:unverifiedBodyBytes]
 	}
 	if len(d.Headers) > unverifiedHeaders {

@@ -95,7 +95,7 @@ func (h *webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *webhooks) refuse(w http.ResponseWriter, r *http.Request, src platforms.Source, d *ingest.Delivery, req *platforms.Request, outcome string, status int, cause error) {
 	d.Outcome, d.Status, d.Err = outcome, status, cause
 	h.m.Webhooks.WithLabelValues(d.Source, outcome, strconv.Itoa(status)).Inc()
-	if !h.refusals.allow(d.Source) {
+	if !h.refusals.allow(d.Source, remoteHost(r.RemoteAddr)) {
 		// Over the source's audit rate: answer, count, store nothing.
 		h.m.RefusedUnaudited.WithLabelValues(d.Source).Inc()
 		src.Respond(w, platforms.Outcome{Status: status, Err: cause, Request: req})

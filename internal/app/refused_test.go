@@ -3,7 +3,9 @@ package app
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -64,16 +66,44 @@ func TestRefusedFloodIsBounded(t *testing.T) {
 		t.Errorf("unsigned deliveries answered %v, want 400 × 401", statuses)
 	}
 	var rows, maxBody, withSize int
-	if err := s.App.DB.QueryRowContext(t.Context(), `SELECT count(*), coalesce(max(length(body)), 0), count(*) FILTER (WHERE headers->>':body-bytes' IS NOT NULL)
+	if err := s.App.DB.QueryRowContext(t.Context(), `SELECT count(*), coalesce(max(length(body)), 0), count(*) FILTER (WHERE headers->>':body-bytes' = '61440' AND length(headers->>':body-sha256') = 64)
 		FROM webhook_deliveries WHERE source = ? AND NOT verified`, flood).Scan(&rows, &maxBody, &withSize); err != nil {
 		t.Fatal(err)
 	}
-	// Burst 50, then 5 a second.
-	if limit := 50 + int(5*elapsed.Seconds()) + 5; rows > limit || rows == 0 {
+	// One remote address: a fifth of the source's allowance (burst 10,
+	// then 1 a second).
+	if limit := 10 + int(elapsed.Seconds()) + 1; rows > limit || rows == 0 {
 		t.Errorf("%d refused deliveries audited in %s, want 1..%d", rows, elapsed.Round(time.Millisecond), limit)
 	}
 	if maxBody > 1024 || withSize != rows {
-		t.Errorf("audited bodies up to %d bytes, %d of %d rows note the size sent", maxBody, withSize, rows)
+		t.Errorf("audited bodies up to %d bytes, %d of %d rows note the size and hash sent", maxBody, withSize, rows)
+	}
+	if unaudited := metricSum(t, s, "tower_webhooks_refused_unaudited_total"); unaudited != float64(400-rows) {
+		t.Errorf("unaudited refusals counted %v, want %d", unaudited, 400-rows)
 	}
 	t.Logf("flood: 400 unsigned 60 KiB deliveries in %s, %d audited (≤1 KiB each)", elapsed.Round(time.Millisecond), rows)
+}
+
+// metricSum adds up every series of a counter on the node's /metrics.
+func metricSum(t testing.TB, s *testServer, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(s.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var sum float64
+	for _, line := range strings.Split(string(raw), "\n") {
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			t.Fatalf("metric line %q: %v", line, err)
+		}
+		sum += v
+	}
+	return sum
 }
