@@ -69,8 +69,9 @@ type Node struct {
 	sources   []reconcile.Source
 	server    *server.Server
 
-	stopBus context.CancelFunc
-	busDone chan error
+	committing bool
+	stopBus    context.CancelFunc
+	busDone    chan error
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -108,7 +109,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	if n.Bus, err = events.NewPostgresBus(n.DB.DB, log); err != nil {
 		return nil, err
 	}
-	if cfg.Simulator.Enabled {
+	if cfg.Mode != "production" {
+		// With or without the simulator: the example's WeChat Pay source
+		// needs its (throwaway) platform key to start.
 		if cfg, err = ensureDevKeys(cfg); err != nil {
 			return nil, err
 		}
@@ -382,6 +385,7 @@ func (n *Node) Start(ctx context.Context) (string, error) {
 	}
 	go n.committer.Run()
 	go n.audit.Run()
+	n.committing = true
 	var busCtx context.Context
 	busCtx, n.stopBus = context.WithCancel(context.WithoutCancel(ctx))
 	n.busDone = make(chan error, 1)
@@ -427,8 +431,10 @@ func (n *Node) shutdown(ctx context.Context) error {
 	if err := n.server.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	n.committer.Close()
-	n.audit.Close()
+	if n.committing { // Close waits for Run: a node that failed to listen never ran them
+		n.committer.Close()
+		n.audit.Close()
+	}
 	if n.stopBus != nil {
 		n.stopBus()
 		if err := <-n.busDone; err != nil {

@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/towerhq/tower/internal/config"
 )
 
 type backlogPush struct {
@@ -386,4 +389,28 @@ func TestShutdownKeepsAcknowledgedWebhooks(t *testing.T) {
 		waitStage(t, s2, "tmall", k.(string), "PAID")
 		return false
 	})
+}
+
+// TestStartFailureShutsDown: a node that cannot listen (the port is taken)
+// says so and shuts down at once instead of hanging.
+func TestStartFailureShutsDown(t *testing.T) {
+	first := startServer(t)
+	cfg := config.Default()
+	cfg.HTTPAddr = strings.TrimPrefix(first.URL, "http://")
+	cfg.DatabaseURL = testDSN
+	cfg.Sources = []config.Source{{Name: "erp", Type: "standard", Secrets: []string{newSecret(t)}}}
+	node, err := New(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.Start(t.Context()); err == nil || !strings.Contains(err.Error(), "listen") {
+		t.Fatalf("start on a taken port: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- node.Shutdown(context.Background()) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("shutdown after a failed start hangs")
+	}
 }
