@@ -214,24 +214,25 @@ type ComplexityRoot struct {
 	}
 
 	Rule struct {
-		After       func(childComplexity int) int
-		Alert       func(childComplexity int) int
-		Description func(childComplexity int) int
-		DueExpr     func(childComplexity int) int
-		Enabled     func(childComplexity int) int
-		Errors24h   func(childComplexity int) int
-		Expression  func(childComplexity int) int
-		HitsByHour  func(childComplexity int) int
-		Kind        func(childComplexity int) int
-		Name        func(childComplexity int) int
-		On          func(childComplexity int) int
-		Queue       func(childComplexity int) int
-		Severity    func(childComplexity int) int
-		Tags        func(childComplexity int) int
-		Until       func(childComplexity int) int
-		UpdatedAt   func(childComplexity int) int
-		UpdatedBy   func(childComplexity int) int
-		Version     func(childComplexity int) int
+		After          func(childComplexity int) int
+		Alert          func(childComplexity int) int
+		Description    func(childComplexity int) int
+		DisabledReason func(childComplexity int) int
+		DueExpr        func(childComplexity int) int
+		Enabled        func(childComplexity int) int
+		Errors24h      func(childComplexity int) int
+		Expression     func(childComplexity int) int
+		HitsByHour     func(childComplexity int) int
+		Kind           func(childComplexity int) int
+		Name           func(childComplexity int) int
+		On             func(childComplexity int) int
+		Queue          func(childComplexity int) int
+		Severity       func(childComplexity int) int
+		Tags           func(childComplexity int) int
+		Until          func(childComplexity int) int
+		UpdatedAt      func(childComplexity int) int
+		UpdatedBy      func(childComplexity int) int
+		Version        func(childComplexity int) int
 	}
 
 	RuleName struct {
@@ -1250,6 +1251,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Rule.Description(childComplexity), true
+	case "Rule.disabledReason":
+		if e.ComplexityRoot.Rule.DisabledReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rule.DisabledReason(childComplexity), true
 	case "Rule.dueExpr":
 		if e.ComplexityRoot.Rule.DueExpr == nil {
 			break
@@ -2076,6 +2083,8 @@ type Rule {
   alert: Boolean!
   kind: String!
   enabled: Boolean!
+  "Why Tower switched the rule off by itself (it kept failing at run time); null once someone saves or enables it again."
+  disabledReason: String
   version: Int!
   updatedAt: Time!
   updatedBy: String!
@@ -2476,6 +2485,8 @@ func (ec *executionContext) childFields_Rule(ctx context.Context, field graphql.
 		return ec.fieldContext_Rule_kind(ctx, field)
 	case "enabled":
 		return ec.fieldContext_Rule_enabled(ctx, field)
+	case "disabledReason":
+		return ec.fieldContext_Rule_disabledReason(ctx, field)
 	case "version":
 		return ec.fieldContext_Rule_version(ctx, field)
 	case "updatedAt":
@@ -7138,6 +7149,29 @@ func (ec *executionContext) fieldContext_Rule_enabled(_ context.Context, field g
 	return graphql.NewScalarFieldContext("Rule", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _Rule_disabledReason(ctx context.Context, field graphql.CollectedField, obj *model.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Rule_disabledReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DisabledReason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Rule_disabledReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Rule", field, false, false, "String")
+}
+
 func (ec *executionContext) _Rule_version(ctx context.Context, field graphql.CollectedField, obj *model.Rule) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11079,6 +11113,11 @@ func (ec *executionContext) _Rule(ctx context.Context, sel ast.SelectionSet, obj
 		case "enabled":
 			out.Values[i] = ec._Rule_enabled(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "disabledReason":
+			out.Values[i] = ec._Rule_disabledReason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "version":

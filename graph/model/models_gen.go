@@ -197,13 +197,15 @@ type Rule struct {
 	Tags     []string `json:"tags"`
 	Severity string   `json:"severity"`
 	// customer_service | risk_review | warehouse_hold | logistics_follow_up, or empty.
-	Queue     *string   `json:"queue,omitempty"`
-	Alert     bool      `json:"alert"`
-	Kind      string    `json:"kind"`
-	Enabled   bool      `json:"enabled"`
-	Version   int       `json:"version"`
-	UpdatedAt time.Time `json:"updatedAt"`
-	UpdatedBy string    `json:"updatedBy"`
+	Queue   *string `json:"queue,omitempty"`
+	Alert   bool    `json:"alert"`
+	Kind    string  `json:"kind"`
+	Enabled bool    `json:"enabled"`
+	// Why Tower switched the rule off by itself (it kept failing at run time); null once someone saves or enables it again.
+	DisabledReason *string   `json:"disabledReason,omitempty"`
+	Version        int       `json:"version"`
+	UpdatedAt      time.Time `json:"updatedAt"`
+	UpdatedBy      string    `json:"updatedBy"`
 	// Hits per hour over the last 24 hours, oldest first.
 	HitsByHour []*HourCount `json:"hitsByHour"`
 	// Evaluations that failed at run time in the last 24 hours.

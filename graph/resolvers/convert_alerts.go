@@ -3,11 +3,10 @@ package resolvers
 import (
 	"context"
 	"strconv"
-	"time"
 
-	"github.com/towerhq/tower/domain/rules"
 	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/graph/model"
+	"github.com/towerhq/tower/internal/detection"
 )
 
 func alertOf(a events.AlertSnapshot) *model.Alert {
@@ -39,11 +38,15 @@ func workItemOf(w events.WorkItemSnapshot) *model.WorkItem {
 	return m
 }
 
-func ruleOf(r rules.Rule, updatedAt time.Time, by string) *model.Rule {
+func ruleOf(rec detection.RuleRecord) *model.Rule {
+	r := rec.Rule
 	m := &model.Rule{
 		Name: r.Name, Description: r.Description, Expression: r.Expression, On: []string{}, Until: []string{},
 		Tags: append([]string{}, r.Actions.Tags...), Severity: r.Actions.Severity, Alert: r.Actions.Alert, Kind: r.Actions.Kind,
-		Enabled: r.Enabled, Version: r.Version, UpdatedAt: updatedAt, UpdatedBy: by,
+		Enabled: r.Enabled, Version: r.Version, UpdatedAt: rec.UpdatedAt, UpdatedBy: rec.UpdatedBy,
+	}
+	if rec.DisabledReason != "" {
+		m.DisabledReason = &rec.DisabledReason
 	}
 	for _, k := range r.On {
 		m.On = append(m.On, string(k))

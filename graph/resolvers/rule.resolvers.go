@@ -27,7 +27,7 @@ func (r *mutationResolver) SaveRule(ctx context.Context, input model.RuleInput) 
 	if err != nil {
 		return nil, ruleError(err)
 	}
-	return ruleOf(rec.Rule, rec.UpdatedAt, rec.UpdatedBy), nil
+	return ruleOf(rec), nil
 }
 
 // SetRuleEnabled is the resolver for the setRuleEnabled field.
@@ -36,7 +36,7 @@ func (r *mutationResolver) SetRuleEnabled(ctx context.Context, name string, enab
 	if err != nil {
 		return nil, ruleError(err)
 	}
-	return ruleOf(rec.Rule, rec.UpdatedAt, rec.UpdatedBy), nil
+	return ruleOf(rec), nil
 }
 
 // DeleteRule is the resolver for the deleteRule field.
@@ -92,7 +92,7 @@ func (r *queryResolver) Rules(ctx context.Context) ([]*model.Rule, error) {
 	}
 	out := make([]*model.Rule, 0, len(recs))
 	for _, rec := range recs {
-		out = append(out, ruleOf(rec.Rule, rec.UpdatedAt, rec.UpdatedBy))
+		out = append(out, ruleOf(rec))
 	}
 	return out, nil
 }
@@ -106,7 +106,7 @@ func (r *queryResolver) Rule(ctx context.Context, name string) (*model.Rule, err
 	if err != nil {
 		return nil, err
 	}
-	return ruleOf(rec.Rule, rec.UpdatedAt, rec.UpdatedBy), nil
+	return ruleOf(rec), nil
 }
 
 // RuleVersions is the resolver for the ruleVersions field.

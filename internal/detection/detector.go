@@ -182,7 +182,7 @@ func (d *Detector) Process(ctx context.Context, tx bun.Tx, changes []Change, now
 				if p.Deadline() {
 					due, ok, err := p.Due(env)
 					if err != nil {
-						count(p.Name()).errors++
+						count(p.Name()).failed(err)
 						continue
 					}
 					// A wait configured for the order's warehouse, courier
@@ -200,7 +200,7 @@ func (d *Detector) Process(ctx context.Context, tx bun.Tx, changes []Change, now
 				}
 				ok, err := p.EvalRef(&env)
 				if err != nil {
-					count(p.Name()).errors++
+					count(p.Name()).failed(err)
 					continue
 				}
 				if ok {
@@ -300,7 +300,7 @@ func (d *Detector) Fire(ctx context.Context, tx bun.Tx, fired []timers.Fired, no
 		env := rules.NewEnv(nil, t, rules.Features{}, now)
 		ok, err := p.EvalRef(&env)
 		if err != nil {
-			c.errors++
+			c.failed(err)
 			continue
 		}
 		if ok {
@@ -369,7 +369,21 @@ func (d *Detector) act(ctx context.Context, tx bun.Tx, hits []hit, now time.Time
 	return out, nil
 }
 
-type ruleCount struct{ hits, errors int64 }
+type ruleCount struct {
+	hits, errors int64
+	lastErr      string
+}
+
+func (c *ruleCount) failed(err error) {
+	c.errors++
+	c.lastErr = err.Error()
+}
+
+// FailingLimit is how many evaluation errors in one hour switch a rule
+// off: a rule that fails on nearly every event costs every node time and
+// detects nothing; switched off with its error shown, its author can fix
+// it.
+const FailingLimit = 200
 
 func recordCounts(ctx context.Context, tx bun.Tx, counts map[string]*ruleCount, now time.Time) error {
 	if len(counts) == 0 {
@@ -387,6 +401,26 @@ func recordCounts(ctx context.Context, tx bun.Tx, counts map[string]*ruleCount, 
 		ON CONFLICT (rule, hour) DO UPDATE SET hits = rule_hits.hits + excluded.hits, errors = rule_hits.errors + excluded.errors`,
 		hour, pgdialect.Array(names), pgdialect.Array(hits), pgdialect.Array(errs)); err != nil {
 		return fmt.Errorf("count rule hits: %w", err)
+	}
+	var failing []string
+	for n, c := range counts {
+		if c.errors > 0 {
+			failing = append(failing, n)
+		}
+	}
+	if len(failing) == 0 {
+		return nil
+	}
+	var over []string
+	if err := tx.NewRaw(`SELECT rule FROM rule_hits WHERE hour = ? AND rule = ANY(?) AND errors >= ? ORDER BY rule`,
+		hour, pgdialect.Array(failing), FailingLimit).Scan(ctx, &over); err != nil {
+		return fmt.Errorf("count rule errors: %w", err)
+	}
+	for _, n := range over {
+		reason := fmt.Sprintf("%d errors within the hour; the last: %s", FailingLimit, counts[n].lastErr)
+		if err := disableFailing(ctx, tx, n, reason, now); err != nil {
+			return err
+		}
 	}
 	return nil
 }

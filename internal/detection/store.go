@@ -27,7 +27,12 @@ type RuleRecord struct {
 	Rule      rules.Rule
 	UpdatedAt time.Time
 	UpdatedBy string
+	// DisabledReason says why Tower switched the rule off by itself.
+	DisabledReason string
 }
+
+// autoDisabler is who a rule switched off for failing was changed by.
+const autoDisabler = "tower (kept failing)"
 
 // ErrNotFound is returned for an unknown rule.
 var ErrNotFound = errors.New("rule not found")
@@ -77,7 +82,8 @@ func put(ctx context.Context, tx bun.Tx, r rules.Rule, deleted bool, now time.Ti
 	if _, err := tx.ExecContext(ctx, `
 		INSERT INTO rules (name, version, definition, enabled, deleted, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET version = excluded.version, definition = excluded.definition,
-			enabled = excluded.enabled, deleted = excluded.deleted, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+			enabled = excluded.enabled, deleted = excluded.deleted, updated_at = excluded.updated_at, updated_by = excluded.updated_by,
+			disabled_reason = NULL`,
 		r.Name, r.Version, string(def), r.Enabled, deleted, now, by); err != nil {
 		return fmt.Errorf("store rule %s: %w", r.Name, err)
 	}
@@ -120,11 +126,12 @@ func (s *Rules) Get(ctx context.Context, name string) (RuleRecord, error) {
 
 func list(ctx context.Context, db bun.IDB, name string) ([]RuleRecord, error) {
 	var rows []struct {
-		Definition []byte    `bun:"definition"`
-		UpdatedAt  time.Time `bun:"updated_at"`
-		UpdatedBy  string    `bun:"updated_by"`
+		Definition     []byte         `bun:"definition"`
+		UpdatedAt      time.Time      `bun:"updated_at"`
+		UpdatedBy      string         `bun:"updated_by"`
+		DisabledReason sql.NullString `bun:"disabled_reason"`
 	}
-	q := db.NewSelect().Table("rules").Column("definition", "updated_at", "updated_by").Where("NOT deleted").Order("name")
+	q := db.NewSelect().Table("rules").Column("definition", "updated_at", "updated_by", "disabled_reason").Where("NOT deleted").Order("name")
 	if name != "" {
 		q = q.Where("name = ?", name)
 	}
@@ -137,7 +144,7 @@ func list(ctx context.Context, db bun.IDB, name string) ([]RuleRecord, error) {
 		if err := json.Unmarshal(r.Definition, &rule); err != nil {
 			return nil, fmt.Errorf("decode rule: %w", err)
 		}
-		out = append(out, RuleRecord{Rule: rule, UpdatedAt: r.UpdatedAt, UpdatedBy: r.UpdatedBy})
+		out = append(out, RuleRecord{Rule: rule, UpdatedAt: r.UpdatedAt, UpdatedBy: r.UpdatedBy, DisabledReason: r.DisabledReason.String})
 	}
 	return out, nil
 }
@@ -220,4 +227,34 @@ func (s *Rules) Versions(ctx context.Context, name string) ([]Version, error) {
 		out = append(out, Version{Rule: rule, Deleted: r.Deleted, CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy})
 	}
 	return out, nil
+}
+
+// disableFailing switches a failing rule off as a new version, with the
+// reason shown beside it, in the caller's transaction (the one that
+// counted the errors). Every node reloads on the revision bump.
+func disableFailing(ctx context.Context, tx bun.Tx, name, reason string, now time.Time) error {
+	var def []byte
+	err := tx.NewRaw(`SELECT definition FROM rules WHERE name = ? AND enabled AND NOT deleted FOR UPDATE`, name).Scan(ctx, &def)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // switched off or deleted meanwhile
+	}
+	if err != nil {
+		return fmt.Errorf("disable failing rule %s: %w", name, err)
+	}
+	var r rules.Rule
+	if err := json.Unmarshal(def, &r); err != nil {
+		return fmt.Errorf("disable failing rule %s: %w", name, err)
+	}
+	var v int
+	if err := tx.NewRaw(`SELECT max(version) FROM rule_versions WHERE name = ?`, name).Scan(ctx, &v); err != nil {
+		return fmt.Errorf("disable failing rule %s: %w", name, err)
+	}
+	r.Version, r.Enabled = v+1, false
+	if err := put(ctx, tx, r, false, now, autoDisabler); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE rules SET disabled_reason = ? WHERE name = ?`, reason, name); err != nil {
+		return fmt.Errorf("disable failing rule %s: %w", name, err)
+	}
+	return bump(ctx, tx)
 }
