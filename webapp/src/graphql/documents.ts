@@ -198,6 +198,7 @@ const RULE_FIELDS = `
   updatedBy
   hitsByHour { hour count }
   errors24h
+  disabledReason
 `
 
 export const RULES_QUERY: TypedDocumentNode<RulesData, Record<string, never>> = gql`

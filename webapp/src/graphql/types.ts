@@ -343,6 +343,8 @@ export interface Rule {
   /** Hits per hour over the last 24 hours, oldest first. */
   hitsByHour: HourCount[]
   errors24h: number
+  /** Why Tower switched the rule off by itself (it kept failing); null otherwise. */
+  disabledReason: string | null
 }
 
 export interface RuleInput {

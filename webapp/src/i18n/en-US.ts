@@ -254,6 +254,7 @@ const enUS: typeof zhCN = {
     updated: 'Updated by {who} at {time}',
     enabledOn: 'Enabled {name}',
     enabledOff: 'Disabled {name}',
+    autoDisabled: 'Switched off by Tower after too many run-time errors: {reason}',
     expression: 'Expression',
     dueExpr: 'Due-time expression',
     unsaved: 'Unsaved changes',

@@ -257,6 +257,7 @@ export default {
     updated: '{who} 更新于 {time}',
     enabledOn: '已启用 {name}',
     enabledOff: '已停用 {name}',
+    autoDisabled: '运行出错过多，已被系统自动停用：{reason}',
     expression: '表达式',
     dueExpr: '截止时间表达式',
     unsaved: '有未保存的修改',

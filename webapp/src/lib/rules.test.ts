@@ -91,6 +91,7 @@ const rule: Rule = {
     { hour: 'nonsense', count: 5 },
   ],
   errors24h: 0,
+  disabledReason: null,
 }
 
 describe('rule helpers', () => {
