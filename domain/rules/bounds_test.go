@@ -2,6 +2,7 @@ package rules
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"runtime"
 	"strings"
@@ -211,4 +212,66 @@ func TestDefaultsWithinBounds(t *testing.T) {
 			t.Errorf("%s: %v", p.Name(), err)
 		}
 	}
+}
+
+// FuzzBoundedEval: whatever the expression, Compile and Eval do not panic,
+// an evaluation error is a *RuntimeError, and an evaluation that stays
+// within its bounds gives what the expression as written gives (running it
+// as written is then safe: it does the same work).
+func FuzzBoundedEval(f *testing.F) {
+	for _, r := range Defaults() {
+		f.Add(r.Expression)
+	}
+	for _, x := range []string{
+		`len(replace(repeat("x", 5), "x", repeat("y", 2))) > 0`, `let a = "ab"; len(a + a + a) == 6`,
+		`sum(1..10) > 0`, `count(order.items, {#.qty > 1}) > 0`, `"SKU-1" in map(order.items, {#.sku})`,
+		`join(split("a,b", ","), "-") == "a-b"`, `any(1..3, {all(1..2, {# > 0})})`, `reduce(1..4, {#acc + #}, 0) == 10`,
+		`uniq([1, 1])[0] == 1`, `max(1, 2) == 2`, `string(order.itemCount) + "x" != ""`, `order.buyerMessage contains "a"`,
+	} {
+		f.Add(x)
+	}
+	e := created()
+	env := NewEnv(&e, twinOf(e), Features{}, t0)
+	f.Fuzz(func(t *testing.T, x string) {
+		if len(x) > MaxExpressionLen {
+			return
+		}
+		bounded, err := compile(x, "t", "expression", expr.AsAny())
+		if err != nil {
+			return
+		}
+		p := &Program{rule: rule("true")}
+		got, err := p.run(bounded, "expression", &env)
+		if err != nil {
+			var re *RuntimeError
+			if !errors.As(err, &re) {
+				t.Fatalf("%s: error %T, want a *RuntimeError", x, err)
+			}
+			return
+		}
+		plain, err := expr.Compile(x, append(options(), expr.AsAny())...)
+		if err != nil {
+			t.Fatalf("%s: compiles bounded but not as written: %v", x, err)
+		}
+		want, err := vm.Run(plain, &env)
+		if err != nil {
+			t.Fatalf("%s: bounded gives %#v, as written fails: %v", x, got, err)
+		}
+		if !sameValue(got, want) {
+			t.Fatalf("%s: bounded gives %#v, as written %#v", x, got, want)
+		}
+	})
+}
+
+// sameValue is reflect.DeepEqual, except that NaN equals NaN and funcs
+// (twin.has) equal themselves.
+func sameValue(a, b any) bool {
+	if reflect.DeepEqual(a, b) {
+		return true
+	}
+	if fa, ok := a.(float64); ok {
+		fb, ok := b.(float64)
+		return ok && fa != fa && fb != fb
+	}
+	return fmt.Sprintf("%#v", a) == fmt.Sprintf("%#v", b)
 }
