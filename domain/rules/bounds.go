@@ -94,6 +94,7 @@ const (
 	fnAdd      = "$bounded.add"
 	fnIn       = "$bounded.in"
 	fnContains = "$bounded.contains"
+	fnScan     = "$bounded.scan"
 )
 
 // meteredFunc is a function called with $env first: the rewrite adds
@@ -410,6 +411,9 @@ var operatorFuncs = []meteredFunc{
 		}
 		return runtime.In(args[0], args[1]), nil
 	}},
+	{name: fnScan, types: typesOf(new(func(any) any)), fn: func(m *meter, args []any) (any, error) {
+		return args[0], m.step(scanCost(args[0]))
+	}},
 	{name: fnContains, types: typesOf(new(func(any, any) bool)), fn: func(m *meter, args []any) (any, error) {
 		if runtime.IsNil(args[0]) || runtime.IsNil(args[1]) {
 			return false, nil
@@ -518,11 +522,59 @@ func (meterCalls) Visit(node *ast.Node) {
 			if !ok {
 				continue
 			}
+			ast.Walk(&p.Node, meterComparisons{})
 			step := &ast.CallNode{Callee: &ast.IdentifierNode{Value: fnStep}, Arguments: []ast.Node{envArg()}}
 			step.SetLocation(n.Location())
 			p.Node = &ast.SequenceNode{Nodes: []ast.Node{step, p.Node}}
 		}
 	}
+}
+
+// meterComparisons makes the comparisons of strings in a closure (==, <,
+// matches, startsWith, ...) charge for the text they go through: once per
+// evaluation they cost little, once per turn of a loop over a long text
+// they would cost a great deal. The string operand is passed through a
+// metered call that returns it as it is, so types, and the regular
+// expressions compiled ahead for matches, stay as they were.
+type meterComparisons struct{}
+
+func (meterComparisons) Visit(node *ast.Node) {
+	n, ok := (*node).(*ast.BinaryNode)
+	if !ok {
+		return
+	}
+	switch n.Operator {
+	case "==", "!=", "<", ">", "<=", ">=", "matches", "startsWith", "endsWith":
+	default:
+		return
+	}
+	for _, side := range []*ast.Node{&n.Left, &n.Right} {
+		t := (*side).Type()
+		if !maybeString(t) || isScan(*side) {
+			continue
+		}
+		if _, lit := (*side).(*ast.StringNode); lit {
+			continue
+		}
+		callee := &ast.IdentifierNode{Value: fnScan}
+		callee.SetType(operatorTypes[fnScan])
+		call := &ast.CallNode{Callee: callee, Arguments: []ast.Node{envArg(), *side}}
+		call.SetType(t)
+		call.SetLocation((*side).Location())
+		*side = call
+		return // one side is enough: both are compared at the length of the shorter
+	}
+}
+
+// isScan reports whether n is already a metered pass-through (closures
+// nest, and each walks its body).
+func isScan(n ast.Node) bool {
+	c, ok := n.(*ast.CallNode)
+	if !ok {
+		return false
+	}
+	id, ok := c.Callee.(*ast.IdentifierNode)
+	return ok && id.Value == fnScan
 }
 
 // meterOperators replaces + of strings (or of values whose type is known
