@@ -4,6 +4,13 @@
 // and publishes them on the bus. Each delivery is acknowledged only after
 // that transaction commits, so an acknowledged webhook can never be lost and
 // an unacknowledged one is never half-applied.
+//
+// What one sender sends cannot fail the deliveries it shares a commit with:
+// text PostgreSQL would refuse is made storable first (package pgtext), and
+// a batch PostgreSQL still refuses for its data is committed in halves down
+// to the culprit, which alone fails (ErrUnstorable). Each commit has a
+// deadline (Options.CommitTimeout), and Submit returns when its request's
+// context ends.
 package ingest
 
 import (
