@@ -12,6 +12,16 @@
 // the twin as it is at that time, with event = nil. An event of a kind in
 // Rule.Until cancels the wait and resolves the rule's alert.
 //
+// # Bounds
+//
+// No expression can exhaust the process: each evaluation may take at most
+// MaxSteps steps (turns of all/any/map/filter/..., elements a builtin or
+// `in` goes through) and build at most MaxBytes of strings and lists, on
+// top of expr's own memory budget for ranges, arrays and maps. Compile
+// rewrites the expression to count them (the builtins keep their names and
+// meaning); an evaluation that goes over fails with a *RuntimeError
+// matching ErrOverBounds, like any other rule error.
+//
 // # Names
 //
 // Every name an expression can use, also listed in Names (and as Markdown

@@ -26,6 +26,10 @@ type Env struct {
 	Features Features `expr:"features"`
 	// Now is the evaluation time, given by the caller.
 	Now time.Time `expr:"now"`
+
+	// meter counts the evaluation's work; expressions cannot see it (see
+	// MaxSteps). Program.run sets it on its own copy of the Env.
+	meter *meter
 }
 
 // EventEnv is `event`.

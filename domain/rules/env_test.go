@@ -19,6 +19,9 @@ func envNames(t *testing.T) map[string]string {
 	walk = func(prefix string, typ reflect.Type) {
 		for i := 0; i < typ.NumField(); i++ {
 			f := typ.Field(i)
+			if !f.IsExported() {
+				continue // invisible to expressions
+			}
 			tag := f.Tag.Get("expr")
 			if tag == "" || tag == "-" {
 				t.Errorf("%s.%s has no expr tag", typ.Name(), f.Name)

@@ -64,15 +64,34 @@ var (
 	timePtrType = reflect.TypeOf((*time.Time)(nil))
 )
 
-// options are the expr options every expression is compiled with.
+// options are the expr options every expression is checked with: what
+// rule authors see, and what their compile errors are about.
 func options() []expr.Option {
-	return append([]expr.Option{
-		expr.Env(Env{}),
+	return append(commonOptions(), append([]expr.Option{expr.Env(Env{})}, functionOptions()...)...)
+}
+
+func commonOptions() []expr.Option {
+	return []expr.Option{
 		// Rules never read the clock: time is the input `now`.
 		expr.DisableBuiltin("now"),
 		// date("2025-11-11") means Beijing time.
 		expr.Patch(patcher.WithTimezone{Location: Location}),
-	}, functionOptions()...)
+	}
+}
+
+// compile checks src as written, so that errors speak of the expression
+// the author wrote, then compiles the program that runs: the same
+// expression rewritten to stay within the evaluation bounds (see
+// MaxSteps).
+func compile(src string, rule, field string, extra expr.Option) (*vm.Program, error) {
+	if _, err := expr.Compile(src, append(options(), extra)...); err != nil {
+		return nil, compileError(rule, field, err)
+	}
+	prog, err := expr.Compile(src, append(append(commonOptions(), boundedOptions()...), extra)...)
+	if err != nil {
+		return nil, compileError(rule, field, fmt.Errorf("bounding the expression: %w", err))
+	}
+	return prog, nil
 }
 
 // Compile validates r and compiles its expressions. A validation failure
@@ -86,14 +105,14 @@ func Compile(r Rule) (*Program, error) {
 	r = cloneRule(r)
 	p := &Program{rule: r}
 	var err error
-	p.cond, err = expr.Compile(r.Expression, append(options(), expr.AsBool())...)
+	p.cond, err = compile(r.Expression, r.Name, "expression", expr.AsBool())
 	if err != nil {
-		return nil, compileError(r.Name, "expression", err)
+		return nil, err
 	}
 	if strings.TrimSpace(r.DueExpr) != "" {
-		p.due, err = expr.Compile(r.DueExpr, append(options(), expr.AsAny())...)
+		p.due, err = compile(r.DueExpr, r.Name, "dueExpr", expr.AsAny())
 		if err != nil {
-			return nil, compileError(r.Name, "dueExpr", err)
+			return nil, err
 		}
 		switch t := p.due.Node().Type(); {
 		case t == nil, t.Kind() == reflect.Interface, t == timeType, t == timePtrType:
@@ -169,22 +188,39 @@ func (p *Program) Listens(k order.Kind) bool {
 // deadline and resolves its alert.
 func (p *Program) Cancels(k order.Kind) bool { return slices.Contains(p.rule.Until, k) }
 
-// vms reuses VMs (their stacks) across evaluations.
-var vms = sync.Pool{New: func() any { return new(vm.VM) }}
+// runner is a VM (its stacks), a copy of the Env an evaluation runs on
+// and its meter, reused across evaluations: the copy carries the meter to
+// the bounded builtins without writing to the caller's Env, and costs no
+// allocation.
+type runner struct {
+	vm    vm.VM
+	env   Env
+	meter meter
+}
+
+var runners = sync.Pool{New: func() any { return new(runner) }}
 
 func (p *Program) run(prog *vm.Program, field string, env *Env) (out any, err error) {
-	m := vms.Get().(*vm.VM)
+	r := runners.Get().(*runner)
 	defer func() {
-		if r := recover(); r != nil {
+		if rec := recover(); rec != nil {
 			// The VM recovers its own panics; this catches the rest. The VM
 			// may be in a bad state: drop it.
-			out, err = nil, &RuntimeError{Rule: p.rule.Name, Field: field, Message: fmt.Sprintf("panic: %v", r)}
+			out, err = nil, &RuntimeError{Rule: p.rule.Name, Field: field, Message: fmt.Sprintf("panic: %v", rec)}
 			return
 		}
-		vms.Put(m)
+		r.env = Env{} // keep no twin alive from the pool
+		runners.Put(r)
 	}()
-	out, err = m.Run(prog, env)
+	r.env, r.meter = *env, meter{}
+	r.env.meter = &r.meter
+	r.vm.MemoryBudget = vmMemoryBudget
+	out, err = r.vm.Run(prog, &r.env)
 	if err != nil {
+		if strings.Contains(err.Error(), "memory budget exceeded") {
+			// expr's own budget, reported as a plain message.
+			err = fmt.Errorf("%w: %w", &boundsError{"evaluation builds more than expr's memory budget (elements of ranges, arrays and maps)"}, err)
+		}
 		re := &RuntimeError{Rule: p.rule.Name, Field: field, Message: err.Error(), Err: err}
 		var fe *file.Error
 		if errors.As(err, &fe) {

@@ -3,6 +3,7 @@ package detection
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -17,6 +18,9 @@ import (
 type BacktestResult struct {
 	Events, Orders, Hits, OrdersHit, Errors int
 	Samples                                 []Sample
+	// Truncated says why the replay stopped before the end of the range,
+	// "" when it covered it: the counts are then of the part replayed.
+	Truncated string
 }
 
 // Sample is one order the rule would have hit.
@@ -26,8 +30,47 @@ type Sample struct {
 	Kind order.Kind
 }
 
-// maxBacktestEvents bounds one backtest (the editor asks for a range).
-const maxBacktestEvents = 2_000_000
+// Bounds on backtests. A backtest replays up to millions of events through a
+// rule that is still a draft: each evaluation is bounded by the rules
+// package (MaxSteps, MaxBytes), and these bound a backtest as a whole and
+// how many run on a node at once, so drafts cannot starve live detection.
+const (
+	// maxBacktestEvents bounds one backtest (the editor asks for a range).
+	maxBacktestEvents = 2_000_000
+	// maxBacktestTime bounds one backtest's replay.
+	maxBacktestTime = 2 * time.Minute
+	// maxOverBounds stops a replay once the rule went over its evaluation
+	// bounds this often: each such evaluation costs the most an
+	// evaluation can, and the answer is clear by then.
+	maxOverBounds = 100
+	// maxConcurrentBacktests run on a node at once; more wait for a slot
+	// up to backtestSlotWait.
+	maxConcurrentBacktests = 2
+	backtestSlotWait       = 5 * time.Second
+)
+
+// ErrBacktestBusy is returned when every backtest slot of the node stayed
+// taken while the backtest waited.
+var ErrBacktestBusy = errors.New("backtest: too many backtests running; try again shortly")
+
+var backtestSlots = make(chan struct{}, maxConcurrentBacktests)
+
+// errBacktestTime is the cause of a backtest's context ending at
+// maxBacktestTime, as opposed to its caller going away.
+var errBacktestTime = errors.New("backtest time limit")
+
+func acquireBacktestSlot(ctx context.Context) (release func(), err error) {
+	wait := time.NewTimer(backtestSlotWait)
+	defer wait.Stop()
+	select {
+	case backtestSlots <- struct{}{}:
+		return func() { <-backtestSlots }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", ErrBacktestBusy, ctx.Err())
+	case <-wait.C:
+		return nil, ErrBacktestBusy
+	}
+}
 
 // Backtest replays the stored events of [from, to) in time order, rebuilding
 // each order's twin as it was at each event, and evaluates r on them (a
@@ -35,11 +78,47 @@ const maxBacktestEvents = 2_000_000
 // Stateful features are replayed too, the way the detector keeps them live,
 // from the orders of the range: history before `from` is not counted, so
 // window counts near its start and amount means read as a young shop's.
+//
+// At most maxConcurrentBacktests run at once on a node (ErrBacktestBusy when
+// no slot frees up in time). A replay stops early, with the reason in
+// Truncated, after maxBacktestEvents events, after maxBacktestTime, or once
+// the rule went over its evaluation bounds maxOverBounds times.
 func Backtest(ctx context.Context, db *bun.DB, r rules.Rule, from, to time.Time, samples int) (BacktestResult, error) {
 	var res BacktestResult
 	p, err := rules.Compile(r)
 	if err != nil {
 		return res, err
+	}
+	release, err := acquireBacktestSlot(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer release()
+	ctx, cancel := context.WithTimeoutCause(ctx, maxBacktestTime, errBacktestTime)
+	defer cancel()
+	overBounds := 0
+	// failed counts a rule error, and stops the replay once the rule went
+	// over its bounds too often.
+	failed := func(err error) {
+		res.Errors++
+		if errors.Is(err, rules.ErrOverBounds) {
+			overBounds++
+		}
+		if overBounds >= maxOverBounds && res.Truncated == "" {
+			res.Truncated = fmt.Sprintf("the rule went over its evaluation bounds on %d events: %v", overBounds, err)
+		}
+	}
+	// stopped reports whether the replay's time is up; err is set when the
+	// caller went away instead.
+	stopped := func() (bool, error) {
+		if ctx.Err() == nil {
+			return false, nil
+		}
+		if context.Cause(ctx) == errBacktestTime {
+			res.Truncated = fmt.Sprintf("the replay took longer than %v", maxBacktestTime)
+			return true, nil
+		}
+		return true, fmt.Errorf("backtest: %w", ctx.Err())
 	}
 	rows, err := db.QueryContext(ctx, `
 		SELECT source, event_id, kind, system, channel, order_no, occurred_at, recovered, data
@@ -57,7 +136,15 @@ func Backtest(ctx context.Context, db *bun.DB, r rules.Rule, from, to time.Time,
 		at  time.Time
 	}
 	var dues []due
-	for rows.Next() {
+	for res.Truncated == "" && rows.Next() {
+		if res.Events%1024 == 0 {
+			if stop, err := stopped(); stop {
+				if err != nil {
+					return res, err
+				}
+				break
+			}
+		}
 		var e order.Event
 		var data []byte
 		if err := rows.Scan(&e.Source, &e.ID, &e.Kind, &e.System, &e.Order.Channel, &e.Order.OrderNo, &e.OccurredAt, &e.Recovered, &data); err != nil {
@@ -80,7 +167,7 @@ func Backtest(ctx context.Context, db *bun.DB, r rules.Rule, from, to time.Time,
 		env := rules.NewEnv(&e, t, f, e.OccurredAt)
 		if p.Deadline() {
 			if at, ok, err := p.Due(env); err != nil {
-				res.Errors++
+				failed(err)
 			} else if ok && at.Before(to) {
 				dues = append(dues, due{key: e.Order, at: at})
 			}
@@ -88,7 +175,7 @@ func Backtest(ctx context.Context, db *bun.DB, r rules.Rule, from, to time.Time,
 		}
 		ok, err := p.EvalRef(&env)
 		if err != nil {
-			res.Errors++
+			failed(err)
 			continue
 		}
 		if ok {
@@ -100,16 +187,32 @@ func Backtest(ctx context.Context, db *bun.DB, r rules.Rule, from, to time.Time,
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return res, err
+		if stop, serr := stopped(); !stop || serr != nil {
+			return res, fmt.Errorf("backtest: %w", err)
+		}
+	}
+	if res.Truncated == "" && res.Events == maxBacktestEvents {
+		res.Truncated = fmt.Sprintf("only the first %d events of the range were replayed", maxBacktestEvents)
 	}
 	// Deadlines are judged on the twin as the range left it: an awaited
 	// event that came before the due time is on it, one after is too (a
 	// small over-forgiveness, noted for the editor).
-	for _, d := range dues {
+	for i, d := range dues {
+		if res.Truncated != "" {
+			break
+		}
+		if i%1024 == 0 {
+			if stop, err := stopped(); stop {
+				if err != nil {
+					return res, err
+				}
+				break
+			}
+		}
 		env := rules.NewEnv(nil, twins[d.key], rules.Features{}, d.at)
 		ok, err := p.EvalRef(&env)
 		if err != nil {
-			res.Errors++
+			failed(err)
 			continue
 		}
 		if ok {

@@ -3,9 +3,12 @@ package detection_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -81,5 +84,101 @@ func TestBacktestReplaysFeatures(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(c.want) || res.OrdersHit != len(c.want) {
 			t.Errorf("%s: hit %v (%d orders), want %v", c.rule, got, res.OrdersHit, c.want)
 		}
+	}
+}
+
+// storeCreated stores n order.created events, one a second from base, with
+// source src.
+func storeCreated(t *testing.T, src string, base time.Time, n int) {
+	t.Helper()
+	ctx := context.Background()
+	for i := range n {
+		at := base.Add(time.Duration(i) * time.Second)
+		no := fmt.Sprintf("%s-%d", src, i)
+		if _, err := testDB.ExecContext(ctx, `INSERT INTO order_events (source, event_id, kind, system, channel, order_no, occurred_at, received_at, data)
+			VALUES (?, ?, 'order.created', 'channel', 'douyin', ?, ?, ?, '{"buyerMessage": "请尽快发货"}')`, src, "c-"+no, no, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func draft(expression string) rules.Rule {
+	return rules.Rule{Name: "draft", Description: "draft", Expression: expression,
+		Actions: rules.Actions{Tags: []string{"draft"}, Severity: rules.SeverityInfo}}
+}
+
+// A draft that goes over its evaluation bounds on every event (the
+// repeat/replace rule that once took a node down) is replayed without
+// harm: its errors are counted, and the replay stops once the answer is
+// clear instead of paying the bound on every event of the range.
+func TestBacktestStopsARuleOverItsBounds(t *testing.T) {
+	ctx := context.Background()
+	if err := migrations.Migrate(ctx, testDB, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2025, 4, 1, 8, 0, 0, 0, time.UTC) // a range no other test writes
+	storeCreated(t, "bt-bounds", base, 150)
+
+	start := time.Now()
+	res, err := detection.Backtest(ctx, testDB, draft(`len(replace(repeat("x", 500000), "x", repeat("y", 2000))) > 0`), base, base.Add(time.Hour), 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v after %v", res, time.Since(start))
+	if res.Errors != 100 || res.Events != 100 || res.Hits != 0 || !strings.Contains(res.Truncated, "bounds") {
+		t.Errorf("got %+v; want 100 events replayed, 100 errors, stopped for its bounds", res)
+	}
+
+	// A draft within its bounds covers the range.
+	res, err = detection.Backtest(ctx, testDB, draft(`order.buyerMessage contains "尽快"`), base, base.Add(time.Hour), 20)
+	if err != nil || res.Events != 150 || res.Hits != 150 || res.Errors != 0 || res.Truncated != "" {
+		t.Errorf("got %+v, %v; want all 150 replayed and hit", res, err)
+	}
+}
+
+// At most two backtests run at once: while two slow ones run, a third one
+// waits for a slot and gives up with ErrBacktestBusy when its context ends;
+// once they are done, backtests run again.
+func TestBacktestSlots(t *testing.T) {
+	ctx := context.Background()
+	if err := migrations.Migrate(ctx, testDB, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2025, 5, 1, 8, 0, 0, 0, time.UTC) // a range no other test writes
+	storeCreated(t, "bt-slots", base, 150)
+	// Costly but within bounds: about 90k steps an event, so each replay
+	// takes a good part of a second.
+	slow := draft(`count(1..90000, {# % 7 == 0}) == 12857`)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			if _, err := detection.Backtest(ctx, testDB, slow, base, base.Add(time.Hour), 0); err != nil {
+				t.Errorf("slow backtest: %v", err)
+			}
+		})
+	}
+	probe := func(wait time.Duration) error {
+		ctx, cancel := context.WithTimeout(ctx, wait)
+		defer cancel()
+		_, err := detection.Backtest(ctx, testDB, draft("true"), base, base.Add(time.Millisecond), 0)
+		return err
+	}
+	// Probe until both slow ones hold their slots.
+	busy := false
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !busy; {
+		err := probe(50 * time.Millisecond)
+		switch {
+		case errors.Is(err, detection.ErrBacktestBusy):
+			busy = true
+		case err != nil:
+			t.Fatalf("probe: %v", err)
+		}
+	}
+	wg.Wait()
+	if !busy {
+		t.Fatal("a third backtest never found both slots taken")
+	}
+	if err := probe(10 * time.Second); err != nil {
+		t.Errorf("backtest after the slow ones finished: %v", err)
 	}
 }

@@ -4,6 +4,13 @@
 // and publishes them on the bus. Each delivery is acknowledged only after
 // that transaction commits, so an acknowledged webhook can never be lost and
 // an unacknowledged one is never half-applied.
+//
+// What one sender sends cannot fail the deliveries it shares a commit with:
+// text PostgreSQL would refuse is made storable first (package pgtext), and
+// a batch PostgreSQL still refuses for its data is committed in halves down
+// to the culprit, which alone fails (ErrUnstorable). Each commit has a
+// deadline (Options.CommitTimeout), and Submit returns when its request's
+// context ends.
 package ingest
 
 import (
@@ -18,10 +25,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/uptrace/bun"
 
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/events"
+	"github.com/towerhq/tower/internal/ingest/pgtext"
 	"github.com/towerhq/tower/internal/metrics"
 	"github.com/towerhq/tower/internal/platforms"
 )
@@ -33,7 +42,14 @@ const (
 	OutcomeBadSignature = "bad_signature"
 	OutcomeMalformed    = "malformed"
 	OutcomeTooLarge     = "too_large"
+	// OutcomeUnstorable: PostgreSQL refused what the delivery carries (see
+	// ErrUnstorable); only its audit row is stored.
+	OutcomeUnstorable = "unstorable"
 )
+
+// StatusUnstorable is the status audited for an unstorable delivery, and
+// the one to answer it with: retrying the same bytes cannot succeed.
+const StatusUnstorable = 422
 
 // Delivery is one inbound webhook as received, with what verification and
 // parsing made of it.
@@ -59,10 +75,37 @@ type Result struct {
 	Outcome    string
 	Accepted   int
 	Duplicates int
+	// Sanitized is set when text of the delivery had to be changed to be
+	// stored (see pgtext); the audit row says so too.
+	Sanitized bool
 }
 
 // ErrClosed is returned once the committer stopped taking deliveries.
 var ErrClosed = errors.New("ingest: shutting down")
+
+// ErrUnstorable is matched (errors.Is) by the error of a delivery that
+// PostgreSQL refused even on its own, once its batch was split to find it:
+// a value out of range, a key too long for its index, a constraint. Its
+// batch neighbours were committed without it, and its audit row says
+// "unstorable". The error is permanent: answer it with StatusUnstorable,
+// not 503, or the sender will retry it forever.
+var ErrUnstorable = errors.New("ingest: delivery cannot be stored")
+
+// CheckText reports the first string in v that PostgreSQL could not store
+// as text or jsonb: not UTF-8, or holding NUL. field is its path by JSON
+// names, relative to v: "data.receiver.name" for an event,
+// "[2].data.receiver.name" for a list of events (so "events"+field is the
+// path in a batch body). err is then an *order.FieldError naming it (it
+// matches order.ErrInvalid), for a connector that would rather answer 400
+// than have the committer replace the bad bytes; both are zero when
+// everything is storable.
+func CheckText(v any) (field string, err error) {
+	var pe *pgtext.Error
+	if !errors.As(pgtext.Check(v), &pe) {
+		return "", nil
+	}
+	return pe.Path, &order.FieldError{Field: pe.Path, Reason: pe.Reason}
+}
 
 // Options tune group commit.
 type Options struct {
@@ -76,7 +119,14 @@ type Options struct {
 	// StoreBodies keeps raw bodies of accepted deliveries; rejected
 	// deliveries always keep theirs (up to 64 KiB) for audit.
 	StoreBodies bool
+	// CommitTimeout bounds each commit, so a hung database fails the
+	// batch (and its senders retry) instead of stopping the committer;
+	// 10s when zero.
+	CommitTimeout time.Duration
 }
+
+// DefaultCommitTimeout is Options.CommitTimeout when unset.
+const DefaultCommitTimeout = 10 * time.Second
 
 // Committer runs the group-commit loop.
 type Committer struct {
@@ -93,8 +143,11 @@ type Committer struct {
 }
 
 type pending struct {
-	d    *Delivery
-	done chan outcome
+	d *Delivery // a storable copy of what was submitted
+	// errText is d.Err's message, storable.
+	errText   *string
+	sanitized bool
+	done      chan outcome
 }
 
 type outcome struct {
@@ -110,6 +163,9 @@ func New(db *bun.DB, bus events.Bus, m *metrics.Metrics, log *slog.Logger, opts 
 	if opts.Workers <= 0 {
 		opts.Workers = 2
 	}
+	if opts.CommitTimeout <= 0 {
+		opts.CommitTimeout = DefaultCommitTimeout
+	}
 	return &Committer{
 		db: db, bus: bus, m: m, log: log.With("component", "ingest"), opts: opts,
 		in:      make(chan *pending, 8192),
@@ -117,9 +173,13 @@ func New(db *bun.DB, bus events.Bus, m *metrics.Metrics, log *slog.Logger, opts 
 	}
 }
 
-// Submit queues d for the next commit and waits until it is durable.
+// Submit queues d for the next commit and waits until it is durable, or
+// until ctx ends: then it returns ctx's error, and the delivery may still
+// be committed (a retry of it is then acknowledged as a duplicate). Submit
+// does not modify d; what is stored is d with its text made storable (see
+// pgtext), flagged in Result.Sanitized.
 func (c *Committer) Submit(ctx context.Context, d *Delivery) (Result, error) {
-	p := &pending{d: d, done: make(chan outcome, 1)}
+	p := prepare(d)
 	c.mu.RLock()
 	if c.closed {
 		c.mu.RUnlock()
@@ -134,10 +194,38 @@ func (c *Committer) Submit(ctx context.Context, d *Delivery) (Result, error) {
 		return Result{}, fmt.Errorf("ingest: queue: %w", ctx.Err())
 	}
 	c.mu.RUnlock()
-	// Once queued the delivery will be committed or failed; wait for the
-	// verdict even if the client went away, so what we say is what happened.
-	o := <-p.done
-	return o.res, o.err
+	if p.sanitized {
+		c.log.Warn("webhook text replaced to be storable", "source", p.d.Source, "delivery_id", p.d.DeliveryID)
+	}
+	select {
+	case o := <-p.done:
+		return o.res, o.err
+	case <-ctx.Done():
+		return Result{}, fmt.Errorf("ingest: wait for commit: %w", ctx.Err())
+	}
+}
+
+// prepare copies d with every text value a sender controls made storable:
+// a NUL or a byte that is not UTF-8 in one delivery would otherwise fail
+// the whole transaction it shares. The body is bytea and stays raw.
+func prepare(d *Delivery) *pending {
+	cp := *d
+	p := &pending{d: &cp, done: make(chan outcome, 1)}
+	var changed [6]bool
+	cp.Source, changed[0] = pgtext.Clean(d.Source)
+	cp.DeliveryID, changed[1] = pgtext.Clean(d.DeliveryID)
+	cp.Headers, changed[2] = pgtext.Clean(d.Headers)
+	cp.Events, changed[3] = pgtext.Clean(d.Events)
+	cp.Flagged, changed[4] = pgtext.Clean(d.Flagged)
+	if d.Err != nil {
+		var s string
+		s, changed[5] = pgtext.Clean(d.Err.Error())
+		p.errText = &s
+	}
+	for _, ch := range changed {
+		p.sanitized = p.sanitized || ch
+	}
+	return p
 }
 
 // Run commits batches until Close is called and the queue is drained.
@@ -205,20 +293,86 @@ func (c *Committer) loop() {
 
 func (c *Committer) commitBatch(batch []*pending) {
 	start := time.Now()
-	results, err := c.commit(context.Background(), batch)
+	c.settle(batch)
 	c.m.IngestCommit.Observe(time.Since(start).Seconds())
 	c.m.IngestBatchDeliver.Observe(float64(len(batch)))
-	if err != nil {
+}
+
+// settle commits batch and answers each delivery. When PostgreSQL refuses
+// the batch for something a delivery carries, the culprit is found by
+// committing each half on its own, down to single deliveries: the others
+// are committed, and only the culprit fails, permanently. Any other error
+// (the database is down or slow, a deadlock) fails the whole batch, and
+// the senders retry.
+func (c *Committer) settle(batch []*pending) {
+	results, err := c.commitWithin(batch)
+	switch {
+	case err == nil:
+		for i, p := range batch {
+			p.done <- outcome{res: results[i]}
+		}
+	case !refusedForData(err):
 		c.log.Error("group commit failed", "deliveries", len(batch), "err", err)
 		for _, p := range batch {
 			p.done <- outcome{err: err}
 		}
-		return
-	}
-	for i, p := range batch {
-		p.done <- outcome{res: results[i]}
+	case len(batch) == 1:
+		c.refuseUnstorable(batch[0], err)
+	default:
+		c.log.Warn("group commit refused; committing halves to find the delivery at fault", "deliveries", len(batch), "err", err)
+		mid := len(batch) / 2
+		c.settle(batch[:mid])
+		c.settle(batch[mid:])
 	}
 }
+
+func (c *Committer) commitWithin(batch []*pending) ([]Result, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.CommitTimeout)
+	defer cancel()
+	return c.commit(ctx, batch)
+}
+
+// refuseUnstorable answers p, which PostgreSQL refused on its own, with
+// ErrUnstorable, after storing its audit row alone (raw body included) so
+// the delivery can still be inspected and replayed once the cause is fixed.
+func (c *Committer) refuseUnstorable(p *pending, cause error) {
+	c.log.Error("webhook cannot be stored", "source", p.d.Source, "delivery_id", p.d.DeliveryID, "err", cause)
+	err := fmt.Errorf("%w: %w", ErrUnstorable, cause)
+	d := *p.d
+	d.Outcome, d.Status, d.Events, d.Flagged = OutcomeUnstorable, StatusUnstorable, nil, nil
+	msg := pgtext.String(cause.Error())
+	audit := &pending{d: &d, errText: &msg, sanitized: p.sanitized, done: p.done}
+	res, aerr := c.commitWithin([]*pending{audit})
+	if aerr != nil {
+		c.log.Error("unstorable webhook not audited", "source", p.d.Source, "delivery_id", p.d.DeliveryID, "err", aerr)
+		p.done <- outcome{err: err}
+		return
+	}
+	p.done <- outcome{res: res[0], err: err}
+}
+
+// refusedForData reports whether err is PostgreSQL refusing a value, as
+// opposed to failing: a data exception (class 22), an integrity constraint
+// (23) or a limit such as an index row too large (54). Those follow the
+// data, so committing the same rows again fails again.
+func refusedForData(err error) bool {
+	if errors.Is(err, errUnencodable) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || len(pe.Code) < 2 {
+		return false
+	}
+	switch pe.Code[:2] {
+	case "22", "23", "54":
+		return true
+	}
+	return false
+}
+
+// errUnencodable marks a value of a delivery that could not be encoded as
+// JSON: like a refused value, it follows the delivery.
+var errUnencodable = errors.New("cannot encode")
 
 // eventRow is one event to insert, pointing back at its delivery.
 type eventRow struct {
@@ -401,7 +555,7 @@ func insertEvents(ctx context.Context, tx *sql.Tx, rows []eventRow, batch []*pen
 		e := r.e
 		b, err := json.Marshal(e.Data)
 		if err != nil {
-			return nil, fmt.Errorf("encode event %s data: %w", e.ID, err)
+			return nil, fmt.Errorf("encode event %s data: %w: %w", e.ID, errUnencodable, err)
 		}
 		src[k], eid[k], kind[k], sys[k], ch[k], no[k], data[k] = e.Source, e.ID, string(e.Kind), string(e.System), e.Order.Channel, e.Order.OrderNo, string(b)
 		occ[k], rec[k], dpk[k], recov[k], idx[k] = e.OccurredAt, batch[r.del].d.ReceivedAt, ids[r.del], e.Recovered, int32(k)
@@ -445,13 +599,16 @@ func (c *Committer) insertDeliveries(ctx context.Context, tx *sql.Tx, batch []*p
 		ver                       = make([]bool, n)
 		status, acc, dup, nflag   = make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
 		flags                     = make([]*string, n)
+		sanitized                 = make([]bool, n)
 	)
 	for i, p := range batch {
 		d := p.d
 		h, err := json.Marshal(d.Headers)
 		if err != nil {
-			return fmt.Errorf("encode headers: %w", err)
+			return fmt.Errorf("encode headers: %w: %w", errUnencodable, err)
 		}
+		sanitized[i] = p.sanitized
+		results[i].Sanitized = p.sanitized
 		src[i], hdr[i], outc[i], at[i], ver[i] = d.Source, string(h), results[i].Outcome, d.ReceivedAt, d.Verified
 		if d.DeliveryID != "" {
 			did[i] = &d.DeliveryID
@@ -471,24 +628,21 @@ func (c *Committer) insertDeliveries(ctx context.Context, tx *sql.Tx, batch []*p
 		if d.Outcome == "" {
 			status[i] = 200
 		}
-		if d.Err != nil {
-			s := d.Err.Error()
-			errs[i] = &s
-		}
+		errs[i] = p.errText
 		acc[i], dup[i] = int32(results[i].Accepted), int32(results[i].Duplicates)
 		if len(d.Flagged) > 0 {
 			fb, err := json.Marshal(d.Flagged)
 			if err != nil {
-				return fmt.Errorf("encode flags: %w", err)
+				return fmt.Errorf("encode flags: %w: %w", errUnencodable, err)
 			}
 			f := string(fb)
 			flags[i], nflag[i] = &f, int32(len(d.Flagged))
 		}
 	}
 	_, err := tx.ExecContext(ctx, `
-		INSERT INTO webhook_deliveries (id, source, delivery_id, received_at, headers, body, verified, status, outcome, error, events_accepted, events_duplicate, flags, events_flagged)
-		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[], $6::bytea[], $7::boolean[], $8::smallint[], $9::text[], $10::text[], $11::int[], $12::int[], $13::jsonb[], $14::int[])`,
-		ids, src, did, at, hdr, body, ver, status, outc, errs, acc, dup, flags, nflag)
+		INSERT INTO webhook_deliveries (id, source, delivery_id, received_at, headers, body, verified, status, outcome, error, events_accepted, events_duplicate, flags, events_flagged, sanitized)
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[], $6::bytea[], $7::boolean[], $8::smallint[], $9::text[], $10::text[], $11::int[], $12::int[], $13::jsonb[], $14::int[], $15::boolean[])`,
+		ids, src, did, at, hdr, body, ver, status, outc, errs, acc, dup, flags, nflag, sanitized)
 	if err != nil {
 		return fmt.Errorf("store %d deliveries: %w", n, err)
 	}
