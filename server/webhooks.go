@@ -80,6 +80,15 @@ func (h *webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"flagged", len(parsed.Flagged), "first_reason", parsed.Flagged[0].Reason)
 	}
 	res, err := h.committer.Submit(r.Context(), d)
+	if errors.Is(err, ingest.ErrUnstorable) {
+		// Stored for audit with its raw body, but PostgreSQL refuses its
+		// events (e.g. an order number past the index limit): retrying the
+		// same bytes cannot help.
+		h.log.Error("webhook unstorable", "source", name, "delivery_id", d.DeliveryID, "err", err)
+		h.m.Webhooks.WithLabelValues(name, ingest.OutcomeUnstorable, strconv.Itoa(ingest.StatusUnstorable)).Inc()
+		src.Respond(w, platforms.Outcome{Status: ingest.StatusUnstorable, Err: err, Request: req})
+		return
+	}
 	if err != nil {
 		h.log.Error("webhook not stored", "source", name, "delivery_id", d.DeliveryID, "err", err)
 		h.m.Webhooks.WithLabelValues(name, "unavailable", "503").Inc()

@@ -82,6 +82,7 @@ type ComplexityRoot struct {
 		OrdersHit     func(childComplexity int) int
 		OrdersScanned func(childComplexity int) int
 		Samples       func(childComplexity int) int
+		Truncated     func(childComplexity int) int
 	}
 
 	BacktestSample struct {
@@ -553,6 +554,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Backtest.Samples(childComplexity), true
+	case "Backtest.truncated":
+		if e.ComplexityRoot.Backtest.Truncated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Backtest.Truncated(childComplexity), true
 
 	case "BacktestSample.at":
 		if e.ComplexityRoot.BacktestSample.At == nil {
@@ -2122,6 +2129,8 @@ type Backtest {
   hits: Int!
   ordersHit: Int!
   errors: Int!
+  "Set when the replay stopped early (time, event or error bound), saying why; the figures cover what was replayed."
+  truncated: String
   samples: [BacktestSample!]!
 }
 
@@ -2271,6 +2280,8 @@ func (ec *executionContext) childFields_Backtest(ctx context.Context, field grap
 		return ec.fieldContext_Backtest_ordersHit(ctx, field)
 	case "errors":
 		return ec.fieldContext_Backtest_errors(ctx, field)
+	case "truncated":
+		return ec.fieldContext_Backtest_truncated(ctx, field)
 	case "samples":
 		return ec.fieldContext_Backtest_samples(ctx, field)
 	}
@@ -4010,6 +4021,29 @@ func (ec *executionContext) _Backtest_errors(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_Backtest_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Backtest", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Backtest_truncated(ctx context.Context, field graphql.CollectedField, obj *model.Backtest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Backtest_truncated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Truncated, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Backtest_truncated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Backtest", field, false, false, "String")
 }
 
 func (ec *executionContext) _Backtest_samples(ctx context.Context, field graphql.CollectedField, obj *model.Backtest) (ret graphql.Marshaler) {
@@ -10120,6 +10154,11 @@ func (ec *executionContext) _Backtest(ctx context.Context, sel ast.SelectionSet,
 		case "errors":
 			out.Values[i] = ec._Backtest_errors(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "truncated":
+			out.Values[i] = ec._Backtest_truncated(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "samples":

@@ -32,12 +32,14 @@ type Backlog struct {
 
 // What a draft rule would have done over stored events.
 type Backtest struct {
-	EventsScanned int               `json:"eventsScanned"`
-	OrdersScanned int               `json:"ordersScanned"`
-	Hits          int               `json:"hits"`
-	OrdersHit     int               `json:"ordersHit"`
-	Errors        int               `json:"errors"`
-	Samples       []*BacktestSample `json:"samples"`
+	EventsScanned int `json:"eventsScanned"`
+	OrdersScanned int `json:"ordersScanned"`
+	Hits          int `json:"hits"`
+	OrdersHit     int `json:"ordersHit"`
+	Errors        int `json:"errors"`
+	// Set when the replay stopped early (time, event or error bound), saying why; the figures cover what was replayed.
+	Truncated *string           `json:"truncated,omitempty"`
+	Samples   []*BacktestSample `json:"samples"`
 }
 
 type BacktestSample struct {

@@ -16,6 +16,7 @@ const (
 	CodeNotFound        = "NOT_FOUND"
 	CodeBadUserInput    = "BAD_USER_INPUT"
 	CodeConflict        = "CONFLICT"
+	CodeBusy            = "BUSY"
 	CodeInternal        = "INTERNAL"
 )
 

@@ -159,6 +159,8 @@ func ruleError(err error) error {
 		return &codedError{code: CodeBadUserInput, msg: ve.Error(), field: field}
 	case errors.Is(err, detection.ErrNotFound):
 		return &codedError{code: CodeNotFound, msg: "no such rule"}
+	case errors.Is(err, detection.ErrBacktestBusy):
+		return &codedError{code: CodeBusy, msg: "other backtests are running on this node; try again in a moment"}
 	}
 	return err
 }

@@ -151,6 +151,9 @@ func (r *queryResolver) BacktestRule(ctx context.Context, input model.RuleInput,
 	}
 	out := &model.Backtest{EventsScanned: res.Events, OrdersScanned: res.Orders, Hits: res.Hits, OrdersHit: res.OrdersHit,
 		Errors: res.Errors, Samples: []*model.BacktestSample{}}
+	if res.Truncated != "" {
+		out.Truncated = &res.Truncated
+	}
 	for _, s := range res.Samples {
 		out.Samples = append(out.Samples, &model.BacktestSample{Channel: s.Key.Channel, OrderNo: s.Key.OrderNo, At: s.At, EventType: string(s.Kind)})
 	}
