@@ -9,8 +9,10 @@ FUZZTIME ?= 10s
 # A count, not a duration: a duration races the engine's shutdown on a busy
 # machine and fails with "context deadline exceeded" having found nothing.
 FUZZ_SMOKE_EXECS ?= 20000
+# Targets named FuzzE2E* drive a whole node (HTTP, PostgreSQL) per input.
+FUZZ_SMOKE_E2E_EXECS ?= 1000
 
-.PHONY: help run build webapp test test-go test-webapp test-browser fuzz bench generate lint deps-postgres deps-browser clean
+.PHONY: help run build webapp test test-go test-webapp fuzz fuzz-smoke bench generate lint deps-postgres deps-browser clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -54,8 +56,9 @@ fuzz-smoke: ## every fuzz target briefly (FUZZ_SMOKE_EXECS inputs each)
 	@set -e; for pkg in $$($(GO) list ./... ); do \
 	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
 	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/func //'); do \
-	    echo "fuzz $$pkg $$f"; \
-	    $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZ_SMOKE_EXECS)x $$pkg >.fuzz.log 2>&1 || { cat .fuzz.log; rm -f .fuzz.log; exit 1; }; \
+	    n=$(FUZZ_SMOKE_EXECS); case $$f in FuzzE2E*) n=$(FUZZ_SMOKE_E2E_EXECS);; esac; \
+	    echo "fuzz $$pkg $$f ($$n inputs)"; \
+	    $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$${n}x $$pkg >.fuzz.log 2>&1 || { tail -100 .fuzz.log; rm -f .fuzz.log; exit 1; }; \
 	  done; done; rm -f .fuzz.log
 
 fuzz: ## every fuzz target for FUZZTIME each (default 10s)
