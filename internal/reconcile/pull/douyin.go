@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/towerhq/tower/domain/order"
+	"github.com/towerhq/tower/internal/platforms/wire"
 )
 
 // Douyin Shop (抖店) open-API constants.
@@ -107,15 +108,15 @@ type douyinAnswer struct {
 }
 
 type douyinOrder struct {
-	OrderID      idString `json:"order_id"`
-	OrderStatus  int64    `json:"order_status"`
-	CreateTime   int64    `json:"create_time"`
-	PayTime      int64    `json:"pay_time"`
-	UpdateTime   int64    `json:"update_time"`
-	PayAmount    int64    `json:"pay_amount"`
-	OrderAmount  int64    `json:"order_amount"`
-	CancelReason string   `json:"cancel_reason"`
-	ShopID       idString `json:"shop_id"`
+	OrderID      wire.IDString `json:"order_id"`
+	OrderStatus  int64         `json:"order_status"`
+	CreateTime   int64         `json:"create_time"`
+	PayTime      int64         `json:"pay_time"`
+	UpdateTime   int64         `json:"update_time"`
+	PayAmount    int64         `json:"pay_amount"`
+	OrderAmount  int64         `json:"order_amount"`
+	CancelReason string        `json:"cancel_reason"`
+	ShopID       wire.IDString `json:"shop_id"`
 }
 
 // douyinPage is one decoded page.

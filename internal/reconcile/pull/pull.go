@@ -27,9 +27,9 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/towerhq/tower/domain/order"
+	"github.com/towerhq/tower/internal/platforms/wire"
 )
 
 // Fact is one thing the channel says happened to an order.
@@ -178,16 +178,7 @@ func httpError(channel string, status int, body []byte) *APIError {
 
 // snippet is the start of body, for error messages.
 func snippet(body []byte) string {
-	s := strings.TrimSpace(string(body))
-	const n = 200
-	if len(s) <= n {
-		return strings.ToValidUTF8(s, "?")
-	}
-	i := n
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return strings.ToValidUTF8(s[:i], "?") + "…"
+	return wire.Truncate(strings.ToValidUTF8(strings.TrimSpace(string(body)), "?"), 200)
 }
 
 // collector gathers snapshots across pages: one per order (the most

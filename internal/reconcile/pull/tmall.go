@@ -13,6 +13,7 @@ import (
 
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/internal/platforms/top"
+	"github.com/towerhq/tower/internal/platforms/wire"
 )
 
 // Taobao Open Platform (TOP) constants for the Tmall client.
@@ -82,13 +83,13 @@ type tmallAnswer struct {
 }
 
 type tmallTrade struct {
-	Tid      idString `json:"tid"`
-	Status   string   `json:"status"`
-	Payment  string   `json:"payment"`
-	Created  string   `json:"created"`
-	PayTime  string   `json:"pay_time"`
-	Modified string   `json:"modified"`
-	EndTime  string   `json:"end_time"`
+	Tid      wire.IDString `json:"tid"`
+	Status   string        `json:"status"`
+	Payment  string        `json:"payment"`
+	Created  string        `json:"created"`
+	PayTime  string        `json:"pay_time"`
+	Modified string        `json:"modified"`
+	EndTime  string        `json:"end_time"`
 }
 
 type tmallPage struct {
