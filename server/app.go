@@ -298,16 +298,15 @@ func reconcileSources(cfg config.Config) []reconcile.Source {
 		if s.PullURL == "" {
 			continue
 		}
-		pc := pull.Config{BaseURL: s.PullURL, AppKey: s.AppKey, AppSecret: s.AppSecret}
+		opts := pull.Options{BaseURL: s.PullURL}
 		var c pull.Client
 		switch s.Type {
 		case douyin.Type:
-			c = pull.NewDouyin(pc)
+			c = douyin.NewClient(douyin.ClientConfig{Options: opts, AppKey: s.AppKey, AppSecret: s.AppSecret})
 		case tmall.Type:
-			c = pull.NewTmall(pc)
+			c = tmall.NewClient(tmall.ClientConfig{Options: opts, AppKey: s.AppKey, AppSecret: s.AppSecret})
 		case standard.Type: // the mini-program's own backend (validated)
-			pc.AppSecret = s.Secrets[0]
-			c = pull.NewMiniProgram(pc)
+			c = standard.NewClient(standard.ClientConfig{Options: opts, Secret: s.Secrets[0]})
 		}
 		out = append(out, reconcile.Source{Name: s.Name, Client: c, Every: s.ReconcileEvery, Overlap: s.ReconcileOverlap, Grace: s.ReconcileGrace})
 	}

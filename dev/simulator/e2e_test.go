@@ -14,10 +14,13 @@ import (
 	"time"
 
 	"github.com/towerhq/tower/dev/simulator"
-	"github.com/towerhq/tower/dev/simulator/fakeplatform"
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/internal/config"
 	"github.com/towerhq/tower/internal/pgtest"
+	"github.com/towerhq/tower/internal/platforms/douyin/douyintest"
+	"github.com/towerhq/tower/internal/platforms/platformtest"
+	"github.com/towerhq/tower/internal/platforms/standard/standardtest"
+	"github.com/towerhq/tower/internal/platforms/tmall/tmalltest"
 	"github.com/towerhq/tower/internal/platforms/wechatpay"
 	"github.com/towerhq/tower/internal/storage"
 	"github.com/towerhq/tower/server"
@@ -57,10 +60,10 @@ func TestSimulatedDayEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fake := &http.Server{Handler: fakeplatform.NewMux(fakeplatform.MuxConfig{
-		DouyinAppKey: "7000000000000000001", DouyinAppSecret: "douyin-secret",
-		TmallAppKey: "23456789", TmallAppSecret: "tmall-secret", MiniProgramSecret: mpSecret,
-	}, state.Store)}
+	fake := &http.Server{Handler: platformtest.NewMux(state.Store, nil,
+		douyintest.OrderList("7000000000000000001", "douyin-secret"),
+		tmalltest.OrderList("23456789", "tmall-secret"),
+		standardtest.OrderList(mpSecret))}
 	go func() { _ = fake.Serve(ln) }()
 	defer fake.Close()
 	pullBase := "http://" + ln.Addr().String()

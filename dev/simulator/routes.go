@@ -10,8 +10,11 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/towerhq/tower/dev/simulator/fakeplatform"
 	"github.com/towerhq/tower/internal/config"
+	"github.com/towerhq/tower/internal/platforms/douyin/douyintest"
+	"github.com/towerhq/tower/internal/platforms/platformtest"
+	"github.com/towerhq/tower/internal/platforms/standard/standardtest"
+	"github.com/towerhq/tower/internal/platforms/tmall/tmalltest"
 	"github.com/towerhq/tower/internal/platforms/wechatpay"
 )
 
@@ -20,20 +23,20 @@ import (
 // verifies. WeChat Pay needs the platform private key matching the
 // configured public key (wechatpayKey, a PKCS#1 or PKCS#8 PEM file); without
 // it mini-program payments go through the mini-program backend's source.
-func RoutesFrom(cfg config.Config, wechatpayKey string) (Routes, fakeplatform.MuxConfig, error) {
+func RoutesFrom(cfg config.Config, wechatpayKey string) (Routes, []platformtest.OrderList, error) {
 	var r Routes
-	var pull fakeplatform.MuxConfig
+	var pull []platformtest.OrderList
 	for _, s := range cfg.Sources {
 		switch s.Type {
 		case "douyin":
 			if r.Douyin == nil {
 				r.Douyin = DouyinWire{Source: s.Name, AppKey: s.AppKey, AppSecret: s.AppSecret}
-				pull.DouyinAppKey, pull.DouyinAppSecret = s.AppKey, s.AppSecret
+				pull = append(pull, douyintest.OrderList(s.AppKey, s.AppSecret))
 			}
 		case "tmall":
 			if r.Tmall == nil {
 				r.Tmall = TmallWire{Source: s.Name, AppKey: s.AppKey, AppSecret: s.AppSecret}
-				pull.TmallAppKey, pull.TmallAppSecret = s.AppKey, s.AppSecret
+				pull = append(pull, tmalltest.OrderList(s.AppKey, s.AppSecret))
 			}
 		case "wechatpay":
 			if r.WechatPay == nil && wechatpayKey != "" {
@@ -60,7 +63,7 @@ func RoutesFrom(cfg config.Config, wechatpayKey string) (Routes, fakeplatform.Mu
 			switch {
 			case s.Channel == "miniprogram" && r.MiniProgram == nil:
 				r.MiniProgram = w
-				pull.MiniProgramSecret = s.Secrets[0]
+				pull = append(pull, standardtest.OrderList(s.Secrets[0]))
 			case s.Channel == "" && r.Canonical == nil:
 				r.Canonical = w
 			}

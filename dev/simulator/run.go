@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/towerhq/tower/dev/simulator/fakeplatform"
 	"github.com/towerhq/tower/domain/order"
+	"github.com/towerhq/tower/internal/platforms/platformtest"
 )
 
 // Routes are the wires for each kind of push; nil ones fall back to
@@ -62,7 +62,7 @@ type Options struct {
 	// PullAddr serves the fake channel order-list APIs that Tower's
 	// reconciliation pulls ("" for none).
 	PullAddr string
-	Pull     fakeplatform.MuxConfig
+	Pull     []platformtest.OrderList
 	Progress io.Writer
 	Log      *slog.Logger
 	// Linger keeps the fake pull APIs up after the day is played, so the
@@ -89,7 +89,7 @@ func Run(ctx context.Context, o Options) (*Plan, Stats, error) {
 		if err != nil {
 			return plan, Stats{}, fmt.Errorf("simulator: serve fake platform APIs: %w", err)
 		}
-		srv := &http.Server{Handler: fakeplatform.NewMux(o.Pull, state.Store), ReadHeaderTimeout: 5 * time.Second}
+		srv := &http.Server{Handler: platformtest.NewMux(state.Store, nil, o.Pull...), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
 	}
@@ -138,12 +138,12 @@ func Run(ctx context.Context, o Options) (*Plan, Stats, error) {
 // day is played: the fake pull APIs serve it.
 type ChannelState struct {
 	mu     sync.Mutex
-	orders map[order.Key]fakeplatform.Order
-	Store  *fakeplatform.MemStore
+	orders map[order.Key]platformtest.Order
+	Store  *platformtest.MemStore
 }
 
 func NewChannelState() *ChannelState {
-	return &ChannelState{orders: map[order.Key]fakeplatform.Order{}, Store: &fakeplatform.MemStore{}}
+	return &ChannelState{orders: map[order.Key]platformtest.Order{}, Store: &platformtest.MemStore{}}
 }
 
 // Remember records a channel event, lost or pushed, as of when it was
@@ -155,7 +155,7 @@ func (c *ChannelState) Remember(e order.Event, realAt time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	o := c.orders[e.Order]
-	func(o *fakeplatform.Order) {
+	func(o *platformtest.Order) {
 		o.Key = e.Order
 		o.UpdatedAt = realAt
 		switch e.Kind {

@@ -1,4 +1,4 @@
-package pull
+package douyin
 
 import (
 	"bytes"
@@ -17,20 +17,21 @@ import (
 
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/internal/platforms/wire"
+	"github.com/towerhq/tower/internal/reconcile/pull"
 )
 
-// Douyin Shop (抖店) open-API constants.
+// Douyin Shop (抖店) open-API constants for the order list.
 const (
-	DouyinMethodSearchList = "order.searchList"
-	// DouyinOK is the code of a successful answer.
-	DouyinOK = 10000
-	// DouyinStatusCancelled is the order_status of a cancelled order.
+	MethodSearchList = "order.searchList"
+	// CallOK is the code of a successful open-API answer.
+	CallOK = 10000
+	// StatusCancelled is the order_status of a cancelled order.
 	// (1 awaiting payment, 2 备货中 / preparing, 3 shipped, 4 cancelled,
 	// 5 completed.)
-	DouyinStatusCancelled = 4
+	StatusCancelled = 4
 )
 
-// DouyinSign is the signature of a Douyin Shop open-API call, as the
+// SignCall is the signature of a Douyin Shop open-API call, as the
 // official doudian SDK's utils.Sign computes it:
 //
 //	lower_hex( HMAC-SHA256( key = app_secret,
@@ -38,8 +39,8 @@ const (
 //	    "param_json" + param_json + "timestamp" + timestamp + "v2" + app_secret ) )
 //
 // timestamp is the decimal unix-seconds string sent in the query, and
-// paramJSON the exact request body.
-func DouyinSign(appKey, appSecret, method, timestamp, paramJSON string) string {
+// paramJSON the exact request body. (Pushes are signed otherwise: Sign.)
+func SignCall(appKey, appSecret, method, timestamp, paramJSON string) string {
 	m := hmac.New(sha256.New, []byte(appSecret))
 	m.Write([]byte(appSecret))
 	m.Write([]byte("app_key" + appKey))
@@ -52,9 +53,9 @@ func DouyinSign(appKey, appSecret, method, timestamp, paramJSON string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// DouyinParamJSON marshals an open-API call's parameters the way the
-// platform signs them: keys sorted, no HTML escaping, no trailing newline.
-func DouyinParamJSON(params map[string]any) (string, error) {
+// ParamJSON marshals an open-API call's parameters the way the platform
+// signs them: keys sorted, no HTML escaping, no trailing newline.
+func ParamJSON(params map[string]any) (string, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
@@ -64,15 +65,28 @@ func DouyinParamJSON(params map[string]any) (string, error) {
 	return strings.TrimSuffix(b.String(), "\n"), nil
 }
 
-// Douyin lists orders with order.searchList.
-type Douyin struct {
-	base
-	accessToken string
+// ClientConfig configures NewClient. BaseURL is the open-API gateway, e.g.
+// https://openapi-fxg.jinritemai.com.
+type ClientConfig struct {
+	pull.Options
+	AppKey, AppSecret string
+	// AccessToken is the shop's access token (query access_token), sent
+	// when set.
+	AccessToken string
 }
 
-// NewDouyin is the Douyin Shop client: POST {BaseURL}/order/searchList,
-// query app_key, method, timestamp, v=2, sign_method=hmac-sha256, sign and
-// access_token (when configured), body = param_json:
+// Client lists orders with order.searchList, for reconciliation.
+type Client struct {
+	base                pull.Base
+	appKey, secret, tok string
+}
+
+var _ pull.Client = (*Client)(nil)
+
+// NewClient is the Douyin Shop order-list client: POST
+// {BaseURL}/order/searchList, query app_key, method, timestamp, v=2,
+// sign_method=hmac-sha256, sign and access_token (when configured), body =
+// param_json:
 //
 //	{"order_asc":true,"order_by":"update_time","page":N,"size":S,
 //	 "update_time_end":<unix>,"update_time_start":<unix>}
@@ -87,27 +101,28 @@ type Douyin struct {
 // Facts: order.created at create_time (Amount = order_amount); order.paid
 // at pay_time when pay_time > 0 (Amount = pay_amount); order.cancelled at
 // update_time when order_status is 4 (Reason = cancel_reason). Amounts are
-// fen; Data.Shop is shop_id. Channel "douyin".
-func NewDouyin(cfg Config) *Douyin {
-	return &Douyin{base: newBase(cfg), accessToken: cfg.AccessToken}
+// fen; Data.Shop is shop_id. Channel "douyin". Both window bounds are
+// truncated to the second, the API's unit.
+func NewClient(cfg ClientConfig) *Client {
+	return &Client{base: pull.NewBase(cfg.Options), appKey: cfg.AppKey, secret: cfg.AppSecret, tok: cfg.AccessToken}
 }
 
-// douyinAnswer is order.searchList's answer.
-type douyinAnswer struct {
+// listAnswer is order.searchList's answer.
+type listAnswer struct {
 	Code    json.Number `json:"code"`
 	Msg     string      `json:"msg"`
 	SubCode string      `json:"sub_code"`
 	SubMsg  string      `json:"sub_msg"`
 	LogID   string      `json:"log_id"`
 	Data    struct {
-		ShopOrderList []douyinOrder `json:"shop_order_list"`
-		Total         int64         `json:"total"`
-		Page          int64         `json:"page"`
-		Size          int64         `json:"size"`
+		ShopOrderList []listOrder `json:"shop_order_list"`
+		Total         int64       `json:"total"`
+		Page          int64       `json:"page"`
+		Size          int64       `json:"size"`
 	} `json:"data"`
 }
 
-type douyinOrder struct {
+type listOrder struct {
 	OrderID      wire.IDString `json:"order_id"`
 	OrderStatus  int64         `json:"order_status"`
 	CreateTime   int64         `json:"create_time"`
@@ -119,69 +134,70 @@ type douyinOrder struct {
 	ShopID       wire.IDString `json:"shop_id"`
 }
 
-// douyinPage is one decoded page.
-type douyinPage struct {
-	snaps []Snapshot
+// listPage is one decoded page.
+type listPage struct {
+	snaps []pull.Snapshot
 	total int64
 }
 
-// decodeDouyinPage reads an answer body: the page, or the platform's
-// refusal as an *APIError.
-func decodeDouyinPage(body []byte) (douyinPage, error) {
-	var a douyinAnswer
+// decodePage reads an answer body: the page, or the platform's refusal as
+// an *pull.APIError.
+func decodePage(body []byte) (listPage, error) {
+	var a listAnswer
 	if err := json.Unmarshal(body, &a); err != nil {
-		return douyinPage{}, fmt.Errorf("decode answer: %w", err)
+		return listPage{}, fmt.Errorf("decode answer: %w", err)
 	}
-	if a.Code.String() != strconv.Itoa(DouyinOK) {
+	if a.Code.String() != strconv.Itoa(CallOK) {
 		code := a.Code.String()
 		if code == "" {
 			code = "(none)"
 		}
-		return douyinPage{}, &APIError{Channel: order.ChannelDouyin, HTTPStatus: http.StatusOK,
-			Code: snippet([]byte(code)), Msg: snippet([]byte(a.Msg)), SubCode: snippet([]byte(a.SubCode)), SubMsg: snippet([]byte(a.SubMsg))}
+		return listPage{}, &pull.APIError{Channel: order.ChannelDouyin, HTTPStatus: http.StatusOK,
+			Code: pull.Snippet([]byte(code)), Msg: pull.Snippet([]byte(a.Msg)), SubCode: pull.Snippet([]byte(a.SubCode)), SubMsg: pull.Snippet([]byte(a.SubMsg))}
 	}
-	p := douyinPage{total: a.Data.Total, snaps: make([]Snapshot, 0, len(a.Data.ShopOrderList))}
+	p := listPage{total: a.Data.Total, snaps: make([]pull.Snapshot, 0, len(a.Data.ShopOrderList))}
 	for i, o := range a.Data.ShopOrderList {
 		s, err := o.snapshot()
 		if err != nil {
-			return douyinPage{}, fmt.Errorf("shop_order_list[%d]: %w", i, err)
+			return listPage{}, fmt.Errorf("shop_order_list[%d]: %w", i, err)
 		}
 		p.snaps = append(p.snaps, s)
 	}
 	return p, nil
 }
 
-func (o douyinOrder) snapshot() (Snapshot, error) {
+func (o listOrder) snapshot() (pull.Snapshot, error) {
 	if o.OrderID == "" {
-		return Snapshot{}, fmt.Errorf("no order_id")
+		return pull.Snapshot{}, fmt.Errorf("no order_id")
 	}
 	if o.UpdateTime <= 0 {
-		return Snapshot{}, fmt.Errorf("order %s: no update_time", o.OrderID)
+		return pull.Snapshot{}, fmt.Errorf("order %s: no update_time", o.OrderID)
 	}
 	if o.PayAmount < 0 || o.OrderAmount < 0 {
-		return Snapshot{}, fmt.Errorf("order %s: negative amount", o.OrderID)
+		return pull.Snapshot{}, fmt.Errorf("order %s: negative amount", o.OrderID)
 	}
 	shop := string(o.ShopID)
 	if shop == "0" {
 		shop = ""
 	}
-	s := Snapshot{
+	s := pull.Snapshot{
 		Key:       order.Key{Channel: order.ChannelDouyin, OrderNo: string(o.OrderID)},
 		UpdatedAt: unix(o.UpdateTime),
 	}
 	if o.CreateTime > 0 {
 		d := order.Data{Shop: shop}
 		if o.OrderAmount > 0 {
-			d.Amount, d.Currency = money(order.Money(o.OrderAmount)), currency
+			d.Amount, d.Currency = pull.Amount(order.Money(o.OrderAmount))
 		}
-		s.Facts = append(s.Facts, Fact{Kind: order.KindCreated, At: unix(o.CreateTime), Data: d})
+		s.Facts = append(s.Facts, pull.Fact{Kind: order.KindCreated, At: unix(o.CreateTime), Data: d})
 	}
 	if o.PayTime > 0 {
-		s.Facts = append(s.Facts, Fact{Kind: order.KindPaid, At: unix(o.PayTime), Data: order.Data{
-			Shop: shop, Amount: money(order.Money(o.PayAmount)), Currency: currency}})
+		d := order.Data{Shop: shop}
+		d.Amount, d.Currency = pull.Amount(order.Money(o.PayAmount))
+		s.Facts = append(s.Facts, pull.Fact{Kind: order.KindPaid, At: unix(o.PayTime), Data: d})
 	}
-	if o.OrderStatus == DouyinStatusCancelled {
-		s.Facts = append(s.Facts, Fact{Kind: order.KindCancelled, At: unix(o.UpdateTime), Data: order.Data{
+	if o.OrderStatus == StatusCancelled {
+		s.Facts = append(s.Facts, pull.Fact{Kind: order.KindCancelled, At: unix(o.UpdateTime), Data: order.Data{
 			Shop: shop, Reason: o.CancelReason}})
 	}
 	return s, nil
@@ -189,12 +205,12 @@ func (o douyinOrder) snapshot() (Snapshot, error) {
 
 func unix(s int64) time.Time { return time.Unix(s, 0).UTC() }
 
-// List implements Client.
-func (c *Douyin) List(ctx context.Context, from, to time.Time) ([]Snapshot, error) {
+// List implements pull.Client.
+func (c *Client) List(ctx context.Context, from, to time.Time) ([]pull.Snapshot, error) {
 	from, to = from.Truncate(time.Second), to.Truncate(time.Second)
-	col := newCollector(from, to)
+	col := pull.NewCollector(from, to)
 	if !from.Before(to) {
-		return col.snapshots(), nil
+		return col.Snapshots(), nil
 	}
 	start := from.Unix()
 	var (
@@ -204,8 +220,8 @@ func (c *Douyin) List(ctx context.Context, from, to time.Time) ([]Snapshot, erro
 		requests int
 	)
 	for {
-		if requests == MaxPages {
-			return nil, fmt.Errorf("douyin searchList: %w: %d pages for [%s, %s)", ErrTooManyPages, requests, from, to)
+		if requests == pull.MaxPages {
+			return nil, fmt.Errorf("douyin searchList: %w: %d pages for [%s, %s)", pull.ErrTooManyPages, requests, from, to)
 		}
 		requests++
 		p, err := c.page(ctx, start, to.Unix(), page)
@@ -220,61 +236,61 @@ func (c *Douyin) List(ctx context.Context, from, to time.Time) ([]Snapshot, erro
 		}
 		total = p.total
 		for _, s := range p.snaps {
-			col.add(s)
+			col.Add(s)
 			if u := s.UpdatedAt.Unix(); u > lastSeen {
 				lastSeen = u
 			}
 		}
-		if (page+1)*int64(c.pageSize) >= total || len(p.snaps) == 0 {
+		if (page+1)*int64(c.base.PageSize) >= total || len(p.snaps) == 0 {
 			break
 		}
 		page++
 	}
-	return col.snapshots(), nil
+	return col.Snapshots(), nil
 }
 
-func (c *Douyin) page(ctx context.Context, start, end, page int64) (douyinPage, error) {
-	paramJSON, err := DouyinParamJSON(map[string]any{
+func (c *Client) page(ctx context.Context, start, end, page int64) (listPage, error) {
+	paramJSON, err := ParamJSON(map[string]any{
 		"order_asc":         true,
 		"order_by":          "update_time",
 		"page":              page,
-		"size":              c.pageSize,
+		"size":              c.base.PageSize,
 		"update_time_end":   end,
 		"update_time_start": start,
 	})
 	if err != nil {
-		return douyinPage{}, err
+		return listPage{}, err
 	}
-	ts := strconv.FormatInt(c.now().Unix(), 10)
+	ts := strconv.FormatInt(c.base.Now().Unix(), 10)
 	q := url.Values{}
 	q.Set("app_key", c.appKey)
-	q.Set("method", DouyinMethodSearchList)
+	q.Set("method", MethodSearchList)
 	q.Set("timestamp", ts)
 	q.Set("v", "2")
 	q.Set("sign_method", "hmac-sha256")
-	q.Set("sign", DouyinSign(c.appKey, c.secret, DouyinMethodSearchList, ts, paramJSON))
-	if c.accessToken != "" {
-		q.Set("access_token", c.accessToken)
+	q.Set("sign", SignCall(c.appKey, c.secret, MethodSearchList, ts, paramJSON))
+	if c.tok != "" {
+		q.Set("access_token", c.tok)
 	}
-	u := c.url + "/" + strings.ReplaceAll(DouyinMethodSearchList, ".", "/") + "?" + q.Encode()
+	u := c.base.URL + "/" + strings.ReplaceAll(MethodSearchList, ".", "/") + "?" + q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(paramJSON))
 	if err != nil {
-		return douyinPage{}, err
+		return listPage{}, err
 	}
 	req.Header.Set("Content-Type", "application/json;charset=UTF-8")
 	req.Header.Set("Accept", "application/json")
-	body, status, err := c.do(req)
+	body, status, err := c.base.Do(req)
 	if err != nil {
-		return douyinPage{}, ctxErr(ctx, err)
+		return listPage{}, err
 	}
-	p, err := decodeDouyinPage(body)
-	if !ok(status) {
-		var ae *APIError
+	p, err := decodePage(body)
+	if !pull.OK(status) {
+		var ae *pull.APIError
 		if errors.As(err, &ae) {
 			ae.HTTPStatus = status
-			return douyinPage{}, ae
+			return listPage{}, ae
 		}
-		return douyinPage{}, httpError(order.ChannelDouyin, status, body)
+		return listPage{}, pull.HTTPError(order.ChannelDouyin, status, body)
 	}
 	return p, err
 }
