@@ -28,15 +28,10 @@ import (
 	"github.com/towerhq/tower/internal/live"
 	"github.com/towerhq/tower/internal/metrics"
 	"github.com/towerhq/tower/internal/platforms"
-	"github.com/towerhq/tower/internal/platforms/douyin"
-	"github.com/towerhq/tower/internal/platforms/kuaidi100"
-	"github.com/towerhq/tower/internal/platforms/qimen"
-	"github.com/towerhq/tower/internal/platforms/standard"
-	"github.com/towerhq/tower/internal/platforms/tmall"
+	"github.com/towerhq/tower/internal/platforms/registry"
 	"github.com/towerhq/tower/internal/platforms/wechatpay"
 	"github.com/towerhq/tower/internal/projection"
 	"github.com/towerhq/tower/internal/reconcile"
-	"github.com/towerhq/tower/internal/reconcile/pull"
 	"github.com/towerhq/tower/internal/storage"
 	"github.com/towerhq/tower/internal/timers"
 	"github.com/towerhq/tower/migrations"
@@ -120,16 +115,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 	if cfg.Simulator.Enabled {
 		// A dev or simulation node signs its own WeChat Pay notifications
 		// with a throwaway platform key pair.
-		for _, s := range cfg.Sources {
-			if s.Type == "wechatpay" && s.PlatformPublicKeyFile != "" {
-				priv, err := simulator.EnsureDevKeys(s.PlatformPublicKeyFile)
-				if err != nil {
-					return nil, err
-				}
-				if cfg.Simulator.WechatpayPrivateKey == "" {
-					cfg.Simulator.WechatpayPrivateKey = priv
-				}
-			}
+		keys, err := simulator.DevKeys(cfg, true)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Simulator.WechatpayPrivateKey == "" {
+			cfg.Simulator.WechatpayPrivateKey = keys[wechatpay.Type]
 		}
 		a.cfg = cfg
 	}
@@ -228,27 +219,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 func buildSources(cfg config.Config, now func() time.Time) (map[string]platforms.Source, error) {
 	out := make(map[string]platforms.Source, len(cfg.Sources))
 	for _, s := range cfg.Sources {
-		var (
-			src platforms.Source
-			err error
-		)
-		switch s.Type {
-		case standard.Type:
-			src, err = standard.New(standard.Config{Name: s.Name, Channel: s.Channel, Secrets: s.Secrets}, now)
-		case douyin.Type:
-			src, err = douyin.New(douyin.Config{Name: s.Name, Channel: s.Channel, AppKey: s.AppKey, AppSecret: s.AppSecret}, now)
-		case tmall.Type:
-			src, err = tmall.New(tmall.Config{Name: s.Name, Channel: s.Channel, AppKey: s.AppKey, AppSecret: s.AppSecret}, now)
-		case wechatpay.Type:
-			src, err = wechatpay.New(wechatpay.Config{Name: s.Name, Channel: s.Channel, MchID: s.MchID, APIv3Key: s.APIv3Key,
-				PlatformPublicKeyFile: s.PlatformPublicKeyFile, PlatformPublicKeyID: s.PlatformPublicKeyID}, now)
-		case qimen.Type:
-			src, err = qimen.New(qimen.Config{Name: s.Name, Channel: s.Channel, AppKey: s.AppKey, AppSecret: s.AppSecret, CustomerID: s.CustomerID}, now)
-		case kuaidi100.Type:
-			src, err = kuaidi100.New(kuaidi100.Config{Name: s.Name, Salt: s.Salt}, now)
-		default:
+		p, ok := registry.Lookup(s.Type)
+		if !ok {
 			return nil, fmt.Errorf("config: source %q: type %q is not available", s.Name, s.Type)
 		}
+		src, err := p.NewSource(s.Spec(), now)
 		if err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}
@@ -291,22 +266,16 @@ func (a *App) startSimulator(ctx context.Context, url string) error {
 	return nil
 }
 
-// reconcileSources builds a pull client for each channel source with a pull_url.
+// reconcileSources builds a pull client for each channel source with a
+// pull_url (validated; buildSources has refused any source whose client
+// could not be built).
 func reconcileSources(cfg config.Config) []reconcile.Source {
 	var out []reconcile.Source
 	for _, s := range cfg.Sources {
-		if s.PullURL == "" {
+		p, _ := registry.Lookup(s.Type)
+		c := p.NewClient(s.Spec())
+		if c == nil {
 			continue
-		}
-		opts := pull.Options{BaseURL: s.PullURL}
-		var c pull.Client
-		switch s.Type {
-		case douyin.Type:
-			c = douyin.NewClient(douyin.ClientConfig{Options: opts, AppKey: s.AppKey, AppSecret: s.AppSecret})
-		case tmall.Type:
-			c = tmall.NewClient(tmall.ClientConfig{Options: opts, AppKey: s.AppKey, AppSecret: s.AppSecret})
-		case standard.Type: // the mini-program's own backend (validated)
-			c = standard.NewClient(standard.ClientConfig{Options: opts, Secret: s.Secrets[0]})
 		}
 		out = append(out, reconcile.Source{Name: s.Name, Client: c, Every: s.ReconcileEvery, Overlap: s.ReconcileOverlap, Grace: s.ReconcileGrace})
 	}

@@ -17,9 +17,14 @@ import (
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/internal/config"
 	"github.com/towerhq/tower/internal/pgtest"
+	"github.com/towerhq/tower/internal/platforms/douyin"
 	"github.com/towerhq/tower/internal/platforms/douyin/douyintest"
+	"github.com/towerhq/tower/internal/platforms/kuaidi100"
 	"github.com/towerhq/tower/internal/platforms/platformtest"
+	"github.com/towerhq/tower/internal/platforms/qimen"
+	"github.com/towerhq/tower/internal/platforms/standard"
 	"github.com/towerhq/tower/internal/platforms/standard/standardtest"
+	"github.com/towerhq/tower/internal/platforms/tmall"
 	"github.com/towerhq/tower/internal/platforms/tmall/tmalltest"
 	"github.com/towerhq/tower/internal/platforms/wechatpay"
 	"github.com/towerhq/tower/internal/storage"
@@ -71,13 +76,17 @@ func TestSimulatedDayEndToEnd(t *testing.T) {
 	cfg := config.Default()
 	cfg.HTTPAddr, cfg.DatabaseURL, cfg.NodeName = "127.0.0.1:0", dsn, "sim"
 	cfg.Sources = []config.Source{
-		{Name: "douyin", Type: "douyin", AppKey: "7000000000000000001", AppSecret: "douyin-secret", PullURL: pullBase + "/douyin", ReconcileEvery: time.Hour, ReconcileGrace: time.Millisecond},
-		{Name: "tmall", Type: "tmall", AppKey: "23456789", AppSecret: "tmall-secret", PullURL: pullBase + "/tmall", ReconcileEvery: time.Hour, ReconcileGrace: time.Millisecond},
-		{Name: "mp-pay", Type: "wechatpay", MchID: "1900000001", APIv3Key: apiv3, PlatformPublicKeyFile: pemFile, PlatformPublicKeyID: "PUB_KEY_ID_01"},
-		{Name: "mp", Type: "standard", Channel: "miniprogram", Secrets: []string{mpSecret}, PullURL: pullBase + "/miniprogram", ReconcileEvery: time.Hour, ReconcileGrace: time.Millisecond},
-		{Name: "wms", Type: "qimen", AppKey: "wms-key", AppSecret: "wms-secret", CustomerID: "C1001"},
-		{Name: "kd100", Type: "kuaidi100", Salt: "k100salt"},
-		{Name: "erp", Type: "standard", Secrets: []string{erpSecret}},
+		{Name: "douyin", Type: "douyin", Settings: douyin.Settings{AppKey: "7000000000000000001", AppSecret: "douyin-secret"},
+			PullURL: pullBase + "/douyin", ReconcileEvery: time.Hour, ReconcileGrace: time.Millisecond},
+		{Name: "tmall", Type: "tmall", Settings: tmall.Settings{AppKey: "23456789", AppSecret: "tmall-secret"},
+			PullURL: pullBase + "/tmall", ReconcileEvery: time.Hour, ReconcileGrace: time.Millisecond},
+		{Name: "mp-pay", Type: "wechatpay", Settings: wechatpay.Settings{MchID: "1900000001", APIv3Key: apiv3,
+			PlatformPublicKeyFile: pemFile, PlatformPublicKeyID: "PUB_KEY_ID_01"}},
+		{Name: "mp", Type: "standard", Channel: "miniprogram", Settings: standard.Settings{Secrets: []string{mpSecret}},
+			PullURL: pullBase + "/miniprogram", ReconcileEvery: time.Hour, ReconcileGrace: time.Millisecond},
+		{Name: "wms", Type: "qimen", Settings: qimen.Settings{AppKey: "wms-key", AppSecret: "wms-secret", CustomerID: "C1001"}},
+		{Name: "kd100", Type: "kuaidi100", Settings: kuaidi100.Settings{Salt: "k100salt"}},
+		{Name: "erp", Type: "standard", Settings: standard.Settings{Secrets: []string{erpSecret}}},
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

@@ -11,9 +11,14 @@ import (
 	"path/filepath"
 
 	"github.com/towerhq/tower/internal/config"
+	"github.com/towerhq/tower/internal/platforms/douyin"
 	"github.com/towerhq/tower/internal/platforms/douyin/douyintest"
+	"github.com/towerhq/tower/internal/platforms/kuaidi100"
 	"github.com/towerhq/tower/internal/platforms/platformtest"
+	"github.com/towerhq/tower/internal/platforms/qimen"
+	"github.com/towerhq/tower/internal/platforms/standard"
 	"github.com/towerhq/tower/internal/platforms/standard/standardtest"
+	"github.com/towerhq/tower/internal/platforms/tmall"
 	"github.com/towerhq/tower/internal/platforms/tmall/tmalltest"
 	"github.com/towerhq/tower/internal/platforms/wechatpay"
 )
@@ -27,43 +32,43 @@ func RoutesFrom(cfg config.Config, wechatpayKey string) (Routes, []platformtest.
 	var r Routes
 	var pull []platformtest.OrderList
 	for _, s := range cfg.Sources {
-		switch s.Type {
-		case "douyin":
+		switch st := s.Settings.(type) {
+		case douyin.Settings:
 			if r.Douyin == nil {
-				r.Douyin = DouyinWire{Source: s.Name, AppKey: s.AppKey, AppSecret: s.AppSecret}
-				pull = append(pull, douyintest.OrderList(s.AppKey, s.AppSecret))
+				r.Douyin = DouyinWire{Source: s.Name, AppKey: st.AppKey, AppSecret: st.AppSecret}
+				pull = append(pull, douyintest.OrderList(st.AppKey, st.AppSecret))
 			}
-		case "tmall":
+		case tmall.Settings:
 			if r.Tmall == nil {
-				r.Tmall = TmallWire{Source: s.Name, AppKey: s.AppKey, AppSecret: s.AppSecret}
-				pull = append(pull, tmalltest.OrderList(s.AppKey, s.AppSecret))
+				r.Tmall = TmallWire{Source: s.Name, AppKey: st.AppKey, AppSecret: st.AppSecret}
+				pull = append(pull, tmalltest.OrderList(st.AppKey, st.AppSecret))
 			}
-		case "wechatpay":
+		case wechatpay.Settings:
 			if r.WechatPay == nil && wechatpayKey != "" {
 				key, err := readPrivateKey(wechatpayKey)
 				if err != nil {
 					return r, pull, err
 				}
-				r.WechatPay = WechatPayWire{Source: s.Name, MchID: s.MchID,
-					Signer: wechatpay.Signer{APIv3Key: s.APIv3Key, PrivateKey: key, Serial: s.PlatformPublicKeyID}}
+				r.WechatPay = WechatPayWire{Source: s.Name, MchID: st.MchID,
+					Signer: wechatpay.Signer{APIv3Key: st.APIv3Key, PrivateKey: key, Serial: st.PlatformPublicKeyID}}
 			}
-		case "qimen":
+		case qimen.Settings:
 			if r.WMS == nil {
-				r.WMS = QimenWire{Source: s.Name, AppKey: s.AppKey, AppSecret: s.AppSecret, CustomerID: s.CustomerID}
+				r.WMS = QimenWire{Source: s.Name, AppKey: st.AppKey, AppSecret: st.AppSecret, CustomerID: st.CustomerID}
 			}
-		case "kuaidi100":
+		case kuaidi100.Settings:
 			if r.Courier == nil {
-				r.Courier = Kuaidi100Wire{Source: s.Name, Salt: s.Salt}
+				r.Courier = Kuaidi100Wire{Source: s.Name, Salt: st.Salt}
 			}
-		case "standard":
-			if len(s.Secrets) == 0 {
+		case standard.Settings:
+			if len(st.Secrets) == 0 {
 				continue
 			}
-			w := StandardWire{Source: s.Name, Secret: s.Secrets[0]}
+			w := StandardWire{Source: s.Name, Secret: st.Secrets[0]}
 			switch {
 			case s.Channel == "miniprogram" && r.MiniProgram == nil:
 				r.MiniProgram = w
-				pull = append(pull, standardtest.OrderList(s.Secrets[0]))
+				pull = append(pull, standardtest.OrderList(st.Secrets[0]))
 			case s.Channel == "" && r.Canonical == nil:
 				r.Canonical = w
 			}
@@ -99,6 +104,33 @@ func readPrivateKey(path string) (*rsa.PrivateKey, error) {
 		return nil, fmt.Errorf("simulator: wechatpay private key %s: not RSA", path)
 	}
 	return rk, nil
+}
+
+// DevKeys are, by platform type, the private key files that sign the
+// simulated pushes of platforms whose keys are the platform's own (WeChat
+// Pay's platform key), found next to the configured public key; create
+// makes a throwaway pair where there is none.
+func DevKeys(cfg config.Config, create bool) (map[string]string, error) {
+	keys := map[string]string{}
+	for _, s := range cfg.Sources {
+		st, ok := s.Settings.(wechatpay.Settings)
+		if !ok || st.PlatformPublicKeyFile == "" {
+			continue
+		}
+		priv := filepath.Join(filepath.Dir(st.PlatformPublicKeyFile), "wechatpay_platform_private.pem")
+		if create {
+			var err error
+			if priv, err = EnsureDevKeys(st.PlatformPublicKeyFile); err != nil {
+				return nil, err
+			}
+		} else if _, err := os.Stat(priv); err != nil {
+			continue
+		}
+		if keys[wechatpay.Type] == "" {
+			keys[wechatpay.Type] = priv
+		}
+	}
+	return keys, nil
 }
 
 // EnsureDevKeys creates a throwaway WeChat Pay platform key pair for local
