@@ -20,13 +20,16 @@ import (
 	"github.com/towerhq/tower/internal/platforms/douyin"
 	"github.com/towerhq/tower/internal/platforms/douyin/douyintest"
 	"github.com/towerhq/tower/internal/platforms/kuaidi100"
+	"github.com/towerhq/tower/internal/platforms/kuaidi100/kuaidi100test"
 	"github.com/towerhq/tower/internal/platforms/platformtest"
 	"github.com/towerhq/tower/internal/platforms/qimen"
+	"github.com/towerhq/tower/internal/platforms/qimen/qimentest"
 	"github.com/towerhq/tower/internal/platforms/standard"
 	"github.com/towerhq/tower/internal/platforms/standard/standardtest"
 	"github.com/towerhq/tower/internal/platforms/tmall"
 	"github.com/towerhq/tower/internal/platforms/tmall/tmalltest"
 	"github.com/towerhq/tower/internal/platforms/wechatpay"
+	"github.com/towerhq/tower/internal/platforms/wechatpay/wechatpaytest"
 	"github.com/towerhq/tower/internal/storage"
 	"github.com/towerhq/tower/server"
 )
@@ -107,13 +110,13 @@ func TestSimulatedDayEndToEnd(t *testing.T) {
 	sc.Faults.DuplicateRate, sc.Faults.ReorderRate, sc.Faults.LostRate = 0.05, 0.1, 0.03
 	plan := simulator.Generate(sc)
 	routes := simulator.Routes{
-		Douyin:      simulator.DouyinWire{Source: "douyin", AppKey: "7000000000000000001", AppSecret: "douyin-secret"},
-		Tmall:       simulator.TmallWire{Source: "tmall", AppKey: "23456789", AppSecret: "tmall-secret"},
-		WechatPay:   simulator.WechatPayWire{Source: "mp-pay", MchID: "1900000001", Signer: wechatpay.Signer{APIv3Key: apiv3, PrivateKey: key, Serial: "PUB_KEY_ID_01"}},
-		MiniProgram: simulator.StandardWire{Source: "mp", Secret: mpSecret},
-		WMS:         simulator.QimenWire{Source: "wms", AppKey: "wms-key", AppSecret: "wms-secret", CustomerID: "C1001"},
-		Courier:     simulator.Kuaidi100Wire{Source: "kd100", Salt: "k100salt"},
-		Canonical:   simulator.StandardWire{Source: "erp", Secret: erpSecret},
+		douyintest.Pusher{Source: "douyin", AppKey: "7000000000000000001", AppSecret: "douyin-secret"},
+		tmalltest.Pusher{Source: "tmall", AppKey: "23456789", AppSecret: "tmall-secret"},
+		wechatpaytest.Pusher{Source: "mp-pay", MchID: "1900000001", Signer: wechatpay.Signer{APIv3Key: apiv3, PrivateKey: key, Serial: "PUB_KEY_ID_01"}},
+		standardtest.Pusher{Source: "mp", Secret: mpSecret, Channel: order.ChannelMiniProgram},
+		qimentest.Pusher{Source: "wms", AppKey: "wms-key", AppSecret: "wms-secret", CustomerID: "C1001"},
+		kuaidi100test.Pusher{Source: "kd100", Salt: "k100salt"},
+		standardtest.Pusher{Source: "erp", Secret: erpSecret},
 	}
 	player := &simulator.Player{
 		Plan: plan, BaseURL: url, Route: routes.Route, Speed: 250_000, Workers: 16, Log: log,
