@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/towerhq/tower/internal/platforms"
-	"github.com/towerhq/tower/internal/platforms/platformtest"
+	"github.com/towerhq/tower/internal/reconcile/pull/pulltest"
 )
 
 func FuzzParseBody(f *testing.F) {
@@ -79,9 +79,9 @@ func FuzzDecodeListPage(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		p, err := decodePage(body)
 		if err != nil {
-			platformtest.CheckListError(t, err)
+			pulltest.CheckError(t, err)
 			return
 		}
-		platformtest.CheckSnapshots(t, "douyin", p.snaps)
+		pulltest.CheckSnapshots(t, "douyin", p.snaps)
 	})
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/towerhq/tower/internal/platforms/douyin/douyintest"
 	"github.com/towerhq/tower/internal/platforms/platformtest"
 	"github.com/towerhq/tower/internal/reconcile/pull"
+	"github.com/towerhq/tower/internal/reconcile/pull/pulltest"
 )
 
 const (
@@ -52,7 +53,7 @@ func expect(o platformtest.Order) pull.Snapshot {
 }
 
 func TestClient(t *testing.T) {
-	platformtest.TestOrderList(t, platformtest.OrderListCase{
+	pulltest.Run(t, pulltest.Case{
 		Channel: order.ChannelDouyin,
 		Fake: func(s platformtest.Store, now func() time.Time) http.Handler {
 			return douyintest.NewOrderList(listKey, listSecret, s, now)
@@ -80,7 +81,7 @@ func (c *churning) Orders(channel string, from, to time.Time) []platformtest.Ord
 	os := c.MemStore.Orders(channel, from, to)
 	if c.calls.Add(1) == 1 && len(os) > 0 {
 		moved := os[0]
-		moved.UpdatedAt = platformtest.Now
+		moved.UpdatedAt = pulltest.Now
 		c.Put(moved)
 	}
 	return os
@@ -88,14 +89,14 @@ func (c *churning) Orders(channel string, from, to time.Time) []platformtest.Ord
 
 func TestClientListingSurvivesChurn(t *testing.T) {
 	s := &churning{MemStore: &platformtest.MemStore{}}
-	fixture := platformtest.Fixture(order.ChannelDouyin, "")
+	fixture := pulltest.Fixture(order.ChannelDouyin, "")
 	for _, o := range fixture {
 		s.Put(o)
 	}
-	srv := httptest.NewServer(douyintest.NewOrderList(listKey, listSecret, s, platformtest.Clock))
+	srv := httptest.NewServer(douyintest.NewOrderList(listKey, listSecret, s, pulltest.Clock))
 	defer srv.Close()
-	t0 := platformtest.T0
-	got, err := listClient(pull.Options{BaseURL: srv.URL, PageSize: 2, HTTPClient: srv.Client(), Now: platformtest.Clock}, listSecret).
+	t0 := pulltest.T0
+	got, err := listClient(pull.Options{BaseURL: srv.URL, PageSize: 2, HTTPClient: srv.Client(), Now: pulltest.Clock}, listSecret).
 		List(t.Context(), t0, t0.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
@@ -157,9 +158,9 @@ func TestClientRequestOnTheWire(t *testing.T) {
 		io.WriteString(w, `{"code":10000,"msg":"success","data":{"shop_order_list":[],"total":0,"page":0,"size":50}}`)
 	}))
 	defer srv.Close()
-	from, to := platformtest.T0, platformtest.T0.Add(time.Hour)
+	from, to := pulltest.T0, pulltest.T0.Add(time.Hour)
 	c := douyin.NewClient(douyin.ClientConfig{AppKey: listKey, AppSecret: listSecret, AccessToken: "tok",
-		Options: pull.Options{BaseURL: srv.URL, PageSize: 50, HTTPClient: srv.Client(), Now: platformtest.Clock}})
+		Options: pull.Options{BaseURL: srv.URL, PageSize: 50, HTTPClient: srv.Client(), Now: pulltest.Clock}})
 	if _, err := c.List(t.Context(), from, to); err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +169,7 @@ func TestClientRequestOnTheWire(t *testing.T) {
 	if method != "POST" || path != "/order/searchList" || body != wantBody {
 		t.Errorf("%s %s body %s; want POST /order/searchList body %s", method, path, body, wantBody)
 	}
-	ts := fmt.Sprint(platformtest.Now.Unix())
+	ts := fmt.Sprint(pulltest.Now.Unix())
 	for k, v := range map[string]string{"app_key": listKey, "method": "order.searchList", "timestamp": ts,
 		"v": "2", "sign_method": "hmac-sha256", "access_token": "tok"} {
 		if q.Get(k) != v {
@@ -189,12 +190,12 @@ func TestClientKeepsIDsExact(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, answer) }))
 	defer srv.Close()
 	start := time.Date(2025, 11, 24, 0, 0, 0, 0, time.UTC)
-	got, err := listClient(pull.Options{BaseURL: srv.URL, HTTPClient: srv.Client(), Now: platformtest.Clock}, listSecret).
+	got, err := listClient(pull.Options{BaseURL: srv.URL, HTTPClient: srv.Client(), Now: pulltest.Clock}, listSecret).
 		List(t.Context(), start, start.Add(24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g := platformtest.Render(got); g != want {
+	if g := pulltest.Render(got); g != want {
 		t.Errorf("got:\n%s\nwant:\n%s", g, want)
 	}
 }

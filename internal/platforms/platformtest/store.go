@@ -1,9 +1,11 @@
-// Package platformtest is what the platform fakes share, the way
-// net/http/httptest serves net/http: a platform-neutral store of orders
-// that each fake order-list API (douyintest, tmalltest, standardtest)
-// answers from in its own platform's shape, the server that mounts them,
-// and the contract suite every pull client runs against its fake
-// (TestOrderList). Tests and the simulator fill the store.
+// Package platformtest is what the platforms' fakes share (each fake sits
+// beside its platform, douyin/douyintest, the way net/http/httptest sits
+// beside net/http): a platform-neutral store of orders that each fake
+// order-list API answers from in its own platform's shape, the server that
+// mounts them, the Pusher a fake sends pushes with, and Fake, what the
+// simulator plays of a platform. Tests and the simulator fill the store.
+// It imports no testing code: the simulator, and so `tower serve`, links
+// it. The pull clients' contract suite is reconcile/pull/pulltest.
 package platformtest
 
 import (

@@ -10,10 +10,11 @@ import (
 
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/internal/platforms/platformtest"
+	"github.com/towerhq/tower/internal/reconcile/pull/pulltest"
 )
 
 func TestMemStore(t *testing.T) {
-	t0, now := platformtest.T0, platformtest.T0.Add(2*time.Hour)
+	t0, now := pulltest.T0, pulltest.T0.Add(2*time.Hour)
 	var s platformtest.MemStore
 	if got := s.Orders(order.ChannelDouyin, t0, now); len(got) != 0 {
 		t.Fatalf("empty store listed %v", got)

@@ -9,7 +9,7 @@ import (
 
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/internal/platforms"
-	"github.com/towerhq/tower/internal/platforms/platformtest"
+	"github.com/towerhq/tower/internal/reconcile/pull/pulltest"
 )
 
 func FuzzParseBody(f *testing.F) {
@@ -113,9 +113,9 @@ func FuzzDecodeListPage(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		p, err := decodePage(body)
 		if err != nil {
-			platformtest.CheckListError(t, err)
+			pulltest.CheckError(t, err)
 			return
 		}
-		platformtest.CheckSnapshots(t, "miniprogram", p.snaps)
+		pulltest.CheckSnapshots(t, "miniprogram", p.snaps)
 	})
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/towerhq/tower/internal/platforms/standard"
 	"github.com/towerhq/tower/internal/platforms/standard/standardtest"
 	"github.com/towerhq/tower/internal/reconcile/pull"
+	"github.com/towerhq/tower/internal/reconcile/pull/pulltest"
 )
 
 // listSecret is the Standard Webhooks documentation key.
@@ -45,7 +46,7 @@ func expect(o platformtest.Order) pull.Snapshot {
 }
 
 func TestClient(t *testing.T) {
-	platformtest.TestOrderList(t, platformtest.OrderListCase{
+	pulltest.Run(t, pulltest.Case{
 		Channel:       order.ChannelMiniProgram,
 		OrderNoPrefix: "MP",
 		Fake: func(s platformtest.Store, now func() time.Time) http.Handler {
@@ -98,8 +99,8 @@ func TestClientRequestOnTheWire(t *testing.T) {
 	}))
 	defer srv.Close()
 	c := standard.NewClient(standard.ClientConfig{Secret: listSecret,
-		Options: pull.Options{BaseURL: srv.URL + "/api/v1", PageSize: 20, HTTPClient: srv.Client(), Now: platformtest.Clock}})
-	if _, err := c.List(t.Context(), platformtest.T0, platformtest.T0.Add(time.Hour)); err != nil {
+		Options: pull.Options{BaseURL: srv.URL + "/api/v1", PageSize: 20, HTTPClient: srv.Client(), Now: pulltest.Clock}})
+	if _, err := c.List(t.Context(), pulltest.T0, pulltest.T0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	q, _ := url.ParseQuery(rawQuery)
@@ -108,7 +109,7 @@ func TestClientRequestOnTheWire(t *testing.T) {
 		t.Errorf("%s %s?%s", method, path, rawQuery)
 	}
 	id, ts := header.Get("webhook-id"), header.Get("webhook-timestamp")
-	if id == "" || ts != fmt.Sprint(platformtest.Now.Unix()) {
+	if id == "" || ts != fmt.Sprint(pulltest.Now.Unix()) {
 		t.Errorf("webhook-id %q, webhook-timestamp %q", id, ts)
 	}
 	key, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(listSecret, "whsec_"))

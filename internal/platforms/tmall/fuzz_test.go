@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/towerhq/tower/internal/platforms"
-	"github.com/towerhq/tower/internal/platforms/platformtest"
+	"github.com/towerhq/tower/internal/reconcile/pull/pulltest"
 )
 
 func FuzzParseBody(f *testing.F) {
@@ -82,9 +82,9 @@ func FuzzDecodeListPage(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		p, err := decodePage(body)
 		if err != nil {
-			platformtest.CheckListError(t, err)
+			pulltest.CheckError(t, err)
 			return
 		}
-		platformtest.CheckSnapshots(t, "tmall", p.snaps)
+		pulltest.CheckSnapshots(t, "tmall", p.snaps)
 	})
 }

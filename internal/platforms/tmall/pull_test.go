@@ -19,6 +19,7 @@ import (
 	"github.com/towerhq/tower/internal/platforms/tmall/tmalltest"
 	"github.com/towerhq/tower/internal/platforms/top"
 	"github.com/towerhq/tower/internal/reconcile/pull"
+	"github.com/towerhq/tower/internal/reconcile/pull/pulltest"
 )
 
 const (
@@ -53,7 +54,7 @@ func expect(o platformtest.Order) pull.Snapshot {
 
 func TestClient(t *testing.T) {
 	cst := time.FixedZone("CST", 8*3600)
-	platformtest.TestOrderList(t, platformtest.OrderListCase{
+	pulltest.Run(t, pulltest.Case{
 		Channel: order.ChannelTmall,
 		Fake: func(s platformtest.Store, now func() time.Time) http.Handler {
 			return tmalltest.NewOrderList(listKey, listSecret, s, now)
@@ -118,8 +119,8 @@ func TestClientRequestOnTheWire(t *testing.T) {
 	}))
 	defer srv.Close()
 	c := tmall.NewClient(tmall.ClientConfig{AppKey: listKey, AppSecret: listSecret, Session: "sess",
-		Options: pull.Options{BaseURL: srv.URL, HTTPClient: srv.Client(), Now: platformtest.Clock}})
-	if _, err := c.List(t.Context(), platformtest.T0, platformtest.T0.Add(time.Hour)); err != nil {
+		Options: pull.Options{BaseURL: srv.URL, HTTPClient: srv.Client(), Now: pulltest.Clock}})
+	if _, err := c.List(t.Context(), pulltest.T0, pulltest.T0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if method != "POST" || path != "/router/rest" || !strings.HasPrefix(contentType, "application/x-www-form-urlencoded") {
@@ -151,12 +152,12 @@ func TestClientKeepsIDsExact(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, answer) }))
 	defer srv.Close()
 	start := time.Date(2025, 11, 24, 0, 0, 0, 0, time.UTC)
-	got, err := listClient(pull.Options{BaseURL: srv.URL, HTTPClient: srv.Client(), Now: platformtest.Clock}, listSecret).
+	got, err := listClient(pull.Options{BaseURL: srv.URL, HTTPClient: srv.Client(), Now: pulltest.Clock}, listSecret).
 		List(t.Context(), start, start.Add(24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g := platformtest.Render(got); g != want {
+	if g := pulltest.Render(got); g != want {
 		t.Errorf("got:\n%s\nwant:\n%s", g, want)
 	}
 }

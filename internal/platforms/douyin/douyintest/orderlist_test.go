@@ -17,12 +17,13 @@ import (
 	"github.com/towerhq/tower/internal/platforms/douyin/douyintest"
 	"github.com/towerhq/tower/internal/platforms/platformtest"
 	"github.com/towerhq/tower/internal/reconcile/pull"
+	"github.com/towerhq/tower/internal/reconcile/pull/pulltest"
 )
 
 const dyKey, dySecret = "7000000000000000001", "douyin-test-secret"
 
 var (
-	t0  = platformtest.T0
+	t0  = pulltest.T0
 	now = t0.Add(2 * time.Hour)
 )
 

@@ -24,7 +24,10 @@ func TestPusher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := platformtest.Deliver(t, src, req)
+	d, err := platformtest.Deliver(src, req)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(d.Events) == 0 || d.Events[len(d.Events)-1].Kind != order.KindDelivered || d.Events[len(d.Events)-1].Data.TrackingNo != "SF1001" {
 		t.Errorf("delivered %+v", d.Events)
 	}

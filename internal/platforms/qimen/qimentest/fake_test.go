@@ -25,7 +25,10 @@ func TestPusher(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := platformtest.Deliver(t, src, req)
+		d, err := platformtest.Deliver(src, req)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if len(d.Events) != 1 || d.Events[0].Kind != k || d.Events[0].Order.OrderNo != e.Order.OrderNo {
 			t.Errorf("%s delivered %+v", k, d.Events)
 		}

@@ -15,12 +15,13 @@ import (
 	"github.com/towerhq/tower/internal/platforms/standard"
 	"github.com/towerhq/tower/internal/platforms/standard/standardtest"
 	"github.com/towerhq/tower/internal/reconcile/pull"
+	"github.com/towerhq/tower/internal/reconcile/pull/pulltest"
 )
 
 const mpSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 var (
-	t0  = platformtest.T0
+	t0  = pulltest.T0
 	now = t0.Add(2 * time.Hour)
 )
 

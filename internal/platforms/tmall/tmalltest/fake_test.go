@@ -22,7 +22,10 @@ func TestPusher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := platformtest.Deliver(t, src, req)
+	d, err := platformtest.Deliver(src, req)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(d.Events) != 1 || d.Events[0].Kind != order.KindCreated || d.Events[0].Order != e.Order {
 		t.Errorf("delivered %+v", d.Events)
 	}

@@ -18,12 +18,13 @@ import (
 	"github.com/towerhq/tower/internal/platforms/tmall/tmalltest"
 	"github.com/towerhq/tower/internal/platforms/top"
 	"github.com/towerhq/tower/internal/reconcile/pull"
+	"github.com/towerhq/tower/internal/reconcile/pull/pulltest"
 )
 
 const tmKey, tmSecret = "12345678", "tmall-test-secret"
 
 var (
-	t0  = platformtest.T0
+	t0  = pulltest.T0
 	now = t0.Add(2 * time.Hour)
 )
 

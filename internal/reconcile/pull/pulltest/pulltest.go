@@ -1,4 +1,7 @@
-package platformtest
+// Package pulltest is the contract every pull client keeps, run against
+// its platform's fake order list (Run), with the fixture, the canonical
+// rendering and the fuzz checks the clients' tests share.
+package pulltest
 
 import (
 	"context"
@@ -13,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/towerhq/tower/internal/platforms/platformtest"
 
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/internal/reconcile/pull"
@@ -29,15 +34,14 @@ var (
 // Clock reads Now.
 func Clock() time.Time { return Now }
 
-// OrderListCase is one pull client against its platform's fake, for
-// TestOrderList.
-type OrderListCase struct {
+// Case is one pull client against its platform's fake, for Run.
+type Case struct {
 	Channel string
 	// OrderNoPrefix starts the fixture's order numbers (after it, 19 digits,
 	// beyond float64's exact range).
 	OrderNoPrefix string
 	// Fake serves the platform's order list at the root.
-	Fake func(s Store, now func() time.Time) http.Handler
+	Fake func(s platformtest.Store, now func() time.Time) http.Handler
 	// Client makes the client under test, signing with secret.
 	Client func(o pull.Options, secret string) pull.Client
 	// Secret is the fake's secret; Wrong is another, well-formed one.
@@ -47,7 +51,7 @@ type OrderListCase struct {
 	RefusalCode, RefusalText string
 	// Expect is what the client should report for o, per the platform's
 	// mapping, written out independently of the client.
-	Expect func(o Order) pull.Snapshot
+	Expect func(o platformtest.Order) pull.Snapshot
 	// Endless answers the i-th request (from 1) with one new order updated
 	// at ts, and more to come.
 	Endless func(w http.ResponseWriter, i int64, ts time.Time)
@@ -55,12 +59,12 @@ type OrderListCase struct {
 
 // Fixture is the same set of orders for every channel: 7 in [T0, T0+1h),
 // one at its end (excluded) and one just before its start (excluded).
-func Fixture(channel, prefix string) []Order {
+func Fixture(channel, prefix string) []platformtest.Order {
 	no := func(i int) order.Key {
 		return order.Key{Channel: channel, OrderNo: fmt.Sprintf("%s4000000000000000%03d", prefix, i)}
 	}
 	m := func(d time.Duration) time.Time { return T0.Add(d) }
-	return []Order{
+	return []platformtest.Order{
 		{Key: no(1), Status: "created", CreatedAt: m(time.Minute), UpdatedAt: m(time.Minute), Amount: Yuan("129.90")},
 		{Key: no(2), Status: "paid", CreatedAt: m(2 * time.Minute), PaidAt: m(3 * time.Minute), UpdatedAt: m(3 * time.Minute), Amount: Yuan("59")},
 		{Key: no(3), Status: "cancelled", CreatedAt: m(4 * time.Minute), CancelledAt: m(6 * time.Minute), UpdatedAt: m(6 * time.Minute),
@@ -127,12 +131,12 @@ func (c *counting) count() int {
 	return c.n
 }
 
-// TestOrderList is the contract every pull client keeps with its fake:
+// Run checks the contract every pull client keeps with its fake:
 // it follows pages, keeps to the half-open window (splitting long ones as
 // its platform needs), reports refusals, HTTP failures and timeouts as
 // errors that say which page, and gives up after pull.MaxPages.
-func TestOrderList(t *testing.T, c OrderListCase) {
-	store := &MemStore{}
+func Run(t *testing.T, c Case) {
+	store := &platformtest.MemStore{}
 	for _, o := range Fixture(c.Channel, c.OrderNoPrefix) {
 		store.Put(o)
 	}
@@ -315,9 +319,9 @@ func CheckSnapshots(t *testing.T, channel string, snaps []pull.Snapshot) {
 	}
 }
 
-// CheckListError: a refusal must be an *pull.APIError that says something;
+// CheckError: a refusal must be an *pull.APIError that says something;
 // anything else is a decoding error. For fuzz targets.
-func CheckListError(t *testing.T, err error) {
+func CheckError(t *testing.T, err error) {
 	t.Helper()
 	var ae *pull.APIError
 	if errors.As(err, &ae) && ae.Error() == "" {
