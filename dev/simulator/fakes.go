@@ -11,11 +11,11 @@ import (
 )
 
 // fakes are the platforms the simulator plays, one line each. This is the
-// second list a platform joins (the first is internal/platforms/registry):
-// the fakes are test code, kept off the registry so that the production
-// paths which import it (configuration, server) do not link them; only
-// the simulator does. A platform without a line here is still served, its
-// events going to a standard source.
+// second list a platform joins (the first is internal/platforms/registry,
+// which the configuration and the server import): the fakes are test code,
+// kept off the registry so that only the simulator links them. Without a
+// line here a platform's events would go to a standard source;
+// TestEveryPlatformHasAFake keeps the lists together.
 var fakes = []platformtest.Fake{
 	standardtest.Fake,
 	douyintest.Fake,

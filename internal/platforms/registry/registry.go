@@ -1,14 +1,23 @@
-// Package registry is the one list of the platforms Tower knows. Adding a
-// platform is a new folder under internal/platforms with a Platform made
-// by platforms.Define (its configuration section, its push source, its
-// order-list client if it has one), and one line in all below.
+// Package registry is the one list of the platforms Tower knows, which
+// the configuration (each source's section), the server (push sources,
+// reconciliation clients) and the simulator read.
 //
-// The platforms' fakes (douyintest, ...) are listed apart, in
-// dev/simulator/fakes.go, one more line there for a platform the
-// simulator should play: this package is imported by the configuration
-// and the server, and keeping the fakes off it keeps them out of every
-// production path but the simulator itself (which `tower serve` embeds
-// for dev mode).
+// Adding a platform:
+//
+//  1. A folder internal/platforms/<type> with the connector (a
+//     platforms.Source: Verify, Parse, Respond), its Settings (the yaml
+//     keys of its sources[] entry, with WithEnv, Check and Redacted), and
+//     `var Platform = platforms.Define(platforms.Def[Settings]{...})`:
+//     its type, how to build its push source and, if it has an order list
+//     to reconcile with, its pull.Client (tested with pulltest.Run).
+//  2. One line in all below.
+//  3. For the simulator, <type>/<type>test with a Pusher (and a fake order
+//     list if there is one) and `var Fake = platformtest.DefineFake(...)`,
+//     and one line in dev/simulator/fakes.go. The fakes are listed apart
+//     so that this package, which the configuration and the server
+//     import, links no fake: they reach the tower binary only through
+//     dev/simulator, which `tower serve` embeds for dev mode. A test there
+//     fails while a platform has no fake.
 package registry
 
 import (
