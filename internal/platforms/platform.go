@@ -67,6 +67,14 @@ type Env struct {
 // Get reads the source's own variable for suffix (see SourceVar).
 func (e Env) Get(suffix string) string { return e.Getenv(SourceVar(e.Source, suffix)) }
 
+// Override is the source's own variable for suffix when it is set, else v.
+func (e Env) Override(suffix, v string) string {
+	if ev := e.Get(suffix); ev != "" {
+		return ev
+	}
+	return v
+}
+
 // SourceVar is the name of a source's own variable: TOWER_SOURCE_<NAME>_<SUFFIX>,
 // the name upper-cased with '-' as '_'.
 func SourceVar(name, suffix string) string {

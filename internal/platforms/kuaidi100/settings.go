@@ -22,9 +22,7 @@ var Platform = platforms.Define(platforms.Def[Settings]{
 })
 
 func (s Settings) WithEnv(env platforms.Env) (platforms.Settings, error) {
-	if v := env.Get("SALT"); v != "" {
-		s.Salt = v
-	}
+	s.Salt = env.Override("SALT", s.Salt)
 	return s, nil
 }
 

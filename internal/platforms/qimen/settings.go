@@ -24,9 +24,7 @@ var Platform = platforms.Define(platforms.Def[Settings]{
 })
 
 func (s Settings) WithEnv(env platforms.Env) (platforms.Settings, error) {
-	if v := env.Get("APP_SECRET"); v != "" {
-		s.AppSecret = v
-	}
+	s.AppSecret = env.Override("APP_SECRET", s.AppSecret)
 	return s, nil
 }
 

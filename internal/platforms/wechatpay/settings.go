@@ -26,9 +26,7 @@ var Platform = platforms.Define(platforms.Def[Settings]{
 })
 
 func (s Settings) WithEnv(env platforms.Env) (platforms.Settings, error) {
-	if v := env.Get("APIV3_KEY"); v != "" {
-		s.APIv3Key = v
-	}
+	s.APIv3Key = env.Override("APIV3_KEY", s.APIv3Key)
 	return s, nil
 }
 

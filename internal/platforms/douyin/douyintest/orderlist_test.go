@@ -1,9 +1,7 @@
 package douyintest_test
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -22,21 +20,12 @@ import (
 
 const dyKey, dySecret = "7000000000000000001", "douyin-test-secret"
 
-var (
-	t0  = pulltest.T0
-	now = t0.Add(2 * time.Hour)
-)
+var t0, now = pulltest.T0, pulltest.FakeNow
 
 func server(t *testing.T) *httptest.Server {
-	t.Helper()
-	s := &platformtest.MemStore{}
-	s.Put(platformtest.Order{Key: order.Key{Channel: order.ChannelDouyin, OrderNo: "4000000000000000123"}, Status: platformtest.StatusPaid,
-		CreatedAt: t0, PaidAt: t0.Add(time.Minute), UpdatedAt: t0.Add(time.Minute), Amount: 12990})
-	srv := httptest.NewServer(func(s platformtest.Store, now func() time.Time) http.Handler {
+	return pulltest.Serve(t, order.ChannelDouyin, func(s platformtest.Store, now func() time.Time) http.Handler {
 		return douyintest.NewOrderList(dyKey, dySecret, s, now)
-	}(s, func() time.Time { return now }))
-	t.Cleanup(srv.Close)
-	return srv
+	})
 }
 
 func TestStaleTimestampsAreRefused(t *testing.T) {
@@ -46,24 +35,6 @@ func TestStaleTimestampsAreRefused(t *testing.T) {
 	if _, err := c.List(t.Context(), t0, t0.Add(time.Hour)); err == nil || !strings.Contains(err.Error(), "code 40005") {
 		t.Errorf("err = %v, want code 40005", err)
 	}
-}
-
-func post(t *testing.T, u, contentType, body string) map[string]any {
-	t.Helper()
-	resp, err := http.Post(u, contentType, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var m map[string]any
-	d := json.NewDecoder(strings.NewReader(string(b)))
-	d.UseNumber()
-	if err := d.Decode(&m); err != nil {
-		t.Fatalf("answer %s: %v", b, err)
-	}
-	m["_raw"] = string(b)
-	return m
 }
 
 func TestRefusals(t *testing.T) {
@@ -91,7 +62,7 @@ func TestRefusals(t *testing.T) {
 		{"bad param_json", query(dyKey, "order.searchList", douyin.SignCall(dyKey, dySecret, "order.searchList", ts, "{}")), "{}", "40002"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := post(t, srv.URL+"/order/searchList?"+tc.query, "application/json", tc.body)
+			m := pulltest.PostJSON(t, srv.URL+"/order/searchList?"+tc.query, "application/json", tc.body)
 			if fmt.Sprint(m["code"]) != tc.code {
 				t.Errorf("answer %s, want code %s", m["_raw"], tc.code)
 			}

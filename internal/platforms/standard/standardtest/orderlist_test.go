@@ -20,21 +20,12 @@ import (
 
 const mpSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
-var (
-	t0  = pulltest.T0
-	now = t0.Add(2 * time.Hour)
-)
+var t0, now = pulltest.T0, pulltest.FakeNow
 
 func server(t *testing.T) *httptest.Server {
-	t.Helper()
-	s := &platformtest.MemStore{}
-	s.Put(platformtest.Order{Key: order.Key{Channel: order.ChannelMiniProgram, OrderNo: "4000000000000000123"}, Status: platformtest.StatusPaid,
-		CreatedAt: t0, PaidAt: t0.Add(time.Minute), UpdatedAt: t0.Add(time.Minute), Amount: 12990})
-	srv := httptest.NewServer(func(s platformtest.Store, now func() time.Time) http.Handler {
+	return pulltest.Serve(t, order.ChannelMiniProgram, func(s platformtest.Store, now func() time.Time) http.Handler {
 		return standardtest.NewOrderList(mpSecret, s, now)
-	}(s, func() time.Time { return now }))
-	t.Cleanup(srv.Close)
-	return srv
+	})
 }
 
 func TestStaleTimestampsAreRefused(t *testing.T) {

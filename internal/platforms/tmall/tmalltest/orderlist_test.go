@@ -1,10 +1,8 @@
 package tmalltest_test
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -23,21 +21,12 @@ import (
 
 const tmKey, tmSecret = "12345678", "tmall-test-secret"
 
-var (
-	t0  = pulltest.T0
-	now = t0.Add(2 * time.Hour)
-)
+var t0, now = pulltest.T0, pulltest.FakeNow
 
 func server(t *testing.T) *httptest.Server {
-	t.Helper()
-	s := &platformtest.MemStore{}
-	s.Put(platformtest.Order{Key: order.Key{Channel: order.ChannelTmall, OrderNo: "4000000000000000123"}, Status: platformtest.StatusPaid,
-		CreatedAt: t0, PaidAt: t0.Add(time.Minute), UpdatedAt: t0.Add(time.Minute), Amount: 12990})
-	srv := httptest.NewServer(func(s platformtest.Store, now func() time.Time) http.Handler {
+	return pulltest.Serve(t, order.ChannelTmall, func(s platformtest.Store, now func() time.Time) http.Handler {
 		return tmalltest.NewOrderList(tmKey, tmSecret, s, now)
-	}(s, func() time.Time { return now }))
-	t.Cleanup(srv.Close)
-	return srv
+	})
 }
 
 func TestStaleTimestampsAreRefused(t *testing.T) {
@@ -47,24 +36,6 @@ func TestStaleTimestampsAreRefused(t *testing.T) {
 	if _, err := c.List(t.Context(), t0, t0.Add(time.Hour)); err == nil || !strings.Contains(err.Error(), "code 43") {
 		t.Errorf("err = %v, want code 43", err)
 	}
-}
-
-func post(t *testing.T, u, contentType, body string) map[string]any {
-	t.Helper()
-	resp, err := http.Post(u, contentType, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var m map[string]any
-	d := json.NewDecoder(strings.NewReader(string(b)))
-	d.UseNumber()
-	if err := d.Decode(&m); err != nil {
-		t.Fatalf("answer %s: %v", b, err)
-	}
-	m["_raw"] = string(b)
-	return m
 }
 
 func TestRefusalsAndShape(t *testing.T) {
@@ -107,7 +78,7 @@ func TestRefusalsAndShape(t *testing.T) {
 		{"window over a day", form(params(func(p map[string]string) { p["end_modified"] = "2026-11-12 21:00:01" }), true), "41"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := post(t, srv.URL+"/router/rest", "application/x-www-form-urlencoded", tc.body)
+			m := pulltest.PostJSON(t, srv.URL+"/router/rest", "application/x-www-form-urlencoded", tc.body)
 			raw := m["_raw"].(string)
 			if tc.code == "" {
 				// tid is a JSON number with all its digits; only the asked fields come back.

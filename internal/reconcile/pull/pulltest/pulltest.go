@@ -4,7 +4,9 @@
 package pulltest
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -327,4 +329,58 @@ func CheckError(t *testing.T, err error) {
 	if errors.As(err, &ae) && ae.Error() == "" {
 		t.Fatal("empty APIError")
 	}
+}
+
+// FakeNow is the clock of the fakes Serve starts: T0 plus two hours.
+var FakeNow = T0.Add(2 * time.Hour)
+
+// Serve starts fake, at the root and with its clock at FakeNow, over a
+// store holding one paid order of channel, number 4000000000000000123,
+// created at T0 and paid a minute later, 129.90 yuan: for a fake's own
+// tests of what it checks and answers.
+func Serve(t *testing.T, channel string, fake func(s platformtest.Store, now func() time.Time) http.Handler) *httptest.Server {
+	t.Helper()
+	s := &platformtest.MemStore{}
+	s.Put(platformtest.Order{Key: order.Key{Channel: channel, OrderNo: "4000000000000000123"}, Status: platformtest.StatusPaid,
+		CreatedAt: T0, PaidAt: T0.Add(time.Minute), UpdatedAt: T0.Add(time.Minute), Amount: 12990})
+	srv := httptest.NewServer(fake(s, func() time.Time { return FakeNow }))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// PostJSON posts body to u and decodes the JSON answer, numbers kept as
+// written; "_raw" holds the answer as text.
+func PostJSON(t *testing.T, u, contentType, body string) map[string]any {
+	t.Helper()
+	resp, err := http.Post(u, contentType, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	if err := d.Decode(&m); err != nil {
+		t.Fatalf("answer %s: %v", b, err)
+	}
+	m["_raw"] = string(b)
+	return m
+}
+
+// FuzzDecode fuzzes a client's page decoder, seeded with seeds: any answer
+// decodes to sound snapshots of channel (CheckSnapshots) or to an error
+// (CheckError), never a panic.
+func FuzzDecode(f *testing.F, channel string, seeds []string, decode func(body []byte) ([]pull.Snapshot, error)) {
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		snaps, err := decode(body)
+		if err != nil {
+			CheckError(t, err)
+			return
+		}
+		CheckSnapshots(t, channel, snaps)
+	})
 }
