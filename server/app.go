@@ -267,8 +267,7 @@ func (a *App) startSimulator(ctx context.Context, url string) error {
 }
 
 // reconcileSources builds a pull client for each channel source with a
-// pull_url (validated; buildSources has refused any source whose client
-// could not be built).
+// pull_url (Validate has checked that its platform has an order list).
 func reconcileSources(cfg config.Config) []reconcile.Source {
 	var out []reconcile.Source
 	for _, s := range cfg.Sources {
