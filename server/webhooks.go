@@ -12,6 +12,7 @@ import (
 	"github.com/towerhq/tower/internal/ingest"
 	"github.com/towerhq/tower/internal/metrics"
 	"github.com/towerhq/tower/internal/platforms"
+	"github.com/towerhq/tower/internal/platforms/wire"
 )
 
 // webhooks serves POST /webhooks/{source}: verify, parse, store with group
@@ -49,7 +50,7 @@ func (h *webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &tooLarge):
 		if di, ok := src.(platforms.DeliveryIdentifier); ok {
-			d.DeliveryID = truncate(di.DeliveryID(&platforms.Request{Header: r.Header}), 200)
+			d.DeliveryID = wire.Truncate(di.DeliveryID(&platforms.Request{Header: r.Header}), 200)
 		}
 		h.refuse(w, r, src, d, nil, ingest.OutcomeTooLarge, http.StatusRequestEntityTooLarge, err)
 		return
@@ -61,7 +62,7 @@ func (h *webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	req := &platforms.Request{Header: r.Header, Query: r.URL.Query(), Body: body, ReceivedAt: d.ReceivedAt}
 	if di, ok := src.(platforms.DeliveryIdentifier); ok {
-		d.DeliveryID = truncate(di.DeliveryID(req), 200)
+		d.DeliveryID = wire.Truncate(di.DeliveryID(req), 200)
 	}
 	if err := src.Verify(req); err != nil {
 		h.refuse(w, r, src, d, req, ingest.OutcomeBadSignature, http.StatusUnauthorized, err)
@@ -73,7 +74,7 @@ func (h *webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, src, d, req, ingest.OutcomeMalformed, http.StatusBadRequest, err)
 		return
 	}
-	d.DeliveryID, d.Events, d.Flagged = truncate(parsed.ID, 200), parsed.Events, parsed.Flagged
+	d.DeliveryID, d.Events, d.Flagged = wire.Truncate(parsed.ID, 200), parsed.Events, parsed.Flagged
 	if len(parsed.Flagged) > 0 {
 		h.m.ItemsFlagged.WithLabelValues(name).Add(float64(len(parsed.Flagged)))
 		h.log.Warn("webhook items stored but not mapped", "source", name, "delivery_id", d.DeliveryID,
@@ -138,11 +139,4 @@ func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, `{"error":{"code":"`+code+`","message":`+strconv.Quote(msg)+`}}`)
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/towerhq/tower/dev/simulator"
 	"github.com/towerhq/tower/internal/config"
+	"github.com/towerhq/tower/internal/platforms/wechatpay"
 )
 
 // simulate plays a live-stream day against a running Tower, signing with
@@ -50,13 +51,12 @@ func simulate(ctx context.Context, args []string) error {
 	}
 	key := *wxKey
 	if key == "" {
-		for _, s := range cfg.Sources {
-			if s.Type == "wechatpay" && s.PlatformPublicKeyFile != "" {
-				if k := filepath.Join(filepath.Dir(s.PlatformPublicKeyFile), "wechatpay_platform_private.pem"); fileExists(k) {
-					key = k
-				}
-			}
+		// The pair a dev `tower serve` made, if there is one.
+		keys, err := simulator.DevKeys(cfg, false)
+		if err != nil {
+			return err
 		}
+		key = keys[wechatpay.Type]
 	}
 	if *scoreOnly {
 		return printScore(ctx, *target, *truth)
@@ -99,9 +99,4 @@ func printScore(ctx context.Context, target, truth string) error {
 	}
 	simulator.PrintScore(os.Stdout, rows, falseAlarms, flagged)
 	return nil
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }

@@ -14,12 +14,23 @@ import (
 	"time"
 
 	"github.com/towerhq/tower/dev/simulator"
-	"github.com/towerhq/tower/dev/simulator/fakeplatform"
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/internal/app"
 	"github.com/towerhq/tower/internal/config"
 	"github.com/towerhq/tower/internal/pgtest"
+	"github.com/towerhq/tower/internal/platforms/douyin"
+	"github.com/towerhq/tower/internal/platforms/douyin/douyintest"
+	"github.com/towerhq/tower/internal/platforms/kuaidi100"
+	"github.com/towerhq/tower/internal/platforms/kuaidi100/kuaidi100test"
+	"github.com/towerhq/tower/internal/platforms/platformtest"
+	"github.com/towerhq/tower/internal/platforms/qimen"
+	"github.com/towerhq/tower/internal/platforms/qimen/qimentest"
+	"github.com/towerhq/tower/internal/platforms/standard"
+	"github.com/towerhq/tower/internal/platforms/standard/standardtest"
+	"github.com/towerhq/tower/internal/platforms/tmall"
+	"github.com/towerhq/tower/internal/platforms/tmall/tmalltest"
 	"github.com/towerhq/tower/internal/platforms/wechatpay"
+	"github.com/towerhq/tower/internal/platforms/wechatpay/wechatpaytest"
 	"github.com/towerhq/tower/internal/storage"
 )
 
@@ -57,10 +68,10 @@ func TestSimulatedDayEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fake := &http.Server{Handler: fakeplatform.NewMux(fakeplatform.MuxConfig{
-		DouyinAppKey: "7000000000000000001", DouyinAppSecret: "douyin-secret",
-		TmallAppKey: "23456789", TmallAppSecret: "tmall-secret", MiniProgramSecret: mpSecret,
-	}, state.Store)}
+	fake := &http.Server{Handler: platformtest.NewMux(state.Store, nil,
+		douyintest.OrderList("7000000000000000001", "douyin-secret"),
+		tmalltest.OrderList("23456789", "tmall-secret"),
+		standardtest.OrderList(mpSecret))}
 	go func() { _ = fake.Serve(ln) }()
 	defer fake.Close()
 	pullBase := "http://" + ln.Addr().String()
@@ -68,13 +79,17 @@ func TestSimulatedDayEndToEnd(t *testing.T) {
 	cfg := config.Default()
 	cfg.HTTPAddr, cfg.DatabaseURL, cfg.NodeName = "127.0.0.1:0", dsn, "sim"
 	cfg.Sources = []config.Source{
-		{Name: "douyin", Type: "douyin", AppKey: "7000000000000000001", AppSecret: "douyin-secret", PullURL: pullBase + "/douyin", ReconcileEvery: time.Hour, ReconcileGrace: time.Millisecond},
-		{Name: "tmall", Type: "tmall", AppKey: "23456789", AppSecret: "tmall-secret", PullURL: pullBase + "/tmall", ReconcileEvery: time.Hour, ReconcileGrace: time.Millisecond},
-		{Name: "mp-pay", Type: "wechatpay", MchID: "1900000001", APIv3Key: apiv3, PlatformPublicKeyFile: pemFile, PlatformPublicKeyID: "PUB_KEY_ID_01"},
-		{Name: "mp", Type: "standard", Channel: "miniprogram", Secrets: []string{mpSecret}, PullURL: pullBase + "/miniprogram", ReconcileEvery: time.Hour, ReconcileGrace: time.Millisecond},
-		{Name: "wms", Type: "qimen", AppKey: "wms-key", AppSecret: "wms-secret", CustomerID: "C1001"},
-		{Name: "kd100", Type: "kuaidi100", Salt: "k100salt"},
-		{Name: "erp", Type: "standard", Secrets: []string{erpSecret}},
+		{Name: "douyin", Type: "douyin", Settings: douyin.Settings{AppKey: "7000000000000000001", AppSecret: "douyin-secret"},
+			PullURL: pullBase + "/douyin", ReconcileEvery: time.Hour, ReconcileGrace: time.Millisecond},
+		{Name: "tmall", Type: "tmall", Settings: tmall.Settings{AppKey: "23456789", AppSecret: "tmall-secret"},
+			PullURL: pullBase + "/tmall", ReconcileEvery: time.Hour, ReconcileGrace: time.Millisecond},
+		{Name: "mp-pay", Type: "wechatpay", Settings: wechatpay.Settings{MchID: "1900000001", APIv3Key: apiv3,
+			PlatformPublicKeyFile: pemFile, PlatformPublicKeyID: "PUB_KEY_ID_01"}},
+		{Name: "mp", Type: "standard", Channel: "miniprogram", Settings: standard.Settings{Secrets: []string{mpSecret}},
+			PullURL: pullBase + "/miniprogram", ReconcileEvery: time.Hour, ReconcileGrace: time.Millisecond},
+		{Name: "wms", Type: "qimen", Settings: qimen.Settings{AppKey: "wms-key", AppSecret: "wms-secret", CustomerID: "C1001"}},
+		{Name: "kd100", Type: "kuaidi100", Settings: kuaidi100.Settings{Salt: "k100salt"}},
+		{Name: "erp", Type: "standard", Settings: standard.Settings{Secrets: []string{erpSecret}}},
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -95,13 +110,13 @@ func TestSimulatedDayEndToEnd(t *testing.T) {
 	sc.Faults.DuplicateRate, sc.Faults.ReorderRate, sc.Faults.LostRate = 0.05, 0.1, 0.03
 	plan := simulator.Generate(sc)
 	routes := simulator.Routes{
-		Douyin:      simulator.DouyinWire{Source: "douyin", AppKey: "7000000000000000001", AppSecret: "douyin-secret"},
-		Tmall:       simulator.TmallWire{Source: "tmall", AppKey: "23456789", AppSecret: "tmall-secret"},
-		WechatPay:   simulator.WechatPayWire{Source: "mp-pay", MchID: "1900000001", Signer: wechatpay.Signer{APIv3Key: apiv3, PrivateKey: key, Serial: "PUB_KEY_ID_01"}},
-		MiniProgram: simulator.StandardWire{Source: "mp", Secret: mpSecret},
-		WMS:         simulator.QimenWire{Source: "wms", AppKey: "wms-key", AppSecret: "wms-secret", CustomerID: "C1001"},
-		Courier:     simulator.Kuaidi100Wire{Source: "kd100", Salt: "k100salt"},
-		Canonical:   simulator.StandardWire{Source: "erp", Secret: erpSecret},
+		douyintest.Pusher{Source: "douyin", AppKey: "7000000000000000001", AppSecret: "douyin-secret"},
+		tmalltest.Pusher{Source: "tmall", AppKey: "23456789", AppSecret: "tmall-secret"},
+		wechatpaytest.Pusher{Source: "mp-pay", MchID: "1900000001", Signer: wechatpay.Signer{APIv3Key: apiv3, PrivateKey: key, Serial: "PUB_KEY_ID_01"}},
+		standardtest.Pusher{Source: "mp", Secret: mpSecret, Channel: order.ChannelMiniProgram},
+		qimentest.Pusher{Source: "wms", AppKey: "wms-key", AppSecret: "wms-secret", CustomerID: "C1001"},
+		kuaidi100test.Pusher{Source: "kd100", Salt: "k100salt"},
+		standardtest.Pusher{Source: "erp", Secret: erpSecret},
 	}
 	player := &simulator.Player{
 		Plan: plan, BaseURL: url, Route: routes.Route, Speed: 250_000, Workers: 16, Log: log,

@@ -7,20 +7,20 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/towerhq/tower/dev/simulator/fakeplatform"
+	"github.com/towerhq/tower/internal/platforms/platformtest"
 )
 
 // Gentle plays one modest day after another against target until ctx ends:
 // what `make run` shows on a fresh install. Each day starts now, with a
 // small live-stream burst half an hour in.
-func Gentle(ctx context.Context, target string, routes Routes, pull fakeplatform.MuxConfig, pullAddr string, ordersPerDay int, speed float64, log *slog.Logger) error {
+func Gentle(ctx context.Context, target string, routes Routes, pull []platformtest.OrderList, pullAddr string, ordersPerDay int, speed float64, log *slog.Logger) error {
 	state := NewChannelState()
 	if pullAddr != "" {
 		ln, err := net.Listen("tcp", pullAddr)
 		if err != nil {
 			return err
 		}
-		srv := &http.Server{Handler: fakeplatform.NewMux(pull, state.Store), ReadHeaderTimeout: 5 * time.Second}
+		srv := &http.Server{Handler: platformtest.NewMux(state.Store, nil, pull...), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
 	}

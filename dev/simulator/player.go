@@ -3,7 +3,6 @@ package simulator
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,18 +12,11 @@ import (
 	"time"
 
 	"github.com/towerhq/tower/domain/order"
+	"github.com/towerhq/tower/internal/platforms/platformtest"
 )
 
-// Wire builds the HTTP request a platform would send to Tower for one
-// event, signed as that platform signs. now is the wall clock (signatures
-// carry real time even when the day is compressed).
-type Wire interface {
-	Request(ctx context.Context, baseURL string, e order.Event, o *Order, now time.Time) (*http.Request, error)
-}
-
-// Router picks the wire for an event: channel pushes by channel, the WMS
-// and couriers by system.
-type Router func(e order.Event) (Wire, bool)
+// Router picks the pusher of an event (Routes.Route).
+type Router func(e order.Event) (platformtest.Pusher, bool)
 
 // Stats counts what a play did.
 type Stats struct {
@@ -158,7 +150,7 @@ func (p *Player) send(ctx context.Context, s Send) {
 		atomic.AddInt64(&p.stats.Skipped, 1)
 		return
 	}
-	o := &p.Plan.Orders[s.Order]
+	sh := p.Plan.Orders[s.Order].Shipment()
 	backoff := 100 * time.Millisecond
 	for attempt := 0; attempt < 8; attempt++ {
 		if attempt > 0 {
@@ -171,7 +163,7 @@ func (p *Player) send(ctx context.Context, s Send) {
 			backoff = min(2*backoff, 5*time.Second)
 		}
 		// Rebuilt each attempt: signatures carry the current time.
-		req, err := w.Request(ctx, p.BaseURL, s.Event, o, time.Now())
+		req, err := w.Request(ctx, p.BaseURL, s.Event, sh, time.Now())
 		if err != nil {
 			p.Log.Error("simulator could not build a request", "event", s.Event.ID, "err", err)
 			atomic.AddInt64(&p.stats.Failed, 1)
@@ -240,6 +232,3 @@ func (p *Player) printProgress(start time.Time) {
 		pct, p.SimNow(start, time.Now()).Format("01-02 15:04"), st.Sent, st.Planned, st.Duplicates,
 		float64(st.Sent)/max(el.Seconds(), 0.001), st.Retried, st.Failed, st.Refused)
 }
-
-// ErrNoRoute is returned by routers that have no wire for an event.
-var ErrNoRoute = errors.New("no wire for this event")

@@ -1,134 +1,69 @@
 package simulator
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
-	"github.com/towerhq/tower/dev/simulator/fakeplatform"
 	"github.com/towerhq/tower/internal/config"
+	"github.com/towerhq/tower/internal/platforms/platformtest"
 	"github.com/towerhq/tower/internal/platforms/wechatpay"
 )
 
-// RoutesFrom builds the wires for the sources a Tower configuration
-// declares, with their secrets: the simulator signs exactly what that Tower
-// verifies. WeChat Pay needs the platform private key matching the
-// configured public key (wechatpayKey, a PKCS#1 or PKCS#8 PEM file); without
-// it mini-program payments go through the mini-program backend's source.
-func RoutesFrom(cfg config.Config, wechatpayKey string) (Routes, fakeplatform.MuxConfig, error) {
-	var r Routes
-	var pull fakeplatform.MuxConfig
+// RoutesFrom builds the pushers and the fake order lists for the sources a
+// Tower configuration declares, with their secrets: the simulator signs
+// exactly what that Tower verifies. WeChat Pay needs the platform private
+// key matching the configured public key (wechatpayKey, a PKCS#1 or PKCS#8
+// PEM file); without it mini-program payments go through the mini-program
+// backend's source.
+func RoutesFrom(cfg config.Config, wechatpayKey string) (Routes, []platformtest.OrderList, error) {
+	keys := platformtest.Keys{wechatpay.Type: wechatpayKey}
+	var (
+		r     Routes
+		lists []platformtest.OrderList
+		paths = map[string]bool{}
+	)
 	for _, s := range cfg.Sources {
-		switch s.Type {
-		case "douyin":
-			if r.Douyin == nil {
-				r.Douyin = DouyinWire{Source: s.Name, AppKey: s.AppKey, AppSecret: s.AppSecret}
-				pull.DouyinAppKey, pull.DouyinAppSecret = s.AppKey, s.AppSecret
-			}
-		case "tmall":
-			if r.Tmall == nil {
-				r.Tmall = TmallWire{Source: s.Name, AppKey: s.AppKey, AppSecret: s.AppSecret}
-				pull.TmallAppKey, pull.TmallAppSecret = s.AppKey, s.AppSecret
-			}
-		case "wechatpay":
-			if r.WechatPay == nil && wechatpayKey != "" {
-				key, err := readPrivateKey(wechatpayKey)
-				if err != nil {
-					return r, pull, err
-				}
-				r.WechatPay = WechatPayWire{Source: s.Name, MchID: s.MchID,
-					Signer: wechatpay.Signer{APIv3Key: s.APIv3Key, PrivateKey: key, Serial: s.PlatformPublicKeyID}}
-			}
-		case "qimen":
-			if r.WMS == nil {
-				r.WMS = QimenWire{Source: s.Name, AppKey: s.AppKey, AppSecret: s.AppSecret, CustomerID: s.CustomerID}
-			}
-		case "kuaidi100":
-			if r.Courier == nil {
-				r.Courier = Kuaidi100Wire{Source: s.Name, Salt: s.Salt}
-			}
-		case "standard":
-			if len(s.Secrets) == 0 {
-				continue
-			}
-			w := StandardWire{Source: s.Name, Secret: s.Secrets[0]}
-			switch {
-			case s.Channel == "miniprogram" && r.MiniProgram == nil:
-				r.MiniProgram = w
-				pull.MiniProgramSecret = s.Secrets[0]
-			case s.Channel == "" && r.Canonical == nil:
-				r.Canonical = w
-			}
+		f, ok := fakeOf(s.Type)
+		if !ok {
+			continue
+		}
+		p, err := f.Pusher(s.Spec(), keys)
+		if err != nil {
+			return nil, nil, fmt.Errorf("simulator: source %q: %w", s.Name, err)
+		}
+		if p != nil {
+			r = append(r, p)
+		}
+		// One fake per order-list API: the first source of its platform.
+		if l, ok := f.OrderList(s.Spec()); ok && !paths[l.Path] {
+			paths[l.Path] = true
+			lists = append(lists, l)
 		}
 	}
-	if r.Canonical == nil && r.MiniProgram != nil {
-		r.Canonical = r.MiniProgram
+	if _, ok := r.fallback(); !ok {
+		return nil, nil, errors.New("simulator: the configuration has no standard source to fall back on")
 	}
-	if r.Canonical == nil {
-		return r, pull, errors.New("simulator: the configuration has no standard source to fall back on")
-	}
-	return r, pull, nil
+	return r, lists, nil
 }
 
-func readPrivateKey(path string) (*rsa.PrivateKey, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("simulator: wechatpay private key: %w", err)
+// DevKeys are the private key files that sign the simulated pushes of
+// platforms whose signing key is the platform's own (WeChat Pay's platform
+// key), by platform type, the first source's where several have one;
+// create makes a throwaway pair where there is none.
+func DevKeys(cfg config.Config, create bool) (platformtest.Keys, error) {
+	keys := platformtest.Keys{}
+	for _, s := range cfg.Sources {
+		f, ok := fakeOf(s.Type)
+		if !ok {
+			continue
+		}
+		key, err := f.DevKey(s.Spec(), create)
+		if err != nil {
+			return nil, fmt.Errorf("simulator: source %q: %w", s.Name, err)
+		}
+		if key != "" && keys[s.Type] == "" {
+			keys[s.Type] = key
+		}
 	}
-	block, _ := pem.Decode(b)
-	if block == nil {
-		return nil, fmt.Errorf("simulator: wechatpay private key %s: not PEM", path)
-	}
-	if k, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
-		return k, nil
-	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("simulator: wechatpay private key %s: %w", path, err)
-	}
-	rk, ok := k.(*rsa.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("simulator: wechatpay private key %s: not RSA", path)
-	}
-	return rk, nil
-}
-
-// EnsureDevKeys creates a throwaway WeChat Pay platform key pair for local
-// development and simulation (the real platform key is WeChat's), if the
-// public key file is missing. It returns the private key's path.
-func EnsureDevKeys(publicKeyFile string) (string, error) {
-	priv := filepath.Join(filepath.Dir(publicKeyFile), "wechatpay_platform_private.pem")
-	if _, err := os.Stat(publicKeyFile); err == nil {
-		return priv, nil
-	}
-	// Only the key folder is private: its parents (the project's .data)
-	// must stay traversable for the project-local PostgreSQL's user.
-	dir := filepath.Dir(publicKeyFile)
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return "", fmt.Errorf("simulator: dev keys: %w", err)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("simulator: dev keys: %w", err)
-	}
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return "", fmt.Errorf("simulator: dev keys: %w", err)
-	}
-	pub, err := wechatpay.MarshalPublicKeyPEM(&key.PublicKey)
-	if err != nil {
-		return "", err
-	}
-	privPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
-	if err := os.WriteFile(priv, privPEM, 0o600); err != nil {
-		return "", fmt.Errorf("simulator: dev keys: %w", err)
-	}
-	if err := os.WriteFile(publicKeyFile, pub, 0o644); err != nil {
-		return "", fmt.Errorf("simulator: dev keys: %w", err)
-	}
-	return priv, nil
+	return keys, nil
 }

@@ -11,43 +11,57 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
-	"github.com/towerhq/tower/dev/simulator/fakeplatform"
 	"github.com/towerhq/tower/domain/order"
+	"github.com/towerhq/tower/internal/platforms/platformtest"
 )
 
-// Routes are the wires for each kind of push; nil ones fall back to
-// Canonical (a standard source), so any subset of platforms works.
-type Routes struct {
-	Douyin, Tmall, WechatPay, MiniProgram, WMS, Courier Wire
-	Canonical                                           Wire
+// Routes are the pushers of the configured sources, in configuration
+// order. Each event goes to the pusher that carries it most specifically
+// (platformtest.Carries), the first among equals; what none carries goes
+// to the highest fallback (a standard source), so any subset of platforms
+// works.
+type Routes []platformtest.Pusher
+
+// Route picks the pusher of e.
+func (r Routes) Route(e order.Event) (platformtest.Pusher, bool) {
+	var best platformtest.Pusher
+	bestScore := -1
+	for _, p := range r {
+		c := p.Carries()
+		if c.System != e.System || (c.Channel != "" && c.Channel != e.Order.Channel) ||
+			(len(c.Kinds) > 0 && !slices.Contains(c.Kinds, e.Kind)) {
+			continue
+		}
+		score := 0
+		if c.Channel != "" {
+			score++
+		}
+		if len(c.Kinds) > 0 {
+			score += 2
+		}
+		if score > bestScore {
+			best, bestScore = p, score
+		}
+	}
+	if best != nil {
+		return best, true
+	}
+	return r.fallback()
 }
 
-// Route picks the wire for an event.
-func (r Routes) Route(e order.Event) (Wire, bool) {
-	var w Wire
-	switch {
-	case e.System == order.SystemWMS:
-		w = r.WMS
-	case e.System == order.SystemCourier:
-		w = r.Courier
-	case e.System == order.SystemERP:
-		w = r.Canonical
-	case e.Order.Channel == order.ChannelDouyin:
-		w = r.Douyin
-	case e.Order.Channel == order.ChannelTmall:
-		w = r.Tmall
-	case e.Order.Channel == order.ChannelMiniProgram && e.Kind == order.KindPaid && r.WechatPay != nil:
-		w = r.WechatPay
-	case e.Order.Channel == order.ChannelMiniProgram:
-		w = r.MiniProgram
+// fallback is the pusher with the highest Fallback, if any.
+func (r Routes) fallback() (platformtest.Pusher, bool) {
+	var best platformtest.Pusher
+	for _, p := range r {
+		if f := p.Carries().Fallback; f > 0 && (best == nil || f > best.Carries().Fallback) {
+			best = p
+		}
 	}
-	if w == nil {
-		w = r.Canonical
-	}
-	return w, w != nil
+	return best, best != nil
 }
 
 // Options configure a run.
@@ -62,7 +76,7 @@ type Options struct {
 	// PullAddr serves the fake channel order-list APIs that Tower's
 	// reconciliation pulls ("" for none).
 	PullAddr string
-	Pull     fakeplatform.MuxConfig
+	Pull     []platformtest.OrderList
 	Progress io.Writer
 	Log      *slog.Logger
 	// Linger keeps the fake pull APIs up after the day is played, so the
@@ -89,7 +103,7 @@ func Run(ctx context.Context, o Options) (*Plan, Stats, error) {
 		if err != nil {
 			return plan, Stats{}, fmt.Errorf("simulator: serve fake platform APIs: %w", err)
 		}
-		srv := &http.Server{Handler: fakeplatform.NewMux(o.Pull, state.Store), ReadHeaderTimeout: 5 * time.Second}
+		srv := &http.Server{Handler: platformtest.NewMux(state.Store, nil, o.Pull...), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
 	}
@@ -138,12 +152,12 @@ func Run(ctx context.Context, o Options) (*Plan, Stats, error) {
 // day is played: the fake pull APIs serve it.
 type ChannelState struct {
 	mu     sync.Mutex
-	orders map[order.Key]fakeplatform.Order
-	Store  *fakeplatform.MemStore
+	orders map[order.Key]platformtest.Order
+	Store  *platformtest.MemStore
 }
 
 func NewChannelState() *ChannelState {
-	return &ChannelState{orders: map[order.Key]fakeplatform.Order{}, Store: &fakeplatform.MemStore{}}
+	return &ChannelState{orders: map[order.Key]platformtest.Order{}, Store: &platformtest.MemStore{}}
 }
 
 // Remember records a channel event, lost or pushed, as of when it was
@@ -155,7 +169,7 @@ func (c *ChannelState) Remember(e order.Event, realAt time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	o := c.orders[e.Order]
-	func(o *fakeplatform.Order) {
+	func(o *platformtest.Order) {
 		o.Key = e.Order
 		o.UpdatedAt = realAt
 		switch e.Kind {

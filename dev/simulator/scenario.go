@@ -13,6 +13,7 @@ import (
 
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/domain/twin"
+	"github.com/towerhq/tower/internal/platforms/platformtest"
 )
 
 // Config shapes the simulated day.
@@ -97,6 +98,11 @@ type Order struct {
 	Events []order.Event `json:"-"`
 }
 
+// Shipment is what a platform's push knows of the order.
+func (o *Order) Shipment() *platformtest.Shipment {
+	return &platformtest.Shipment{Warehouse: o.Warehouse, Courier: o.Courier, TrackingNo: o.TrackingNo, Events: o.Events}
+}
+
 // Send is one push the simulator makes.
 type Send struct {
 	At    time.Time // simulated time it is sent
@@ -118,7 +124,6 @@ type Plan struct {
 var (
 	warehouses = []string{"HZ-01", "SH-02", "GZ-03"}
 	couriers   = []string{"SF", "YTO", "ZTO", "JD"}
-	courierCom = map[string]string{"SF": "shunfeng", "YTO": "yuantong", "ZTO": "zhongtong", "JD": "jd"}
 	provinces  = []struct{ province, city, district string }{
 		{"浙江省", "杭州市", "西湖区"}, {"上海市", "上海市", "浦东新区"}, {"广东省", "广州市", "天河区"},
 		{"北京市", "北京市", "朝阳区"}, {"四川省", "成都市", "武侯区"}, {"江苏省", "南京市", "鼓楼区"},
@@ -132,9 +137,6 @@ var (
 	}{{"LIP-01", 6495}, {"CRM-02", 12900}, {"SRM-03", 25900}, {"MSK-04", 3990}}
 	vagueAddr = []string{"万达广场后面", "地铁站附近", "学校对面那栋楼", "菜市场旁边"}
 )
-
-// CourierCode is the Kuaidi100 carrier code of a courier.
-func CourierCode(c string) string { return courierCom[c] }
 
 // Generate builds the day for cfg. Same config, same plan.
 func Generate(cfg Config) *Plan {

@@ -27,15 +27,10 @@ import (
 	"github.com/towerhq/tower/internal/metrics"
 	"github.com/towerhq/tower/internal/notifications/notifier"
 	"github.com/towerhq/tower/internal/platforms"
-	"github.com/towerhq/tower/internal/platforms/douyin"
-	"github.com/towerhq/tower/internal/platforms/kuaidi100"
-	"github.com/towerhq/tower/internal/platforms/qimen"
-	"github.com/towerhq/tower/internal/platforms/standard"
-	"github.com/towerhq/tower/internal/platforms/tmall"
+	"github.com/towerhq/tower/internal/platforms/registry"
 	"github.com/towerhq/tower/internal/platforms/wechatpay"
 	"github.com/towerhq/tower/internal/projection"
 	"github.com/towerhq/tower/internal/reconcile"
-	"github.com/towerhq/tower/internal/reconcile/pull"
 	"github.com/towerhq/tower/internal/storage"
 	"github.com/towerhq/tower/internal/timers"
 	"github.com/towerhq/tower/migrations"
@@ -239,19 +234,15 @@ func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*bu
 	return db, dsn, local, nil
 }
 
-// ensureDevKeys gives a dev or simulation node a throwaway WeChat Pay
-// platform key pair to sign its own payment notifications with.
+// ensureDevKeys gives a dev or simulation node throwaway platform keys
+// (WeChat Pay's) to sign its own notifications with.
 func ensureDevKeys(cfg config.Config) (config.Config, error) {
-	for _, s := range cfg.Sources {
-		if s.Type == "wechatpay" && s.PlatformPublicKeyFile != "" {
-			priv, err := simulator.EnsureDevKeys(s.PlatformPublicKeyFile)
-			if err != nil {
-				return cfg, err
-			}
-			if cfg.Simulator.WechatpayPrivateKey == "" {
-				cfg.Simulator.WechatpayPrivateKey = priv
-			}
-		}
+	keys, err := simulator.DevKeys(cfg, true)
+	if err != nil {
+		return cfg, err
+	}
+	if cfg.Simulator.WechatpayPrivateKey == "" {
+		cfg.Simulator.WechatpayPrivateKey = keys[wechatpay.Type]
 	}
 	return cfg, nil
 }
@@ -275,27 +266,11 @@ func (n *Node) readiness() []server.Check {
 func buildSources(cfg config.Config, now func() time.Time) (map[string]platforms.Source, error) {
 	out := make(map[string]platforms.Source, len(cfg.Sources))
 	for _, s := range cfg.Sources {
-		var (
-			src platforms.Source
-			err error
-		)
-		switch s.Type {
-		case standard.Type:
-			src, err = standard.New(standard.Config{Name: s.Name, Channel: s.Channel, Secrets: s.Secrets}, now)
-		case douyin.Type:
-			src, err = douyin.New(douyin.Config{Name: s.Name, Channel: s.Channel, AppKey: s.AppKey, AppSecret: s.AppSecret}, now)
-		case tmall.Type:
-			src, err = tmall.New(tmall.Config{Name: s.Name, Channel: s.Channel, AppKey: s.AppKey, AppSecret: s.AppSecret}, now)
-		case wechatpay.Type:
-			src, err = wechatpay.New(wechatpay.Config{Name: s.Name, Channel: s.Channel, MchID: s.MchID, APIv3Key: s.APIv3Key,
-				PlatformPublicKeyFile: s.PlatformPublicKeyFile, PlatformPublicKeyID: s.PlatformPublicKeyID}, now)
-		case qimen.Type:
-			src, err = qimen.New(qimen.Config{Name: s.Name, Channel: s.Channel, AppKey: s.AppKey, AppSecret: s.AppSecret, CustomerID: s.CustomerID}, now)
-		case kuaidi100.Type:
-			src, err = kuaidi100.New(kuaidi100.Config{Name: s.Name, Salt: s.Salt}, now)
-		default:
+		p, ok := registry.Lookup(s.Type)
+		if !ok {
 			return nil, fmt.Errorf("config: source %q: type %q is not available", s.Name, s.Type)
 		}
+		src, err := p.NewSource(s.Spec(), now)
 		if err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}
@@ -338,23 +313,15 @@ func (n *Node) startSimulator(ctx context.Context, url string) error {
 	return nil
 }
 
-// reconcileSources builds a pull client for each channel source with a pull_url.
+// reconcileSources builds a pull client for each channel source with a
+// pull_url (Validate has checked that its platform has an order list).
 func reconcileSources(cfg config.Config) []reconcile.Source {
 	var out []reconcile.Source
 	for _, s := range cfg.Sources {
-		if s.PullURL == "" {
-			continue
-		}
-		pc := pull.Config{BaseURL: s.PullURL, AppKey: s.AppKey, AppSecret: s.AppSecret}
-		var c pull.Client
-		switch s.Type {
-		case douyin.Type:
-			c = pull.NewDouyin(pc)
-		case tmall.Type:
-			c = pull.NewTmall(pc)
-		case standard.Type: // the mini-program's own backend (validated)
-			pc.AppSecret = s.Secrets[0]
-			c = pull.NewMiniProgram(pc)
+		p, _ := registry.Lookup(s.Type)
+		c := p.NewClient(s.Spec())
+		if c == nil {
+			continue // no pull_url: pushes only
 		}
 		out = append(out, reconcile.Source{Name: s.Name, Client: c, Every: s.ReconcileEvery, Overlap: s.ReconcileOverlap, Grace: s.ReconcileGrace})
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/towerhq/tower/internal/config"
+	"github.com/towerhq/tower/internal/platforms/standard"
 )
 
 type alertPush struct {
@@ -114,7 +115,7 @@ func TestOutboundNotCollectedDeadline(t *testing.T) {
 	if err := s.App.Shutdown(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	s2 := startServer(t, sim, func(c *cfgT) { c.Sources[0].Secrets = []string{s.Secret} })
+	s2 := startServer(t, sim, func(c *cfgT) { c.Sources[0].Settings = standard.Settings{Secrets: []string{s.Secret}} })
 	s2.Secret = s.Secret
 	c := dialGraphQL(t, s2.URL, "graphql-transport-ws", nil)
 	raised, _ := c.subscribe("r", `subscription { alertRaised { `+alertFields+` } }`, nil)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/towerhq/tower/internal/config"
+	"github.com/towerhq/tower/internal/platforms/standard"
 )
 
 type backlogPush struct {
@@ -398,7 +399,7 @@ func TestStartFailureShutsDown(t *testing.T) {
 	cfg := config.Default()
 	cfg.HTTPAddr = strings.TrimPrefix(first.URL, "http://")
 	cfg.DatabaseURL = testDSN
-	cfg.Sources = []config.Source{{Name: "erp", Type: "standard", Secrets: []string{newSecret(t)}}}
+	cfg.Sources = []config.Source{{Name: "erp", Type: "standard", Settings: standard.Settings{Secrets: []string{newSecret(t)}}}}
 	node, err := New(t.Context(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

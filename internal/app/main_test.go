@@ -73,7 +73,7 @@ func startServer(t testing.TB, mutate ...func(*config.Config)) *testServer {
 	cfg.NodeName = "test"
 	cfg.GraphQL.BacklogPushInterval = 50 * time.Millisecond
 	cfg.GraphQL.KeepAlive = time.Second
-	cfg.Sources = []config.Source{{Name: "erp", Type: "standard", Secrets: []string{secret}}}
+	cfg.Sources = []config.Source{{Name: "erp", Type: "standard", Settings: standard.Settings{Secrets: []string{secret}}}}
 	for _, f := range mutate {
 		f(&cfg)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/towerhq/tower/internal/config"
+	"github.com/towerhq/tower/internal/platforms/standard"
 )
 
 // TestRefusedFloodIsBounded: anonymous senders flooding a source with
@@ -23,7 +24,7 @@ func TestRefusedFloodIsBounded(t *testing.T) {
 	flood := "flood" + uniq("")
 	secret := newSecret(t)
 	s := startServer(t, func(c *config.Config) {
-		c.Sources = append(c.Sources, config.Source{Name: flood, Type: "standard", Secrets: []string{secret}})
+		c.Sources = append(c.Sources, config.Source{Name: flood, Type: "standard", Settings: standard.Settings{Secrets: []string{secret}}})
 	})
 	body := bytes.Repeat([]byte("A"), 60<<10)
 	start := time.Now()

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -21,6 +22,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/towerhq/tower/domain/notify"
+	"github.com/towerhq/tower/internal/platforms"
+	"github.com/towerhq/tower/internal/platforms/registry"
 )
 
 // Config is everything `tower serve` needs.
@@ -123,25 +126,13 @@ type GraphQL struct {
 }
 
 // Source is one configured ingest source, reached at POST /webhooks/{name}.
+// The keys every source has are here; the rest of its sources[] entry is
+// its type's own section, which the type's platform decodes and checks
+// (internal/platforms/registry).
 type Source struct {
 	Name    string `yaml:"name"`
 	Type    string `yaml:"type"`
 	Channel string `yaml:"channel"`
-	// Secrets for the standard type; several allowed for rotation.
-	Secrets []string `yaml:"secrets"`
-	// SecretsFile / SecretsEnv read secrets from elsewhere: one per line
-	// (file) or space-separated (variable).
-	SecretsFile string `yaml:"secrets_file"`
-	SecretsEnv  string `yaml:"secrets_env"`
-	// Platform keys (later source types).
-	AppKey                string `yaml:"app_key"`
-	AppSecret             string `yaml:"app_secret"`
-	MchID                 string `yaml:"mchid"`
-	APIv3Key              string `yaml:"apiv3_key"`
-	PlatformPublicKeyFile string `yaml:"platform_public_key_file"`
-	PlatformPublicKeyID   string `yaml:"platform_public_key_id"`
-	CustomerID            string `yaml:"customer_id"`
-	Salt                  string `yaml:"salt"`
 	// Reconciliation: channel sources may name their platform's order-list
 	// API; Tower pulls it every ReconcileEvery, reaching back
 	// ReconcileOverlap before the previous window's end.
@@ -149,39 +140,59 @@ type Source struct {
 	ReconcileEvery   time.Duration `yaml:"reconcile_every"`
 	ReconcileOverlap time.Duration `yaml:"reconcile_overlap"`
 	ReconcileGrace   time.Duration `yaml:"reconcile_grace"`
+	// Settings are the type's own keys (douyin.Settings, ...); nil reads
+	// as an empty section.
+	Settings platforms.Settings `yaml:"-"`
 }
 
-// Known source types and the keys each requires.
-var sourceTypes = map[string][]string{
-	"standard":  nil, // secrets, checked below
-	"douyin":    {"app_key", "app_secret"},
-	"tmall":     {"app_key", "app_secret"},
-	"wechatpay": {"mchid", "apiv3_key", "platform_public_key_file", "platform_public_key_id"},
-	"qimen":     {"app_key", "app_secret", "customer_id"},
-	"kuaidi100": {"salt"},
-}
-
-// value returns the configured value of a platform key.
-func (s *Source) value(key string) string {
-	switch key {
-	case "app_key":
-		return s.AppKey
-	case "app_secret":
-		return s.AppSecret
-	case "mchid":
-		return s.MchID
-	case "apiv3_key":
-		return s.APIv3Key
-	case "platform_public_key_file":
-		return s.PlatformPublicKeyFile
-	case "platform_public_key_id":
-		return s.PlatformPublicKeyID
-	case "customer_id":
-		return s.CustomerID
-	case "salt":
-		return s.Salt
+// commonKeys are the keys of Source itself.
+var commonKeys = func() map[string]bool {
+	keys := map[string]bool{}
+	for f := range reflect.TypeFor[Source]().Fields() {
+		if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); name != "-" {
+			keys[name] = true
+		}
 	}
-	return ""
+	return keys
+}()
+
+// UnmarshalYAML reads the common keys, and hands the others to the type's
+// platform, which refuses a key it does not know. An unknown type keeps no
+// section: Validate reports the type.
+func (s *Source) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: a source is a mapping of keys", n.Line)
+	}
+	common := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: n.Line, Column: n.Column}
+	section := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: n.Line, Column: n.Column}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		to := section
+		if commonKeys[n.Content[i].Value] {
+			to = common
+		}
+		to.Content = append(to.Content, n.Content[i], n.Content[i+1])
+	}
+	type plain Source // without this method
+	var c plain
+	if err := common.Decode(&c); err != nil {
+		return err
+	}
+	*s = Source(c)
+	p, ok := registry.Lookup(s.Type)
+	if !ok {
+		return nil
+	}
+	settings, err := p.Decode(section)
+	if err != nil {
+		return fmt.Errorf("source %q: %w", s.Name, err)
+	}
+	s.Settings = settings
+	return nil
+}
+
+// Spec is the source as its platform sees it.
+func (s Source) Spec() platforms.Spec {
+	return platforms.Spec{Name: s.Name, Channel: s.Channel, PullURL: s.PullURL, Settings: s.Settings}
 }
 
 // Default is the configuration with every default filled in.
@@ -270,35 +281,22 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		}
 		c.Ingest.MaxBodyBytes = n
 	}
-	// Per-source secrets: TOWER_SOURCE_<NAME>_SECRETS (space-separated),
-	// name upper-cased with '-' as '_'. Appended, so rotation can add one.
+	// Each type reads its own overrides: TOWER_SOURCE_<NAME>_<KEY>, name
+	// upper-cased with '-' as '_' (see platforms.SourceVar).
 	for i := range c.Sources {
 		s := &c.Sources[i]
-		if v := getenv(sourceEnvName(s.Name, "SECRETS")); v != "" {
-			s.Secrets = append(s.Secrets, strings.Fields(v)...)
+		p, ok := registry.Lookup(s.Type)
+		if !ok {
+			continue // Validate reports the type
 		}
-		for _, kv := range []struct {
-			suffix string
-			p      *string
-		}{{"APP_SECRET", &s.AppSecret}, {"APIV3_KEY", &s.APIv3Key}, {"SALT", &s.Salt}} {
-			if v := getenv(sourceEnvName(s.Name, kv.suffix)); v != "" {
-				*kv.p = v
-			}
+		settings, err := p.Settings(s.Spec())
+		if err == nil {
+			settings, err = settings.WithEnv(platforms.Env{Source: s.Name, Getenv: getenv})
 		}
-		if s.SecretsEnv != "" {
-			v := getenv(s.SecretsEnv)
-			if v == "" {
-				return fmt.Errorf("config: sources[%d] (%s): secrets_env %s is empty", i, s.Name, s.SecretsEnv)
-			}
-			s.Secrets = append(s.Secrets, strings.Fields(v)...)
+		if err != nil {
+			return fmt.Errorf("config: sources[%d] (%s): %w", i, s.Name, err)
 		}
-		if s.SecretsFile != "" {
-			b, err := os.ReadFile(s.SecretsFile)
-			if err != nil {
-				return fmt.Errorf("config: sources[%d] (%s): secrets_file: %w", i, s.Name, err)
-			}
-			s.Secrets = append(s.Secrets, strings.Fields(string(b))...)
-		}
+		s.Settings = settings
 	}
 	for i := range c.Notify.Channels {
 		ch := &c.Notify.Channels[i]
@@ -311,15 +309,6 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	}
 	return nil
 }
-
-func sourceEnvName(name, suffix string) string {
-	n := strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-	return "TOWER_SOURCE_" + n + "_" + suffix
-}
-
-// devSecret is the example secret of config.example.yaml (the Standard
-// Webhooks documentation's); production refuses it.
-const devSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 var sourceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 
@@ -439,31 +428,25 @@ func (c *Config) Validate() error {
 			bad(key+".name", "%q is configured twice", s.Name)
 		}
 		seen[s.Name] = true
-		required, known := sourceTypes[s.Type]
+		p, known := registry.Lookup(s.Type)
 		if !known {
-			bad(key+".type", "%q is not a known source type (known: standard, douyin, tmall, wechatpay, qimen, kuaidi100)", s.Type)
-		}
-		for _, k := range required {
-			if s.value(k) == "" {
-				bad(key+"."+k, "source %q of type %s needs %s", s.Name, s.Type, k)
-			}
+			bad(key+".type", "%q is not a known source type (known: %s)", s.Type, strings.Join(registry.Types(), ", "))
 		}
 		if s.PullURL != "" {
 			if u, err := url.Parse(s.PullURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				bad(key+".pull_url", "%q is not an http(s) URL", s.PullURL)
 			}
-			if s.Type != "douyin" && s.Type != "tmall" && !(s.Type == "standard" && s.Channel == "miniprogram") {
-				bad(key+".pull_url", "reconciliation pulls channel order lists: douyin, tmall, or a standard source with channel miniprogram")
+			if known && !p.Pulls() {
+				bad(key+".pull_url", "type %s has no order list to reconcile with (types that have one: %s)", s.Type, strings.Join(registry.Pulling(), ", "))
 			}
 		}
 		if s.ReconcileEvery < 0 || (s.ReconcileEvery > 0 && s.ReconcileEvery < time.Second) {
 			bad(key+".reconcile_every", "%s: want at least 1s (default 5m)", s.ReconcileEvery)
 		}
-		if c.Mode == "production" && slices.Contains(s.Secrets, devSecret) {
-			bad(key+".secrets", "source %q uses the development example secret; production needs its own", s.Name)
-		}
-		if s.Type == "standard" && len(s.Secrets) == 0 {
-			bad(key+".secrets", "source %q needs at least one whsec_ secret (secrets, secrets_env, secrets_file or %s)", s.Name, sourceEnvName(s.Name, "SECRETS"))
+		if known {
+			for _, pr := range p.Check(s.Spec(), c.Mode == "production") {
+				bad(key+"."+pr.Key, "%s", pr.Msg)
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -479,20 +462,11 @@ func (c *Config) SlogLevel() slog.Level {
 // Redacted is a copy safe to log: secrets and the database password hidden.
 func (c Config) Redacted() Config {
 	r := c
-	r.Sources = make([]Source, len(c.Sources))
-	for i, s := range c.Sources {
-		for j := range s.Secrets {
-			if j == 0 {
-				s.Secrets = make([]string, len(c.Sources[i].Secrets))
-			}
-			s.Secrets[j] = "***"
+	r.Sources = slices.Clone(c.Sources)
+	for i, src := range r.Sources {
+		if src.Settings != nil {
+			r.Sources[i].Settings = src.Settings.Redacted()
 		}
-		for _, p := range []*string{&s.AppSecret, &s.APIv3Key, &s.Salt} {
-			if *p != "" {
-				*p = "***"
-			}
-		}
-		r.Sources[i] = s
 	}
 	if c.Notify.Channels != nil {
 		r.Notify.Channels = make([]NotifyChannel, len(c.Notify.Channels))

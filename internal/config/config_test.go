@@ -12,6 +12,12 @@ import (
 	"time"
 
 	"github.com/towerhq/tower/internal/config"
+	"github.com/towerhq/tower/internal/platforms/douyin"
+	"github.com/towerhq/tower/internal/platforms/kuaidi100"
+	"github.com/towerhq/tower/internal/platforms/qimen"
+	"github.com/towerhq/tower/internal/platforms/standard"
+	"github.com/towerhq/tower/internal/platforms/tmall"
+	"github.com/towerhq/tower/internal/platforms/wechatpay"
 )
 
 // fakeEnv is a getenv over a map; missing keys read as "".
@@ -30,7 +36,17 @@ func writeFile(t *testing.T, dir, name, content string) string {
 
 // validSource is a standard source that passes Validate.
 func validSource(name string) config.Source {
-	return config.Source{Name: name, Type: "standard", Secrets: []string{"whsec_test"}}
+	return config.Source{Name: name, Type: "standard", Settings: standard.Settings{Secrets: []string{"whsec_test"}}}
+}
+
+// secretsOf are a standard source's secrets.
+func secretsOf(t *testing.T, s config.Source) []string {
+	t.Helper()
+	st, ok := s.Settings.(standard.Settings)
+	if !ok {
+		t.Fatalf("source %s: settings %T, want standard.Settings", s.Name, s.Settings)
+	}
+	return st.Secrets
 }
 
 func TestLoad(t *testing.T) {
@@ -115,7 +131,7 @@ sources:
 				want.Ingest = config.Ingest{MaxBodyBytes: 2048, BatchWait: 5 * time.Millisecond, MaxBatchEvents: 10, StoreBodies: &f,
 					RefusedPerSecond: 5, RefusedBurst: 50, RefusedRetention: 7 * 24 * time.Hour}
 				want.GraphQL = config.GraphQL{AllowedOrigins: []string{"https://a.example"}, BacklogPushInterval: time.Second, KeepAlive: 30 * time.Second, StatementTimeout: 10 * time.Second}
-				want.Sources = []config.Source{{Name: "erp", Type: "standard", Channel: "web", Secrets: []string{"whsec_one", "whsec_two"}}}
+				want.Sources = []config.Source{{Name: "erp", Type: "standard", Channel: "web", Settings: standard.Settings{Secrets: []string{"whsec_one", "whsec_two"}}}}
 				if !reflect.DeepEqual(c, want) {
 					t.Errorf("got  %+v\nwant %+v", c, want)
 				}
@@ -212,7 +228,41 @@ ingest:
 		{
 			name:    "unknown source key is an error naming the key",
 			yaml:    "sources:\n  - name: erp\n    type: standard\n    secret: whsec_x\n",
-			wantErr: []string{"field secret not found"},
+			wantErr: []string{"field secret not found", `"erp"`, "line 4"},
+		},
+		{
+			name:    "another type's key is an error naming the source and key",
+			yaml:    "sources:\n  - name: kd\n    type: kuaidi100\n    salt: s\n    app_secret: x\n",
+			wantErr: []string{"field app_secret not found", `"kd"`, "kuaidi100"},
+		},
+		{
+			name:    "wrong type in a section",
+			yaml:    "sources:\n  - name: erp\n    type: standard\n    secrets: {a: 1}\n",
+			wantErr: []string{"erp", "line 4"},
+		},
+		{
+			name: "every type's section",
+			yaml: `
+sources:
+  - {name: dy, type: douyin, app_key: k1, app_secret: s1, pull_url: "http://127.0.0.1:9090/douyin", reconcile_every: 1m}
+  - {name: tm, type: tmall, app_key: k2, app_secret: s2}
+  - {name: wx, type: wechatpay, mchid: m, apiv3_key: a, platform_public_key_file: f, platform_public_key_id: i}
+  - {name: wms, type: qimen, app_key: k3, app_secret: s3, customer_id: c}
+  - {name: kd, type: kuaidi100, salt: s4}
+`,
+			check: func(t *testing.T, c config.Config) {
+				want := []config.Source{
+					{Name: "dy", Type: "douyin", PullURL: "http://127.0.0.1:9090/douyin", ReconcileEvery: time.Minute,
+						Settings: douyin.Settings{AppKey: "k1", AppSecret: "s1"}},
+					{Name: "tm", Type: "tmall", Settings: tmall.Settings{AppKey: "k2", AppSecret: "s2"}},
+					{Name: "wx", Type: "wechatpay", Settings: wechatpay.Settings{MchID: "m", APIv3Key: "a", PlatformPublicKeyFile: "f", PlatformPublicKeyID: "i"}},
+					{Name: "wms", Type: "qimen", Settings: qimen.Settings{AppKey: "k3", AppSecret: "s3", CustomerID: "c"}},
+					{Name: "kd", Type: "kuaidi100", Settings: kuaidi100.Settings{Salt: "s4"}},
+				}
+				if !reflect.DeepEqual(c.Sources, want) {
+					t.Errorf("got  %+v\nwant %+v", c.Sources, want)
+				}
+			},
 		},
 		{
 			name:    "malformed yaml",
@@ -259,26 +309,48 @@ sources:
 				"TOWER_SOURCE_MY-ERP_SECRETS": "whsec_wrong",
 			},
 			check: func(t *testing.T, c config.Config) {
-				if got, want := c.Sources[0].Secrets, []string{"whsec_file", "whsec_env1", "whsec_env2"}; !slices.Equal(got, want) {
+				if got, want := secretsOf(t, c.Sources[0]), []string{"whsec_file", "whsec_env1", "whsec_env2"}; !slices.Equal(got, want) {
 					t.Errorf("my-erp secrets = %q, want %q", got, want)
 				}
-				if got, want := c.Sources[1].Secrets, []string{"whsec_shop"}; !slices.Equal(got, want) {
+				if got, want := secretsOf(t, c.Sources[1]), []string{"whsec_shop"}; !slices.Equal(got, want) {
 					t.Errorf("shop secrets = %q, want %q", got, want)
 				}
 			},
 		},
 		{
 			name: "per-source APP_SECRET, APIV3_KEY and SALT from the environment",
-			yaml: "sources:\n  - name: tm-1\n    type: standard\n    app_secret: from-file\n",
+			yaml: `
+sources:
+  - {name: tm-1, type: tmall, app_key: k, app_secret: from-file}
+  - {name: dy, type: douyin, app_key: k}
+  - {name: wms, type: qimen, app_key: k, customer_id: c}
+  - {name: wx, type: wechatpay, apiv3_key: from-file}
+  - {name: kd, type: kuaidi100}
+`,
 			env: map[string]string{
 				"TOWER_SOURCE_TM_1_APP_SECRET": "from-env",
-				"TOWER_SOURCE_TM_1_APIV3_KEY":  "k3",
-				"TOWER_SOURCE_TM_1_SALT":       "pepper",
+				"TOWER_SOURCE_DY_APP_SECRET":   "dy-env",
+				"TOWER_SOURCE_WMS_APP_SECRET":  "wms-env",
+				"TOWER_SOURCE_WX_APIV3_KEY":    "k3",
+				"TOWER_SOURCE_KD_SALT":         "pepper",
+				// Another type's variable is not read.
+				"TOWER_SOURCE_KD_APP_SECRET": "unused",
 			},
 			check: func(t *testing.T, c config.Config) {
-				s := c.Sources[0]
-				if s.AppSecret != "from-env" || s.APIv3Key != "k3" || s.Salt != "pepper" {
-					t.Errorf("got app_secret %q apiv3_key %q salt %q", s.AppSecret, s.APIv3Key, s.Salt)
+				if s := c.Sources[0].Settings.(tmall.Settings); s.AppSecret != "from-env" {
+					t.Errorf("tmall app_secret %q", s.AppSecret)
+				}
+				if s := c.Sources[1].Settings.(douyin.Settings); s.AppSecret != "dy-env" {
+					t.Errorf("douyin app_secret %q", s.AppSecret)
+				}
+				if s := c.Sources[2].Settings.(qimen.Settings); s.AppSecret != "wms-env" {
+					t.Errorf("qimen app_secret %q", s.AppSecret)
+				}
+				if s := c.Sources[3].Settings.(wechatpay.Settings); s.APIv3Key != "k3" {
+					t.Errorf("wechatpay apiv3_key %q", s.APIv3Key)
+				}
+				if s := c.Sources[4].Settings.(kuaidi100.Settings); s != (kuaidi100.Settings{Salt: "pepper"}) {
+					t.Errorf("kuaidi100 settings %+v", s)
 				}
 			},
 		},
@@ -287,7 +359,7 @@ sources:
 			yaml: "sources:\n  - name: erp\n    type: standard\n    secrets: [whsec_a]\n    secrets_env: ERP_SECRETS\n",
 			env:  map[string]string{"ERP_SECRETS": " whsec_b\twhsec_c "},
 			check: func(t *testing.T, c config.Config) {
-				if got, want := c.Sources[0].Secrets, []string{"whsec_a", "whsec_b", "whsec_c"}; !slices.Equal(got, want) {
+				if got, want := secretsOf(t, c.Sources[0]), []string{"whsec_a", "whsec_b", "whsec_c"}; !slices.Equal(got, want) {
 					t.Errorf("secrets = %q, want %q", got, want)
 				}
 			},
@@ -302,7 +374,7 @@ sources:
 			yaml:  "sources:\n  - name: erp\n    type: standard\n    secrets_file: \"{{dir}}/erp.secrets\"\n",
 			files: map[string]string{"erp.secrets": "whsec_f1\nwhsec_f2\n\n"},
 			check: func(t *testing.T, c config.Config) {
-				if got, want := c.Sources[0].Secrets, []string{"whsec_f1", "whsec_f2"}; !slices.Equal(got, want) {
+				if got, want := secretsOf(t, c.Sources[0]), []string{"whsec_f1", "whsec_f2"}; !slices.Equal(got, want) {
 					t.Errorf("secrets = %q, want %q", got, want)
 				}
 			},
@@ -328,7 +400,7 @@ sources:
 				"TOWER_SOURCE_ERP_SECRETS": "whsec_tower",
 			},
 			check: func(t *testing.T, c config.Config) {
-				got := c.Sources[0].Secrets
+				got := secretsOf(t, c.Sources[0])
 				for _, s := range []string{"whsec_yaml", "whsec_var", "whsec_file", "whsec_tower"} {
 					if !slices.Contains(got, s) {
 						t.Errorf("secrets %q lack %q", got, s)
@@ -502,6 +574,44 @@ func TestValidate(t *testing.T) {
 			want: [][2]string{{"sources[0].type", `"shopify"`}}},
 		{name: "standard source without secrets", mutate: func(c *config.Config) { c.Sources = append(c.Sources, config.Source{Name: "my-erp", Type: "standard"}) },
 			want: [][2]string{{"sources[1].secrets", "TOWER_SOURCE_MY_ERP_SECRETS"}}},
+		{name: "production refuses the example secret", mutate: func(c *config.Config) {
+			c.Mode, c.DatabaseURL = "production", "postgres://db/tower"
+			c.Sources[0].Settings = standard.Settings{Secrets: []string{"whsec_own", standard.DevSecret}}
+		}, want: [][2]string{{"sources[0].secrets", "development example secret"}}},
+		{name: "dev takes the example secret", mutate: func(c *config.Config) {
+			c.Sources[0].Settings = standard.Settings{Secrets: []string{standard.DevSecret}}
+		}},
+		{name: "platform keys missing", mutate: func(c *config.Config) {
+			c.Sources = append(c.Sources,
+				config.Source{Name: "dy", Type: "douyin", Settings: douyin.Settings{AppKey: "k"}},
+				config.Source{Name: "wx", Type: "wechatpay"},
+				config.Source{Name: "kd", Type: "kuaidi100"})
+		}, want: [][2]string{
+			{"sources[1].app_secret", `source "dy" of type douyin needs app_secret`},
+			{"sources[2].mchid", "needs mchid"},
+			{"sources[2].apiv3_key", "needs apiv3_key"},
+			{"sources[2].platform_public_key_file", "needs platform_public_key_file"},
+			{"sources[2].platform_public_key_id", "needs platform_public_key_id"},
+			{"sources[3].salt", "needs salt"},
+		}},
+		{name: "valid pull sources", mutate: func(c *config.Config) {
+			c.Sources = append(c.Sources,
+				config.Source{Name: "dy", Type: "douyin", PullURL: "http://127.0.0.1:9090/douyin", Settings: douyin.Settings{AppKey: "k", AppSecret: "s"}},
+				config.Source{Name: "mp", Type: "standard", Channel: "miniprogram", PullURL: "https://mp.example/api", Settings: standard.Settings{Secrets: []string{"whsec_x"}}})
+		}},
+		{name: "pull_url where there is no order list", mutate: func(c *config.Config) {
+			c.Sources = append(c.Sources,
+				config.Source{Name: "kd", Type: "kuaidi100", PullURL: "http://x/kd", Settings: kuaidi100.Settings{Salt: "s"}},
+				config.Source{Name: "erp2", Type: "standard", PullURL: "http://x/erp", Settings: standard.Settings{Secrets: []string{"whsec_x"}}},
+				config.Source{Name: "dy", Type: "douyin", PullURL: "ftp://x", Settings: douyin.Settings{AppKey: "k", AppSecret: "s"}})
+		}, want: [][2]string{
+			{"sources[1].pull_url", "type kuaidi100 has no order list to reconcile with (types that have one: standard, douyin, tmall)"},
+			{"sources[2].pull_url", "channel miniprogram"},
+			{"sources[3].pull_url", `"ftp://x" is not an http(s) URL`},
+		}},
+		{name: "settings of another type", mutate: func(c *config.Config) {
+			c.Sources[0].Settings = douyin.Settings{AppKey: "k", AppSecret: "s"}
+		}, want: [][2]string{{"sources[0].type", "not a standard.Settings section"}}},
 		{
 			name: "every bad value at once",
 			mutate: func(c *config.Config) {
@@ -511,7 +621,7 @@ func TestValidate(t *testing.T) {
 				c.LogLevel = "loud"
 				c.Ingest.BatchWait = 2 * time.Second
 				c.Sources = []config.Source{
-					{Name: "Bad Name", Type: "standard", Secrets: []string{"whsec_x"}},
+					{Name: "Bad Name", Type: "standard", Settings: standard.Settings{Secrets: []string{"whsec_x"}}},
 					validSource("erp"),
 					validSource("erp"),
 					{Name: "shop", Type: "ftp"},
@@ -585,7 +695,7 @@ func TestDefaultValidates(t *testing.T) {
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "sources[0].secrets") {
 		t.Errorf("Default() with a secretless source: %v, want a sources[0].secrets error", err)
 	}
-	c.Sources[0].Secrets = []string{"whsec_x"}
+	c.Sources[0].Settings = standard.Settings{Secrets: []string{"whsec_x"}}
 	if err := c.Validate(); err != nil {
 		t.Errorf("Default() with a valid source: %v", err)
 	}
@@ -612,38 +722,48 @@ func TestRedacted(t *testing.T) {
 	c.Sources = []config.Source{
 		{
 			Name: "erp", Type: "standard", Channel: "web",
-			Secrets:     []string{"whsec_first", "whsec_second"},
-			SecretsFile: "/run/secrets/erp", SecretsEnv: "ERP_SECRETS",
+			Settings: standard.Settings{Secrets: []string{"whsec_first", "whsec_second"},
+				SecretsFile: "/run/secrets/erp", SecretsEnv: "ERP_SECRETS"},
 		},
-		{
-			Name: "tmall", Type: "standard",
-			AppKey: "app-key-1", AppSecret: "app-secret-1",
-			MchID: "mch-1", APIv3Key: "apiv3-key-1",
-			PlatformPublicKeyFile: "/keys/pub.pem", PlatformPublicKeyID: "PUB_KEY_ID_1",
-			CustomerID: "cust-1", Salt: "salt-1",
-		},
-		{Name: "empty", Type: "standard"},
+		{Name: "tmall", Type: "tmall", Settings: tmall.Settings{AppKey: "app-key-1", AppSecret: "app-secret-1"}},
+		{Name: "dy", Type: "douyin", Settings: douyin.Settings{AppKey: "app-key-2", AppSecret: "app-secret-2"}},
+		{Name: "wms", Type: "qimen", Settings: qimen.Settings{AppKey: "app-key-3", AppSecret: "app-secret-3", CustomerID: "cust-1"}},
+		{Name: "wx", Type: "wechatpay", Settings: wechatpay.Settings{MchID: "mch-1", APIv3Key: "apiv3-key-1",
+			PlatformPublicKeyFile: "/keys/pub.pem", PlatformPublicKeyID: "PUB_KEY_ID_1"}},
+		{Name: "kd", Type: "kuaidi100", Settings: kuaidi100.Settings{Salt: "salt-1"}},
+		{Name: "empty", Type: "standard", Settings: standard.Settings{}},
+		{Name: "empty-tmall", Type: "tmall", Settings: tmall.Settings{AppKey: "k"}},
+		{Name: "none", Type: "standard"},
 	}
 	orig := fmt.Sprintf("%+v", c)
-	origSecrets := slices.Clone(c.Sources[0].Secrets)
+	origSecrets := slices.Clone(secretsOf(t, c.Sources[0]))
 
 	r := c.Redacted()
 
 	// Nothing secret survives, in the struct or when printed as main does.
 	printed := fmt.Sprintf("%+v", r)
-	for _, secret := range []string{"hunter2", "whsec_first", "whsec_second", "app-secret-1", "apiv3-key-1", "salt-1"} {
+	for _, secret := range []string{"hunter2", "whsec_first", "whsec_second", "app-secret-1", "app-secret-2", "app-secret-3", "apiv3-key-1", "salt-1"} {
 		if strings.Contains(printed, secret) {
 			t.Errorf("Redacted still shows %q: %s", secret, printed)
 		}
 	}
-	if got := r.Sources[0].Secrets; !slices.Equal(got, []string{"***", "***"}) {
+	if got := secretsOf(t, r.Sources[0]); !slices.Equal(got, []string{"***", "***"}) {
 		t.Errorf("secrets = %q, want two ***", got)
 	}
-	if s := r.Sources[1]; s.AppSecret != "***" || s.APIv3Key != "***" || s.Salt != "***" {
-		t.Errorf("app_secret %q apiv3_key %q salt %q, want ***", s.AppSecret, s.APIv3Key, s.Salt)
+	if s := r.Sources[1].Settings.(tmall.Settings); s.AppSecret != "***" || s.AppKey != "app-key-1" {
+		t.Errorf("tmall %+v, want app_secret ***", s)
 	}
-	if s := r.Sources[2]; len(s.Secrets) != 0 || s.AppSecret != "" || s.APIv3Key != "" || s.Salt != "" {
+	if s := r.Sources[4].Settings.(wechatpay.Settings); s.APIv3Key != "***" {
+		t.Errorf("apiv3_key %q, want ***", s.APIv3Key)
+	}
+	if s := r.Sources[5].Settings.(kuaidi100.Settings); s.Salt != "***" {
+		t.Errorf("salt %q, want ***", s.Salt)
+	}
+	if s := r.Sources[6]; len(secretsOf(t, s)) != 0 {
 		t.Errorf("unset secrets should stay unset, got %+v", s)
+	}
+	if s := r.Sources[7].Settings.(tmall.Settings); s.AppSecret != "" {
+		t.Errorf("unset app_secret should stay unset, got %+v", s)
 	}
 
 	// The database URL keeps everything but the password.
@@ -661,8 +781,12 @@ func TestRedacted(t *testing.T) {
 	want := c
 	want.DatabaseURL = r.DatabaseURL
 	want.Sources = slices.Clone(c.Sources)
-	want.Sources[0].Secrets = []string{"***", "***"}
-	want.Sources[1].AppSecret, want.Sources[1].APIv3Key, want.Sources[1].Salt = "***", "***", "***"
+	want.Sources[0].Settings = standard.Settings{Secrets: []string{"***", "***"}, SecretsFile: "/run/secrets/erp", SecretsEnv: "ERP_SECRETS"}
+	want.Sources[1].Settings = tmall.Settings{AppKey: "app-key-1", AppSecret: "***"}
+	want.Sources[2].Settings = douyin.Settings{AppKey: "app-key-2", AppSecret: "***"}
+	want.Sources[3].Settings = qimen.Settings{AppKey: "app-key-3", AppSecret: "***", CustomerID: "cust-1"}
+	want.Sources[4].Settings = wechatpay.Settings{MchID: "mch-1", APIv3Key: "***", PlatformPublicKeyFile: "/keys/pub.pem", PlatformPublicKeyID: "PUB_KEY_ID_1"}
+	want.Sources[5].Settings = kuaidi100.Settings{Salt: "***"}
 	if !reflect.DeepEqual(r, want) {
 		t.Errorf("Redacted changed more than secrets:\ngot  %+v\nwant %+v", r, want)
 	}
@@ -671,8 +795,8 @@ func TestRedacted(t *testing.T) {
 	if got := fmt.Sprintf("%+v", c); got != orig {
 		t.Errorf("Redacted modified its receiver:\nbefore %s\nafter  %s", orig, got)
 	}
-	if !slices.Equal(c.Sources[0].Secrets, origSecrets) {
-		t.Errorf("Redacted modified the original secrets: %q", c.Sources[0].Secrets)
+	if got := secretsOf(t, c.Sources[0]); !slices.Equal(got, origSecrets) {
+		t.Errorf("Redacted modified the original secrets: %q", got)
 	}
 }
 
@@ -687,5 +811,38 @@ func TestRedactedDatabaseURLWithoutPassword(t *testing.T) {
 		if got := c.Redacted().DatabaseURL; got != dsn {
 			t.Errorf("Redacted(%q).DatabaseURL = %q, want it unchanged", dsn, got)
 		}
+	}
+}
+
+// The example configuration loads as it stands, every source with its
+// type's section, and validates.
+func TestExampleConfig(t *testing.T) {
+	c, err := config.Load("../../config.example.yaml", fakeEnv(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.NodeName = "node-test"
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	types := map[string]string{}
+	for _, s := range c.Sources {
+		types[s.Name] = fmt.Sprintf("%s %T", s.Type, s.Settings)
+	}
+	want := map[string]string{
+		"erp": "standard standard.Settings", "douyin": "douyin douyin.Settings", "tmall": "tmall tmall.Settings",
+		"mp-pay": "wechatpay wechatpay.Settings", "mp": "standard standard.Settings", "wms": "qimen qimen.Settings",
+		"kd100": "kuaidi100 kuaidi100.Settings",
+	}
+	if !reflect.DeepEqual(types, want) {
+		t.Errorf("sources %v, want %v", types, want)
+	}
+	if s := c.Sources[1].Settings.(douyin.Settings); s.AppKey != "7000000000000000001" || s.AppSecret != "dev-douyin-secret" {
+		t.Errorf("douyin %+v", s)
+	}
+	// Production refuses the example's development secret.
+	c.Mode, c.DatabaseURL, c.Simulator.Enabled = "production", "postgres://db/tower", false
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "sources[0].secrets: source \"erp\" uses the development example secret") {
+		t.Errorf("production Validate: %v", err)
 	}
 }

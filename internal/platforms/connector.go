@@ -1,7 +1,10 @@
-// Package connectors defines what an ingest source type does: verify a
+// Package platforms defines what an ingest source type does: verify a
 // platform's request exactly as the platform signs it, parse it into
-// canonical order events, and answer the way the platform expects.
-// Each type lives in its own package (connectors/standard, ...).
+// canonical order events, and answer the way the platform expects; and
+// what each platform tells the rest of Tower about itself (Platform): its
+// configuration section and what can be built from it. Each platform lives
+// in its own package (platforms/douyin, ...), listed once in
+// platforms/registry.
 package platforms
 
 import (

@@ -20,19 +20,6 @@ func StatusOf(err error) int {
 	return http.StatusServiceUnavailable
 }
 
-// Truncate cuts s to at most n bytes, never inside a UTF-8 sequence, and
-// marks the cut: error messages go back to platforms and into logs.
-func Truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	i := n
-	for i > 0 && i < len(s) && s[i]&0xC0 == 0x80 {
-		i--
-	}
-	return s[:i] + "…"
-}
-
 // WriteJSON answers with a JSON body the way platforms expect it.
 func WriteJSON(w http.ResponseWriter, status int, body []byte) {
 	hdr := w.Header()

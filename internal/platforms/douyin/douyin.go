@@ -26,6 +26,7 @@ import (
 
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/internal/platforms"
+	"github.com/towerhq/tower/internal/platforms/wire"
 )
 
 // Type is the source type name used in configuration.
@@ -140,7 +141,7 @@ func (s *Source) Verify(r *platforms.Request) error {
 	// checks it and no source shows any form but md5. Stay strict: absent
 	// or md5 only, anything else is refused rather than guessed at.
 	if m := h.Get(HeaderSignMethod); m != "" && !strings.EqualFold(m, "md5") {
-		return fmt.Errorf("%w: %w %q", platforms.ErrUnauthorized, ErrUnsupportedSignMethod, platforms.Truncate(m, 32))
+		return fmt.Errorf("%w: %w %q", platforms.ErrUnauthorized, ErrUnsupportedSignMethod, wire.Truncate(m, 32))
 	}
 	want := sum(s.appKey, s.secret, body)
 	got := []byte(strings.ToLower(sign))
@@ -246,7 +247,7 @@ func (s *Source) Respond(w http.ResponseWriter, o platforms.Outcome) {
 	default:
 		a = Answer{Code: 1, Msg: strings.ToLower(http.StatusText(status))}
 		if o.Err != nil {
-			a.Msg = platforms.Truncate(o.Err.Error(), maxMessage)
+			a.Msg = wire.Truncate(o.Err.Error(), maxMessage)
 		}
 		if a.Msg == "" {
 			a.Msg = "fail"

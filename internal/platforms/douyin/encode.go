@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/towerhq/tower/domain/order"
+	"github.com/towerhq/tower/internal/platforms/wire"
 )
 
 // tagOf is the tag a sender uses for each mapped kind (the reverse of tags).
@@ -67,7 +68,7 @@ func MessageFrom(e order.Event) (Message, error) {
 // idValue writes an all-digit id of at most 18 digits (always an int64) as
 // a JSON number, anything else as a string.
 func idValue(s string) any {
-	if len(s) > 0 && len(s) <= 18 && digits([]byte(s)) && (s == "0" || s[0] != '0') {
+	if len(s) > 0 && len(s) <= 18 && wire.Digits([]byte(s)) && (s == "0" || s[0] != '0') {
 		return json.Number(s)
 	}
 	return s

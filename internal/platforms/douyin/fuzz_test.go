@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/towerhq/tower/internal/platforms"
+	"github.com/towerhq/tower/internal/reconcile/pull"
+	"github.com/towerhq/tower/internal/reconcile/pull/pulltest"
 )
 
 func FuzzParseBody(f *testing.F) {
@@ -59,5 +61,21 @@ func FuzzParseBody(f *testing.F) {
 		if len(again.Flagged) != 0 || !sameEvents(d.Events, again.Events) {
 			t.Fatalf("round trip changed events\nfirst %s\nagain %s", mustJSON(d.Events), mustJSON(again))
 		}
+	})
+}
+
+// FuzzDecodeListPage: any order-list answer decodes to sound snapshots or a
+// refusal, never a panic.
+func FuzzDecodeListPage(f *testing.F) {
+	pulltest.FuzzDecode(f, "douyin", []string{
+		`{"code":10000,"msg":"success","log_id":"x","data":{"shop_order_list":[{"order_id":"6921000000000000001","order_status":4,"create_time":1764000000,"pay_time":1764000100,"update_time":1764000200,"pay_amount":12990,"order_amount":12990,"cancel_reason":"refund","shop_id":1000}],"total":1,"page":0,"size":100}}`,
+		`{"code":10000,"data":{"shop_order_list":[{"order_id":6921000000000000001,"update_time":1}],"total":1}}`,
+		`{"code":40003,"msg":"invalid signature","sub_code":"isv.invalid-signature","sub_msg":"签名错误"}`,
+		`{"code":"10000","data":{"shop_order_list":null}}`,
+		`{"code":10000,"data":{"shop_order_list":[{"order_id":"1","update_time":1,"pay_amount":-1}]}}`,
+		`[]`, `null`, `{`, ``,
+	}, func(body []byte) ([]pull.Snapshot, error) {
+		p, err := decodePage(body)
+		return p.snaps, err
 	})
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/internal/platforms"
+	"github.com/towerhq/tower/internal/platforms/wire"
 )
 
 // tagInfo says what one Douyin tag means and, when mapped, how.
@@ -122,24 +123,24 @@ func (s *Source) message(i int, raw json.RawMessage, fallback time.Time) (order.
 		return order.Event{}, &platforms.Flag{ItemID: id, Reason: fmt.Sprintf(format, args...)}
 	}
 	var w wireMsg
-	if !isKind(raw, '{') || json.Unmarshal(raw, &w) != nil {
+	if !wire.IsKind(raw, '{') || json.Unmarshal(raw, &w) != nil {
 		return flag("", "item %d: want a message object", i)
 	}
-	id, err := idString(w.MsgID)
+	id, err := wire.ID(w.MsgID)
 	if err != nil {
 		return flag("", "item %d: msg_id: %v", i, err)
 	}
 	if id == "" {
 		return flag("", "item %d: msg_id: required", i)
 	}
-	tag, err := idString(w.Tag)
+	tag, err := wire.ID(w.Tag)
 	if err != nil || tag == "" {
 		return flag(id, "tag: want a tag code such as \"101\"")
 	}
 	info, known := tags[tag]
 	switch {
 	case !known:
-		return flag(id, "unknown tag %q", platforms.Truncate(tag, 32))
+		return flag(id, "unknown tag %q", wire.Truncate(tag, 32))
 	case info.Kind == "" && info.Note != "":
 		return flag(id, "tag %s (%s): %s", tag, info.Name, info.Note)
 	case info.Kind == "":
@@ -159,11 +160,11 @@ func (s *Source) message(i int, raw json.RawMessage, fallback time.Time) (order.
 // dataObject decodes data: a string holding a JSON object, or (leniently)
 // the object itself.
 func dataObject(raw json.RawMessage) (map[string]json.RawMessage, error) {
-	if absent(raw) {
+	if wire.Absent(raw) {
 		return nil, errors.New("required")
 	}
 	inner := raw
-	if isKind(raw, '"') {
+	if wire.IsKind(raw, '"') {
 		var s string
 		if json.Unmarshal(raw, &s) != nil {
 			return nil, errors.New("want a JSON object encoded as a string")
@@ -171,7 +172,7 @@ func dataObject(raw json.RawMessage) (map[string]json.RawMessage, error) {
 		inner = []byte(s)
 	}
 	var m map[string]json.RawMessage
-	if !isKind(bytes.TrimLeft(inner, " \t\r\n"), '{') || json.Unmarshal(inner, &m) != nil {
+	if !wire.IsKind(bytes.TrimLeft(inner, " \t\r\n"), '{') || json.Unmarshal(inner, &m) != nil {
 		return nil, errors.New("want a JSON object encoded as a string")
 	}
 	return m, nil
@@ -182,19 +183,19 @@ func dataObject(raw json.RawMessage) (map[string]json.RawMessage, error) {
 func (s *Source) event(id string, info tagInfo, data map[string]json.RawMessage, fallback time.Time) (order.Event, error) {
 	e := order.Event{ID: id, Source: s.name, Kind: info.Kind, System: order.SystemChannel}
 	var err error
-	if e.Order.OrderNo, err = idString(data["p_id"]); err != nil {
-		return e, fieldErr("data.p_id", err.Error())
+	if e.Order.OrderNo, err = wire.ID(data["p_id"]); err != nil {
+		return e, wire.FieldErr("data.p_id", err.Error())
 	}
 	if e.Order.OrderNo == "" {
-		return e, fieldErr("data.p_id", "required")
+		return e, wire.FieldErr("data.p_id", "required")
 	}
 	e.Order.Channel = s.channel
-	if e.Data.Shop, err = idString(data["shop_id"]); err != nil {
-		return e, fieldErr("data.shop_id", err.Error())
+	if e.Data.Shop, err = wire.ID(data["shop_id"]); err != nil {
+		return e, wire.FieldErr("data.shop_id", err.Error())
 	}
 	t, err := unixTime(data[info.Time])
 	if err != nil {
-		return e, fieldErr("data."+info.Time, err.Error())
+		return e, wire.FieldErr("data."+info.Time, err.Error())
 	}
 	if t.IsZero() {
 		t = fallback
@@ -203,7 +204,7 @@ func (s *Source) event(id string, info tagInfo, data map[string]json.RawMessage,
 	if info.Amount != "" {
 		m, err := fen(data[info.Amount])
 		if err != nil {
-			return e, fieldErr("data."+info.Amount, err.Error())
+			return e, wire.FieldErr("data."+info.Amount, err.Error())
 		}
 		if m != nil {
 			e.Data.Amount, e.Data.Currency = m, currency
@@ -211,8 +212,8 @@ func (s *Source) event(id string, info tagInfo, data map[string]json.RawMessage,
 	}
 	switch info.Kind {
 	case order.KindCancelled:
-		if e.Data.Reason, err = str(data["cancel_reason"]); err != nil {
-			return e, fieldErr("data.cancel_reason", err.Error())
+		if e.Data.Reason, err = wire.Str(data["cancel_reason"]); err != nil {
+			return e, wire.FieldErr("data.cancel_reason", err.Error())
 		}
 	case order.KindAddressChanged:
 		if e.Data.Receiver, err = receiver(data["receiver_msg"]); err != nil {
@@ -246,36 +247,36 @@ type wireAddr struct {
 // nil (the address changed, Douyin did not say to what), an addr that is
 // not JSON is kept whole as the street address.
 func receiver(raw json.RawMessage) (*order.Receiver, error) {
-	if absent(raw) {
+	if wire.Absent(raw) {
 		return nil, nil
 	}
-	if isKind(raw, '"') { // a receiver_msg encoded as a string, like data
+	if wire.IsKind(raw, '"') { // a receiver_msg encoded as a string, like data
 		var s string
 		if json.Unmarshal(raw, &s) != nil {
-			return nil, fieldErr("data.receiver_msg", "want an object")
+			return nil, wire.FieldErr("data.receiver_msg", "want an object")
 		}
 		raw = json.RawMessage(s)
 	}
 	var w wireReceiver
-	if !isKind(raw, '{') || json.Unmarshal(raw, &w) != nil {
-		return nil, fieldErr("data.receiver_msg", "want an object")
+	if !wire.IsKind(raw, '{') || json.Unmarshal(raw, &w) != nil {
+		return nil, wire.FieldErr("data.receiver_msg", "want an object")
 	}
 	r := &order.Receiver{}
 	var err error
-	if r.Name, err = str(w.Name); err != nil {
-		return nil, fieldErr("data.receiver_msg.name", err.Error())
+	if r.Name, err = wire.Str(w.Name); err != nil {
+		return nil, wire.FieldErr("data.receiver_msg.name", err.Error())
 	}
-	if r.Phone, err = str(w.Tel); err != nil {
-		return nil, fieldErr("data.receiver_msg.tel", err.Error())
+	if r.Phone, err = wire.Str(w.Tel); err != nil {
+		return nil, wire.FieldErr("data.receiver_msg.tel", err.Error())
 	}
-	if absent(w.Addr) {
+	if wire.Absent(w.Addr) {
 		return r, nil
 	}
 	addr := w.Addr
-	if isKind(addr, '"') {
+	if wire.IsKind(addr, '"') {
 		var s string
 		if json.Unmarshal(addr, &s) != nil {
-			return nil, fieldErr("data.receiver_msg.addr", "want a string")
+			return nil, wire.FieldErr("data.receiver_msg.addr", "want a string")
 		}
 		t := strings.TrimSpace(s)
 		if !strings.HasPrefix(t, "{") || !json.Valid([]byte(t)) {
@@ -285,8 +286,8 @@ func receiver(raw json.RawMessage) (*order.Receiver, error) {
 		addr = json.RawMessage(t)
 	}
 	var a wireAddr
-	if !isKind(addr, '{') || json.Unmarshal(addr, &a) != nil {
-		return nil, fieldErr("data.receiver_msg.addr", "want an address object")
+	if !wire.IsKind(addr, '{') || json.Unmarshal(addr, &a) != nil {
+		return nil, wire.FieldErr("data.receiver_msg.addr", "want an address object")
 	}
 	for _, p := range [...]struct {
 		raw   json.RawMessage
@@ -298,16 +299,16 @@ func receiver(raw json.RawMessage) (*order.Receiver, error) {
 		{a.Town, &r.District, "town"},
 	} {
 		if *p.out, err = place(p.raw); err != nil {
-			return nil, fieldErr("data.receiver_msg.addr."+p.field, err.Error())
+			return nil, wire.FieldErr("data.receiver_msg.addr."+p.field, err.Error())
 		}
 	}
 	street, err := place(a.Street)
 	if err != nil {
-		return nil, fieldErr("data.receiver_msg.addr.street", err.Error())
+		return nil, wire.FieldErr("data.receiver_msg.addr.street", err.Error())
 	}
-	detail, err := str(a.Detail)
+	detail, err := wire.Str(a.Detail)
 	if err != nil {
-		return nil, fieldErr("data.receiver_msg.addr.detail", err.Error())
+		return nil, wire.FieldErr("data.receiver_msg.addr.detail", err.Error())
 	}
 	r.Address = detail
 	if street != "" && !strings.HasPrefix(detail, street) {
@@ -318,52 +319,27 @@ func receiver(raw json.RawMessage) (*order.Receiver, error) {
 
 // place reads {"name":"浙江省","id":"33"} or "浙江省".
 func place(raw json.RawMessage) (string, error) {
-	if absent(raw) {
+	if wire.Absent(raw) {
 		return "", nil
 	}
-	if isKind(raw, '{') {
+	if wire.IsKind(raw, '{') {
 		var p struct {
 			Name json.RawMessage `json:"name"`
 		}
 		if json.Unmarshal(raw, &p) != nil {
 			return "", errors.New("want a string or {\"name\":…}")
 		}
-		s, err := str(p.Name)
+		s, err := wire.Str(p.Name)
 		if err != nil {
 			return "", errors.New("want a string or {\"name\":…}")
 		}
 		return s, nil
 	}
-	s, err := str(raw)
+	s, err := wire.Str(raw)
 	if err != nil {
 		return "", errors.New("want a string or {\"name\":…}")
 	}
 	return s, nil
-}
-
-// idString reads an id that is a JSON integer (kept as its decimal digits,
-// never through float64) or a string. Absent or null gives "".
-func idString(raw json.RawMessage) (string, error) {
-	if absent(raw) {
-		return "", nil
-	}
-	if isKind(raw, '"') {
-		s, err := str(raw)
-		if err != nil {
-			return "", err
-		}
-		if len(s) > 64 {
-			return "", errors.New("longer than 64 characters")
-		}
-		return s, nil
-	}
-	if !digits(raw) {
-		return "", errors.New("want an integer or a string")
-	}
-	if len(raw) > 64 {
-		return "", errors.New("longer than 64 characters")
-	}
-	return string(raw), nil
 }
 
 // maxUnix is 9999-12-31T23:59:59Z.
@@ -403,12 +379,12 @@ func fen(raw json.RawMessage) (*order.Money, error) {
 // integer reads a non-negative integer given as a JSON number or a string
 // of digits; absent, null and "" are not present.
 func integer(raw json.RawMessage) (n int64, present bool, err error) {
-	if absent(raw) {
+	if wire.Absent(raw) {
 		return 0, false, nil
 	}
 	lit := []byte(raw)
-	if isKind(raw, '"') {
-		s, err := str(raw)
+	if wire.IsKind(raw, '"') {
+		s, err := wire.Str(raw)
 		if err != nil {
 			return 0, false, err
 		}
@@ -417,7 +393,7 @@ func integer(raw json.RawMessage) (n int64, present bool, err error) {
 		}
 		lit = []byte(s)
 	}
-	if !digits(lit) {
+	if !wire.Digits(lit) {
 		return 0, false, errors.New("not an integer")
 	}
 	n, err = strconv.ParseInt(string(lit), 10, 64)
@@ -425,38 +401,4 @@ func integer(raw json.RawMessage) (n int64, present bool, err error) {
 		return 0, false, err
 	}
 	return n, true, nil
-}
-
-// str reads a JSON string; absent or null gives "".
-func str(raw json.RawMessage) (string, error) {
-	if absent(raw) {
-		return "", nil
-	}
-	var s string
-	if !isKind(raw, '"') || json.Unmarshal(raw, &s) != nil {
-		return "", errors.New("want a string")
-	}
-	return s, nil
-}
-
-func digits(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-func absent(raw json.RawMessage) bool {
-	return len(raw) == 0 || string(raw) == "null"
-}
-
-func isKind(raw []byte, c byte) bool { return len(raw) > 0 && raw[0] == c }
-
-func fieldErr(field, reason string) *order.FieldError {
-	return &order.FieldError{Field: field, Reason: reason}
 }

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/towerhq/tower/internal/platforms"
+	"github.com/towerhq/tower/internal/platforms/wire"
 )
 
 // Type is the source type name used in configuration.
@@ -212,7 +213,7 @@ func answer(o platforms.Outcome) (int, Answer) {
 	}
 	msg := strings.ToLower(http.StatusText(status))
 	if o.Err != nil {
-		msg = platforms.Truncate(o.Err.Error(), maxMessage)
+		msg = wire.Truncate(o.Err.Error(), maxMessage)
 	} else if msg == "" {
 		msg = "refused"
 	}

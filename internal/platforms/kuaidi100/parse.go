@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/internal/platforms"
+	"github.com/towerhq/tower/internal/platforms/wire"
 )
 
 // Push is the param JSON of a push, for the simulator and tests; Parse
@@ -170,49 +170,20 @@ func (s *Source) ParseParam(param []byte, receivedAt time.Time) (*platforms.Deli
 	return d, nil
 }
 
-// text is a string field that may also come as a JSON number or boolean
-// (state 5); null is empty.
-type text string
-
-func (t *text) UnmarshalJSON(b []byte) error {
-	switch {
-	case string(b) == "null":
-		*t = ""
-		return nil
-	case len(b) > 0 && b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*t = text(s)
-		return nil
-	case len(b) > 0 && (b[0] == '-' || b[0] >= '0' && b[0] <= '9' || b[0] == 't' || b[0] == 'f'):
-		*t = text(b)
-		return nil
-	}
-	kind := "object"
-	if len(b) > 0 && b[0] == '[' {
-		kind = "array"
-	}
-	return &json.UnmarshalTypeError{Value: kind, Type: reflect.TypeFor[string]()}
-}
-
-func (t text) String() string { return strings.TrimSpace(string(t)) }
-
 type wireTrack struct {
-	Time    text `json:"time"`
-	FTime   text `json:"ftime"`
-	Context text `json:"context"`
+	Time    wire.Text `json:"time"`
+	FTime   wire.Text `json:"ftime"`
+	Context wire.Text `json:"context"`
 }
 
 type wirePush struct {
-	Status     text `json:"status"`
-	Message    text `json:"message"`
-	ComNew     text `json:"comNew"`
+	Status     wire.Text `json:"status"`
+	Message    wire.Text `json:"message"`
+	ComNew     wire.Text `json:"comNew"`
 	LastResult *struct {
-		State text        `json:"state"`
-		Com   text        `json:"com"`
-		Nu    text        `json:"nu"`
+		State wire.Text   `json:"state"`
+		Com   wire.Text   `json:"com"`
+		Nu    wire.Text   `json:"nu"`
 		Data  []wireTrack `json:"data"`
 	} `json:"lastResult"`
 }
@@ -231,7 +202,7 @@ func bestEffortNu(raw map[string]json.RawMessage) string {
 	if json.Unmarshal(raw["lastResult"], &lr) != nil {
 		return ""
 	}
-	var nu text
+	var nu wire.Text
 	if nu.UnmarshalJSON(lr["nu"]) != nil {
 		return ""
 	}
@@ -248,7 +219,7 @@ func (s *Source) event(p *wirePush, receivedAt time.Time) (*order.Event, []platf
 	if status == "abort" || status == "shutdown" && (p.LastResult == nil || len(p.LastResult.Data) == 0) {
 		reason := "status " + strconv.Quote(status) + ": tracking ended"
 		if m := p.Message.String(); m != "" {
-			reason += " (" + platforms.Truncate(m, 200) + ")"
+			reason += " (" + wire.Truncate(m, 200) + ")"
 		}
 		flags = append(flags, platforms.Flag{ItemID: nu, Reason: reason})
 	}
@@ -268,7 +239,7 @@ func (s *Source) event(p *wirePush, receivedAt time.Time) (*order.Event, []platf
 	}
 	kind, ok := KindOf(state)
 	if !ok {
-		return flag(fmt.Sprintf("state %s not mapped", strconv.Quote(platforms.Truncate(state, 16))))
+		return flag(fmt.Sprintf("state %s not mapped", strconv.Quote(wire.Truncate(state, 16))))
 	}
 	if nu == "" {
 		return flag("lastResult.nu: missing")
@@ -282,7 +253,7 @@ func (s *Source) event(p *wirePush, receivedAt time.Time) (*order.Event, []platf
 	if tstr != "" {
 		t, err := time.ParseInLocation(TimeLayout, tstr, cst)
 		if err != nil {
-			return flag(fmt.Sprintf("data[0].time %s: want yyyy-MM-dd HH:mm:ss", strconv.Quote(platforms.Truncate(tstr, 40))))
+			return flag(fmt.Sprintf("data[0].time %s: want yyyy-MM-dd HH:mm:ss", strconv.Quote(wire.Truncate(tstr, 40))))
 		}
 		at = t
 	} else if at.IsZero() {

@@ -6,13 +6,13 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/internal/platforms"
+	"github.com/towerhq/tower/internal/platforms/wire"
 )
 
 // Parse turns a verified request into canonical events; see ParseMessage.
@@ -66,7 +66,7 @@ func (s *Source) ParseMessage(method, format string, body []byte, receivedAt tim
 	case "":
 		return nil, fmt.Errorf("%w: query: no method", platforms.ErrMalformed)
 	default:
-		return nil, fmt.Errorf("%w: method %s not understood", platforms.ErrMalformed, strconv.Quote(platforms.Truncate(method, 64)))
+		return nil, fmt.Errorf("%w: method %s not understood", platforms.ErrMalformed, strconv.Quote(wire.Truncate(method, 64)))
 	}
 	var items []item
 	var err error
@@ -76,7 +76,7 @@ func (s *Source) ParseMessage(method, format string, body []byte, receivedAt tim
 	case FormatJSON:
 		items, err = decodeJSON(short, body)
 	default:
-		return nil, fmt.Errorf("%w: format %s: want xml or json", platforms.ErrMalformed, strconv.Quote(platforms.Truncate(format, 32)))
+		return nil, fmt.Errorf("%w: format %s: want xml or json", platforms.ErrMalformed, strconv.Quote(wire.Truncate(format, 32)))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", platforms.ErrMalformed, err)
@@ -115,50 +115,21 @@ type item struct {
 	err     error
 }
 
-// text is a string field that, in JSON, may also come as a number or
-// boolean (confirmType 0); null is empty.
-type text string
-
-func (t *text) UnmarshalJSON(b []byte) error {
-	switch {
-	case string(b) == "null":
-		*t = ""
-		return nil
-	case len(b) > 0 && b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*t = text(s)
-		return nil
-	case len(b) > 0 && (b[0] == '-' || b[0] >= '0' && b[0] <= '9' || b[0] == 't' || b[0] == 'f'):
-		*t = text(b)
-		return nil
-	}
-	kind := "object"
-	if len(b) > 0 && b[0] == '[' {
-		kind = "array"
-	}
-	return &json.UnmarshalTypeError{Value: kind, Type: reflect.TypeFor[string]()}
-}
-
-func (t text) String() string { return strings.TrimSpace(string(t)) }
-
 type wireDeliveryOrder struct {
-	DeliveryOrderCode text `xml:"deliveryOrderCode" json:"deliveryOrderCode"`
-	WarehouseCode     text `xml:"warehouseCode" json:"warehouseCode"`
-	Status            text `xml:"status" json:"status"`
-	OutBizCode        text `xml:"outBizCode" json:"outBizCode"`
-	ConfirmType       text `xml:"confirmType" json:"confirmType"`
-	OrderConfirmTime  text `xml:"orderConfirmTime" json:"orderConfirmTime"`
-	OperateTime       text `xml:"operateTime" json:"operateTime"`
-	LogisticsCode     text `xml:"logisticsCode" json:"logisticsCode"`
-	ExpressCode       text `xml:"expressCode" json:"expressCode"`
+	DeliveryOrderCode wire.Text `xml:"deliveryOrderCode" json:"deliveryOrderCode"`
+	WarehouseCode     wire.Text `xml:"warehouseCode" json:"warehouseCode"`
+	Status            wire.Text `xml:"status" json:"status"`
+	OutBizCode        wire.Text `xml:"outBizCode" json:"outBizCode"`
+	ConfirmType       wire.Text `xml:"confirmType" json:"confirmType"`
+	OrderConfirmTime  wire.Text `xml:"orderConfirmTime" json:"orderConfirmTime"`
+	OperateTime       wire.Text `xml:"operateTime" json:"operateTime"`
+	LogisticsCode     wire.Text `xml:"logisticsCode" json:"logisticsCode"`
+	ExpressCode       wire.Text `xml:"expressCode" json:"expressCode"`
 }
 
 type wirePackage struct {
-	LogisticsCode text `xml:"logisticsCode" json:"logisticsCode"`
-	ExpressCode   text `xml:"expressCode" json:"expressCode"`
+	LogisticsCode wire.Text `xml:"logisticsCode" json:"logisticsCode"`
+	ExpressCode   wire.Text `xml:"expressCode" json:"expressCode"`
 }
 
 // packageList accepts, in JSON, an array, a single object or the XML-like
@@ -177,17 +148,17 @@ func (l *packageList) UnmarshalJSON(b []byte) error {
 type wireConfirm struct {
 	DeliveryOrder *wireDeliveryOrder `xml:"deliveryOrder" json:"deliveryOrder"`
 	Packages      packageList        `xml:"packages>package" json:"packages"`
-	OutBizCode    text               `xml:"outBizCode" json:"outBizCode"`
+	OutBizCode    wire.Text          `xml:"outBizCode" json:"outBizCode"`
 }
 
 type wireProcessReport struct {
 	Order *struct {
-		OrderCode     text `xml:"orderCode" json:"orderCode"`
-		WarehouseCode text `xml:"warehouseCode" json:"warehouseCode"`
+		OrderCode     wire.Text `xml:"orderCode" json:"orderCode"`
+		WarehouseCode wire.Text `xml:"warehouseCode" json:"warehouseCode"`
 	} `xml:"order" json:"order"`
 	Process *struct {
-		ProcessStatus text `xml:"processStatus" json:"processStatus"`
-		OperateTime   text `xml:"operateTime" json:"operateTime"`
+		ProcessStatus wire.Text `xml:"processStatus" json:"processStatus"`
+		OperateTime   wire.Text `xml:"operateTime" json:"operateTime"`
 	} `xml:"process" json:"process"`
 }
 
@@ -247,14 +218,14 @@ func decodeJSON(method string, body []byte) ([]item, error) {
 		return nil, err
 	}
 	// Accept {"request": {...}} as well as the bare object.
-	if inner, ok := root["request"]; ok && isKind(inner, '{') {
+	if inner, ok := root["request"]; ok && wire.IsKind(inner, '{') {
 		if root, err = jsonObject(inner); err != nil {
 			return nil, err
 		}
 	}
 	switch method {
 	case MethodDeliveryOrderConfirm:
-		if !isKind(root["deliveryOrder"], '{') {
+		if !wire.IsKind(root["deliveryOrder"], '{') {
 			return nil, errors.New("request: no deliveryOrder object")
 		}
 		return []item{confirmItem(root)}, nil
@@ -277,7 +248,7 @@ func decodeJSON(method string, body []byte) ([]item, error) {
 		}
 		return items, nil
 	default: // MethodOrderProcessReport
-		if !isKind(root["order"], '{') || !isKind(root["process"], '{') {
+		if !wire.IsKind(root["order"], '{') || !wire.IsKind(root["process"], '{') {
 			return nil, errors.New("request: want order and process objects")
 		}
 		var r wireProcessReport
@@ -307,7 +278,7 @@ func rawText(obj json.RawMessage, key string) string {
 	if json.Unmarshal(obj, &m) != nil {
 		return ""
 	}
-	var t text
+	var t wire.Text
 	if raw, ok := m[key]; !ok || t.UnmarshalJSON(raw) != nil {
 		return ""
 	}
@@ -335,7 +306,7 @@ func mustMarshal(v any) []byte {
 
 func jsonObject(b []byte) (map[string]json.RawMessage, error) {
 	b = bytes.TrimSpace(b)
-	if !isKind(b, '{') {
+	if !wire.IsKind(b, '{') {
 		return nil, errors.New("body: want a JSON object")
 	}
 	var m map[string]json.RawMessage
@@ -377,8 +348,6 @@ func decodeList[T any](b []byte, inner string) ([]T, error) {
 	return nil, errors.New("want an array or object")
 }
 
-func isKind(b []byte, c byte) bool { return len(b) > 0 && b[0] == c }
-
 func first(vs ...string) string {
 	for _, v := range vs {
 		if v != "" {
@@ -399,7 +368,7 @@ func when(field, v string, receivedAt time.Time) (time.Time, error) {
 	}
 	t, err := time.ParseInLocation(TimestampLayout, v, cst)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%s %s: want yyyy-MM-dd HH:mm:ss", field, strconv.Quote(platforms.Truncate(v, 40)))
+		return time.Time{}, fmt.Errorf("%s %s: want yyyy-MM-dd HH:mm:ss", field, strconv.Quote(wire.Truncate(v, 40)))
 	}
 	return t, nil
 }
@@ -412,7 +381,7 @@ func (s *Source) processEvent(r *wireProcessReport, receivedAt time.Time) (*orde
 	status := strings.ToUpper(r.Process.ProcessStatus.String())
 	kind, ok := processKinds[status]
 	if !ok {
-		return nil, []platforms.Flag{{ItemID: code, Reason: fmt.Sprintf("processStatus %s not mapped", strconv.Quote(platforms.Truncate(status, 40)))}}
+		return nil, []platforms.Flag{{ItemID: code, Reason: fmt.Sprintf("processStatus %s not mapped", strconv.Quote(wire.Truncate(status, 40)))}}
 	}
 	opTime := r.Process.OperateTime.String()
 	at, err := when("operateTime", opTime, receivedAt)
@@ -446,7 +415,7 @@ func (s *Source) confirmEvent(c *wireConfirm, receivedAt time.Time) (*order.Even
 	confirmType := do.ConfirmType.String()
 	final := confirmType == "0" && len(c.Packages) > 0 && (status == "" || status == "PARTDELIVERED")
 	if status != "DELIVERED" && !final {
-		return flag(fmt.Sprintf("status %s (confirmType %s) not mapped", strconv.Quote(platforms.Truncate(status, 40)), strconv.Quote(platforms.Truncate(confirmType, 8))))
+		return flag(fmt.Sprintf("status %s (confirmType %s) not mapped", strconv.Quote(wire.Truncate(status, 40)), strconv.Quote(wire.Truncate(confirmType, 8))))
 	}
 	if code == "" {
 		return flag("deliveryOrder.deliveryOrderCode: missing")

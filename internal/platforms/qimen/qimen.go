@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/towerhq/tower/internal/platforms"
+	"github.com/towerhq/tower/internal/platforms/wire"
 )
 
 // Type is the source type name used in configuration.
@@ -200,7 +201,7 @@ func (s *Source) VerifyQuery(q url.Values, body []byte) error {
 		return fmt.Errorf("%w: %w", platforms.ErrUnauthorized, ErrUnknownCustomer)
 	}
 	if m := q.Get(ParamSignMethod); m != SignMethodMD5 {
-		return fmt.Errorf("%w: %w: sign_method %s, want md5", platforms.ErrUnauthorized, ErrBadSignature, strconv.Quote(platforms.Truncate(m, 32)))
+		return fmt.Errorf("%w: %w: sign_method %s, want md5", platforms.ErrUnauthorized, ErrBadSignature, strconv.Quote(wire.Truncate(m, 32)))
 	}
 	ts, err := time.ParseInLocation(TimestampLayout, q.Get(ParamTimestamp), cst)
 	if err != nil {
@@ -365,7 +366,7 @@ func answer(o platforms.Outcome) (int, Response) {
 		r.Code = CodeMalformed
 	}
 	if o.Err != nil {
-		r.Message = platforms.Truncate(o.Err.Error(), maxMessage)
+		r.Message = wire.Truncate(o.Err.Error(), maxMessage)
 	} else if r.Message = strings.ToLower(http.StatusText(status)); r.Message == "" {
 		r.Message = "refused"
 	}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/internal/platforms"
+	"github.com/towerhq/tower/internal/reconcile/pull"
+	"github.com/towerhq/tower/internal/reconcile/pull/pulltest"
 )
 
 func FuzzParseBody(f *testing.F) {
@@ -93,5 +95,21 @@ func FuzzParseSignatureHeader(f *testing.F) {
 				t.Fatalf("signature %d changed", i)
 			}
 		}
+	})
+}
+
+// FuzzDecodeListPage: any order-list answer decodes to sound snapshots or a
+// refusal, never a panic.
+func FuzzDecodeListPage(f *testing.F) {
+	pulltest.FuzzDecode(f, "miniprogram", []string{
+		`{"orders":[{"orderNo":"MP1","status":"refunded","createdAt":"2026-11-11T21:00:00+08:00","paidAt":"2026-11-11T21:01:00+08:00","cancelledAt":null,"refundedAt":"2026-11-11T22:00:00+08:00","amount":"129.90","updatedAt":"2026-11-11T22:00:00+08:00"}],"nextCursor":"abc"}`,
+		`{"orders":[],"nextCursor":null}`,
+		`{"orders":[{"orderNo":"MP2","amount":12,"updatedAt":"2026-11-11T22:00:00Z"}]}`,
+		`{"orders":[{"orderNo":"MP3","amount":"-1","updatedAt":"2026-11-11T22:00:00Z"}]}`,
+		`{"orders":[{"orderNo":"","updatedAt":"0001-01-01T00:00:00Z"}]}`,
+		`{}`, `null`, `{"orders":null}`, ``,
+	}, func(body []byte) ([]pull.Snapshot, error) {
+		p, err := decodePage(body)
+		return p.snaps, err
 	})
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/internal/platforms"
+	"github.com/towerhq/tower/internal/platforms/wire"
 )
 
 // Parse turns a verified request into canonical events; see ParseBody.
@@ -54,25 +55,25 @@ func (s *Source) ParseBody(body []byte) ([]order.Event, error) {
 		}
 		return []order.Event{e}, nil
 	}
-	if !isKind(top.Events, '[') {
-		return nil, malformed(fieldErr("events", "want an array of events"), "")
+	if !wire.IsKind(top.Events, '[') {
+		return nil, malformed(wire.FieldErr("events", "want an array of events"), "")
 	}
 	var raws []json.RawMessage
 	if err := json.Unmarshal(top.Events, &raws); err != nil {
-		return nil, malformed(fieldErr("events", "want an array of events"), "")
+		return nil, malformed(wire.FieldErr("events", "want an array of events"), "")
 	}
 	switch {
 	case len(raws) == 0:
-		return nil, malformed(fieldErr("events", "empty"), "")
+		return nil, malformed(wire.FieldErr("events", "empty"), "")
 	case len(raws) > s.maxEvents:
-		return nil, malformed(fieldErr("events", fmt.Sprintf("%d events, at most %d allowed", len(raws), s.maxEvents)), "")
+		return nil, malformed(wire.FieldErr("events", fmt.Sprintf("%d events, at most %d allowed", len(raws), s.maxEvents)), "")
 	}
 	events := make([]order.Event, len(raws))
 	for i, raw := range raws {
 		prefix := "events[" + strconv.Itoa(i) + "]"
 		var w wireEvent
 		if err := decodeObject(raw, &w); err != nil {
-			return nil, malformed(fieldErr(prefix, "want an event object"), "")
+			return nil, malformed(wire.FieldErr(prefix, "want an event object"), "")
 		}
 		e, err := s.event(&w)
 		if err != nil {
@@ -144,7 +145,7 @@ func (s *Source) event(w *wireEvent) (order.Event, error) {
 	e.ID = d.str(w.ID, "id")
 	e.Kind = order.Kind(d.str(w.Type, "type"))
 	e.OccurredAt = d.time(w.OccurredAt, "occurredAt")
-	if absent(w.System) {
+	if wire.Absent(w.System) {
 		e.System = e.Kind.DefaultSystem()
 	} else {
 		e.System = order.System(d.str(w.System, "system"))
@@ -160,13 +161,13 @@ func (s *Source) event(w *wireEvent) (order.Event, error) {
 	}
 	if err := e.Validate(); err != nil {
 		if fe, ok := errors.AsType[*order.FieldError](err); ok && fe.Field == "type" && e.Kind == "" {
-			return order.Event{}, fieldErr("type", "required")
+			return order.Event{}, wire.FieldErr("type", "required")
 		}
 		return order.Event{}, err
 	}
 	for i, it := range e.Data.Items {
 		if it.Price < 0 {
-			return order.Event{}, fieldErr(fmt.Sprintf("data.items[%d].price", i), "negative")
+			return order.Event{}, wire.FieldErr(fmt.Sprintf("data.items[%d].price", i), "negative")
 		}
 	}
 	return e, nil
@@ -194,9 +195,9 @@ func (d *decoder) data(raw json.RawMessage, out *order.Data) {
 			Address:  d.str(rw.Address, "data.receiver.address"),
 		}
 	}
-	if !absent(w.Items) {
+	if !wire.Absent(w.Items) {
 		var raws []json.RawMessage
-		if !isKind(w.Items, '[') || json.Unmarshal(w.Items, &raws) != nil {
+		if !wire.IsKind(w.Items, '[') || json.Unmarshal(w.Items, &raws) != nil {
 			d.fail("data.items", "want an array")
 			return
 		}
@@ -206,7 +207,7 @@ func (d *decoder) data(raw json.RawMessage, out *order.Data) {
 		for i, raw := range raws {
 			p := "data.items[" + strconv.Itoa(i) + "]"
 			var iw wireItem
-			if absent(raw) || !d.object(raw, &iw, p) {
+			if wire.Absent(raw) || !d.object(raw, &iw, p) {
 				d.fail(p, "want an object")
 				return
 			}
@@ -220,10 +221,10 @@ func (d *decoder) data(raw json.RawMessage, out *order.Data) {
 	out.Warehouse = d.str(w.Warehouse, "data.warehouse")
 	out.Courier = d.str(w.Courier, "data.courier")
 	out.TrackingNo = d.str(w.TrackingNo, "data.trackingNo")
-	if t := d.time(w.ShipBy, "data.shipBy"); !absent(w.ShipBy) && d.err == nil {
+	if t := d.time(w.ShipBy, "data.shipBy"); !wire.Absent(w.ShipBy) && d.err == nil {
 		out.ShipBy = &t
 	}
-	if t := d.time(w.PromisedBy, "data.promisedBy"); !absent(w.PromisedBy) && d.err == nil {
+	if t := d.time(w.PromisedBy, "data.promisedBy"); !wire.Absent(w.PromisedBy) && d.err == nil {
 		out.PromisedBy = &t
 	}
 	out.Reason = d.str(w.Reason, "data.reason")
@@ -235,19 +236,19 @@ type decoder struct{ err error }
 
 func (d *decoder) fail(field, reason string) {
 	if d.err == nil {
-		d.err = fieldErr(field, reason)
+		d.err = wire.FieldErr(field, reason)
 	}
 }
 
 func (d *decoder) str(raw json.RawMessage, field string) string {
-	if d.err != nil || absent(raw) {
+	if d.err != nil || wire.Absent(raw) {
 		return ""
 	}
 	if s, ok := plainString(raw); ok {
 		return s
 	}
 	var s string
-	if !isKind(raw, '"') || json.Unmarshal(raw, &s) != nil {
+	if !wire.IsKind(raw, '"') || json.Unmarshal(raw, &s) != nil {
 		d.fail(field, "want a string")
 	}
 	return s
@@ -272,30 +273,30 @@ func plainString(raw json.RawMessage) (string, bool) {
 }
 
 func (d *decoder) int(raw json.RawMessage, field string) int {
-	if d.err != nil || absent(raw) {
+	if d.err != nil || wire.Absent(raw) {
 		return 0
 	}
 	var n int
-	if isKind(raw, '"') || json.Unmarshal(raw, &n) != nil {
+	if wire.IsKind(raw, '"') || json.Unmarshal(raw, &n) != nil {
 		d.fail(field, "want an integer")
 	}
 	return n
 }
 
 func (d *decoder) time(raw json.RawMessage, field string) (t time.Time) {
-	if d.err != nil || absent(raw) {
+	if d.err != nil || wire.Absent(raw) {
 		return t
 	}
 	// time.Time's JSON form is strict RFC 3339 with a zone offset, the
 	// same form it marshals to.
-	if !isKind(raw, '"') || json.Unmarshal(raw, &t) != nil {
+	if !wire.IsKind(raw, '"') || json.Unmarshal(raw, &t) != nil {
 		d.fail(field, "want an RFC 3339 time with offset, e.g. 2026-11-24T20:00:00+08:00")
 	}
 	return t
 }
 
 func (d *decoder) money(raw json.RawMessage, field string) *order.Money {
-	if d.err != nil || absent(raw) {
+	if d.err != nil || wire.Absent(raw) {
 		return nil
 	}
 	var m order.Money
@@ -309,7 +310,7 @@ func (d *decoder) money(raw json.RawMessage, field string) *order.Money {
 // object decodes raw into the wire struct out and reports whether it was
 // present; null counts as absent.
 func (d *decoder) object(raw json.RawMessage, out any, field string) bool {
-	if d.err != nil || absent(raw) {
+	if d.err != nil || wire.Absent(raw) {
 		return false
 	}
 	if err := decodeObject(raw, out); err != nil {
@@ -320,27 +321,17 @@ func (d *decoder) object(raw json.RawMessage, out any, field string) bool {
 }
 
 func decodeObject(raw json.RawMessage, out any) error {
-	if !isKind(raw, '{') {
+	if !wire.IsKind(raw, '{') {
 		return errors.New("not an object")
 	}
 	return json.Unmarshal(raw, out)
-}
-
-func absent(raw json.RawMessage) bool {
-	return len(raw) == 0 || string(raw) == "null"
-}
-
-func isKind(raw json.RawMessage, c byte) bool { return len(raw) > 0 && raw[0] == c }
-
-func fieldErr(field, reason string) *order.FieldError {
-	return &order.FieldError{Field: field, Reason: reason}
 }
 
 // malformed wraps err in platforms.ErrMalformed, prefixing the path of a
 // field error with prefix ("events[3]").
 func malformed(err error, prefix string) error {
 	if fe, ok := errors.AsType[*order.FieldError](err); ok && prefix != "" {
-		err = fieldErr(prefix+"."+fe.Field, fe.Reason)
+		err = wire.FieldErr(prefix+"."+fe.Field, fe.Reason)
 	}
 	return fmt.Errorf("%w: %w", platforms.ErrMalformed, err)
 }

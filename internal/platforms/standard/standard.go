@@ -24,6 +24,7 @@ import (
 
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/internal/platforms"
+	"github.com/towerhq/tower/internal/platforms/wire"
 )
 
 // Type is the source type name used in configuration.
@@ -314,7 +315,7 @@ func errorDetail(status int, err error) ErrorDetail {
 		// The cause (a database error, say) may name hosts or users.
 		d.Message = "not stored; retry later"
 	case err != nil:
-		d.Message = platforms.Truncate(err.Error(), maxMessage)
+		d.Message = wire.Truncate(err.Error(), maxMessage)
 	default:
 		d.Message = strings.ToLower(http.StatusText(status))
 		if d.Message == "" {

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/towerhq/tower/domain/order"
-	"github.com/towerhq/tower/internal/platforms"
 	"github.com/towerhq/tower/internal/platforms/top"
+	"github.com/towerhq/tower/internal/platforms/wire"
 )
 
 // Message is one TMC message as a relay sends it. ID and UserID are written
@@ -40,8 +40,8 @@ type wireOut struct {
 const pubTimeLayout = "2006-01-02 15:04:05.999999999"
 
 func (m Message) wire() (wireOut, error) {
-	if !json.Valid(m.Content) || !isKind(bytes.TrimLeft(m.Content, " \t\r\n"), '{') {
-		return wireOut{}, fmt.Errorf("tmall: message %q: content is not a JSON object", platforms.Truncate(m.ID, 64))
+	if !json.Valid(m.Content) || !wire.IsKind(bytes.TrimLeft(m.Content, " \t\r\n"), '{') {
+		return wireOut{}, fmt.Errorf("tmall: message %q: content is not a JSON object", wire.Truncate(m.ID, 64))
 	}
 	w := wireOut{ID: idValue(m.ID), Topic: m.Topic, PubAppKey: m.PubAppKey, UserNick: m.UserNick, Content: string(m.Content)}
 	if !m.PubTime.IsZero() {
@@ -126,7 +126,7 @@ func MessageFrom(e order.Event) (Message, error) {
 // idValue writes an all-digit id of at most 18 digits (always an int64) as
 // a JSON number, anything else as a string.
 func idValue(s string) any {
-	if len(s) > 0 && len(s) <= 18 && digits([]byte(s)) && (s == "0" || s[0] != '0') {
+	if len(s) > 0 && len(s) <= 18 && wire.Digits([]byte(s)) && (s == "0" || s[0] != '0') {
 		return json.Number(s)
 	}
 	return s

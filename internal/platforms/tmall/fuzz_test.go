@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/towerhq/tower/internal/platforms"
+	"github.com/towerhq/tower/internal/reconcile/pull"
+	"github.com/towerhq/tower/internal/reconcile/pull/pulltest"
 )
 
 func FuzzParseBody(f *testing.F) {
@@ -62,5 +64,21 @@ func FuzzParseBody(f *testing.F) {
 		if len(again.Flagged) != 0 || !sameEvents(d.Events, again.Events) {
 			t.Fatalf("round trip changed events\nfirst %s\nagain %s", mustJSON(d.Events), mustJSON(again))
 		}
+	})
+}
+
+// FuzzDecodeListPage: any order-list answer decodes to sound snapshots or a
+// refusal, never a panic.
+func FuzzDecodeListPage(f *testing.F) {
+	pulltest.FuzzDecode(f, "tmall", []string{
+		`{"trades_sold_increment_get_response":{"has_next":true,"trades":{"trade":[{"tid":4000000000000000123,"status":"TRADE_CLOSED_BY_TAOBAO","payment":"129.90","created":"2026-11-11 21:00:03","pay_time":"","modified":"2026-11-11 21:10:00","end_time":"2026-11-11 21:09:59"}]}}}`,
+		`{"trades_sold_increment_get_response":{"has_next":false}}`,
+		`{"trades_sold_increment_get_response":{"trades":{"trade":[{"tid":"1","modified":"2026-11-11 21:10:00","pay_time":"2026-11-11 21:10:00","payment":"-1"}]}}}`,
+		`{"error_response":{"code":25,"msg":"Invalid signature"}}`,
+		`{"error_response":{"code":"isp.x","msg":"x","sub_code":"y","sub_msg":"z"}}`,
+		`{}`, `null`, `{"trades_sold_increment_get_response":null}`, ``,
+	}, func(body []byte) ([]pull.Snapshot, error) {
+		p, err := decodePage(body)
+		return p.snaps, err
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/internal/platforms"
 	"github.com/towerhq/tower/internal/platforms/top"
+	"github.com/towerhq/tower/internal/platforms/wire"
 )
 
 // topicInfo says what one TMC topic means and, when mapped, how.
@@ -156,24 +157,24 @@ func (s *Source) message(i int, raw json.RawMessage, fallback time.Time) (string
 		return id, order.Event{}, &platforms.Flag{ItemID: id, Reason: fmt.Sprintf(format, args...)}
 	}
 	var w wireMsg
-	if !isKind(raw, '{') || json.Unmarshal(raw, &w) != nil {
+	if !wire.IsKind(raw, '{') || json.Unmarshal(raw, &w) != nil {
 		return flag("item %d: want a message object", i)
 	}
 	var err error
-	if id, err = idString(w.ID); err != nil {
+	if id, err = wire.ID(w.ID); err != nil {
 		return flag("item %d: id: %v", i, err)
 	}
 	if id == "" {
 		return flag("item %d: id: required", i)
 	}
-	topic, err := str(w.Topic)
+	topic, err := wire.Str(w.Topic)
 	if err != nil || topic == "" {
 		return flag("topic: want a topic name such as %q", TopicTradeBuyerPay)
 	}
 	info, known := topics[topic]
 	switch {
 	case !known:
-		return flag("unknown topic %q", platforms.Truncate(topic, 80))
+		return flag("unknown topic %q", wire.Truncate(topic, 80))
 	case info.Kind == "" && info.Note != "":
 		return flag("topic %s (%s): %s", topic, info.Name, info.Note)
 	case info.Kind == "":
@@ -193,11 +194,11 @@ func (s *Source) message(i int, raw json.RawMessage, fallback time.Time) (string
 // contentObject decodes content: a string holding a JSON object, or
 // (leniently) the object itself.
 func contentObject(raw json.RawMessage) (map[string]json.RawMessage, error) {
-	if absent(raw) {
+	if wire.Absent(raw) {
 		return nil, errors.New("required")
 	}
 	inner := raw
-	if isKind(raw, '"') {
+	if wire.IsKind(raw, '"') {
 		var s string
 		if json.Unmarshal(raw, &s) != nil {
 			return nil, errors.New("want a JSON object encoded as a string")
@@ -205,7 +206,7 @@ func contentObject(raw json.RawMessage) (map[string]json.RawMessage, error) {
 		inner = []byte(s)
 	}
 	var m map[string]json.RawMessage
-	if !isKind(bytes.TrimLeft(inner, " \t\r\n"), '{') || json.Unmarshal(inner, &m) != nil {
+	if !wire.IsKind(bytes.TrimLeft(inner, " \t\r\n"), '{') || json.Unmarshal(inner, &m) != nil {
 		return nil, errors.New("want a JSON object encoded as a string")
 	}
 	return m, nil
@@ -217,65 +218,65 @@ func contentObject(raw json.RawMessage) (map[string]json.RawMessage, error) {
 func (s *Source) event(id, topic string, info topicInfo, w *wireMsg, c map[string]json.RawMessage, fallback time.Time) (order.Event, error) {
 	e := order.Event{ID: id, Source: s.name, Kind: info.Kind, System: order.SystemChannel}
 	var err error
-	if e.Order.OrderNo, err = idString(c["tid"]); err != nil {
-		return e, fieldErr("content.tid", err.Error())
+	if e.Order.OrderNo, err = wire.ID(c["tid"]); err != nil {
+		return e, wire.FieldErr("content.tid", err.Error())
 	}
 	if e.Order.OrderNo == "" {
-		return e, fieldErr("content.tid", "required")
+		return e, wire.FieldErr("content.tid", "required")
 	}
 	e.Order.Channel = s.channel
 
 	if e.OccurredAt, err = topTime(w.PubTime); err != nil {
-		return e, fieldErr("pub_time", err.Error())
+		return e, wire.FieldErr("pub_time", err.Error())
 	}
 	if e.OccurredAt.IsZero() {
 		if e.OccurredAt, err = topTime(c["modified"]); err != nil {
-			return e, fieldErr("content.modified", err.Error())
+			return e, wire.FieldErr("content.modified", err.Error())
 		}
 	}
 	if e.OccurredAt.IsZero() {
 		e.OccurredAt = fallback
 	}
 
-	if e.Data.Shop, err = str(w.UserNick); err != nil {
-		return e, fieldErr("user_nick", err.Error())
+	if e.Data.Shop, err = wire.Str(w.UserNick); err != nil {
+		return e, wire.FieldErr("user_nick", err.Error())
 	}
 	if e.Data.Shop == "" {
-		if e.Data.Shop, err = idString(w.UserID); err != nil {
-			return e, fieldErr("user_id", err.Error())
+		if e.Data.Shop, err = wire.ID(w.UserID); err != nil {
+			return e, wire.FieldErr("user_id", err.Error())
 		}
 	}
-	if e.Data.BuyerID, err = str(c["buyer_open_uid"]); err != nil {
-		return e, fieldErr("content.buyer_open_uid", err.Error())
+	if e.Data.BuyerID, err = wire.Str(c["buyer_open_uid"]); err != nil {
+		return e, wire.FieldErr("content.buyer_open_uid", err.Error())
 	}
 	if e.Data.BuyerID == "" {
-		if e.Data.BuyerID, err = str(c["buyer_nick"]); err != nil {
-			return e, fieldErr("content.buyer_nick", err.Error())
+		if e.Data.BuyerID, err = wire.Str(c["buyer_nick"]); err != nil {
+			return e, wire.FieldErr("content.buyer_nick", err.Error())
 		}
 	}
 
 	if info.Amount != "" {
 		m, err := yuan(c[info.Amount])
 		if err != nil {
-			return e, fieldErr("content."+info.Amount, err.Error())
+			return e, wire.FieldErr("content."+info.Amount, err.Error())
 		}
 		if m != nil {
 			e.Data.Amount, e.Data.Currency = m, currency
 		}
 	}
 	if info.Kind == order.KindCancelled {
-		status, err := str(c["status"])
+		status, err := wire.Str(c["status"])
 		if err != nil {
-			return e, fieldErr("content.status", err.Error())
+			return e, wire.FieldErr("content.status", err.Error())
 		}
 		e.Data.Reason = status
 		if topic == TopicTradeCloseAndModifyDetailOrder {
 			if status != "" && !strings.HasPrefix(status, "TRADE_CLOSED") {
-				return e, fieldErr("content.status", fmt.Sprintf("%q: sub-order modified, not closed", platforms.Truncate(status, 40)))
+				return e, wire.FieldErr("content.status", fmt.Sprintf("%q: sub-order modified, not closed", wire.Truncate(status, 40)))
 			}
-			oid, err := idString(c["oid"])
+			oid, err := wire.ID(c["oid"])
 			if err != nil {
-				return e, fieldErr("content.oid", err.Error())
+				return e, wire.FieldErr("content.oid", err.Error())
 			}
 			e.Data.Reason = "sub-order closed"
 			if oid != "" {
@@ -295,7 +296,7 @@ func (s *Source) event(id, topic string, info topicInfo, w *wireMsg, c map[strin
 // topTime reads a "yyyy-MM-dd HH:mm:ss" GMT+8 string; absent, null and ""
 // give the zero time.
 func topTime(raw json.RawMessage) (time.Time, error) {
-	s, err := str(raw)
+	s, err := wire.Str(raw)
 	if err != nil {
 		return time.Time{}, errors.New("want yyyy-MM-dd HH:mm:ss (GMT+8)")
 	}
@@ -312,12 +313,12 @@ func topTime(raw json.RawMessage) (time.Time, error) {
 // yuan reads an amount in yuan, as a decimal string ("129.90") or a JSON
 // number; absent, null and "" give nil.
 func yuan(raw json.RawMessage) (*order.Money, error) {
-	if absent(raw) {
+	if wire.Absent(raw) {
 		return nil, nil
 	}
 	lit := string(raw)
-	if isKind(raw, '"') {
-		s, err := str(raw)
+	if wire.IsKind(raw, '"') {
+		s, err := wire.Str(raw)
 		if err != nil {
 			return nil, err
 		}
@@ -350,63 +351,4 @@ func isDecimal(s string) bool {
 		}
 	}
 	return true
-}
-
-// idString reads an id that is a JSON integer (kept as its decimal digits,
-// never through float64) or a string. Absent or null gives "".
-func idString(raw json.RawMessage) (string, error) {
-	if absent(raw) {
-		return "", nil
-	}
-	if isKind(raw, '"') {
-		s, err := str(raw)
-		if err != nil {
-			return "", err
-		}
-		if len(s) > 64 {
-			return "", errors.New("longer than 64 characters")
-		}
-		return s, nil
-	}
-	if !digits(raw) {
-		return "", errors.New("want an integer or a string")
-	}
-	if len(raw) > 64 {
-		return "", errors.New("longer than 64 characters")
-	}
-	return string(raw), nil
-}
-
-// str reads a JSON string; absent or null gives "".
-func str(raw json.RawMessage) (string, error) {
-	if absent(raw) {
-		return "", nil
-	}
-	var s string
-	if !isKind(raw, '"') || json.Unmarshal(raw, &s) != nil {
-		return "", errors.New("want a string")
-	}
-	return s, nil
-}
-
-func digits(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-func absent(raw json.RawMessage) bool {
-	return len(raw) == 0 || string(raw) == "null"
-}
-
-func isKind(raw []byte, c byte) bool { return len(raw) > 0 && raw[0] == c }
-
-func fieldErr(field, reason string) *order.FieldError {
-	return &order.FieldError{Field: field, Reason: reason}
 }

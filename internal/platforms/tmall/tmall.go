@@ -38,6 +38,7 @@ import (
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/internal/platforms"
 	"github.com/towerhq/tower/internal/platforms/top"
+	"github.com/towerhq/tower/internal/platforms/wire"
 )
 
 // Type is the source type name used in configuration.
@@ -234,7 +235,7 @@ func (s *Source) DeliveryID(r *platforms.Request) string {
 }
 
 func deliveryID(body []byte) string {
-	if !isKind(bytes.TrimLeft(body, " \t\r\n"), '{') {
+	if !wire.IsKind(bytes.TrimLeft(body, " \t\r\n"), '{') {
 		return ""
 	}
 	var w struct {
@@ -243,7 +244,7 @@ func deliveryID(body []byte) string {
 	if json.Unmarshal(body, &w) != nil {
 		return ""
 	}
-	id, err := idString(w.ID)
+	id, err := wire.ID(w.ID)
 	if err != nil {
 		return ""
 	}
@@ -277,7 +278,7 @@ func (s *Source) Respond(w http.ResponseWriter, o platforms.Outcome) {
 	case status >= 500:
 		a = Answer{Message: "not stored; retry later"}
 	case o.Err != nil:
-		a = Answer{Message: platforms.Truncate(o.Err.Error(), maxMessage)}
+		a = Answer{Message: wire.Truncate(o.Err.Error(), maxMessage)}
 	default:
 		a = Answer{Message: strings.ToLower(http.StatusText(status))}
 		if a.Message == "" {

@@ -30,7 +30,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/towerhq/tower/internal/platforms"
+	"github.com/towerhq/tower/internal/platforms/wire"
 )
 
 // Signing methods, as the sign_method parameter names them.
@@ -132,7 +132,7 @@ func digest(params map[string]string, body []byte, secret, method string) ([]byt
 	case MethodHMACSHA256:
 		h = hmac.New(sha256.New, []byte(secret))
 	default:
-		return nil, fmt.Errorf("%w %q", ErrUnsupportedMethod, platforms.Truncate(method, 32))
+		return nil, fmt.Errorf("%w %q", ErrUnsupportedMethod, wire.Truncate(method, 32))
 	}
 	h.Write([]byte(SignString(params, nil)))
 	h.Write(body)
@@ -146,7 +146,7 @@ func Params(q url.Values) (map[string]string, error) {
 	m := make(map[string]string, len(q))
 	for k, vs := range q {
 		if len(vs) > 1 {
-			return nil, fmt.Errorf("%w %q", ErrRepeatedParam, platforms.Truncate(k, 64))
+			return nil, fmt.Errorf("%w %q", ErrRepeatedParam, wire.Truncate(k, 64))
 		}
 		if len(vs) == 1 {
 			m[k] = vs[0]
@@ -166,7 +166,7 @@ var Location = time.FixedZone("GMT+8", 8*60*60)
 func ParseTime(s string) (time.Time, error) {
 	t, err := time.ParseInLocation("2006-01-02 15:04:05.999999999", s, Location)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("time %q: want yyyy-MM-dd HH:mm:ss (GMT+8)", platforms.Truncate(s, 40))
+		return time.Time{}, fmt.Errorf("time %q: want yyyy-MM-dd HH:mm:ss (GMT+8)", wire.Truncate(s, 40))
 	}
 	return t, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/internal/platforms"
+	"github.com/towerhq/tower/internal/platforms/wire"
 )
 
 // Event types of the notifications Tower maps or flags.
@@ -93,7 +94,7 @@ func (s *Source) ParseBody(body []byte) (*platforms.Delivery, error) {
 		return nil, err
 	}
 	if env.Resource.Algorithm != AlgorithmAES256GCM {
-		return nil, malformed(fieldErr("resource.algorithm", fmt.Sprintf("%q not supported, want %q", platforms.Truncate(env.Resource.Algorithm, 64), AlgorithmAES256GCM)))
+		return nil, malformed(wire.FieldErr("resource.algorithm", fmt.Sprintf("%q not supported, want %q", wire.Truncate(env.Resource.Algorithm, 64), AlgorithmAES256GCM)))
 	}
 	plain, err := s.decrypt(&env.Resource)
 	if err != nil {
@@ -101,7 +102,7 @@ func (s *Source) ParseBody(body []byte) (*platforms.Delivery, error) {
 	}
 	var w wireResource
 	if t := bytes.TrimLeft(plain, " \t\r\n"); len(t) == 0 || t[0] != '{' || json.Unmarshal(plain, &w) != nil {
-		return nil, malformed(fieldErr("resource", "decrypted resource is not a JSON object"))
+		return nil, malformed(wire.FieldErr("resource", "decrypted resource is not a JSON object"))
 	}
 	if err := s.checkMchID(env.EventType, w.MchID); err != nil {
 		return nil, err
@@ -132,21 +133,21 @@ func parseEnvelope(body []byte) (*Envelope, error) {
 			return nil, fmt.Errorf("%w: invalid JSON at byte %d: %s", platforms.ErrMalformed, se.Offset, se)
 		}
 		if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok && te.Field != "" {
-			return nil, malformed(fieldErr(te.Field, jsonWant(te.Type.Kind().String())))
+			return nil, malformed(wire.FieldErr(te.Field, jsonWant(te.Type.Kind().String())))
 		}
 		return nil, fmt.Errorf("%w: body: want a notification envelope", platforms.ErrMalformed)
 	}
 	switch {
 	case env.ID == "":
-		return nil, malformed(fieldErr("id", "required"))
+		return nil, malformed(wire.FieldErr("id", "required"))
 	case len(env.ID) > 128:
-		return nil, malformed(fieldErr("id", "longer than 128 characters"))
+		return nil, malformed(wire.FieldErr("id", "longer than 128 characters"))
 	case env.EventType == "":
-		return nil, malformed(fieldErr("event_type", "required"))
+		return nil, malformed(wire.FieldErr("event_type", "required"))
 	case env.ResourceType != "" && env.ResourceType != ResourceTypeEncrypted:
-		return nil, malformed(fieldErr("resource_type", fmt.Sprintf("%q not supported, want %q", platforms.Truncate(env.ResourceType, 64), ResourceTypeEncrypted)))
+		return nil, malformed(wire.FieldErr("resource_type", fmt.Sprintf("%q not supported, want %q", wire.Truncate(env.ResourceType, 64), ResourceTypeEncrypted)))
 	case env.Resource.Ciphertext == "":
-		return nil, malformed(fieldErr("resource.ciphertext", "required"))
+		return nil, malformed(wire.FieldErr("resource.ciphertext", "required"))
 	}
 	return &env, nil
 }
@@ -165,16 +166,16 @@ func jsonWant(goKind string) string {
 // decrypt opens the resource with the source's APIv3 key.
 func (s *Source) decrypt(r *Resource) ([]byte, error) {
 	if len(r.Nonce) != s.aead.NonceSize() {
-		return nil, malformed(fieldErr("resource.nonce", fmt.Sprintf("%d bytes, want %d", len(r.Nonce), s.aead.NonceSize())))
+		return nil, malformed(wire.FieldErr("resource.nonce", fmt.Sprintf("%d bytes, want %d", len(r.Nonce), s.aead.NonceSize())))
 	}
 	ct, err := base64.StdEncoding.DecodeString(r.Ciphertext)
 	if err != nil {
-		return nil, malformed(fieldErr("resource.ciphertext", "not valid standard base64"))
+		return nil, malformed(wire.FieldErr("resource.ciphertext", "not valid standard base64"))
 	}
 	plain, err := s.aead.Open(nil, []byte(r.Nonce), ct, []byte(r.AssociatedData))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w: %w", platforms.ErrMalformed, ErrDecrypt,
-			fieldErr("resource.ciphertext", "authentication failed (wrong APIv3 key, or tampered ciphertext, nonce or associated_data)"))
+			wire.FieldErr("resource.ciphertext", "authentication failed (wrong APIv3 key, or tampered ciphertext, nonce or associated_data)"))
 	}
 	return plain, nil
 }
@@ -261,9 +262,9 @@ type wireAmount struct {
 // must name the merchant; others are refused only when they name another.
 func (s *Source) checkMchID(eventType string, raw json.RawMessage) error {
 	mapped := eventType == EventTransactionSuccess || eventType == EventRefundSuccess
-	if absent(raw) {
+	if wire.Absent(raw) {
 		if mapped {
-			return fmt.Errorf("%w: %w: %w", platforms.ErrMalformed, ErrMchIDMismatch, fieldErr("resource.mchid", "required"))
+			return fmt.Errorf("%w: %w: %w", platforms.ErrMalformed, ErrMchIDMismatch, wire.FieldErr("resource.mchid", "required"))
 		}
 		return nil
 	}
@@ -274,7 +275,7 @@ func (s *Source) checkMchID(eventType string, raw json.RawMessage) error {
 	}
 	if id != s.mchID {
 		return fmt.Errorf("%w: %w: %w", platforms.ErrMalformed, ErrMchIDMismatch,
-			fieldErr("resource.mchid", fmt.Sprintf("%q is not the configured merchant", platforms.Truncate(id, 64))))
+			wire.FieldErr("resource.mchid", fmt.Sprintf("%q is not the configured merchant", wire.Truncate(id, 64))))
 	}
 	return nil
 }
@@ -290,7 +291,7 @@ func (s *Source) mapResource(env *Envelope, w *wireResource) (order.Event, strin
 			if st == "" {
 				return e, "trade_state: required"
 			}
-			return e, fmt.Sprintf("trade_state %q not mapped", platforms.Truncate(st, 64))
+			return e, fmt.Sprintf("trade_state %q not mapped", wire.Truncate(st, 64))
 		}
 		e.Kind = order.KindPaid
 		var p wirePayer
@@ -300,18 +301,18 @@ func (s *Source) mapResource(env *Envelope, w *wireResource) (order.Event, strin
 		e.Data.Amount, e.Data.Currency = d.amount(w.Amount, "total")
 	case EventRefundSuccess:
 		if st := d.str(w.RefundStatus, "refund_status"); d.err == nil && st != "" && st != "SUCCESS" {
-			return e, fmt.Sprintf("refund_status %q not mapped", platforms.Truncate(st, 64))
+			return e, fmt.Sprintf("refund_status %q not mapped", wire.Truncate(st, 64))
 		}
 		e.Kind = order.KindRefundCompleted
 		e.Data.Amount, e.Data.Currency = d.amount(w.Amount, "refund")
 	case EventRefundAbnormal, EventRefundClosed:
 		return e, fmt.Sprintf("event_type %q not mapped", env.EventType)
 	default:
-		return e, fmt.Sprintf("unknown event_type %q", platforms.Truncate(env.EventType, 64))
+		return e, fmt.Sprintf("unknown event_type %q", wire.Truncate(env.EventType, 64))
 	}
 	e.Order = order.Key{Channel: s.channel, OrderNo: d.str(w.OutTradeNo, "out_trade_no")}
 	e.OccurredAt = d.time(w.SuccessTime, "success_time")
-	if d.err == nil && absent(w.SuccessTime) {
+	if d.err == nil && wire.Absent(w.SuccessTime) {
 		// success_time is the source time; the envelope's create_time
 		// stands in when a resource lacks it.
 		if t, err := time.Parse(time.RFC3339, env.CreateTime); err == nil {
@@ -338,12 +339,12 @@ type decoder struct{ err error }
 
 func (d *decoder) fail(field, reason string) {
 	if d.err == nil {
-		d.err = fieldErr(field, reason)
+		d.err = wire.FieldErr(field, reason)
 	}
 }
 
 func (d *decoder) str(raw json.RawMessage, field string) string {
-	if d.err != nil || absent(raw) {
+	if d.err != nil || wire.Absent(raw) {
 		return ""
 	}
 	var s string
@@ -355,7 +356,7 @@ func (d *decoder) str(raw json.RawMessage, field string) string {
 
 // int64 reads an integer literal exactly (never through float64).
 func (d *decoder) int64(raw json.RawMessage, field string) (int64, bool) {
-	if d.err != nil || absent(raw) {
+	if d.err != nil || wire.Absent(raw) {
 		return 0, false
 	}
 	var n int64
@@ -367,7 +368,7 @@ func (d *decoder) int64(raw json.RawMessage, field string) (int64, bool) {
 }
 
 func (d *decoder) time(raw json.RawMessage, field string) time.Time {
-	if d.err != nil || absent(raw) {
+	if d.err != nil || wire.Absent(raw) {
 		return time.Time{}
 	}
 	s := d.str(raw, field)
@@ -413,7 +414,7 @@ func (d *decoder) amount(raw json.RawMessage, field string) (*order.Money, strin
 // object decodes raw into the wire struct out and reports whether it was
 // present; null counts as absent.
 func (d *decoder) object(raw json.RawMessage, out any, field string) bool {
-	if d.err != nil || absent(raw) {
+	if d.err != nil || wire.Absent(raw) {
 		return false
 	}
 	if raw[0] != '{' || json.Unmarshal(raw, out) != nil {
@@ -421,14 +422,6 @@ func (d *decoder) object(raw json.RawMessage, out any, field string) bool {
 		return false
 	}
 	return true
-}
-
-func absent(raw json.RawMessage) bool {
-	return len(raw) == 0 || string(raw) == "null"
-}
-
-func fieldErr(field, reason string) *order.FieldError {
-	return &order.FieldError{Field: field, Reason: reason}
 }
 
 func malformed(err error) error {

@@ -35,6 +35,7 @@ import (
 
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/internal/platforms"
+	"github.com/towerhq/tower/internal/platforms/wire"
 )
 
 // Type is the source type name used in configuration.
@@ -264,10 +265,10 @@ func (s *Source) Verify(r *platforms.Request) error {
 	// The header is optional; when present it must name the one scheme
 	// WeChat Pay v3 signs notifications with.
 	if st := h.Get(HeaderSignatureType); st != "" && st != SignatureType {
-		return fmt.Errorf("%w: %w: %s %q not supported", platforms.ErrUnauthorized, ErrBadSignature, HeaderSignatureType, platforms.Truncate(st, 64))
+		return fmt.Errorf("%w: %w: %s %q not supported", platforms.ErrUnauthorized, ErrBadSignature, HeaderSignatureType, wire.Truncate(st, 64))
 	}
 	if subtle.ConstantTimeCompare([]byte(serial), []byte(s.serial)) != 1 {
-		return fmt.Errorf("%w: %w %q", platforms.ErrUnauthorized, ErrUnknownSerial, platforms.Truncate(serial, 64))
+		return fmt.Errorf("%w: %w %q", platforms.ErrUnauthorized, ErrUnknownSerial, wire.Truncate(serial, 64))
 	}
 	ts, err := strconv.ParseInt(tsHeader, 10, 64)
 	if err != nil {
@@ -359,7 +360,7 @@ func (s *Source) Respond(w http.ResponseWriter, o platforms.Outcome) {
 		// The cause (a database error, say) may name hosts or users.
 		msg = "not stored; retry later"
 	case o.Err != nil:
-		msg = platforms.Truncate(o.Err.Error(), maxMessage)
+		msg = wire.Truncate(o.Err.Error(), maxMessage)
 	default:
 		msg = strings.ToLower(http.StatusText(status))
 		if msg == "" {

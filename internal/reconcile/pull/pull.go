@@ -1,20 +1,19 @@
-// Package pull lists a channel's orders by update time, the pull half of
-// reconciliation: pushes get lost, so Tower also asks each channel which
-// orders changed in a window and compares what it is told with what it has
-// seen.
+// Package pull is the contract of the pull half of reconciliation: pushes
+// get lost, so Tower also asks each channel which orders changed in a
+// window and compares what it is told with what it has seen.
 //
-// Three clients share one shape (Client): Douyin Shop's order.searchList,
-// Taobao/Tmall's taobao.trades.sold.increment.get, and the brand
-// mini-program backend's GET /orders (our own contract, documented on
-// NewMiniProgram). Each signs its requests the way the platform verifies
-// them, follows every page, and turns each listed order into a Snapshot:
-// the facts (created, paid, cancelled, refunded) the channel reports for it,
-// each with its time, as canonical order kinds.
+// A Client lists orders by update time, following every page, and turns
+// each listed order into a Snapshot: the facts (created, paid, cancelled,
+// refunded) the channel reports for it, each with its time, as canonical
+// order kinds. The clients live with their platforms (douyin.NewClient,
+// tmall.NewClient, standard.NewClient for the mini-program backend); this
+// package holds what they share: the HTTP round trip, the error shape and
+// the window bookkeeping.
 //
-// Windows are half-open, [from, to). Douyin and Tmall count in whole
-// seconds, so for them both bounds are truncated to the second; the runner's
-// overlap between windows covers that. Every client also drops any listed
-// order whose update time falls outside the window, so a platform whose end
+// Windows are half-open, [from, to). A platform that counts in whole
+// seconds truncates both bounds to the second; the runner's overlap between
+// windows covers that. Every client drops any listed order whose update
+// time falls outside the window (Collector does), so a platform whose end
 // bound is inclusive does not report an order twice at the edge.
 package pull
 
@@ -27,9 +26,9 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/towerhq/tower/domain/order"
+	"github.com/towerhq/tower/internal/platforms/wire"
 )
 
 // Fact is one thing the channel says happened to an order.
@@ -51,19 +50,11 @@ type Client interface {
 	List(ctx context.Context, from, to time.Time) ([]Snapshot, error)
 }
 
-// Config configures one client. BaseURL is the platform's gateway without a
-// trailing slash, e.g. https://openapi-fxg.jinritemai.com for Douyin,
-// https://eco.taobao.com for Tmall (the client appends /router/rest), or the
-// mini-program backend's API root.
-type Config struct {
-	BaseURL   string
-	AppKey    string // Douyin and Tmall app key; unused by the mini-program
-	AppSecret string // Douyin/Tmall app secret; the mini-program's "whsec_…" key
-	// AccessToken is Douyin's shop access token (query access_token), sent
-	// when set.
-	AccessToken string
-	// Session is Tmall's seller session key (parameter session), sent when set.
-	Session string
+// Options are what every client takes besides its platform's keys.
+// BaseURL is the platform's gateway or API root without a trailing slash
+// (each client documents what it appends).
+type Options struct {
+	BaseURL string
 	// PageSize is the page size asked for; 0 means 100, the platforms'
 	// maximum, and larger values are cut to 100.
 	PageSize   int
@@ -81,6 +72,9 @@ const (
 	// maxBody caps how much of one response is read.
 	maxBody = 16 << 20
 )
+
+// Currency of every amount the channels report.
+const Currency = "CNY"
 
 // ErrTooManyPages is returned (wrapped) when a listing needs more than
 // MaxPages pages; shorten the window.
@@ -118,49 +112,47 @@ func (e *APIError) Error() string {
 	return b.String()
 }
 
-// base is what every client holds.
-type base struct {
-	url      string
-	appKey   string
-	secret   string
-	pageSize int
-	http     *http.Client
-	now      func() time.Time
+// Base is what every client holds: Options with their defaults applied.
+type Base struct {
+	URL      string
+	PageSize int
+	HTTP     *http.Client
+	Now      func() time.Time
 }
 
-func newBase(cfg Config) base {
-	b := base{
-		url:      strings.TrimRight(cfg.BaseURL, "/"),
-		appKey:   cfg.AppKey,
-		secret:   cfg.AppSecret,
-		pageSize: cfg.PageSize,
-		http:     cfg.HTTPClient,
-		now:      cfg.Now,
+// NewBase applies the defaults of o.
+func NewBase(o Options) Base {
+	b := Base{
+		URL:      strings.TrimRight(o.BaseURL, "/"),
+		PageSize: o.PageSize,
+		HTTP:     o.HTTPClient,
+		Now:      o.Now,
 	}
-	if b.pageSize <= 0 || b.pageSize > MaxPageSize {
-		b.pageSize = MaxPageSize
+	if b.PageSize <= 0 || b.PageSize > MaxPageSize {
+		b.PageSize = MaxPageSize
 	}
-	if b.http == nil {
-		b.http = &http.Client{Timeout: 30 * time.Second}
+	if b.HTTP == nil {
+		b.HTTP = &http.Client{Timeout: 30 * time.Second}
 	}
-	if b.now == nil {
-		b.now = time.Now
+	if b.Now == nil {
+		b.Now = time.Now
 	}
 	return b
 }
 
-// do sends req and returns the body of a 2xx answer. A non-2xx answer is
-// returned as the body together with its status, for the caller to read the
-// platform's error shape from.
-func (b *base) do(req *http.Request) (body []byte, status int, err error) {
-	resp, err := b.http.Do(req)
+// Do sends req and returns the answer's body and status, whatever the
+// status: a platform's refusal is in its own shape, for the caller to read.
+// Transport errors prefer the context's error, which says why a request
+// failed (deadline, cancellation), over the transport's wrapping of it.
+func (b *Base) Do(req *http.Request) (body []byte, status int, err error) {
+	resp, err := b.HTTP.Do(req)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, ctxErr(req.Context(), err)
 	}
 	defer resp.Body.Close()
 	body, err = io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
-		return nil, resp.StatusCode, fmt.Errorf("read answer: %w", err)
+		return nil, resp.StatusCode, ctxErr(req.Context(), fmt.Errorf("read answer: %w", err))
 	}
 	if len(body) > maxBody {
 		return nil, resp.StatusCode, fmt.Errorf("answer larger than %d bytes", maxBody)
@@ -168,42 +160,35 @@ func (b *base) do(req *http.Request) (body []byte, status int, err error) {
 	return body, resp.StatusCode, nil
 }
 
-func ok(status int) bool { return status >= 200 && status < 300 }
+// OK reports whether an HTTP status is a success.
+func OK(status int) bool { return status >= 200 && status < 300 }
 
-// httpError is the APIError for a non-2xx answer whose body is not in the
+// HTTPError is the APIError for a non-2xx answer whose body is not in the
 // platform's error shape.
-func httpError(channel string, status int, body []byte) *APIError {
-	return &APIError{Channel: channel, HTTPStatus: status, Msg: snippet(body)}
+func HTTPError(channel string, status int, body []byte) *APIError {
+	return &APIError{Channel: channel, HTTPStatus: status, Msg: Snippet(body)}
 }
 
-// snippet is the start of body, for error messages.
-func snippet(body []byte) string {
-	s := strings.TrimSpace(string(body))
-	const n = 200
-	if len(s) <= n {
-		return strings.ToValidUTF8(s, "?")
-	}
-	i := n
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return strings.ToValidUTF8(s[:i], "?") + "…"
+// Snippet is the start of body, for error messages.
+func Snippet(body []byte) string {
+	return wire.Truncate(strings.ToValidUTF8(strings.TrimSpace(string(body)), "?"), 200)
 }
 
-// collector gathers snapshots across pages: one per order (the most
+// Collector gathers snapshots across pages: one per order (the most
 // recently updated wins, as an order can be listed twice when it is
 // updated during the listing), only those updated in [from, to).
-type collector struct {
+type Collector struct {
 	from, to time.Time
 	byKey    map[order.Key]int
 	out      []Snapshot
 }
 
-func newCollector(from, to time.Time) *collector {
-	return &collector{from: from, to: to, byKey: map[order.Key]int{}}
+func NewCollector(from, to time.Time) *Collector {
+	return &Collector{from: from, to: to, byKey: map[order.Key]int{}}
 }
 
-func (c *collector) add(s Snapshot) {
+// Add keeps s if it was updated in the window.
+func (c *Collector) Add(s Snapshot) {
 	if s.UpdatedAt.Before(c.from) || !s.UpdatedAt.Before(c.to) {
 		return
 	}
@@ -217,8 +202,8 @@ func (c *collector) add(s Snapshot) {
 	c.out = append(c.out, s)
 }
 
-// snapshots returns what was collected, oldest update first.
-func (c *collector) snapshots() []Snapshot {
+// Snapshots returns what was collected, oldest update first.
+func (c *Collector) Snapshots() []Snapshot {
 	slices.SortStableFunc(c.out, func(a, b Snapshot) int { return a.UpdatedAt.Compare(b.UpdatedAt) })
 	if c.out == nil {
 		return []Snapshot{}
@@ -226,13 +211,9 @@ func (c *collector) snapshots() []Snapshot {
 	return c.out
 }
 
-// currency of every amount the three channels report.
-const currency = "CNY"
+// Amount is m in Currency, for order.Data.
+func Amount(m order.Money) (*order.Money, string) { return &m, Currency }
 
-func money(m order.Money) *order.Money { return &m }
-
-// ctxErr prefers the context's error, which says why a request failed
-// (deadline, cancellation), over the transport's wrapping of it.
 func ctxErr(ctx context.Context, err error) error {
 	if ce := ctx.Err(); ce != nil && !errors.Is(err, ce) {
 		return fmt.Errorf("%w (%v)", ce, err)

@@ -1,4 +1,7 @@
-package fakeplatform
+// Package tmalltest fakes Taobao/Tmall for tests and the simulator: the TOP
+// gateway serving taobao.trades.sold.increment.get (NewOrderList), which
+// reconciliation's client pulls, answering from a platformtest.Store.
+package tmalltest
 
 import (
 	"crypto/hmac"
@@ -9,33 +12,38 @@ import (
 	"time"
 
 	"github.com/towerhq/tower/domain/order"
+	"github.com/towerhq/tower/internal/platforms/platformtest"
+	"github.com/towerhq/tower/internal/platforms/tmall"
 	"github.com/towerhq/tower/internal/platforms/top"
-	"github.com/towerhq/tower/internal/reconcile/pull"
 )
 
-// TOP refusal codes (see the package doc).
+// Refusal codes, as the TOP gateway answers them (HTTP 200,
+// {"error_response":{"code":<n>,"msg":…,"sub_code":…,"sub_msg":…,"request_id":…}}).
 const (
-	TopInvalidMethod    = 22
-	TopInvalidSignature = 25
-	TopInvalidAppKey    = 29
-	TopMissingArguments = 40
-	TopInvalidArguments = 41
-	TopInvalidTimestamp = 43
+	InvalidMethod    = 22
+	InvalidSignature = 25
+	InvalidAppKey    = 29
+	MissingArguments = 40
+	InvalidArguments = 41
+	InvalidTimestamp = 43
 )
 
 // Trade statuses the fake answers with.
 const (
-	tmallWaitBuyerPay        = "WAIT_BUYER_PAY"
-	tmallWaitSellerSendGoods = "WAIT_SELLER_SEND_GOODS"
+	statusWaitBuyerPay        = "WAIT_BUYER_PAY"
+	statusWaitSellerSendGoods = "WAIT_SELLER_SEND_GOODS"
 )
 
-type tmall struct {
+// Tolerance is how far a request timestamp may be from the fake's clock.
+const Tolerance = 10 * time.Minute
+
+type orderList struct {
 	appKey, appSecret string
-	store             Store
+	store             platformtest.Store
 	now               func() time.Time
 }
 
-// NewTmall is a fake of the TOP gateway serving
+// NewOrderList is a fake of the TOP gateway serving
 // taobao.trades.sold.increment.get at /router/rest: parameters in the query
 // or the form body (a parameter given twice is refused), signed the TOP way
 // (md5, hmac or hmac-sha256 per sign_method); start_modified and
@@ -47,12 +55,15 @@ type tmall struct {
 // WAIT_SELLER_SEND_GOODS (paid), TRADE_CLOSED (refunded, or cancelled after
 // payment) and TRADE_CLOSED_BY_TAOBAO (cancelled before payment); end_time
 // is the close time.
-func NewTmall(appKey, appSecret string, s Store) http.Handler {
-	return newTmall(appKey, appSecret, s, nil)
+func NewOrderList(appKey, appSecret string, s platformtest.Store, now func() time.Time) http.Handler {
+	return &orderList{appKey: appKey, appSecret: appSecret, store: s, now: now}
 }
 
-func newTmall(appKey, appSecret string, s Store, now func() time.Time) http.Handler {
-	return &tmall{appKey: appKey, appSecret: appSecret, store: s, now: now}
+// OrderList is NewOrderList for platformtest.NewMux, under /tmall.
+func OrderList(appKey, appSecret string) platformtest.OrderList {
+	return platformtest.OrderList{Path: "/tmall", New: func(s platformtest.Store, now func() time.Time) http.Handler {
+		return NewOrderList(appKey, appSecret, s, now)
+	}}
 }
 
 type topError struct {
@@ -63,76 +74,76 @@ type topError struct {
 	RequestID string `json:"request_id"`
 }
 
-func (h *tmall) refuse(w http.ResponseWriter, code int, msg, subCode, subMsg string) {
-	writeJSON(w, http.StatusOK, map[string]topError{"error_response": {
-		Code: code, Msg: msg, SubCode: subCode, SubMsg: subMsg, RequestID: logID()}})
+func (h *orderList) refuse(w http.ResponseWriter, code int, msg, subCode, subMsg string) {
+	platformtest.WriteJSON(w, http.StatusOK, map[string]topError{"error_response": {
+		Code: code, Msg: msg, SubCode: subCode, SubMsg: subMsg, RequestID: platformtest.RequestID()}})
 }
 
-func (h *tmall) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *orderList) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/router/rest" {
 		http.NotFound(w, r)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxRequestBody)
+	r.Body = http.MaxBytesReader(w, r.Body, platformtest.MaxRequestBody)
 	if err := r.ParseForm(); err != nil {
-		h.refuse(w, TopInvalidArguments, "Invalid arguments", "isv.invalid-parameter", "unreadable form")
+		h.refuse(w, InvalidArguments, "Invalid arguments", "isv.invalid-parameter", "unreadable form")
 		return
 	}
 	params := map[string]string{}
 	for k, vs := range r.Form {
 		if len(vs) != 1 {
-			h.refuse(w, TopInvalidArguments, "Invalid arguments", "isv.invalid-parameter", "repeated parameter "+k)
+			h.refuse(w, InvalidArguments, "Invalid arguments", "isv.invalid-parameter", "repeated parameter "+k)
 			return
 		}
 		params[k] = vs[0]
 	}
 	for _, k := range []string{"method", "app_key", "timestamp", "sign", "sign_method", "v"} {
 		if params[k] == "" {
-			h.refuse(w, TopMissingArguments, "Missing required arguments:"+k, "", "")
+			h.refuse(w, MissingArguments, "Missing required arguments:"+k, "", "")
 			return
 		}
 	}
 	if params["app_key"] != h.appKey {
-		h.refuse(w, TopInvalidAppKey, "Invalid app Key", "", "")
+		h.refuse(w, InvalidAppKey, "Invalid app Key", "", "")
 		return
 	}
 	ts, err := topTime(params["timestamp"])
-	if err != nil || !fresh(h.now, ts, TopTolerance) {
-		h.refuse(w, TopInvalidTimestamp, "Invalid timestamp", "", "")
+	if err != nil || !platformtest.Fresh(h.now, ts, Tolerance) {
+		h.refuse(w, InvalidTimestamp, "Invalid timestamp", "", "")
 		return
 	}
 	want, err := top.Sign(params, nil, h.appSecret, params["sign_method"])
 	if err != nil {
-		h.refuse(w, TopInvalidArguments, "Invalid arguments:sign_method", "", "")
+		h.refuse(w, InvalidArguments, "Invalid arguments:sign_method", "", "")
 		return
 	}
 	if !hmac.Equal([]byte(want), []byte(strings.ToUpper(params["sign"]))) {
-		h.refuse(w, TopInvalidSignature, "Invalid signature", "", "")
+		h.refuse(w, InvalidSignature, "Invalid signature", "", "")
 		return
 	}
-	if params["method"] != pull.TmallMethodIncrementGet {
-		h.refuse(w, TopInvalidMethod, "Invalid method", "", "")
+	if params["method"] != tmall.MethodIncrementGet {
+		h.refuse(w, InvalidMethod, "Invalid method", "", "")
 		return
 	}
 	if f := params["format"]; f != "" && f != "json" {
-		h.refuse(w, TopInvalidArguments, "Invalid arguments:format", "", "this fake answers json only")
+		h.refuse(w, InvalidArguments, "Invalid arguments:format", "", "this fake answers json only")
 		return
 	}
 	from, err1 := topTime(params["start_modified"])
 	to, err2 := topTime(params["end_modified"])
 	switch {
 	case params["start_modified"] == "" || params["end_modified"] == "" || params["fields"] == "":
-		h.refuse(w, TopMissingArguments, "Missing required arguments:start_modified,end_modified,fields", "", "")
+		h.refuse(w, MissingArguments, "Missing required arguments:start_modified,end_modified,fields", "", "")
 		return
 	case err1 != nil || err2 != nil || to.Before(from) || to.Sub(from) > 24*time.Hour:
-		h.refuse(w, TopInvalidArguments, "Invalid arguments:start_modified,end_modified", "isv.invalid-parameter",
+		h.refuse(w, InvalidArguments, "Invalid arguments:start_modified,end_modified", "isv.invalid-parameter",
 			"start_modified and end_modified must be yyyy-MM-dd HH:mm:ss, in order, at most one day apart")
 		return
 	}
-	pageNo, err1 := intParam(params["page_no"], 1)
-	pageSize, err2 := intParam(params["page_size"], 40)
+	pageNo, err1 := platformtest.IntParam(params["page_no"], 1)
+	pageSize, err2 := platformtest.IntParam(params["page_size"], 40)
 	if err1 != nil || err2 != nil || pageNo < 1 || pageSize < 1 || pageSize > 100 {
-		h.refuse(w, TopInvalidArguments, "Invalid arguments:page_no,page_size", "isv.invalid-parameter",
+		h.refuse(w, InvalidArguments, "Invalid arguments:page_no,page_size", "isv.invalid-parameter",
 			"page_no from 1, page_size 1..100")
 		return
 	}
@@ -158,10 +169,10 @@ func (h *tmall) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		resp["total_results"] = len(orders)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"trades_sold_increment_get_response": resp})
+	platformtest.WriteJSON(w, http.StatusOK, map[string]any{"trades_sold_increment_get_response": resp})
 }
 
-func toTrade(o Order, fields map[string]bool) map[string]any {
+func toTrade(o platformtest.Order, fields map[string]bool) map[string]any {
 	t := map[string]any{}
 	set := func(k string, v any) {
 		if fields[k] {
@@ -170,7 +181,7 @@ func toTrade(o Order, fields map[string]bool) map[string]any {
 	}
 	setTime := func(k string, v time.Time) {
 		if !v.IsZero() {
-			set(k, v.In(pull.TmallLocation).Format(pull.TmallTimeLayout))
+			set(k, top.FormatTime(v))
 		}
 	}
 	if isDigits(o.Key.OrderNo) {
@@ -183,13 +194,13 @@ func toTrade(o Order, fields map[string]bool) map[string]any {
 	setTime("pay_time", o.PaidAt)
 	setTime("modified", o.UpdatedAt)
 	switch o.Status {
-	case StatusPaid:
-		set("status", tmallWaitSellerSendGoods)
-	case StatusCancelled, StatusRefunded:
+	case platformtest.StatusPaid:
+		set("status", statusWaitSellerSendGoods)
+	case platformtest.StatusCancelled, platformtest.StatusRefunded:
 		if o.PaidAt.IsZero() {
-			set("status", pull.TmallStatusClosedByTaobao)
+			set("status", tmall.StatusClosedByTaobao)
 		} else {
-			set("status", pull.TmallStatusClosed)
+			set("status", tmall.StatusClosed)
 		}
 		end := o.CancelledAt
 		if end.IsZero() {
@@ -200,20 +211,13 @@ func toTrade(o Order, fields map[string]bool) map[string]any {
 		}
 		setTime("end_time", end)
 	default:
-		set("status", tmallWaitBuyerPay)
+		set("status", statusWaitBuyerPay)
 	}
 	return t
 }
 
 func topTime(s string) (time.Time, error) {
-	return time.ParseInLocation(pull.TmallTimeLayout, s, pull.TmallLocation)
-}
-
-func intParam(s string, def int) (int, error) {
-	if s == "" {
-		return def, nil
-	}
-	return strconv.Atoi(s)
+	return time.ParseInLocation(top.TimeLayout, s, top.Location)
 }
 
 // isDigits reports whether s is a decimal int64, which TOP sends as a

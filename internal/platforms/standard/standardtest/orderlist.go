@@ -1,4 +1,7 @@
-package fakeplatform
+// Package standardtest fakes the brand's own systems for tests and the
+// simulator: the mini-program backend's order list (NewOrderList), which
+// reconciliation's client pulls, answering from a platformtest.Store.
+package standardtest
 
 import (
 	"crypto/hmac"
@@ -11,31 +14,41 @@ import (
 	"time"
 
 	"github.com/towerhq/tower/domain/order"
-	"github.com/towerhq/tower/internal/reconcile/pull"
+	"github.com/towerhq/tower/internal/platforms/platformtest"
+	"github.com/towerhq/tower/internal/platforms/standard"
 )
 
-type miniProgram struct {
+// Tolerance is how far a request timestamp may be from the fake's clock.
+const Tolerance = 5 * time.Minute
+
+type orderList struct {
 	secret string
-	store  Store
+	store  platformtest.Store
 	now    func() time.Time
 }
 
-// NewMiniProgram is a fake of the brand mini-program backend's order list,
-// the contract documented on pull.NewMiniProgram: GET
+// NewOrderList is a fake of the brand mini-program backend's order list,
+// the contract documented on standard.NewClient: GET
 // /orders?updated_from=&updated_to=&limit=&cursor= signed with the
 // webhook-id, webhook-timestamp and webhook-signature headers over
 // id.timestamp.path?query, the path and query being read from the request
 // line exactly as sent. The cursor is keyset-based on (updatedAt, orderNo);
-// limit defaults to 50, at most 100.
-func NewMiniProgram(secret string, s Store) http.Handler {
-	return newMiniProgram(secret, s, nil)
+// limit defaults to 50, at most 100. Refusals are HTTP 4xx
+// {"code":<word>,"message":…}: 400 invalid_parameter, 401
+// invalid_signature / missing_signature / stale_timestamp, 404 not_found,
+// 405 method_not_allowed.
+func NewOrderList(secret string, s platformtest.Store, now func() time.Time) http.Handler {
+	return &orderList{secret: secret, store: s, now: now}
 }
 
-func newMiniProgram(secret string, s Store, now func() time.Time) http.Handler {
-	return &miniProgram{secret: secret, store: s, now: now}
+// OrderList is NewOrderList for platformtest.NewMux, under /miniprogram.
+func OrderList(secret string) platformtest.OrderList {
+	return platformtest.OrderList{Path: "/miniprogram", New: func(s platformtest.Store, now func() time.Time) http.Handler {
+		return NewOrderList(secret, s, now)
+	}}
 }
 
-type miniOrder struct {
+type wireOrder struct {
 	OrderNo     string     `json:"orderNo"`
 	Status      string     `json:"status"`
 	CreatedAt   *time.Time `json:"createdAt"`
@@ -46,46 +59,46 @@ type miniOrder struct {
 	UpdatedAt   time.Time  `json:"updatedAt"`
 }
 
-type miniAnswer struct {
-	Orders     []miniOrder `json:"orders"`
+type wireAnswer struct {
+	Orders     []wireOrder `json:"orders"`
 	NextCursor *string     `json:"nextCursor"`
 }
 
-func refuseMini(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, map[string]string{"code": code, "message": msg})
+func refuse(w http.ResponseWriter, status int, code, msg string) {
+	platformtest.WriteJSON(w, status, map[string]string{"code": code, "message": msg})
 }
 
-func (h *miniProgram) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *orderList) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/orders" {
-		refuseMini(w, http.StatusNotFound, "not_found", "no such resource")
+		refuse(w, http.StatusNotFound, "not_found", "no such resource")
 		return
 	}
 	if r.Method != http.MethodGet {
-		refuseMini(w, http.StatusMethodNotAllowed, "method_not_allowed", "use GET")
+		refuse(w, http.StatusMethodNotAllowed, "method_not_allowed", "use GET")
 		return
 	}
 	if status, code, msg := h.verify(r); status != 0 {
-		refuseMini(w, status, code, msg)
+		refuse(w, status, code, msg)
 		return
 	}
 	q := r.URL.Query()
 	from, err1 := time.Parse(time.RFC3339Nano, q.Get("updated_from"))
 	to, err2 := time.Parse(time.RFC3339Nano, q.Get("updated_to"))
 	if err1 != nil || err2 != nil || to.Before(from) {
-		refuseMini(w, http.StatusBadRequest, "invalid_parameter", "updated_from and updated_to must be RFC 3339, in order")
+		refuse(w, http.StatusBadRequest, "invalid_parameter", "updated_from and updated_to must be RFC 3339, in order")
 		return
 	}
-	limit, err := intParam(q.Get("limit"), 50)
+	limit, err := platformtest.IntParam(q.Get("limit"), 50)
 	if err != nil || limit < 1 || limit > 100 {
-		refuseMini(w, http.StatusBadRequest, "invalid_parameter", "limit must be 1..100")
+		refuse(w, http.StatusBadRequest, "invalid_parameter", "limit must be 1..100")
 		return
 	}
 	orders := h.store.Orders(order.ChannelMiniProgram, from, to)
-	sortOrders(orders)
+	platformtest.SortOrders(orders)
 	if c := q.Get("cursor"); c != "" {
 		at, no, err := decodeCursor(c)
 		if err != nil {
-			refuseMini(w, http.StatusBadRequest, "invalid_parameter", "cursor is not one this server gave")
+			refuse(w, http.StatusBadRequest, "invalid_parameter", "cursor is not one this server gave")
 			return
 		}
 		i := 0
@@ -94,30 +107,30 @@ func (h *miniProgram) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		orders = orders[i:]
 	}
-	ans := miniAnswer{Orders: []miniOrder{}}
+	ans := wireAnswer{Orders: []wireOrder{}}
 	for _, o := range orders[:min(limit, len(orders))] {
-		ans.Orders = append(ans.Orders, toMini(o))
+		ans.Orders = append(ans.Orders, toWire(o))
 	}
 	if len(orders) > limit {
 		last := orders[limit-1]
 		c := encodeCursor(last.UpdatedAt, last.Key.OrderNo)
 		ans.NextCursor = &c
 	}
-	writeJSON(w, http.StatusOK, ans)
+	platformtest.WriteJSON(w, http.StatusOK, ans)
 }
 
 // verify checks the request signature; status 0 means it holds.
-func (h *miniProgram) verify(r *http.Request) (status int, code, msg string) {
+func (h *orderList) verify(r *http.Request) (status int, code, msg string) {
 	id, tsText, sigs := r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature")
 	if id == "" || tsText == "" || sigs == "" {
 		return http.StatusUnauthorized, "missing_signature", "webhook-id, webhook-timestamp and webhook-signature are required"
 	}
 	ts, err := strconv.ParseInt(tsText, 10, 64)
-	if err != nil || !fresh(h.now, time.Unix(ts, 0), MiniProgramTolerance) {
+	if err != nil || !platformtest.Fresh(h.now, time.Unix(ts, 0), Tolerance) {
 		return http.StatusUnauthorized, "stale_timestamp", "webhook-timestamp is not unix seconds near now"
 	}
 	path, rawQuery := signedTarget(r)
-	want, err := pull.MiniProgramSign(h.secret, id, tsText, path, rawQuery)
+	want, err := standard.SignList(h.secret, id, tsText, path, rawQuery)
 	if err != nil {
 		return http.StatusInternalServerError, "misconfigured", "the fake's secret is not a whsec_ key"
 	}
@@ -145,7 +158,7 @@ func signedTarget(r *http.Request) (path, rawQuery string) {
 	return path, rawQuery
 }
 
-func toMini(o Order) miniOrder {
+func toWire(o platformtest.Order) wireOrder {
 	opt := func(t time.Time) *time.Time {
 		if t.IsZero() {
 			return nil
@@ -154,9 +167,9 @@ func toMini(o Order) miniOrder {
 	}
 	status := o.Status
 	if status == "" {
-		status = StatusCreated
+		status = platformtest.StatusCreated
 	}
-	return miniOrder{
+	return wireOrder{
 		OrderNo: o.Key.OrderNo, Status: status,
 		CreatedAt: opt(o.CreatedAt), PaidAt: opt(o.PaidAt), CancelledAt: opt(o.CancelledAt), RefundedAt: opt(o.RefundedAt),
 		Amount: o.Amount.String(), UpdatedAt: o.UpdatedAt,
@@ -164,7 +177,7 @@ func toMini(o Order) miniOrder {
 }
 
 // after reports whether o sorts after the key (at, no).
-func after(o Order, at time.Time, no string) bool {
+func after(o platformtest.Order, at time.Time, no string) bool {
 	if c := o.UpdatedAt.Compare(at); c != 0 {
 		return c > 0
 	}

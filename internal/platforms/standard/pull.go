@@ -1,4 +1,4 @@
-package pull
+package standard
 
 import (
 	"context"
@@ -12,55 +12,54 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/towerhq/tower/domain/order"
+	"github.com/towerhq/tower/internal/reconcile/pull"
 )
 
-// Mini-program order statuses, as the contract names them.
+// Order statuses of the mini-program backend's order list, as the
+// contract (NewClient) names them.
 const (
-	MiniProgramCreated   = "created"
-	MiniProgramPaid      = "paid"
-	MiniProgramCancelled = "cancelled"
-	MiniProgramRefunded  = "refunded"
+	ListCreated   = "created"
+	ListPaid      = "paid"
+	ListCancelled = "cancelled"
+	ListRefunded  = "refunded"
 )
 
-// MiniProgramSecretPrefix starts a mini-program signing key; the rest is
-// the key, base64-encoded (the Standard Webhooks convention).
-const MiniProgramSecretPrefix = "whsec_"
-
-// MiniProgramKey decodes a "whsec_…" secret into the HMAC key.
-func MiniProgramKey(secret string) ([]byte, error) {
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, MiniProgramSecretPrefix))
-	if err != nil || len(key) == 0 {
-		return nil, errors.New("miniprogram secret: want whsec_ followed by base64")
-	}
-	return key, nil
-}
-
-// MiniProgramSign is the webhook-signature header value of a mini-program
-// request: "v1," + base64( HMAC-SHA256( key, id + "." + timestamp + "." +
-// path + "?" + rawQuery ) ), key being the base64-decoded part of the
-// "whsec_…" secret. path is the request's escaped path as sent and rawQuery
-// its query string exactly as sent (the "?" is there even when rawQuery is
-// empty).
-func MiniProgramSign(secret, id, timestamp, path, rawQuery string) (string, error) {
-	key, err := MiniProgramKey(secret)
+// SignList is the webhook-signature header value of an order-list request
+// to the mini-program backend: "v1," + base64( HMAC-SHA256( key, id + "."
+// + timestamp + "." + path + "?" + rawQuery ) ), key being the secret's
+// ("whsec_…") key, as for pushes. path is the request's escaped path as
+// sent and rawQuery its query string exactly as sent (the "?" is there
+// even when rawQuery is empty).
+func SignList(secret, id, timestamp, path, rawQuery string) (string, error) {
+	key, err := decodeSecret(secret)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("miniprogram secret: %w", err)
 	}
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(id + "." + timestamp + "." + path + "?" + rawQuery))
 	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil)), nil
 }
 
-// MiniProgram lists orders from the brand mini-program backend.
-type MiniProgram struct {
-	base
+// ClientConfig configures NewClient. BaseURL is the backend's API root.
+type ClientConfig struct {
+	pull.Options
+	// Secret is the "whsec_…" key the source's pushes are signed with.
+	Secret string
 }
 
-// NewMiniProgram is the client of the brand's own mini-program backend. No
+// Client lists orders from the brand mini-program backend, for
+// reconciliation of a standard source with channel miniprogram.
+type Client struct {
+	base   pull.Base
+	secret string
+}
+
+var _ pull.Client = (*Client)(nil)
+
+// NewClient is the client of the brand's own mini-program backend. No
 // platform standard exists; this is our contract, which the backend
 // implements:
 //
@@ -75,7 +74,7 @@ type MiniProgram struct {
 //
 //	webhook-id:        a random id, unique per request
 //	webhook-timestamp: unix seconds; the backend refuses more than 5 minutes off
-//	webhook-signature: MiniProgramSign(secret, id, timestamp, path, rawQuery),
+//	webhook-signature: SignList(secret, id, timestamp, path, rawQuery),
 //	                   space-separated "v1,<sig>" entries, any match suffices
 //
 // Answer 200:
@@ -89,16 +88,16 @@ type MiniProgram struct {
 // code invalid_signature for a bad signature). Facts: order.created at
 // createdAt (Amount = amount); order.paid at paidAt; order.cancelled at
 // cancelledAt; refund.completed at refundedAt. Channel "miniprogram".
-func NewMiniProgram(cfg Config) *MiniProgram {
-	return &MiniProgram{base: newBase(cfg)}
+func NewClient(cfg ClientConfig) *Client {
+	return &Client{base: pull.NewBase(cfg.Options), secret: cfg.Secret}
 }
 
-type miniAnswer struct {
-	Orders     []miniOrder `json:"orders"`
+type listAnswer struct {
+	Orders     []listOrder `json:"orders"`
 	NextCursor *string     `json:"nextCursor"`
 }
 
-type miniOrder struct {
+type listOrder struct {
 	OrderNo     string       `json:"orderNo"`
 	Status      string       `json:"status"`
 	CreatedAt   *time.Time   `json:"createdAt"`
@@ -109,54 +108,54 @@ type miniOrder struct {
 	UpdatedAt   *time.Time   `json:"updatedAt"`
 }
 
-type miniRefusal struct {
+type listRefusal struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 }
 
-type miniPage struct {
-	snaps []Snapshot
+type listPage struct {
+	snaps []pull.Snapshot
 	next  string
 }
 
-// decodeMiniProgramPage reads a 200 answer body.
-func decodeMiniProgramPage(body []byte) (miniPage, error) {
-	var a miniAnswer
+// decodePage reads a 200 answer body.
+func decodePage(body []byte) (listPage, error) {
+	var a listAnswer
 	if err := json.Unmarshal(body, &a); err != nil {
-		return miniPage{}, fmt.Errorf("decode answer: %w", err)
+		return listPage{}, fmt.Errorf("decode answer: %w", err)
 	}
-	p := miniPage{snaps: make([]Snapshot, 0, len(a.Orders))}
+	p := listPage{snaps: make([]pull.Snapshot, 0, len(a.Orders))}
 	if a.NextCursor != nil {
 		p.next = *a.NextCursor
 	}
 	for i, o := range a.Orders {
 		s, err := o.snapshot()
 		if err != nil {
-			return miniPage{}, fmt.Errorf("orders[%d]: %w", i, err)
+			return listPage{}, fmt.Errorf("orders[%d]: %w", i, err)
 		}
 		p.snaps = append(p.snaps, s)
 	}
 	return p, nil
 }
 
-func (o miniOrder) snapshot() (Snapshot, error) {
+func (o listOrder) snapshot() (pull.Snapshot, error) {
 	if o.OrderNo == "" {
-		return Snapshot{}, errors.New("no orderNo")
+		return pull.Snapshot{}, errors.New("no orderNo")
 	}
 	if o.UpdatedAt == nil || o.UpdatedAt.IsZero() {
-		return Snapshot{}, fmt.Errorf("order %.64q: no updatedAt", o.OrderNo)
+		return pull.Snapshot{}, fmt.Errorf("order %.64q: no updatedAt", o.OrderNo)
 	}
 	if o.Amount != nil && *o.Amount < 0 {
-		return Snapshot{}, fmt.Errorf("order %.64q: negative amount", o.OrderNo)
+		return pull.Snapshot{}, fmt.Errorf("order %.64q: negative amount", o.OrderNo)
 	}
-	s := Snapshot{Key: order.Key{Channel: order.ChannelMiniProgram, OrderNo: o.OrderNo}, UpdatedAt: *o.UpdatedAt}
+	s := pull.Snapshot{Key: order.Key{Channel: order.ChannelMiniProgram, OrderNo: o.OrderNo}, UpdatedAt: *o.UpdatedAt}
 	amount := order.Data{}
 	if o.Amount != nil {
-		amount.Amount, amount.Currency = money(*o.Amount), currency
+		amount.Amount, amount.Currency = pull.Amount(*o.Amount)
 	}
 	add := func(k order.Kind, at *time.Time, d order.Data) {
 		if at != nil && !at.IsZero() {
-			s.Facts = append(s.Facts, Fact{Kind: k, At: *at, Data: d})
+			s.Facts = append(s.Facts, pull.Fact{Kind: k, At: *at, Data: d})
 		}
 	}
 	add(order.KindCreated, o.CreatedAt, amount)
@@ -166,27 +165,27 @@ func (o miniOrder) snapshot() (Snapshot, error) {
 	return s, nil
 }
 
-// List implements Client.
-func (c *MiniProgram) List(ctx context.Context, from, to time.Time) ([]Snapshot, error) {
-	col := newCollector(from, to)
+// List implements pull.Client.
+func (c *Client) List(ctx context.Context, from, to time.Time) ([]pull.Snapshot, error) {
+	col := pull.NewCollector(from, to)
 	if !from.Before(to) {
-		return col.snapshots(), nil
+		return col.Snapshots(), nil
 	}
-	if _, err := MiniProgramKey(c.secret); err != nil {
-		return nil, err
+	if _, err := decodeSecret(c.secret); err != nil {
+		return nil, fmt.Errorf("miniprogram secret: %w", err)
 	}
 	cursor := ""
 	seen := map[string]bool{}
 	for page := 0; ; page++ {
-		if page == MaxPages {
-			return nil, fmt.Errorf("miniprogram orders: %w: %d pages for [%s, %s)", ErrTooManyPages, page, from, to)
+		if page == pull.MaxPages {
+			return nil, fmt.Errorf("miniprogram orders: %w: %d pages for [%s, %s)", pull.ErrTooManyPages, page, from, to)
 		}
 		p, err := c.page(ctx, from, to, cursor)
 		if err != nil {
 			return nil, fmt.Errorf("miniprogram orders page %d: %w", page, err)
 		}
 		for _, s := range p.snaps {
-			col.add(s)
+			col.Add(s)
 		}
 		if p.next == "" {
 			break
@@ -197,47 +196,47 @@ func (c *MiniProgram) List(ctx context.Context, from, to time.Time) ([]Snapshot,
 		seen[p.next] = true
 		cursor = p.next
 	}
-	return col.snapshots(), nil
+	return col.Snapshots(), nil
 }
 
-func (c *MiniProgram) page(ctx context.Context, from, to time.Time, cursor string) (miniPage, error) {
+func (c *Client) page(ctx context.Context, from, to time.Time, cursor string) (listPage, error) {
 	q := url.Values{}
 	q.Set("updated_from", from.UTC().Format(time.RFC3339Nano))
 	q.Set("updated_to", to.UTC().Format(time.RFC3339Nano))
-	q.Set("limit", strconv.Itoa(c.pageSize))
+	q.Set("limit", strconv.Itoa(c.base.PageSize))
 	if cursor != "" {
 		q.Set("cursor", cursor)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url+"/orders?"+q.Encode(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base.URL+"/orders?"+q.Encode(), nil)
 	if err != nil {
-		return miniPage{}, err
+		return listPage{}, err
 	}
 	id, err := newMessageID()
 	if err != nil {
-		return miniPage{}, err
+		return listPage{}, err
 	}
-	ts := strconv.FormatInt(c.now().Unix(), 10)
-	sig, err := MiniProgramSign(c.secret, id, ts, req.URL.EscapedPath(), req.URL.RawQuery)
+	ts := strconv.FormatInt(c.base.Now().Unix(), 10)
+	sig, err := SignList(c.secret, id, ts, req.URL.EscapedPath(), req.URL.RawQuery)
 	if err != nil {
-		return miniPage{}, err
+		return listPage{}, err
 	}
-	req.Header.Set("webhook-id", id)
-	req.Header.Set("webhook-timestamp", ts)
-	req.Header.Set("webhook-signature", sig)
+	req.Header.Set(HeaderID, id)
+	req.Header.Set(HeaderTimestamp, ts)
+	req.Header.Set(HeaderSignature, sig)
 	req.Header.Set("Accept", "application/json")
-	body, status, err := c.do(req)
+	body, status, err := c.base.Do(req)
 	if err != nil {
-		return miniPage{}, ctxErr(ctx, err)
+		return listPage{}, err
 	}
-	if !ok(status) {
-		var r miniRefusal
+	if !pull.OK(status) {
+		var r listRefusal
 		if json.Unmarshal(body, &r) == nil && (r.Code != "" || r.Message != "") {
-			return miniPage{}, &APIError{Channel: order.ChannelMiniProgram, HTTPStatus: status,
-				Code: snippet([]byte(r.Code)), Msg: snippet([]byte(r.Message))}
+			return listPage{}, &pull.APIError{Channel: order.ChannelMiniProgram, HTTPStatus: status,
+				Code: pull.Snippet([]byte(r.Code)), Msg: pull.Snippet([]byte(r.Message))}
 		}
-		return miniPage{}, httpError(order.ChannelMiniProgram, status, body)
+		return listPage{}, pull.HTTPError(order.ChannelMiniProgram, status, body)
 	}
-	return decodeMiniProgramPage(body)
+	return decodePage(body)
 }
 
 // newMessageID is a random webhook-id.
