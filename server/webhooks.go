@@ -74,7 +74,7 @@ func (h *webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, src, d, req, ingest.OutcomeMalformed, http.StatusBadRequest, err)
 		return
 	}
-	d.DeliveryID, d.Events, d.Flagged = wire.Truncate(parsed.ID, 200), parsed.Events, parsed.Flagged
+	d.DeliveryID, d.Events, d.Flagged, d.Sanitized = wire.Truncate(parsed.ID, 200), parsed.Events, parsed.Flagged, parsed.Sanitized
 	if len(parsed.Flagged) > 0 {
 		h.m.ItemsFlagged.WithLabelValues(name).Add(float64(len(parsed.Flagged)))
 		h.log.Warn("webhook items stored but not mapped", "source", name, "delivery_id", d.DeliveryID,
