@@ -577,7 +577,7 @@ func TestValidate(t *testing.T) {
 		{name: "production refuses the example secret", mutate: func(c *config.Config) {
 			c.Mode, c.DatabaseURL = "production", "postgres://db/tower"
 			c.Sources[0].Settings = standard.Settings{Secrets: []string{"whsec_own", standard.DevSecret}}
-		}, want: [][2]string{{"sources[0].secrets", "development example secret"}}},
+		}, want: [][2]string{{"sources[0]", "uses a secret published in Tower's repository"}}},
 		{name: "dev takes the example secret", mutate: func(c *config.Config) {
 			c.Sources[0].Settings = standard.Settings{Secrets: []string{standard.DevSecret}}
 		}},
@@ -842,7 +842,7 @@ func TestExampleConfig(t *testing.T) {
 	}
 	// Production refuses the example's development secret.
 	c.Mode, c.DatabaseURL, c.Simulator.Enabled = "production", "postgres://db/tower", false
-	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "sources[0].secrets: source \"erp\" uses the development example secret") {
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "sources[0]: source \"erp\" uses a secret published") {
 		t.Errorf("production Validate: %v", err)
 	}
 }
