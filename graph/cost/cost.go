@@ -25,6 +25,9 @@ const (
 	// defaultPage is a list's size when the caller does not say (the
 	// schema's default), maxPage the most the resolvers accept.
 	defaultPage, maxPage = 50, 500
+	// rulesListed is the assumed length of the rule list: the defaults
+	// and a brand's own, a few dozen.
+	rulesListed = 30
 	// perOrder is the assumed length of an order's small lists (timeline,
 	// systems, alerts): short for nearly every order.
 	perOrder = 10
@@ -55,8 +58,8 @@ func Complexity() generated.ComplexityRoot {
 	c.Query.BacktestRule = func(child int, _ model.RuleInput, _, _ time.Time, _ *int) int { return Backtest + child }
 	c.Query.Order = func(child int, _, _ string) int { return dbField(child) }
 	c.Query.OrderByID = func(child int, _ string) int { return dbField(child) }
-	c.Query.Rules = func(child int) int { return query + 50*max(child, 1) }
-	c.Query.RuleVersions = func(child int, _ string) int { return query + 50*max(child, 1) }
+	c.Query.Rules = func(child int) int { return query + rulesListed*max(child, 1) }
+	c.Query.RuleVersions = func(child int, _ string) int { return query + rulesListed*max(child, 1) }
 	c.Order.Timeline = list
 	c.Order.Systems = list
 	c.Order.Alerts = func(child int) int { return query + list(child) }
