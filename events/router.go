@@ -163,10 +163,11 @@ func observe(m *metrics.Metrics, log *slog.Logger, outer bool) message.HandlerMi
 			case !outer && err != nil:
 				m.HandlerFailures.WithLabelValues(name).Inc()
 			case outer && err == nil && d.parked:
+				topic := originTopic(msg)
 				m.Poisoned.WithLabelValues(name).Inc()
+				m.PoisonParked.WithLabelValues(topic).Inc()
 				log.Error("message parked on the poison queue", "handler", name, "message_uuid", msg.UUID,
-					"topic", message.SubscribeTopicFromCtx(msg.Context()), "attempts", d.attempts,
-					"reason", msg.Metadata.Get(middleware.ReasonForPoisonedKey))
+					"topic", topic, "attempts", d.attempts, "reason", msg.Metadata.Get(middleware.ReasonForPoisonedKey))
 			case outer && err == nil:
 				m.HandlerMessages.WithLabelValues(name).Inc()
 				if at := PublishedAt(msg); !at.IsZero() {
@@ -176,6 +177,15 @@ func observe(m *metrics.Metrics, log *slog.Logger, outer bool) message.HandlerMi
 			return out, err
 		}
 	}
+}
+
+// originTopic is the topic a message was first published on: a retried
+// message travels on TopicRedrive.
+func originTopic(msg *message.Message) string {
+	if t := msg.Metadata.Get(MetaOriginTopic); t != "" {
+		return t
+	}
+	return message.SubscribeTopicFromCtx(msg.Context())
 }
 
 // RunRouter runs r until ctx ends, then closes it, waiting for in-flight handlers.
