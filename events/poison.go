@@ -380,8 +380,8 @@ func (q *PoisonQueue) Retry(ctx context.Context, id int64, actor string) (Parked
 const retryBatch = 100
 
 // RetryTopic retries every retriable message parked from topic, a batch
-// per transaction. skipped counts those left parked because their handler
-// cannot retry them.
+// per transaction. skipped counts what is still parked from topic after:
+// messages whose handler cannot retry them (and any parked meanwhile).
 func (q *PoisonQueue) RetryTopic(ctx context.Context, topic, actor string) (retried, skipped int, err error) {
 	handlers := slices.Sorted(maps.Keys(q.groups))
 	// Only what is parked now: a retry failing again while this runs is
