@@ -43,6 +43,8 @@ type Resolver struct {
 	// those of the configuration file (listed read-only).
 	NotifyStore *storage.NotifyConfig
 	NotifyFile  config.Notify
+	// Poison shows, retries and discards the bus's parked messages.
+	Poison *events.PoisonQueue
 }
 
 // change runs f in a transaction and publishes the alert and work-item

@@ -57,6 +57,7 @@ type Node struct {
 	detector  *detection.Detector
 	scheduler *timers.Scheduler
 	notifier  *notifier.Notifier
+	poison    *events.PoisonQueue
 	committer *ingest.Committer
 	audit     *ingest.Committer
 	router    *message.Router
@@ -178,6 +179,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		return nil, err
 	}
 	n.router.AddConsumerHandler(notifier.Group, events.TopicAlerts, notifySub, n.notifier.Handle)
+	// Parked messages of the handlers whose consumer group every node
+	// shares can be retried; the live fan-out's are only discarded. Real
+	// time, whatever the simulated clock says: this is the IT view's audit.
+	n.poison = events.NewPoisonQueue(n.apiDB, n.Bus, n.Metrics, log, time.Now, map[string]string{
+		projection.HandlerName: projection.ConsumerGroup,
+		notifier.Group:         notifier.Group,
+	})
+	if err := n.poison.RegisterRedrive(n.router); err != nil {
+		return nil, err
+	}
 
 	res := &resolvers.Resolver{
 		Store: orders, Hub: hub, Metrics: n.Metrics, Now: n.now,
@@ -187,6 +198,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		Time: n.Clock, Simulation: cfg.Mode == "simulation",
 		OnSilence:   n.notifier.Silence,
 		NotifyStore: n.notifier.Store(), NotifyFile: cfg.Notify,
+		Poison: n.poison,
 	}
 	n.server = server.New(server.Options{
 		Addr: cfg.HTTPAddr, DebugAddr: cfg.DebugAddr,
@@ -358,6 +370,7 @@ func (n *Node) Start(ctx context.Context) (string, error) {
 	n.busDone = make(chan error, 1)
 	go func() { n.busDone <- events.RunRouter(busCtx, n.router) }()
 	go n.prune(busCtx)
+	go n.poison.KeepGauge(busCtx, 30*time.Second)
 	if err := n.notifier.Start(busCtx); err != nil {
 		return "", err
 	}
