@@ -55,6 +55,7 @@ func Complexity() generated.ComplexityRoot {
 		return page(first, child)
 	}
 	c.Query.WorkItems = func(child int, _ string, _ *string, first *int) int { return page(first, child) }
+	c.Query.PoisonMessages = func(child int, _, _ *string, first *int, _ *string) int { return page(first, child) }
 	c.Query.BacktestRule = func(child int, _ model.RuleInput, _, _ time.Time, _ *int) int { return Backtest + child }
 	c.Query.Order = func(child int, _, _ string) int { return dbField(child) }
 	c.Query.OrderByID = func(child int, _ string) int { return dbField(child) }
