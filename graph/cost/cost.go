@@ -15,11 +15,12 @@ import (
 )
 
 const (
-	// Limit is the budget of one operation.
-	Limit = 5000
+	// Limit is the budget of one operation: a full page (500) of a wide
+	// row fits; a full page of orders with their timelines does not.
+	Limit = 10000
 	// Backtest is the price of one backtestRule: more than half the
 	// budget, so one query holds at most one.
-	Backtest = 3000
+	Backtest = 6000
 	// query is the price of a field that runs its own database query.
 	query = 10
 	// defaultPage is a list's size when the caller does not say (the
