@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/towerhq/tower/domain/order"
+	"github.com/towerhq/tower/internal/projection"
 )
 
 // BenchmarkApply measures the twin projection: one op is one bus message of
@@ -40,10 +41,21 @@ var lifecycle = []order.Kind{
 // loads it: one op is one bus message of 20 events, each moving a different
 // existing order one step along its lifecycle (created to delivered), with
 // the facts the figures read (shop, warehouse, courier, deadlines, the
-// packer). Every op changes 20 twins' stages and timestamps. Reports
+// packer). Every op changes 20 twins' stages and timestamps. With rollups
+// on, the op also keeps the figure rollups of those changes. Reports
 // events/s.
 func BenchmarkApplyLifecycle(b *testing.B) {
-	p, _ := newTwins(b)
+	b.Run("rollups=off", func(b *testing.B) {
+		p, _ := newTwins(b)
+		benchLifecycle(b, p)
+	})
+	b.Run("rollups=on", func(b *testing.B) {
+		p, _ := newFigureTwins(b)
+		benchLifecycle(b, p)
+	})
+}
+
+func benchLifecycle(b *testing.B, p *projection.Twins) {
 	ctx := ctxT(b)
 	const inFlight = 20 * 10 // 20 orders at each of the 10 steps
 	keys := make([]order.Key, 0, inFlight)
