@@ -57,6 +57,7 @@ type Config struct {
 	Sources   []Source  `yaml:"sources"`
 	Simulator Simulator `yaml:"simulator"`
 	Notify    Notify    `yaml:"notifications"`
+	Figures   Figures   `yaml:"figures"`
 	// PublicURL is how people reach this server (links in robot messages).
 	PublicURL string `yaml:"public_url"`
 }
@@ -221,6 +222,7 @@ func Default() Config {
 			KeepAlive:           15 * time.Second,
 			StatementTimeout:    10 * time.Second,
 		},
+		Figures: defaultFigures(),
 	}
 }
 
@@ -390,6 +392,7 @@ func (c *Config) Validate() error {
 	if c.GraphQL.BacklogPushInterval < 10*time.Millisecond {
 		bad("graphql.backlog_push_interval", "%s is below 10ms", c.GraphQL.BacklogPushInterval)
 	}
+	errs = append(errs, c.Figures.check()...)
 	if c.Simulator.Enabled && c.Mode == "production" {
 		bad("simulator.enabled", "the simulator never runs in production mode")
 	}
