@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/towerhq/tower/events"
+	"github.com/towerhq/tower/internal/figures"
 	"github.com/towerhq/tower/internal/ingest"
 	"github.com/towerhq/tower/internal/notifications/notifier"
 	"github.com/towerhq/tower/internal/projection"
@@ -46,6 +47,14 @@ func (n *Node) prune(ctx context.Context) {
 			case pruned > 0:
 				n.log.Info("refused-delivery retention: pruned audit rows", "rows", pruned, "older_than", keep)
 			}
+		}
+		now := n.now()
+		pruned, err := figures.Prune(ctx, n.DB, now.Add(-n.cfg.Figures.MinuteRetention), now)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			n.log.Warn("figures retention", "err", err)
+		case pruned > 0:
+			n.log.Info("figures retention: pruned rollup rows", "rows", pruned, "minutes_older_than", n.cfg.Figures.MinuteRetention)
 		}
 		t.Reset(pruneEvery)
 	}
