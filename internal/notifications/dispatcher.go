@@ -156,15 +156,23 @@ func Validate(channels []Channel, routes []Route, opts Options) error {
 		names[c.Name()] = true
 	}
 	for i, r := range routes {
-		if !names[r.Channel] {
-			return fmt.Errorf("notifications: route %d names unknown channel %q", i, r.Channel)
-		}
-		if r.MinSeverity != "" && SeverityRank(r.MinSeverity) == 0 {
-			return fmt.Errorf("notifications: route %d: unknown severity %q (info, warning, critical)", i, r.MinSeverity)
+		if err := ValidateRoute(r, names); err != nil {
+			return fmt.Errorf("notifications: route %d: %w", i, err)
 		}
 	}
 	if opts.EscalateTo != "" && !names[opts.EscalateTo] {
 		return fmt.Errorf("notifications: EscalateTo names unknown channel %q", opts.EscalateTo)
+	}
+	return nil
+}
+
+// ValidateRoute checks one route against the channel names there are.
+func ValidateRoute(r Route, channels map[string]bool) error {
+	if !channels[r.Channel] {
+		return fmt.Errorf("unknown channel %q", r.Channel)
+	}
+	if r.MinSeverity != "" && SeverityRank(r.MinSeverity) == 0 {
+		return fmt.Errorf("unknown severity %q (info, warning, critical)", r.MinSeverity)
 	}
 	return nil
 }

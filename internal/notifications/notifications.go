@@ -13,7 +13,8 @@
 // notification_deliveries.
 //
 // The robots themselves are the subpackages wecom and dingtalk; each
-// implements Channel. This package imports neither: the wiring picks them.
+// implements Channel. This package imports neither: package robot builds
+// them from a channel's configuration.
 package notifications
 
 import (
@@ -157,6 +158,16 @@ type APIError struct {
 func (e *APIError) Error() string {
 	return fmt.Sprintf("%s: errcode %d: %s", e.Platform, e.Code, e.Message)
 }
+
+// ConfigError is a robot configuration its client refuses: the field at
+// fault (name, type, webhook_url or secret) and why, never the secret
+// itself.
+type ConfigError struct {
+	Field string
+	Msg   string
+}
+
+func (e *ConfigError) Error() string { return e.Msg }
 
 // TruncateUTF8 returns the longest prefix of s of at most max bytes that
 // ends on a rune boundary (robots count bytes; a Chinese character is 3).

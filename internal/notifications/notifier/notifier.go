@@ -6,12 +6,14 @@ package notifier
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/uptrace/bun"
 
 	"github.com/towerhq/tower/domain/alert"
@@ -19,8 +21,7 @@ import (
 	"github.com/towerhq/tower/internal/config"
 	"github.com/towerhq/tower/internal/metrics"
 	"github.com/towerhq/tower/internal/notifications"
-	"github.com/towerhq/tower/internal/notifications/dingtalk"
-	"github.com/towerhq/tower/internal/notifications/wecom"
+	"github.com/towerhq/tower/internal/notifications/robot"
 	"github.com/towerhq/tower/internal/storage"
 )
 
@@ -52,6 +53,7 @@ type Notifier struct {
 	store   *storage.NotifyConfig
 	baseURL string
 	m       *metrics.Metrics
+	invalid *prometheus.GaugeVec
 	log     *slog.Logger
 	now     func() time.Time
 
@@ -65,15 +67,26 @@ type Notifier struct {
 
 // New makes a notifier; Start loads its robots.
 func New(o Options) *Notifier {
-	return &Notifier{db: o.DB, file: o.File, store: storage.NewNotifyConfig(o.DB), baseURL: o.BaseURL,
+	n := &Notifier{db: o.DB, file: o.File, store: storage.NewNotifyConfig(o.DB), baseURL: o.BaseURL,
 		m: o.Metrics, log: o.Logger, now: o.Now}
+	n.invalid = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "tower_notification_channels_invalid",
+		Help: "Robot channels left out of the notifier because their robot client refuses their configuration (1 per channel).",
+	}, []string{"channel"})
+	if o.Metrics != nil {
+		o.Metrics.Registry.MustRegister(n.invalid)
+	}
+	return n
 }
 
 // Store holds the robots and routes configured through the API.
 func (n *Notifier) Store() *storage.NotifyConfig { return n.store }
 
 // build makes a dispatcher for the file's and the API's robots, or nil
-// when there is none.
+// when there is none it can use. A robot its client refuses (a channel
+// saved before the API checked them, a bad file entry) is left out, logged
+// and counted in tower_notification_channels_invalid, rather than
+// stopping every alert and the node's start.
 func (n *Notifier) build(ctx context.Context) (*notifications.Dispatcher, error) {
 	chCfg := append([]config.NotifyChannel{}, n.file.Channels...)
 	routeCfg := append([]config.NotifyRoute{}, n.file.Routes...)
@@ -89,39 +102,48 @@ func (n *Notifier) build(ctx context.Context) (*notifications.Dispatcher, error)
 	for _, r := range dbRoutes {
 		routeCfg = append(routeCfg, r.Route)
 	}
-	if len(chCfg) == 0 {
+	var chans []notifications.Channel
+	names := map[string]bool{}
+	n.invalid.Reset()
+	for _, c := range chCfg {
+		ch, err := robot.New(c)
+		if err == nil && names[c.Name] {
+			err = errors.New("another channel has this name")
+		}
+		if err != nil {
+			// A bad robot fails only itself: the others are built.
+			n.invalid.WithLabelValues(c.Name).Set(1)
+			n.log.Error("notification channel left out: its robot cannot be used", "channel", c.Name, "type", c.Type, "err", err)
+			continue
+		}
+		names[c.Name] = true
+		chans = append(chans, ch)
+	}
+	if len(chans) == 0 {
 		return nil, nil
 	}
-	var chans []notifications.Channel
-	for _, c := range chCfg {
-		switch c.Type {
-		case "wecom":
-			wc := wecom.Config{Name: c.Name, WebhookURL: c.WebhookURL, Mentions: c.Mentions, MentionMobiles: c.MentionMobile}
-			if err := wc.Validate(); err != nil {
-				return nil, fmt.Errorf("notifications: channel %s: %w", c.Name, err)
-			}
-			chans = append(chans, wecom.New(wc))
-		case "dingtalk":
-			dc := dingtalk.Config{Name: c.Name, WebhookURL: c.WebhookURL, Secret: c.Secret, AtUserIDs: c.Mentions, AtMobiles: c.MentionMobile}
-			if err := dc.Validate(); err != nil {
-				return nil, fmt.Errorf("notifications: channel %s: %w", c.Name, err)
-			}
-			chans = append(chans, dingtalk.New(dc))
-		default:
-			return nil, fmt.Errorf("notifications: channel %s: unknown type %q", c.Name, c.Type)
+	var routes []notifications.Route
+	for _, rc := range routeCfg {
+		r := notifications.Route{Channel: rc.Channel, MinSeverity: rc.MinSeverity, Kinds: rc.Kinds, Scopes: rc.Scopes}
+		if err := notifications.ValidateRoute(r, names); err != nil {
+			n.log.Warn("notification route left out", "channel", rc.Channel, "err", err)
+			continue
 		}
+		routes = append(routes, r)
 	}
-	routes := make([]notifications.Route, 0, len(routeCfg))
-	for _, r := range routeCfg {
-		routes = append(routes, notifications.Route{Channel: r.Channel, MinSeverity: r.MinSeverity, Kinds: r.Kinds, Scopes: r.Scopes})
-	}
-	if len(routes) == 0 {
+	if len(routeCfg) == 0 {
+		// No routes at all: every robot gets warnings and above.
 		for _, c := range chans {
 			routes = append(routes, notifications.Route{Channel: c.Name(), MinSeverity: notifications.SeverityWarning})
 		}
 	}
+	escalateTo := n.file.EscalateTo
+	if escalateTo != "" && !names[escalateTo] {
+		n.log.Error("notification escalations off: their channel cannot be used", "channel", escalateTo)
+		escalateTo = ""
+	}
 	opts := notifications.Options{
-		GroupWindow: n.file.GroupWindow, EscalateAfter: n.file.EscalateAfter, EscalateTo: n.file.EscalateTo,
+		GroupWindow: n.file.GroupWindow, EscalateAfter: n.file.EscalateAfter, EscalateTo: escalateTo,
 		// Robots count their rate limits in real time, whatever a
 		// simulation does to the server's clock.
 		Now: time.Now, Logger: n.log,
