@@ -1,0 +1,3 @@
+ALTER TABLE notification_deliveries DROP COLUMN IF EXISTS cost;
+--bun:split
+DROP TABLE IF EXISTS notification_outbox;
