@@ -405,7 +405,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 }
 
 func (d *Dispatcher) prune(ctx context.Context) {
-	deleted, abandoned, err := pruneOutbox(ctx, d.db, d.names, d.now(), d.opts.Retention, d.opts.GiveUpAfter)
+	deleted, abandoned, err := pruneOutbox(ctx, d.db, d.now(), d.opts.Retention, d.opts.GiveUpAfter)
 	if err != nil {
 		if ctx.Err() == nil {
 			d.log.Error("prune notification outbox", "err", err)
@@ -413,7 +413,7 @@ func (d *Dispatcher) prune(ctx context.Context) {
 		return
 	}
 	if abandoned > 0 {
-		d.log.Error("notifications given up: not sent within a day of their due time", "alerts", abandoned)
+		d.log.Error("notifications given up: not sent in time", "alerts", abandoned, "give_up_after", d.opts.GiveUpAfter)
 	}
 	if deleted > 0 {
 		d.log.Debug("notification outbox pruned", "rows", deleted)

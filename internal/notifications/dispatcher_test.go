@@ -928,3 +928,58 @@ func TestTwoNodesShareTheOutbox(t *testing.T) {
 		t.Errorf("stats a %+v, b %+v", sa, sb)
 	}
 }
+
+// TestPruneGivesUpAndForgets: a notification still pending a day after it
+// fell due is given up, whatever its channel (one deleted since has no
+// dispatcher), and finished rows go after the retention. On a database of
+// its own: pruning reaches every channel's rows.
+func TestPruneGivesUpAndForgets(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t, t.Name())
+	if err := migrations.Migrate(t.Context(), db, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	opts := notifications.Options{Now: e.clk.Now, Logger: slog.New(slog.DiscardHandler)}
+	gone := notifications.NewDispatcher(db, []notifications.Channel{e.wecom(wecom.Config{Name: "deleted since"})},
+		[]notifications.Route{{Channel: "deleted since"}}, opts)
+	if err := gone.Notify(t.Context(), alert(1, "warehouse:GZ-03", notifications.SeverityCritical, e.clk.Now())); err != nil {
+		t.Fatal(err)
+	}
+	d := notifications.NewDispatcher(db, []notifications.Channel{e.wecom(wecom.Config{})}, []notifications.Route{{Channel: e.wName}}, opts)
+	if err := d.Notify(t.Context(), alert(2, "warehouse:GZ-03", notifications.SeverityCritical, e.clk.Now())); err != nil {
+		t.Fatal(err)
+	}
+	e.clk.Advance(2 * time.Minute)
+	d.Flush(t.Context())
+	states := func() map[string]int {
+		rows, err := db.QueryContext(t.Context(), `SELECT state, count(*) FROM notification_outbox GROUP BY state`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		out := map[string]int{}
+		for rows.Next() {
+			var s string
+			var n int
+			if err := rows.Scan(&s, &n); err != nil {
+				t.Fatal(err)
+			}
+			out[s] = n
+		}
+		return out
+	}
+	if st := states(); fmt.Sprint(st) != "map[pending:1 sent:1]" {
+		t.Fatalf("outbox %v", st)
+	}
+	e.clk.Advance(24 * time.Hour)
+	d.Prune(t.Context())
+	if st := states(); fmt.Sprint(st) != "map[failed:1 sent:1]" {
+		t.Errorf("a day later: outbox %v, want the deleted channel's row given up", st)
+	}
+	e.clk.Advance(7*24*time.Hour + time.Minute)
+	d.Prune(t.Context())
+	if st := states(); len(st) != 0 {
+		t.Errorf("after the retention: outbox %v, want empty", st)
+	}
+}

@@ -290,20 +290,19 @@ func countPending(ctx context.Context, db bun.IDB, channels []string) (int, erro
 	return n, nil
 }
 
-// pruneOutbox deletes the channels' finished rows older than keep and
-// gives up rows still pending giveUp after they fell due.
-func pruneOutbox(ctx context.Context, db bun.IDB, channels []string, now time.Time, keep, giveUp time.Duration) (deleted, abandoned int64, err error) {
+// pruneOutbox deletes finished rows older than keep and gives up rows
+// still pending giveUp after they fell due, of every channel: a channel
+// deleted or renamed since has no dispatcher to do it, and a day-old
+// notification is no use on any robot.
+func pruneOutbox(ctx context.Context, db bun.IDB, now time.Time, keep, giveUp time.Duration) (deleted, abandoned int64, err error) {
 	res, err := db.ExecContext(ctx, `
-		UPDATE notification_outbox SET state = ?, last_error = ?, done_at = ?
-		WHERE state = ? AND channel = ANY(?::text[]) AND due_at < ?`,
-		stateFailed, fmt.Sprintf("not sent within %v of its due time", giveUp), now, statePending, pgdialect.Array(channels), now.Add(-giveUp))
+		UPDATE notification_outbox SET state = ?, last_error = ?, done_at = ? WHERE state = ? AND due_at < ?`,
+		stateFailed, fmt.Sprintf("not sent within %v of its due time", giveUp), now, statePending, now.Add(-giveUp))
 	if err != nil {
 		return 0, 0, fmt.Errorf("give up stale notifications: %w", err)
 	}
 	abandoned, _ = res.RowsAffected()
-	res, err = db.ExecContext(ctx, `
-		DELETE FROM notification_outbox WHERE state <> ? AND channel = ANY(?::text[]) AND done_at < ?`,
-		statePending, pgdialect.Array(channels), now.Add(-keep))
+	res, err = db.ExecContext(ctx, `DELETE FROM notification_outbox WHERE state <> ? AND done_at < ?`, statePending, now.Add(-keep))
 	if err != nil {
 		return 0, abandoned, fmt.Errorf("prune notification outbox: %w", err)
 	}
