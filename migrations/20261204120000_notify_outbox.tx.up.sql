@@ -41,3 +41,6 @@ CREATE INDEX notification_outbox_done ON notification_outbox (done_at) WHERE sta
 -- Robot rate slots a send attempt took (WeCom mobile mentions take two):
 -- every node reads them to keep a robot within its per-minute limit.
 ALTER TABLE notification_deliveries ADD COLUMN cost integer NOT NULL DEFAULT 1;
+--bun:split
+-- A robot's rate-limit pause: the latest retry_at it asked for.
+CREATE INDEX notification_deliveries_paused ON notification_deliveries (channel, retry_at) WHERE status = 'rate_limited';

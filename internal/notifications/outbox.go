@@ -256,18 +256,13 @@ func loadRate(ctx context.Context, db bun.IDB, channel string, limit int, now ti
 		return rs, fmt.Errorf("read rate of %s: %w", channel, err)
 	}
 	var paused sql.NullTime
-	if err := db.QueryRowContext(ctx, `
-		SELECT max(retry_at) FROM notification_deliveries
-		WHERE channel = ? AND status = ? AND created_at > ?`, channel, StatusRateLimited, now.Add(-pauseLookback)).Scan(&paused); err != nil {
+	if err := db.QueryRowContext(ctx, `SELECT max(retry_at) FROM notification_deliveries WHERE channel = ? AND status = ?`,
+		channel, StatusRateLimited).Scan(&paused); err != nil {
 		return rs, fmt.Errorf("read pause of %s: %w", channel, err)
 	}
 	rs.pausedUntil = paused.Time
 	return rs, nil
 }
-
-// pauseLookback bounds how far back a robot's rate-limit pause is looked
-// for (DingTalk's is ten minutes).
-const pauseLookback = 24 * time.Hour
 
 func nextDue(ctx context.Context, db bun.IDB, channel string) (time.Time, error) {
 	var due sql.NullTime

@@ -31,6 +31,19 @@ const dbTimeout = 10 * time.Second
 // have no idempotency key to dedupe it).
 func (d *Dispatcher) step(ctx context.Context, ch Channel, now time.Time) time.Time {
 	name := ch.Name()
+	// Something is due (Flush saw it). While the robot is paused or its
+	// slots are taken nothing can go: no need for the lease to know.
+	rl, err := loadRate(ctx, d.db, name, d.opts.RatePerMinute, now)
+	if err != nil {
+		d.logError(ctx, "notifications: send", name, err)
+		return now.Add(failWait)
+	}
+	if now.Before(rl.pausedUntil) {
+		return rl.pausedUntil
+	}
+	if rl.used(now) >= rl.limit {
+		return rl.slotFreeAt(now)
+	}
 	lease, ok, err := d.lease(ctx, name)
 	if err != nil {
 		d.logError(ctx, "notifications: take a channel's lease", name, err)
@@ -41,7 +54,7 @@ func (d *Dispatcher) step(ctx context.Context, ch Channel, now time.Time) time.T
 	}
 	defer func() { _ = lease.Rollback() }() // it holds only the lock
 
-	rl, err := d.sendDue(ctx, ch, now)
+	rl, err = d.sendDue(ctx, ch, now)
 	if err != nil {
 		d.logError(ctx, "notifications: send", name, err)
 		return now.Add(failWait)
@@ -85,6 +98,7 @@ func (d *Dispatcher) lease(ctx context.Context, channel string) (bun.Tx, bool, e
 // sendDue sends the channel's due rows and returns its rate state after.
 func (d *Dispatcher) sendDue(ctx context.Context, ch Channel, now time.Time) (rateState, error) {
 	name := ch.Name()
+	// Read again under the lease: another node may have sent meanwhile.
 	rl, err := loadRate(ctx, d.db, name, d.opts.RatePerMinute, now)
 	if err != nil || now.Before(rl.pausedUntil) || rl.used(now) >= rl.limit {
 		// Nothing can go before the robot resumes or a slot frees; what
