@@ -125,7 +125,6 @@ const (
 	failWait = time.Second
 	// sendTimeout bounds one robot message.
 	sendTimeout = 30 * time.Second
-	pruneEvery  = time.Hour
 )
 
 func (o *Options) defaults() {
@@ -382,8 +381,6 @@ func (d *Dispatcher) Pending(ctx context.Context) (int, error) {
 // is pending stays in the outbox for the next dispatcher, here or on
 // another node.
 func (d *Dispatcher) Run(ctx context.Context) error {
-	prune := time.NewTicker(pruneEvery)
-	defer prune.Stop()
 	for {
 		next := d.Flush(ctx)
 		wait := maxWait
@@ -395,8 +392,6 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			t.Stop()
 			return nil
-		case <-prune.C:
-			d.prune(ctx)
 		case <-d.wake:
 		case <-t.C:
 		}
@@ -404,7 +399,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 }
 
-func (d *Dispatcher) prune(ctx context.Context) {
+// Prune gives up notifications still pending GiveUpAfter past their due
+// time and deletes finished ones older than Retention, of every channel
+// (one deleted or renamed since has no dispatcher of its own). Any node
+// may run it, now and then.
+func (d *Dispatcher) Prune(ctx context.Context) {
 	deleted, abandoned, err := pruneOutbox(ctx, d.db, d.now(), d.opts.Retention, d.opts.GiveUpAfter)
 	if err != nil {
 		if ctx.Err() == nil {

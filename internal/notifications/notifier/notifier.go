@@ -37,6 +37,10 @@ const Group = "notifier"
 // robots: another node may have taken every alert message since.
 const reloadEvery = 2 * time.Second
 
+// pruneEvery is how often a node prunes the notification outbox; nodes
+// pruning at once only find less to do.
+const pruneEvery = time.Hour
+
 // Options is what a Notifier needs.
 type Options struct {
 	DB *bun.DB
@@ -279,7 +283,8 @@ func (n *Notifier) Handle(msg *message.Message) error {
 }
 
 // Start loads the robots and runs the dispatcher in ctx, checking every
-// few seconds whether the API changed the robots.
+// few seconds whether the API changed the robots, and pruning the outbox
+// every hour.
 func (n *Notifier) Start(ctx context.Context) error {
 	n.mu.Lock()
 	n.runCtx = ctx
@@ -290,14 +295,23 @@ func (n *Notifier) Start(ctx context.Context) error {
 	n.wg.Go(func() {
 		t := time.NewTicker(reloadEvery)
 		defer t.Stop()
+		pruned := time.Now()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 			}
-			if _, err := n.current(ctx); err != nil && ctx.Err() == nil {
-				n.log.Error("notifier: reload robots", "err", err)
+			d, err := n.current(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					n.log.Error("notifier: reload robots", "err", err)
+				}
+				continue
+			}
+			if d != nil && time.Since(pruned) >= pruneEvery {
+				pruned = time.Now()
+				d.Prune(ctx)
 			}
 		}
 	})
