@@ -102,7 +102,6 @@ func settled(t *testing.T, channel string) {
 // with.
 type crashSpec struct {
 	DSN    string
-	Secret string
 	Notify config.Notify
 }
 
@@ -121,12 +120,11 @@ func TestCrashNode(t *testing.T) {
 	}
 	s := startServer(t, func(c *cfgT) {
 		c.DatabaseURL = spec.DSN
-		c.Sources[0].Secrets = []string{spec.Secret}
 		c.Notify = spec.Notify
 	})
 	// testDSN is this process's own, unused, database: the parent drops
 	// it, since this process never gets to.
-	os.Stdout.WriteString("DB " + testDSN + "\nNODE " + s.URL + "\n")
+	os.Stdout.WriteString("DB " + testDSN + "\nSECRET " + s.Secret + "\nNODE " + s.URL + "\n")
 	time.Sleep(5 * time.Minute)
 }
 
@@ -136,9 +134,7 @@ func TestNotificationSurvivesACrash(t *testing.T) {
 	fake, ch := wecomRobot(t, uniq("crash-"), "crash-key")
 	nc := config.Notify{Channels: []notify.Channel{ch}, Routes: []notify.Route{{Channel: ch.Name, MinSeverity: "warning"}},
 		GroupWindow: 5 * time.Second}
-	spec, _ := json.Marshal(crashSpec{DSN: testDSN, Secret: newSecret(t), Notify: nc})
-	var sp crashSpec
-	_ = json.Unmarshal(spec, &sp)
+	spec, _ := json.Marshal(crashSpec{DSN: testDSN, Notify: nc})
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashNode$", "-test.timeout=6m")
 	cmd.Env = append(os.Environ(), crashEnv+"="+string(spec))
@@ -167,7 +163,7 @@ func TestNotificationSurvivesACrash(t *testing.T) {
 		}
 		close(lines)
 	}()
-	var childURL, childDB string
+	var childURL, childDB, childSecret string
 	for childURL == "" {
 		select {
 		case l, ok := <-lines:
@@ -176,6 +172,9 @@ func TestNotificationSurvivesACrash(t *testing.T) {
 			}
 			if v, ok := strings.CutPrefix(l, "DB "); ok {
 				childDB = v
+			}
+			if v, ok := strings.CutPrefix(l, "SECRET "); ok {
+				childSecret = v
 			}
 			if v, ok := strings.CutPrefix(l, "NODE "); ok {
 				childURL = v
@@ -190,7 +189,7 @@ func TestNotificationSurvivesACrash(t *testing.T) {
 	}()
 	t.Cleanup(func() { dropDatabaseOf(t, childDB) })
 
-	child := &testServer{URL: childURL, Secret: sp.Secret}
+	child := &testServer{URL: childURL, Secret: childSecret}
 	no, wh := uniq("CR"), uniq("WH-")
 	vagueOrder(t, child, no, wh)
 	pgtest.WaitFor(t, 20*time.Second, func() bool { return outboxStates(t, ch.Name)["pending"] == 1 })
