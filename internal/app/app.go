@@ -196,7 +196,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		OrderPushInterval:   100 * time.Millisecond,
 		DB:                  n.apiDB, Bus: n.Bus, AlertStore: storage.NewAlerts(n.apiDB), RuleStore: detection.NewRules(n.apiDB),
 		Time: n.Clock, Simulation: cfg.Mode == "simulation",
-		OnSilence:   n.notifier.Silence,
+		// No OnSilence: every node's sender reads the silences table.
 		NotifyStore: n.notifier.Store(), NotifyFile: cfg.Notify,
 		Poison: n.poison,
 	}
@@ -420,6 +420,8 @@ func (n *Node) shutdown(ctx context.Context) error {
 		if err := <-n.busDone; err != nil {
 			errs = append(errs, err)
 		}
+		// A robot message under way is recorded before storage closes.
+		n.notifier.Wait()
 	}
 	n.closeStorage()
 	return errors.Join(errs...)
