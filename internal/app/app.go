@@ -196,7 +196,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		OrderPushInterval:   100 * time.Millisecond,
 		DB:                  n.apiDB, Bus: n.Bus, AlertStore: storage.NewAlerts(n.apiDB), RuleStore: detection.NewRules(n.apiDB),
 		Time: n.Clock, Simulation: cfg.Mode == "simulation",
-		// No OnSilence: every node's sender reads the silences table.
 		NotifyStore: n.notifier.Store(), NotifyFile: cfg.Notify,
 		Poison: n.poison,
 	}
