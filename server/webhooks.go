@@ -93,6 +93,13 @@ func (h *webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		src.Respond(w, platforms.Outcome{Status: ingest.StatusUnstorable, Err: err, Request: req})
 		return
 	}
+	if err != nil && r.Context().Err() != nil {
+		// The sender hung up while its delivery waited: it may still be
+		// committed, and the sender's retry is then a duplicate.
+		h.log.Warn("webhook sender went away before its commit", "source", name, "delivery_id", d.DeliveryID)
+		h.m.Webhooks.WithLabelValues(name, "client_gone", "499").Inc()
+		return
+	}
 	if err != nil {
 		h.log.Error("webhook not stored", "source", name, "delivery_id", d.DeliveryID, "err", err)
 		h.m.Webhooks.WithLabelValues(name, "unavailable", "503").Inc()

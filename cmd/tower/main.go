@@ -22,6 +22,7 @@ usage:
   tower serve   [--config FILE] [--http-addr ADDR] [--database-url URL] [--bus postgres]
   tower migrate [--config FILE] [--database-url URL]
   tower simulate [--config FILE] [--target URL] [--orders N] [--speed N] [--seed N] [--truth FILE]
+  tower bench   [--duration 60s] [--rate N] [--senders N] [--subscribers N] [--out DIR] [--config FILE] [--force]
 
 Every setting can also come from the environment (TOWER_CONFIG, TOWER_HTTP_ADDR,
 DATABASE_URL, TOWER_BUS, ...); see config.example.yaml.
@@ -42,6 +43,8 @@ func main() {
 		err = migrate(ctx, args)
 	case "simulate":
 		err = simulate(ctx, args)
+	case "bench":
+		err = benchCmd(ctx, args)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:

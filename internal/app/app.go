@@ -220,7 +220,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		OrderPushInterval:   100 * time.Millisecond,
 		DB:                  n.apiDB, Bus: n.Bus, AlertStore: storage.NewAlerts(n.apiDB), RuleStore: apiRules,
 		Time: n.Clock, Simulation: cfg.Mode == "simulation",
-		OnSilence:   n.notifier.Silence,
 		NotifyStore: n.notifier.Store(), NotifyFile: cfg.Notify,
 		Poison:  n.poison,
 		Figures: figureReader, FigurePushInterval: cfg.Figures.PushInterval, System: system, Log: log,
@@ -472,6 +471,8 @@ func (n *Node) shutdown(ctx context.Context) error {
 		if err := <-n.busDone; err != nil {
 			errs = append(errs, err)
 		}
+		// A robot message under way is recorded before storage closes.
+		n.notifier.Wait()
 	}
 	n.closeStorage()
 	return errors.Join(errs...)

@@ -50,6 +50,7 @@ var owners = map[string]string{
 	"notification_routes":     "internal/storage",
 	"notification_revision":   "internal/storage",
 	"notification_deliveries": "internal/notifications",
+	"notification_outbox":     "internal/notifications",
 }
 
 // busOwner writes the bus tables (watermill_*), through watermill-sql.
