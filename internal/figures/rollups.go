@@ -68,10 +68,12 @@ type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-// add upserts counts: flows at both resolutions, open as they are. Rows
-// are written in key order, so that two transactions touching the same
-// rows lock them in the same order.
+// add upserts counts, in one statement: flows at both resolutions, open
+// as they are. Rows are written in key order, so that two transactions
+// touching the same rows lock them in the same order.
 func add(ctx context.Context, db execer, flows, open figures.Counts) error {
+	var args []any
+	var parts []string
 	if len(flows) > 0 {
 		rows := make(map[rollupKey]int64, 2*len(flows))
 		for c, n := range flows {
@@ -80,14 +82,13 @@ func add(ctx context.Context, db execer, flows, open figures.Counts) error {
 			h.At = c.At.Truncate(time.Hour)
 			rows[rollupKey{ResHour, h}] += n
 		}
-		keys := slices.SortedFunc(maps.Keys(rows), compareRollupKeys)
 		var (
 			res                              []int16
 			at                               []time.Time
 			chs, shops, whs, crs, ms, labels []string
 			ns                               []int64
 		)
-		for _, k := range keys {
+		for _, k := range slices.SortedFunc(maps.Keys(rows), compareRollupKeys) {
 			n := rows[k]
 			if n == 0 {
 				continue
@@ -98,34 +99,44 @@ func add(ctx context.Context, db execer, flows, open figures.Counts) error {
 			ms, labels, ns = append(ms, string(c.Metric)), append(labels, c.Label), append(ns, n)
 		}
 		if len(ns) > 0 {
-			if _, err := db.ExecContext(ctx, `
-				INSERT INTO figure_rollups (res, at, channel, shop, warehouse, courier, metric, label, n)
-				SELECT * FROM unnest($1::smallint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[])
+			p := len(args)
+			args = append(args, res, at, chs, shops, whs, crs, ms, labels, ns)
+			parts = append(parts, fmt.Sprintf(`INSERT INTO figure_rollups (res, at, channel, shop, warehouse, courier, metric, label, n)
+				SELECT * FROM unnest($%d::smallint[], $%d::timestamptz[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::bigint[])
 				ON CONFLICT (res, at, channel, shop, warehouse, courier, metric, label) DO UPDATE SET n = figure_rollups.n + excluded.n`,
-				res, at, chs, shops, whs, crs, ms, labels, ns); err != nil {
-				return fmt.Errorf("figures: add %d rollup counts: %w", len(ns), err)
-			}
+				p+1, p+2, p+3, p+4, p+5, p+6, p+7, p+8, p+9))
 		}
 	}
 	if len(open) > 0 {
-		keys := slices.SortedFunc(maps.Keys(open), compareCells)
 		var (
 			since                            []time.Time
 			chs, shops, whs, crs, ms, labels []string
 			ns                               []int64
 		)
-		for _, c := range keys {
+		for _, c := range slices.SortedFunc(maps.Keys(open), compareCells) {
 			since = append(since, c.At)
 			chs, shops, whs, crs = append(chs, c.Scope.Channel), append(shops, c.Scope.Shop), append(whs, c.Scope.Warehouse), append(crs, c.Scope.Courier)
 			ms, labels, ns = append(ms, string(c.Metric)), append(labels, c.Label), append(ns, open[c])
 		}
-		if _, err := db.ExecContext(ctx, `
-			INSERT INTO figure_open (channel, shop, warehouse, courier, metric, label, since, n)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::bigint[])
+		p := len(args)
+		args = append(args, chs, shops, whs, crs, ms, labels, since, ns)
+		parts = append(parts, fmt.Sprintf(`INSERT INTO figure_open (channel, shop, warehouse, courier, metric, label, since, n)
+			SELECT * FROM unnest($%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::timestamptz[], $%d::bigint[])
 			ON CONFLICT (channel, shop, warehouse, courier, metric, label, since) DO UPDATE SET n = figure_open.n + excluded.n`,
-			chs, shops, whs, crs, ms, labels, since, ns); err != nil {
-			return fmt.Errorf("figures: add %d open counts: %w", len(ns), err)
-		}
+			p+1, p+2, p+3, p+4, p+5, p+6, p+7, p+8))
+	}
+	var q string
+	switch len(parts) {
+	case 0:
+		return nil
+	case 1:
+		q = parts[0]
+	default:
+		// One round trip: the first insert as a data-modifying CTE.
+		q = "WITH rollups AS (" + parts[0] + ") " + parts[1]
+	}
+	if _, err := db.ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("figures: add %d flow and %d open counts: %w", len(flows), len(open), err)
 	}
 	return nil
 }
