@@ -5,6 +5,8 @@ import OrderSearchView from './views/OrderSearchView.vue'
 import NotFoundView from './views/NotFoundView.vue'
 import AlertsView from './views/AlertsView.vue'
 import RulesView from './views/RulesView.vue'
+import CeoView from './views/ceo/CeoView.vue'
+import WarehouseView from './views/warehouse/WarehouseView.vue'
 
 declare module 'vue-router' {
   interface RouteMeta {
@@ -24,6 +26,8 @@ export const routes: RouteRecordRaw[] = [
   },
   { path: '/alerts', name: 'alerts', component: AlertsView, meta: { titleKey: 'alerts.title' } },
   { path: '/rules', name: 'rules', component: RulesView, meta: { titleKey: 'rules.title' } },
+  { path: '/ceo', name: 'ceo', component: CeoView, meta: { titleKey: 'ceo.title' } },
+  { path: '/warehouse', name: 'warehouse', component: WarehouseView, meta: { titleKey: 'warehouse.title' } },
   { path: '/:pathMatch(.*)*', name: 'not-found', component: NotFoundView, meta: { titleKey: 'notFound.title' } },
 ]
 
