@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
 
 	dfigures "github.com/towerhq/tower/domain/figures"
 	"github.com/towerhq/tower/domain/order"
@@ -170,6 +171,63 @@ func TestReader(t *testing.T) {
 	// Abnormal 0 and no divergence score 1: (0.2 + 0.1) / (0.3 + 0.2 + 0.1 + 0.15).
 	if idx.Value != 40 {
 		t.Errorf("index %v (%+v)", idx.Value, idx.Components)
+	}
+}
+
+// TestReaderAlertsAndTags: the figures the twins cannot hold, read from
+// where they live: abnormal orders (an open alert, or an exception tag),
+// open divergences, and how long alerts took to be raised.
+func TestReaderAlertsAndTags(t *testing.T) {
+	p, r, ch := setup(t)
+	ctx := context.Background()
+	for _, o := range []lifecycle{
+		{no: "A", shop: "s1", wh: "HZ", shipBy: 600, steps: map[order.Kind]int{order.KindPaid: 0, order.KindWMSOutbound: 40}},
+		{no: "B", shop: "s1", wh: "HZ", shipBy: 600, steps: map[order.Kind]int{order.KindPaid: 5}},
+		{no: "C", shop: "s1", wh: "HZ", shipBy: 600, steps: map[order.Kind]int{order.KindPaid: 9}},
+	} {
+		if _, err := p.Apply(ctx, o.events(ch)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A: out but not collected, an open divergence alert raised 47 s after
+	// its condition became true; B: an exception tag; C: a resolved alert
+	// and an informational tag only.
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := testDB.ExecContext(ctx, q, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alert := `INSERT INTO alerts (rule, kind, severity, state, channel, order_no, condition_since, raised_at, updated_at) VALUES (?, ?, 'warning', ?, ?, ?, ?, ?, ?)`
+	exec(alert, "outbound_not_collected", "not_collected", "OPEN", ch, "A", at(50), at(50).Add(47*time.Second), at(51))
+	exec(alert, "returned", "returned", "RESOLVED", ch, "C", at(20), at(80), at(80))
+	exec(`UPDATE orders SET tags = ? WHERE channel = ? AND order_no = ?`, pgdialect.Array([]string{"超时未发货"}), ch, "B")
+	exec(`UPDATE orders SET tags = ? WHERE channel = ? AND order_no = ?`, pgdialect.Array([]string{"偏远地区"}), ch, "C")
+
+	now := at(300)
+	w, err := r.Figures(ctx, dfigures.Filter{Channels: []string{ch}}, at(-60), now, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Abnormal != (dfigures.Rate{Num: 2, Den: 3}) {
+		t.Errorf("abnormal %+v, want A (open alert) and B (exception tag) of 3", w.Abnormal)
+	}
+	if w.Divergences != (dfigures.Rate{Num: 1, Den: 3}) {
+		t.Errorf("divergences %+v, want A of the 3 open", w.Divergences)
+	}
+	if w.DetectionTime.Count() != 2 {
+		t.Fatalf("detection times %v, want both alerts raised in the window", w.DetectionTime)
+	}
+	if w.DetectionTime[dfigures.Bin(47*time.Second)] != 1 || w.DetectionTime[dfigures.Bin(time.Hour)] != 1 {
+		t.Errorf("detection histogram %v, want 47 s and 1 h in their bins", w.DetectionTime)
+	}
+	// Another warehouse sees none of it.
+	w2, err := r.Figures(ctx, dfigures.Filter{Channels: []string{ch}, Warehouses: []string{"SH"}}, at(-60), now, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w2.Abnormal.Num != 0 || w2.Divergences.Num != 0 || w2.DetectionTime.Count() != 0 {
+		t.Errorf("warehouse SH: abnormal %+v divergences %+v detection %v", w2.Abnormal, w2.Divergences, w2.DetectionTime)
 	}
 }
 
