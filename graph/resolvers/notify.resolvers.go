@@ -18,6 +18,9 @@ import (
 
 // SaveNotificationChannel is the resolver for the saveNotificationChannel field.
 func (r *mutationResolver) SaveNotificationChannel(ctx context.Context, input model.NotificationChannelInput) (*model.NotificationChannel, error) {
+	if err := unscoped(ctx); err != nil {
+		return nil, err
+	}
 	c := notify.Channel{Name: strings.TrimSpace(input.Name), Type: input.Type, WebhookURL: input.WebhookURL,
 		Mentions: input.Mentions, MentionMobile: input.MentionMobiles}
 	if input.Secret != nil {
@@ -45,11 +48,17 @@ func (r *mutationResolver) SaveNotificationChannel(ctx context.Context, input mo
 
 // DeleteNotificationChannel is the resolver for the deleteNotificationChannel field.
 func (r *mutationResolver) DeleteNotificationChannel(ctx context.Context, name string) (bool, error) {
+	if err := unscoped(ctx); err != nil {
+		return false, err
+	}
 	return r.NotifyStore.DeleteChannel(ctx, name)
 }
 
 // AddNotificationRoute is the resolver for the addNotificationRoute field.
 func (r *mutationResolver) AddNotificationRoute(ctx context.Context, input model.NotificationRouteInput) (*model.NotificationRoute, error) {
+	if err := unscoped(ctx); err != nil {
+		return nil, err
+	}
 	rc := notify.Route{Channel: input.Channel, Kinds: input.Kinds, Scopes: input.Scopes}
 	if input.MinSeverity != nil {
 		rc.MinSeverity = *input.MinSeverity
@@ -71,6 +80,9 @@ func (r *mutationResolver) AddNotificationRoute(ctx context.Context, input model
 
 // DeleteNotificationRoute is the resolver for the deleteNotificationRoute field.
 func (r *mutationResolver) DeleteNotificationRoute(ctx context.Context, id string) (bool, error) {
+	if err := unscoped(ctx); err != nil {
+		return false, err
+	}
 	n, err := parseID("id", id)
 	if err != nil {
 		return false, err

@@ -11,6 +11,8 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/towerhq/tower/events"
+	"github.com/towerhq/tower/graph/directives"
+	"github.com/towerhq/tower/internal/auth"
 	"github.com/towerhq/tower/internal/clock"
 	"github.com/towerhq/tower/internal/config"
 	"github.com/towerhq/tower/internal/detection"
@@ -43,6 +45,11 @@ type Resolver struct {
 	// those of the configuration file (listed read-only).
 	NotifyStore *storage.NotifyConfig
 	NotifyFile  config.Notify
+	// Auth holds accounts and tokens; Policy is the schema's @hasRole.
+	Auth   *auth.Service
+	Policy *directives.Policy
+
+	wh warehouses
 }
 
 // change runs f in a transaction and publishes the alert and work-item

@@ -18,7 +18,10 @@ import (
 	"github.com/towerhq/tower/dev/simulator"
 	"github.com/towerhq/tower/domain/rules"
 	"github.com/towerhq/tower/events"
+	"github.com/towerhq/tower/graph/directives"
+	"github.com/towerhq/tower/graph/generated"
 	"github.com/towerhq/tower/graph/resolvers"
+	"github.com/towerhq/tower/internal/auth"
 	"github.com/towerhq/tower/internal/clock"
 	"github.com/towerhq/tower/internal/config"
 	"github.com/towerhq/tower/internal/detection"
@@ -53,6 +56,11 @@ type Node struct {
 	apiDB   *bun.DB
 	Bus     events.Bus
 	Metrics *metrics.Metrics
+	// Auth holds the accounts, sessions and API tokens.
+	Auth *auth.Service
+	// demo are the accounts seeded in dev mode, all with demoPassword.
+	demo         []DemoAccount
+	demoPassword string
 
 	detector  *detection.Detector
 	scheduler *timers.Scheduler
@@ -169,6 +177,28 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		return nil, err
 	}
 
+	n.Auth = auth.New(n.apiDB, auth.Options{
+		SessionTTL: cfg.Auth.SessionTTL, SessionIdle: cfg.Auth.SessionIdle, Logger: log.With("component", "auth"),
+		Failed: func(reason string) { n.Metrics.Logins.WithLabelValues(reason).Inc() },
+	})
+	switch {
+	case cfg.Mode == "production":
+		if err := checkProductionAccounts(ctx, n.Auth); err != nil {
+			return nil, err
+		}
+	case cfg.Auth.Demo(cfg.Mode):
+		if n.demo, n.demoPassword, err = seedDemo(ctx, n.Auth, cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	// Every root field must say who may use it, or the node does not start.
+	policy, err := directives.FromSchema(generated.NewExecutableSchema(generated.Config{}).Schema())
+	if err != nil {
+		return nil, err
+	}
+	metricsNets, _ := config.ParsePrefixes(cfg.Auth.MetricsNetworks) // checked by Validate
+	proxies, _ := config.ParsePrefixes(cfg.Auth.TrustedProxies)
+
 	n.notifier = notifier.New(notifier.Options{
 		DB: n.DB, File: cfg.Notify, BaseURL: cfg.PublicURL, Metrics: n.Metrics,
 		Logger: log.With("component", "notify"), Now: n.now,
@@ -187,6 +217,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		Time: n.Clock, Simulation: cfg.Mode == "simulation",
 		OnSilence:   n.notifier.Silence,
 		NotifyStore: n.notifier.Store(), NotifyFile: cfg.Notify,
+		Auth: n.Auth, Policy: policy,
 	}
 	n.server = server.New(server.Options{
 		Addr: cfg.HTTPAddr, DebugAddr: cfg.DebugAddr,
@@ -195,6 +226,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		Resolver: res, AllowedOrigins: cfg.GraphQL.AllowedOrigins, KeepAlive: cfg.GraphQL.KeepAlive,
 		Ready:   n.readiness(),
 		Metrics: n.Metrics, Logger: log, Now: n.now,
+		Auth: server.Auth{
+			Service: n.Auth, Policy: policy, SecureCookies: cfg.SecureCookies(),
+			MetricsNetworks: metricsNets, TrustedProxies: proxies, RevalidateEvery: cfg.Auth.RevalidateEvery,
+		},
 	})
 	return n, nil
 }

@@ -25,6 +25,8 @@ type wsClient struct {
 	ending bool // set once the test sends its close frame; later writes are the server racing us, not errors
 }
 
+// dialGraphQL connects and sends connection_init with payload; a nil
+// payload carries the admin token of the test server at baseURL.
 func dialGraphQL(t testing.TB, baseURL, proto string, payload map[string]any) *wsClient {
 	t.Helper()
 	d := websocket.Dialer{Subprotocols: []string{proto}, HandshakeTimeout: 5 * time.Second}
@@ -41,6 +43,9 @@ func dialGraphQL(t testing.TB, baseURL, proto string, payload map[string]any) *w
 		errs: map[string]chan json.RawMessage{}, kinds: make(chan string, 1024), closed: make(chan struct{})}
 	if payload == nil {
 		payload = map[string]any{}
+		if tok, ok := adminTokens.Load(baseURL); ok {
+			payload["Authorization"] = "Bearer " + tok.(string)
+		}
 	}
 	c.write(map[string]any{"type": "connection_init", "payload": payload})
 	var ack struct{ Type string }

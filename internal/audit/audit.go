@@ -130,3 +130,17 @@ func decodeCursor(c string) (time.Time, int64, error) {
 	}
 	return time.UnixMicro(us), id, nil
 }
+
+type remoteKey struct{}
+
+// WithRemote attaches the caller's address to ctx, for the entries
+// recorded while serving it.
+func WithRemote(ctx context.Context, remote string) context.Context {
+	return context.WithValue(ctx, remoteKey{}, remote)
+}
+
+// RemoteFrom is the address WithRemote attached ("" if none).
+func RemoteFrom(ctx context.Context) string {
+	s, _ := ctx.Value(remoteKey{}).(string)
+	return s
+}

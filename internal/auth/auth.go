@@ -867,10 +867,10 @@ func (s *Service) Invalid(ctx context.Context, ps []access.Principal) ([]access.
 	return out, nil
 }
 
-// Admins counts the enabled administrators, and Demo the demo accounts:
+// Admins counts the enabled administrators and enabled demo accounts:
 // production refuses to start without the first or with the second.
 func (s *Service) Admins(ctx context.Context) (admins, demo int, err error) {
-	err = s.db.NewRaw(`SELECT count(*) FILTER (WHERE role = ? AND disabled_at IS NULL), count(*) FILTER (WHERE demo) FROM users`,
+	err = s.db.NewRaw(`SELECT count(*) FILTER (WHERE role = ? AND disabled_at IS NULL), count(*) FILTER (WHERE demo AND disabled_at IS NULL) FROM users`,
 		access.Admin.String()).Scan(ctx, &admins, &demo)
 	if err != nil {
 		err = fmt.Errorf("count accounts: %w", err)
