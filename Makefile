@@ -68,7 +68,9 @@ fuzz: ## every fuzz target for FUZZTIME each (default 10s)
 	    echo "fuzz $$pkg $$f"; $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg; \
 	  done; done
 
-bench: deps-postgres ## benchmarks, with their figures
+BENCH_DURATION ?= 60s
+bench: deps-postgres build ## tower bench (the pipeline's figures, one table and a JSON report), then the Go benchmarks
+	./$(BIN) bench --config $(CONFIG) --duration $(BENCH_DURATION)
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 -timeout 30m ./...
 
 generate: ## regenerate gqlgen code

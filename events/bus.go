@@ -34,6 +34,9 @@ const (
 	TopicAlerts = "alerts_v1"
 	// TopicPoison parks messages a handler could not process after retries.
 	TopicPoison = "poison_v1"
+	// TopicRedrive carries parked messages retried for one consumer group
+	// (see PoisonQueue.RegisterRedrive).
+	TopicRedrive = "poison_redrive_v1"
 )
 
 // MetaPublishedAt is the metadata key holding the publish time (unix nanos),

@@ -74,7 +74,7 @@ func (h *webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, src, d, req, ingest.OutcomeMalformed, http.StatusBadRequest, err)
 		return
 	}
-	d.DeliveryID, d.Events, d.Flagged = wire.Truncate(parsed.ID, 200), parsed.Events, parsed.Flagged
+	d.DeliveryID, d.Events, d.Flagged, d.Sanitized = wire.Truncate(parsed.ID, 200), parsed.Events, parsed.Flagged, parsed.Sanitized
 	if len(parsed.Flagged) > 0 {
 		h.m.ItemsFlagged.WithLabelValues(name).Add(float64(len(parsed.Flagged)))
 		h.log.Warn("webhook items stored but not mapped", "source", name, "delivery_id", d.DeliveryID,
@@ -88,6 +88,13 @@ func (h *webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.log.Error("webhook unstorable", "source", name, "delivery_id", d.DeliveryID, "err", err)
 		h.m.Webhooks.WithLabelValues(name, ingest.OutcomeUnstorable, strconv.Itoa(ingest.StatusUnstorable)).Inc()
 		src.Respond(w, platforms.Outcome{Status: ingest.StatusUnstorable, Err: err, Request: req})
+		return
+	}
+	if err != nil && r.Context().Err() != nil {
+		// The sender hung up while its delivery waited: it may still be
+		// committed, and the sender's retry is then a duplicate.
+		h.log.Warn("webhook sender went away before its commit", "source", name, "delivery_id", d.DeliveryID)
+		h.m.Webhooks.WithLabelValues(name, "client_gone", "499").Inc()
 		return
 	}
 	if err != nil {

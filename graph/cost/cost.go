@@ -15,16 +15,20 @@ import (
 )
 
 const (
-	// Limit is the budget of one operation.
-	Limit = 5000
+	// Limit is the budget of one operation: a full page (500) of a wide
+	// row fits; a full page of orders with their timelines does not.
+	Limit = 10000
 	// Backtest is the price of one backtestRule: more than half the
 	// budget, so one query holds at most one.
-	Backtest = 3000
+	Backtest = 6000
 	// query is the price of a field that runs its own database query.
 	query = 10
 	// defaultPage is a list's size when the caller does not say (the
 	// schema's default), maxPage the most the resolvers accept.
 	defaultPage, maxPage = 50, 500
+	// rulesListed is the assumed length of the rule list: the defaults
+	// and a brand's own, a few dozen.
+	rulesListed = 30
 	// perOrder is the assumed length of an order's small lists (timeline,
 	// systems, alerts): short for nearly every order.
 	perOrder = 10
@@ -52,11 +56,12 @@ func Complexity() generated.ComplexityRoot {
 		return page(first, child)
 	}
 	c.Query.WorkItems = func(child int, _ string, _ *string, first *int) int { return page(first, child) }
+	c.Query.PoisonMessages = func(child int, _, _ *string, first *int, _ *string) int { return page(first, child) }
 	c.Query.BacktestRule = func(child int, _ model.RuleInput, _, _ time.Time, _ *int) int { return Backtest + child }
 	c.Query.Order = func(child int, _, _ string) int { return dbField(child) }
 	c.Query.OrderByID = func(child int, _ string) int { return dbField(child) }
-	c.Query.Rules = func(child int) int { return query + 50*max(child, 1) }
-	c.Query.RuleVersions = func(child int, _ string) int { return query + 50*max(child, 1) }
+	c.Query.Rules = func(child int) int { return query + rulesListed*max(child, 1) }
+	c.Query.RuleVersions = func(child int, _ string) int { return query + rulesListed*max(child, 1) }
 	c.Order.Timeline = list
 	c.Order.Systems = list
 	c.Order.Alerts = func(child int) int { return query + list(child) }

@@ -166,10 +166,13 @@ type ComplexityRoot struct {
 		DeleteNotificationRoute   func(childComplexity int, id string) int
 		DeleteRule                func(childComplexity int, name string) int
 		DeleteSilence             func(childComplexity int, id string) int
+		DiscardPoisonMessage      func(childComplexity int, id string) int
 		EndSessions               func(childComplexity int, name string) int
 		ResetPassword             func(childComplexity int, name string, password string) int
 		ResolveAlert              func(childComplexity int, id string) int
 		ResolveWorkItem           func(childComplexity int, id string, note *string) int
+		RetryPoisonMessage        func(childComplexity int, id string) int
+		RetryPoisonMessages       func(childComplexity int, topic string) int
 		RevokeAPIToken            func(childComplexity int, name string) int
 		SaveNotificationChannel   func(childComplexity int, input model.NotificationChannelInput) int
 		SaveRule                  func(childComplexity int, input model.RuleInput) int
@@ -242,6 +245,28 @@ type ComplexityRoot struct {
 		HasNextPage func(childComplexity int) int
 	}
 
+	PoisonMessage struct {
+		Attempts       func(childComplexity int) int
+		ConsumerGroup  func(childComplexity int) int
+		Handler        func(childComplexity int) int
+		ID             func(childComplexity int) int
+		MessageID      func(childComplexity int) int
+		ParkedAt       func(childComplexity int) int
+		PayloadPreview func(childComplexity int) int
+		Reason         func(childComplexity int) int
+		ResolvedAt     func(childComplexity int) int
+		ResolvedBy     func(childComplexity int) int
+		Retriable      func(childComplexity int) int
+		RetryOf        func(childComplexity int) int
+		Status         func(childComplexity int) int
+		Topic          func(childComplexity int) int
+	}
+
+	PoisonRetryResult struct {
+		Retried func(childComplexity int) int
+		Skipped func(childComplexity int) int
+	}
+
 	Query struct {
 		APITokens            func(childComplexity int) int
 		Alerts               func(childComplexity int, first *int, after *string, state *model.AlertState, since *time.Time, kind *string) int
@@ -256,6 +281,9 @@ type ComplexityRoot struct {
 		Order                func(childComplexity int, channel string, orderNo string) int
 		OrderByID            func(childComplexity int, id string) int
 		Orders               func(childComplexity int, filter *model.OrderFilter, first *int, after *string) int
+		PoisonMessage        func(childComplexity int, id string) int
+		PoisonMessageCount   func(childComplexity int, topic *string) int
+		PoisonMessages       func(childComplexity int, topic *string, status *string, first *int, before *string) int
 		Rule                 func(childComplexity int, name string) int
 		RuleNames            func(childComplexity int) int
 		RuleVersions         func(childComplexity int, name string) int
@@ -403,6 +431,9 @@ type MutationResolver interface {
 	DeleteNotificationChannel(ctx context.Context, name string) (bool, error)
 	AddNotificationRoute(ctx context.Context, input model.NotificationRouteInput) (*model.NotificationRoute, error)
 	DeleteNotificationRoute(ctx context.Context, id string) (bool, error)
+	RetryPoisonMessage(ctx context.Context, id string) (*model.PoisonMessage, error)
+	DiscardPoisonMessage(ctx context.Context, id string) (*model.PoisonMessage, error)
+	RetryPoisonMessages(ctx context.Context, topic string) (*model.PoisonRetryResult, error)
 	ClaimWorkItem(ctx context.Context, id string) (*model.WorkItem, error)
 	ResolveWorkItem(ctx context.Context, id string, note *string) (*model.WorkItem, error)
 	AddWorkNote(ctx context.Context, id string, text string) (*model.WorkItem, error)
@@ -429,6 +460,9 @@ type QueryResolver interface {
 	NotificationChannels(ctx context.Context) ([]*model.NotificationChannel, error)
 	NotificationRoutes(ctx context.Context) ([]*model.NotificationRoute, error)
 	Clock(ctx context.Context) (*model.ClockInfo, error)
+	PoisonMessages(ctx context.Context, topic *string, status *string, first *int, before *string) ([]*model.PoisonMessage, error)
+	PoisonMessage(ctx context.Context, id string) (*model.PoisonMessage, error)
+	PoisonMessageCount(ctx context.Context, topic *string) (int, error)
 	WorkItems(ctx context.Context, queue string, status *string, first *int) ([]*model.WorkItem, error)
 	Rules(ctx context.Context) ([]*model.Rule, error)
 	Rule(ctx context.Context, name string) (*model.Rule, error)
@@ -1018,6 +1052,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteSilence(childComplexity, args["id"].(string)), true
+	case "Mutation.discardPoisonMessage":
+		if e.ComplexityRoot.Mutation.DiscardPoisonMessage == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_discardPoisonMessage_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DiscardPoisonMessage(childComplexity, args["id"].(string)), true
 	case "Mutation.endSessions":
 		if e.ComplexityRoot.Mutation.EndSessions == nil {
 			break
@@ -1062,6 +1107,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ResolveWorkItem(childComplexity, args["id"].(string), args["note"].(*string)), true
+	case "Mutation.retryPoisonMessage":
+		if e.ComplexityRoot.Mutation.RetryPoisonMessage == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_retryPoisonMessage_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RetryPoisonMessage(childComplexity, args["id"].(string)), true
+	case "Mutation.retryPoisonMessages":
+		if e.ComplexityRoot.Mutation.RetryPoisonMessages == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_retryPoisonMessages_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RetryPoisonMessages(childComplexity, args["topic"].(string)), true
 	case "Mutation.revokeApiToken":
 		if e.ComplexityRoot.Mutation.RevokeAPIToken == nil {
 			break
@@ -1404,6 +1471,104 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.HasNextPage(childComplexity), true
 
+	case "PoisonMessage.attempts":
+		if e.ComplexityRoot.PoisonMessage.Attempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PoisonMessage.Attempts(childComplexity), true
+	case "PoisonMessage.consumerGroup":
+		if e.ComplexityRoot.PoisonMessage.ConsumerGroup == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PoisonMessage.ConsumerGroup(childComplexity), true
+	case "PoisonMessage.handler":
+		if e.ComplexityRoot.PoisonMessage.Handler == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PoisonMessage.Handler(childComplexity), true
+	case "PoisonMessage.id":
+		if e.ComplexityRoot.PoisonMessage.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PoisonMessage.ID(childComplexity), true
+	case "PoisonMessage.messageId":
+		if e.ComplexityRoot.PoisonMessage.MessageID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PoisonMessage.MessageID(childComplexity), true
+	case "PoisonMessage.parkedAt":
+		if e.ComplexityRoot.PoisonMessage.ParkedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PoisonMessage.ParkedAt(childComplexity), true
+	case "PoisonMessage.payloadPreview":
+		if e.ComplexityRoot.PoisonMessage.PayloadPreview == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PoisonMessage.PayloadPreview(childComplexity), true
+	case "PoisonMessage.reason":
+		if e.ComplexityRoot.PoisonMessage.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PoisonMessage.Reason(childComplexity), true
+	case "PoisonMessage.resolvedAt":
+		if e.ComplexityRoot.PoisonMessage.ResolvedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PoisonMessage.ResolvedAt(childComplexity), true
+	case "PoisonMessage.resolvedBy":
+		if e.ComplexityRoot.PoisonMessage.ResolvedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PoisonMessage.ResolvedBy(childComplexity), true
+	case "PoisonMessage.retriable":
+		if e.ComplexityRoot.PoisonMessage.Retriable == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PoisonMessage.Retriable(childComplexity), true
+	case "PoisonMessage.retryOf":
+		if e.ComplexityRoot.PoisonMessage.RetryOf == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PoisonMessage.RetryOf(childComplexity), true
+	case "PoisonMessage.status":
+		if e.ComplexityRoot.PoisonMessage.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PoisonMessage.Status(childComplexity), true
+	case "PoisonMessage.topic":
+		if e.ComplexityRoot.PoisonMessage.Topic == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PoisonMessage.Topic(childComplexity), true
+
+	case "PoisonRetryResult.retried":
+		if e.ComplexityRoot.PoisonRetryResult.Retried == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PoisonRetryResult.Retried(childComplexity), true
+	case "PoisonRetryResult.skipped":
+		if e.ComplexityRoot.PoisonRetryResult.Skipped == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PoisonRetryResult.Skipped(childComplexity), true
+
 	case "Query.apiTokens":
 		if e.ComplexityRoot.Query.APITokens == nil {
 			break
@@ -1513,6 +1678,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Orders(childComplexity, args["filter"].(*model.OrderFilter), args["first"].(*int), args["after"].(*string)), true
+	case "Query.poisonMessage":
+		if e.ComplexityRoot.Query.PoisonMessage == nil {
+			break
+		}
+
+		args, err := ec.field_Query_poisonMessage_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PoisonMessage(childComplexity, args["id"].(string)), true
+	case "Query.poisonMessageCount":
+		if e.ComplexityRoot.Query.PoisonMessageCount == nil {
+			break
+		}
+
+		args, err := ec.field_Query_poisonMessageCount_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PoisonMessageCount(childComplexity, args["topic"].(*string)), true
+	case "Query.poisonMessages":
+		if e.ComplexityRoot.Query.PoisonMessages == nil {
+			break
+		}
+
+		args, err := ec.field_Query_poisonMessages_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PoisonMessages(childComplexity, args["topic"].(*string), args["status"].(*string), args["first"].(*int), args["before"].(*string)), true
 	case "Query.rule":
 		if e.ComplexityRoot.Query.Rule == nil {
 			break
@@ -2600,6 +2798,59 @@ type Subscription {
   backlogChanged: Backlog! @hasRole(roles: [ceo, ops, warehouse, cs, admin])
 }
 `, BuiltIn: false},
+	{Name: "../schema/poison.graphqls", Input: `"A bus message a handler could not process, parked on the poison queue: its effect (a twin update, a notification) has not happened."
+type PoisonMessage {
+  id: ID!
+  "The message's own id on the bus."
+  messageId: String!
+  "The topic it was published on."
+  topic: String!
+  "The handler that failed on it."
+  handler: String!
+  "The handler's consumer group; null when it has no durable one (the live fan-out), and then the message can only be discarded."
+  consumerGroup: String
+  "The error of the last attempt."
+  reason: String!
+  parkedAt: Time!
+  "How many times the handler ran before parking, when recorded."
+  attempts: Int
+  "The start of the payload as compact JSON, personal data masked."
+  payloadPreview: String!
+  "parked | retried | discarded"
+  status: String!
+  "Whether retryPoisonMessage can take it now."
+  retriable: Boolean!
+  "Who retried or discarded it, and when."
+  resolvedBy: String
+  resolvedAt: Time
+  "The parked message this one is a failed retry of."
+  retryOf: ID
+}
+
+type PoisonRetryResult {
+  "Messages handed back to their consumer group."
+  retried: Int!
+  "Messages of the topic left parked: their handler cannot retry them."
+  skipped: Int!
+}
+
+extend type Query {
+  "Parked messages, newest first: of one topic (as published, e.g. order_events_v1) or all, with a status (parked | retried | discarded; null for any), older than ` + "`" + `before` + "`" + ` to page."
+  poisonMessages(topic: String, status: String = "parked", first: Int = 50, before: ID): [PoisonMessage!]! @hasRole(roles: [it, admin])
+  poisonMessage(id: ID!): PoisonMessage @hasRole(roles: [it, admin])
+  "How many messages are parked now, on one topic or all."
+  poisonMessageCount(topic: String): Int! @hasRole(roles: [it, admin])
+}
+
+extend type Mutation {
+  "Hand a parked message back to the consumer group of the handler that failed on it (only that group sees it again). If it fails again it is parked again, with the new error."
+  retryPoisonMessage(id: ID!): PoisonMessage! @hasRole(roles: [it, admin]) @audit(action: "poison.retried", subject: "poison message {id}")
+  "Drop a parked message for good."
+  discardPoisonMessage(id: ID!): PoisonMessage! @hasRole(roles: [it, admin]) @audit(action: "poison.discarded", subject: "poison message {id}")
+  "Retry every retriable message parked from a topic."
+  retryPoisonMessages(topic: String!): PoisonRetryResult! @hasRole(roles: [it, admin]) @audit(action: "poison.retried_topic", subject: "topic {topic}")
+}
+`, BuiltIn: false},
 	{Name: "../schema/queue.graphqls", Input: `"An order waiting in a work queue."
 type WorkItem {
   id: ID!
@@ -3108,6 +3359,50 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_PoisonMessage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_PoisonMessage_id(ctx, field)
+	case "messageId":
+		return ec.fieldContext_PoisonMessage_messageId(ctx, field)
+	case "topic":
+		return ec.fieldContext_PoisonMessage_topic(ctx, field)
+	case "handler":
+		return ec.fieldContext_PoisonMessage_handler(ctx, field)
+	case "consumerGroup":
+		return ec.fieldContext_PoisonMessage_consumerGroup(ctx, field)
+	case "reason":
+		return ec.fieldContext_PoisonMessage_reason(ctx, field)
+	case "parkedAt":
+		return ec.fieldContext_PoisonMessage_parkedAt(ctx, field)
+	case "attempts":
+		return ec.fieldContext_PoisonMessage_attempts(ctx, field)
+	case "payloadPreview":
+		return ec.fieldContext_PoisonMessage_payloadPreview(ctx, field)
+	case "status":
+		return ec.fieldContext_PoisonMessage_status(ctx, field)
+	case "retriable":
+		return ec.fieldContext_PoisonMessage_retriable(ctx, field)
+	case "resolvedBy":
+		return ec.fieldContext_PoisonMessage_resolvedBy(ctx, field)
+	case "resolvedAt":
+		return ec.fieldContext_PoisonMessage_resolvedAt(ctx, field)
+	case "retryOf":
+		return ec.fieldContext_PoisonMessage_retryOf(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PoisonMessage", field.Name)
+}
+
+func (ec *executionContext) childFields_PoisonRetryResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "retried":
+		return ec.fieldContext_PoisonRetryResult_retried(ctx, field)
+	case "skipped":
+		return ec.fieldContext_PoisonRetryResult_skipped(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PoisonRetryResult", field.Name)
 }
 
 func (ec *executionContext) childFields_Receiver(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3656,6 +3951,20 @@ func (ec *executionContext) field_Mutation_deleteSilence_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_discardPoisonMessage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_endSessions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3725,6 +4034,34 @@ func (ec *executionContext) field_Mutation_resolveWorkItem_args(ctx context.Cont
 		return nil, err
 	}
 	args["note"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_retryPoisonMessage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_retryPoisonMessages_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "topic",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["topic"] = arg0
 	return args, nil
 }
 
@@ -4071,6 +4408,72 @@ func (ec *executionContext) field_Query_orders_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_poisonMessageCount_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "topic",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["topic"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_poisonMessage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_poisonMessages_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "topic",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["topic"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
 	return args, nil
 }
 
@@ -7123,6 +7526,243 @@ func (ec *executionContext) fieldContext_Mutation_deleteNotificationRoute(ctx co
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_retryPoisonMessage(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_retryPoisonMessage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RetryPoisonMessage(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRoleᚄ(ctx, []any{"it", "admin"})
+				if err != nil {
+					var zeroVal *model.PoisonMessage
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.PoisonMessage
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				action, err := ec.unmarshalNString2string(ctx, "poison.retried")
+				if err != nil {
+					var zeroVal *model.PoisonMessage
+					return zeroVal, err
+				}
+				subject, err := ec.unmarshalOString2ᚖstring(ctx, "poison message {id}")
+				if err != nil {
+					var zeroVal *model.PoisonMessage
+					return zeroVal, err
+				}
+				if ec.Directives.Audit == nil {
+					var zeroVal *model.PoisonMessage
+					return zeroVal, errors.New("directive audit is not implemented")
+				}
+				return ec.Directives.Audit(ctx, nil, directive1, action, subject)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PoisonMessage) graphql.Marshaler {
+			return ec.marshalNPoisonMessage2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐPoisonMessage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_retryPoisonMessage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PoisonMessage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_retryPoisonMessage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_discardPoisonMessage(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_discardPoisonMessage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DiscardPoisonMessage(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRoleᚄ(ctx, []any{"it", "admin"})
+				if err != nil {
+					var zeroVal *model.PoisonMessage
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.PoisonMessage
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				action, err := ec.unmarshalNString2string(ctx, "poison.discarded")
+				if err != nil {
+					var zeroVal *model.PoisonMessage
+					return zeroVal, err
+				}
+				subject, err := ec.unmarshalOString2ᚖstring(ctx, "poison message {id}")
+				if err != nil {
+					var zeroVal *model.PoisonMessage
+					return zeroVal, err
+				}
+				if ec.Directives.Audit == nil {
+					var zeroVal *model.PoisonMessage
+					return zeroVal, errors.New("directive audit is not implemented")
+				}
+				return ec.Directives.Audit(ctx, nil, directive1, action, subject)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PoisonMessage) graphql.Marshaler {
+			return ec.marshalNPoisonMessage2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐPoisonMessage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_discardPoisonMessage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PoisonMessage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_discardPoisonMessage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_retryPoisonMessages(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_retryPoisonMessages(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RetryPoisonMessages(ctx, fc.Args["topic"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRoleᚄ(ctx, []any{"it", "admin"})
+				if err != nil {
+					var zeroVal *model.PoisonRetryResult
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.PoisonRetryResult
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				action, err := ec.unmarshalNString2string(ctx, "poison.retried_topic")
+				if err != nil {
+					var zeroVal *model.PoisonRetryResult
+					return zeroVal, err
+				}
+				subject, err := ec.unmarshalOString2ᚖstring(ctx, "topic {topic}")
+				if err != nil {
+					var zeroVal *model.PoisonRetryResult
+					return zeroVal, err
+				}
+				if ec.Directives.Audit == nil {
+					var zeroVal *model.PoisonRetryResult
+					return zeroVal, errors.New("directive audit is not implemented")
+				}
+				return ec.Directives.Audit(ctx, nil, directive1, action, subject)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PoisonRetryResult) graphql.Marshaler {
+			return ec.marshalNPoisonRetryResult2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐPoisonRetryResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_retryPoisonMessages(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PoisonRetryResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_retryPoisonMessages_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_claimWorkItem(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8770,6 +9410,374 @@ func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, f
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "String")
 }
 
+func (ec *executionContext) _PoisonMessage_id(ctx context.Context, field graphql.CollectedField, obj *model.PoisonMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PoisonMessage_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PoisonMessage_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PoisonMessage", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PoisonMessage_messageId(ctx context.Context, field graphql.CollectedField, obj *model.PoisonMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PoisonMessage_messageId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MessageID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PoisonMessage_messageId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PoisonMessage", field, false, false, "String")
+}
+
+func (ec *executionContext) _PoisonMessage_topic(ctx context.Context, field graphql.CollectedField, obj *model.PoisonMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PoisonMessage_topic(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Topic, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PoisonMessage_topic(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PoisonMessage", field, false, false, "String")
+}
+
+func (ec *executionContext) _PoisonMessage_handler(ctx context.Context, field graphql.CollectedField, obj *model.PoisonMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PoisonMessage_handler(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Handler, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PoisonMessage_handler(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PoisonMessage", field, false, false, "String")
+}
+
+func (ec *executionContext) _PoisonMessage_consumerGroup(ctx context.Context, field graphql.CollectedField, obj *model.PoisonMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PoisonMessage_consumerGroup(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConsumerGroup, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PoisonMessage_consumerGroup(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PoisonMessage", field, false, false, "String")
+}
+
+func (ec *executionContext) _PoisonMessage_reason(ctx context.Context, field graphql.CollectedField, obj *model.PoisonMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PoisonMessage_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PoisonMessage_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PoisonMessage", field, false, false, "String")
+}
+
+func (ec *executionContext) _PoisonMessage_parkedAt(ctx context.Context, field graphql.CollectedField, obj *model.PoisonMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PoisonMessage_parkedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ParkedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PoisonMessage_parkedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PoisonMessage", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PoisonMessage_attempts(ctx context.Context, field graphql.CollectedField, obj *model.PoisonMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PoisonMessage_attempts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attempts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PoisonMessage_attempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PoisonMessage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PoisonMessage_payloadPreview(ctx context.Context, field graphql.CollectedField, obj *model.PoisonMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PoisonMessage_payloadPreview(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PayloadPreview, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PoisonMessage_payloadPreview(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PoisonMessage", field, false, false, "String")
+}
+
+func (ec *executionContext) _PoisonMessage_status(ctx context.Context, field graphql.CollectedField, obj *model.PoisonMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PoisonMessage_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PoisonMessage_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PoisonMessage", field, false, false, "String")
+}
+
+func (ec *executionContext) _PoisonMessage_retriable(ctx context.Context, field graphql.CollectedField, obj *model.PoisonMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PoisonMessage_retriable(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Retriable, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PoisonMessage_retriable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PoisonMessage", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PoisonMessage_resolvedBy(ctx context.Context, field graphql.CollectedField, obj *model.PoisonMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PoisonMessage_resolvedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResolvedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PoisonMessage_resolvedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PoisonMessage", field, false, false, "String")
+}
+
+func (ec *executionContext) _PoisonMessage_resolvedAt(ctx context.Context, field graphql.CollectedField, obj *model.PoisonMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PoisonMessage_resolvedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResolvedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PoisonMessage_resolvedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PoisonMessage", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PoisonMessage_retryOf(ctx context.Context, field graphql.CollectedField, obj *model.PoisonMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PoisonMessage_retryOf(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RetryOf, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PoisonMessage_retryOf(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PoisonMessage", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PoisonRetryResult_retried(ctx context.Context, field graphql.CollectedField, obj *model.PoisonRetryResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PoisonRetryResult_retried(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Retried, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PoisonRetryResult_retried(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PoisonRetryResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PoisonRetryResult_skipped(ctx context.Context, field graphql.CollectedField, obj *model.PoisonRetryResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PoisonRetryResult_skipped(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Skipped, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PoisonRetryResult_skipped(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PoisonRetryResult", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Query_order(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9476,6 +10484,192 @@ func (ec *executionContext) fieldContext_Query_clock(_ context.Context, field gr
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ClockInfo(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_poisonMessages(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_poisonMessages(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PoisonMessages(ctx, fc.Args["topic"].(*string), fc.Args["status"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRoleᚄ(ctx, []any{"it", "admin"})
+				if err != nil {
+					var zeroVal []*model.PoisonMessage
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal []*model.PoisonMessage
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PoisonMessage) graphql.Marshaler {
+			return ec.marshalNPoisonMessage2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐPoisonMessageᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_poisonMessages(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PoisonMessage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_poisonMessages_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_poisonMessage(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_poisonMessage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PoisonMessage(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRoleᚄ(ctx, []any{"it", "admin"})
+				if err != nil {
+					var zeroVal *model.PoisonMessage
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.PoisonMessage
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PoisonMessage) graphql.Marshaler {
+			return ec.marshalOPoisonMessage2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐPoisonMessage(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_poisonMessage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PoisonMessage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_poisonMessage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_poisonMessageCount(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_poisonMessageCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PoisonMessageCount(ctx, fc.Args["topic"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRoleᚄ(ctx, []any{"it", "admin"})
+				if err != nil {
+					var zeroVal int
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal int
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_poisonMessageCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_poisonMessageCount_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -14369,6 +15563,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "retryPoisonMessage":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_retryPoisonMessage(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "discardPoisonMessage":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_discardPoisonMessage(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "retryPoisonMessages":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_retryPoisonMessages(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "claimWorkItem":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_claimWorkItem(ctx, field)
@@ -14844,6 +16059,142 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var poisonMessageImplementors = []string{"PoisonMessage"}
+
+func (ec *executionContext) _PoisonMessage(ctx context.Context, sel ast.SelectionSet, obj *model.PoisonMessage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, poisonMessageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PoisonMessage")
+		case "id":
+			out.Values[i] = ec._PoisonMessage_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "messageId":
+			out.Values[i] = ec._PoisonMessage_messageId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "topic":
+			out.Values[i] = ec._PoisonMessage_topic(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "handler":
+			out.Values[i] = ec._PoisonMessage_handler(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "consumerGroup":
+			out.Values[i] = ec._PoisonMessage_consumerGroup(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._PoisonMessage_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "parkedAt":
+			out.Values[i] = ec._PoisonMessage_parkedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "attempts":
+			out.Values[i] = ec._PoisonMessage_attempts(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "payloadPreview":
+			out.Values[i] = ec._PoisonMessage_payloadPreview(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._PoisonMessage_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "retriable":
+			out.Values[i] = ec._PoisonMessage_retriable(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resolvedBy":
+			out.Values[i] = ec._PoisonMessage_resolvedBy(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "resolvedAt":
+			out.Values[i] = ec._PoisonMessage_resolvedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "retryOf":
+			out.Values[i] = ec._PoisonMessage_retryOf(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var poisonRetryResultImplementors = []string{"PoisonRetryResult"}
+
+func (ec *executionContext) _PoisonRetryResult(ctx context.Context, sel ast.SelectionSet, obj *model.PoisonRetryResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, poisonRetryResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PoisonRetryResult")
+		case "retried":
+			out.Values[i] = ec._PoisonRetryResult_retried(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "skipped":
+			out.Values[i] = ec._PoisonRetryResult_skipped(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -14940,6 +16291,24 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_clock(ctx, field)
+				})
+		case "poisonMessages":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_poisonMessages(ctx, field)
+				})
+		case "poisonMessage":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_poisonMessage(ctx, field)
+				})
+		case "poisonMessageCount":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_poisonMessageCount(ctx, field)
 				})
 		case "workItems":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -16484,6 +17853,38 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋtowerhqᚋtower�
 	return ec._PageInfo(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNPoisonMessage2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐPoisonMessageᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PoisonMessage) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPoisonMessage2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐPoisonMessage(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPoisonMessage2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐPoisonMessage(ctx context.Context, sel ast.SelectionSet, v *model.PoisonMessage) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PoisonMessage!")
+		return graphql.Null
+	}
+	return ec._PoisonMessage(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPoisonRetryResult2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐPoisonRetryResult(ctx context.Context, sel ast.SelectionSet, v *model.PoisonRetryResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PoisonRetryResult!")
+		return graphql.Null
+	}
+	return ec._PoisonRetryResult(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNRole2githubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRole(ctx context.Context, v any) (model.Role, error) {
 	var res model.Role
 	err := res.UnmarshalGQL(v)
@@ -17034,6 +18435,24 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	return res
 }
 
+func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalID(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOID2ᚖstring(ctx context.Context, sel ast.SelectionSet, v *string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalID(*v)
+	return res
+}
+
 func (ec *executionContext) unmarshalOInt2ᚖint(ctx context.Context, v any) (*int, error) {
 	if v == nil {
 		return nil, nil
@@ -17065,6 +18484,13 @@ func (ec *executionContext) unmarshalOOrderFilter2ᚖgithubᚗcomᚋtowerhqᚋto
 	}
 	res, err := ec.unmarshalInputOrderFilter(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOPoisonMessage2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐPoisonMessage(ctx context.Context, sel ast.SelectionSet, v *model.PoisonMessage) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._PoisonMessage(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOReceiver2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐReceiver(ctx context.Context, sel ast.SelectionSet, v *model.Receiver) graphql.Marshaler {

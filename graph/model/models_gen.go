@@ -242,6 +242,42 @@ type PageInfo struct {
 	EndCursor   *string `json:"endCursor,omitempty"`
 }
 
+// A bus message a handler could not process, parked on the poison queue: its effect (a twin update, a notification) has not happened.
+type PoisonMessage struct {
+	ID string `json:"id"`
+	// The message's own id on the bus.
+	MessageID string `json:"messageId"`
+	// The topic it was published on.
+	Topic string `json:"topic"`
+	// The handler that failed on it.
+	Handler string `json:"handler"`
+	// The handler's consumer group; null when it has no durable one (the live fan-out), and then the message can only be discarded.
+	ConsumerGroup *string `json:"consumerGroup,omitempty"`
+	// The error of the last attempt.
+	Reason   string    `json:"reason"`
+	ParkedAt time.Time `json:"parkedAt"`
+	// How many times the handler ran before parking, when recorded.
+	Attempts *int `json:"attempts,omitempty"`
+	// The start of the payload as compact JSON, personal data masked.
+	PayloadPreview string `json:"payloadPreview"`
+	// parked | retried | discarded
+	Status string `json:"status"`
+	// Whether retryPoisonMessage can take it now.
+	Retriable bool `json:"retriable"`
+	// Who retried or discarded it, and when.
+	ResolvedBy *string    `json:"resolvedBy,omitempty"`
+	ResolvedAt *time.Time `json:"resolvedAt,omitempty"`
+	// The parked message this one is a failed retry of.
+	RetryOf *string `json:"retryOf,omitempty"`
+}
+
+type PoisonRetryResult struct {
+	// Messages handed back to their consumer group.
+	Retried int `json:"retried"`
+	// Messages of the topic left parked: their handler cannot retry them.
+	Skipped int `json:"skipped"`
+}
+
 type Query struct {
 }
 

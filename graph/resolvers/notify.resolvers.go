@@ -13,6 +13,8 @@ import (
 
 	"github.com/towerhq/tower/domain/notify"
 	"github.com/towerhq/tower/graph/model"
+	"github.com/towerhq/tower/internal/notifications"
+	"github.com/towerhq/tower/internal/notifications/robot"
 	"github.com/towerhq/tower/internal/storage"
 )
 
@@ -39,6 +41,19 @@ func (r *mutationResolver) SaveNotificationChannel(ctx context.Context, input mo
 	}
 	if u, err := url.Parse(c.WebhookURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, badInput("webhookUrl", "an http(s) robot URL is required")
+	}
+	// What the robot client would refuse is refused here, before every
+	// node's notifier has to leave it out.
+	if err := robot.Validate(c); err != nil {
+		var ce *notifications.ConfigError
+		if !errors.As(err, &ce) {
+			return nil, badInput("input", err.Error())
+		}
+		field, ok := map[string]string{"name": "name", "type": "type", "webhook_url": "webhookUrl", "secret": "secret"}[ce.Field]
+		if !ok {
+			field = "input"
+		}
+		return nil, badInput(field, ce.Msg)
 	}
 	if err := r.NotifyStore.SaveChannel(ctx, c, r.Time.Now(), viewerName(ctx)); err != nil {
 		return nil, err

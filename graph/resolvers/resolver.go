@@ -39,12 +39,12 @@ type Resolver struct {
 	// Clock is the server's clock; a *clock.Scaled in simulation mode.
 	Time       clock.Clock
 	Simulation bool
-	// OnSilence tells the notifier about a new silence.
-	OnSilence func(storage.Silence)
 	// NotifyStore holds the robots configured through the API; NotifyFile
 	// those of the configuration file (listed read-only).
 	NotifyStore *storage.NotifyConfig
 	NotifyFile  config.Notify
+	// Poison shows, retries and discards the bus's parked messages.
+	Poison *events.PoisonQueue
 	// Auth holds accounts and tokens; Policy is the schema's @hasRole.
 	Auth   *auth.Service
 	Policy *directives.Policy

@@ -44,7 +44,7 @@ func twinInScope(ctx context.Context, s events.TwinSnapshot) bool {
 // asked for changes (or replays) everything, not only their part.
 func unscoped(ctx context.Context) error {
 	if !caller(ctx).Scopes.Unlimited() {
-		return &codedError{code: CodeForbidden, msg: "an account limited to channels or warehouses may not change or replay what applies to all of them"}
+		return &codedError{code: CodeForbidden, msg: "an account limited to channels or warehouses may not change, replay or read what applies to all of them"}
 	}
 	return nil
 }

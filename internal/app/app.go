@@ -65,6 +65,7 @@ type Node struct {
 	detector  *detection.Detector
 	scheduler *timers.Scheduler
 	notifier  *notifier.Notifier
+	poison    *events.PoisonQueue
 	committer *ingest.Committer
 	audit     *ingest.Committer
 	router    *message.Router
@@ -208,6 +209,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		return nil, err
 	}
 	n.router.AddConsumerHandler(notifier.Group, events.TopicAlerts, notifySub, n.notifier.Handle)
+	// Parked messages of the handlers whose consumer group every node
+	// shares can be retried; the live fan-out's are only discarded. Real
+	// time, whatever the simulated clock says: this is the IT view's audit.
+	n.poison = events.NewPoisonQueue(n.apiDB, n.Bus, n.Metrics, log, time.Now, map[string]string{
+		projection.HandlerName: projection.ConsumerGroup,
+		notifier.Group:         notifier.Group,
+	})
+	if err := n.poison.RegisterRedrive(n.router); err != nil {
+		return nil, err
+	}
 
 	res := &resolvers.Resolver{
 		Store: orders, Hub: hub, Metrics: n.Metrics, Now: n.now,
@@ -215,9 +226,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		OrderPushInterval:   100 * time.Millisecond,
 		DB:                  n.apiDB, Bus: n.Bus, AlertStore: storage.NewAlerts(n.apiDB), RuleStore: detection.NewRules(n.apiDB),
 		Time: n.Clock, Simulation: cfg.Mode == "simulation",
-		OnSilence:   n.notifier.Silence,
 		NotifyStore: n.notifier.Store(), NotifyFile: cfg.Notify,
-		Auth: n.Auth, Policy: policy,
+		Poison: n.poison,
+		Auth:   n.Auth, Policy: policy,
 	}
 	n.server = server.New(server.Options{
 		Addr: cfg.HTTPAddr, DebugAddr: cfg.DebugAddr,
@@ -393,6 +404,7 @@ func (n *Node) Start(ctx context.Context) (string, error) {
 	n.busDone = make(chan error, 1)
 	go func() { n.busDone <- events.RunRouter(busCtx, n.router) }()
 	go n.prune(busCtx)
+	go n.poison.KeepGauge(busCtx, 30*time.Second)
 	if err := n.notifier.Start(busCtx); err != nil {
 		return "", err
 	}
@@ -442,6 +454,8 @@ func (n *Node) shutdown(ctx context.Context) error {
 		if err := <-n.busDone; err != nil {
 			errs = append(errs, err)
 		}
+		// A robot message under way is recorded before storage closes.
+		n.notifier.Wait()
 	}
 	n.closeStorage()
 	return errors.Join(errs...)

@@ -17,7 +17,7 @@ func TestBrowser(t *testing.T) {
 	if os.Getenv("TOWER_BROWSER_TESTS") == "" {
 		t.Skip("set TOWER_BROWSER_TESTS=1 (make test does) to run the browser tests")
 	}
-	webapp, err := filepath.Abs("../webapp")
+	webapp, err := filepath.Abs("../../webapp")
 	if err != nil {
 		t.Fatal(err)
 	}

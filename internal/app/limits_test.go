@@ -32,8 +32,9 @@ func TestAPICostModel(t *testing.T) {
 		{"one backtest", "query {" + backtest("b") + "}", false},
 		{"two aliased backtests", "query {" + backtest("a") + backtest("b") + "}", true},
 		{"200 aliased backtests", "query {" + strings.Join(many, " ") + "}", true},
-		{"big page of orders with timelines", `query { orders(first: 500) { edges { node { orderNo timeline { at } } } } }`, true},
+		{"big page of orders with timelines", `query { orders(first: 500) { edges { node { orderNo timeline { at system type source } } } } }`, true},
 		{"the backlog page's orders", `query { orders(first: 20) { edges { cursor node { id channel orderNo stage amount currency warehouse courier updatedAt } } pageInfo { hasNextPage endCursor } } }`, false},
+		{"the rules page (as the SPA sends it)", `query Rules { rules { name description expression on after dueExpr until tags severity queue alert kind enabled version updatedAt updatedBy hitsByHour { hour count __typename } errors24h disabledReason __typename } }`, false},
 		{"the alert counts", `query { firing: alerts(first: 100, state: FIRING) { edges { node { id } } } acknowledged: alerts(first: 100, state: ACKNOWLEDGED) { edges { node { id } } } resolved: alerts(first: 100, state: RESOLVED) { edges { node { id } } } }`, false},
 	}
 	for _, tt := range tests {

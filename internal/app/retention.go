@@ -18,6 +18,7 @@ var durableGroups = map[string][]string{
 	events.TopicOrderEvents: {projection.ConsumerGroup},
 	events.TopicTwinChanges: nil,
 	events.TopicAlerts:      {notifier.Group},
+	events.TopicRedrive:     {projection.ConsumerGroup, notifier.Group},
 }
 
 // pruneEvery is how often each node prunes the bus; nodes pruning at once

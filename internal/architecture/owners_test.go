@@ -45,6 +45,7 @@ var owners = map[string]string{
 	"notification_routes":     "internal/storage",
 	"notification_revision":   "internal/storage",
 	"notification_deliveries": "internal/notifications",
+	"notification_outbox":     "internal/notifications",
 	// Accounts, sessions and API tokens; the audit log of who did what.
 	"users":      "internal/auth",
 	"sessions":   "internal/auth",

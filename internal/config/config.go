@@ -528,6 +528,14 @@ func (c *Config) Validate() error {
 				bad(key+"."+pr.Key, "%s", pr.Msg)
 			}
 		}
+		if c.Mode == "production" {
+			for _, v := range secretValues(s.Settings) {
+				if shippedSecrets[v] {
+					bad(key, "source %q uses a secret published in Tower's repository (the example configuration or its tests); production needs its own", s.Name)
+					break
+				}
+			}
+		}
 	}
 	return errors.Join(errs...)
 }

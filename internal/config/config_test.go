@@ -577,7 +577,7 @@ func TestValidate(t *testing.T) {
 		{name: "production refuses the example secret", mutate: func(c *config.Config) {
 			c.Mode, c.DatabaseURL = "production", "postgres://db/tower"
 			c.Sources[0].Settings = standard.Settings{Secrets: []string{"whsec_own", standard.DevSecret}}
-		}, want: [][2]string{{"sources[0].secrets", "development example secret"}}},
+		}, want: [][2]string{{"sources[0]", "uses a secret published in Tower's repository"}}},
 		{name: "dev takes the example secret", mutate: func(c *config.Config) {
 			c.Sources[0].Settings = standard.Settings{Secrets: []string{standard.DevSecret}}
 		}},
@@ -842,7 +842,44 @@ func TestExampleConfig(t *testing.T) {
 	}
 	// Production refuses the example's development secret.
 	c.Mode, c.DatabaseURL, c.Simulator.Enabled = "production", "postgres://db/tower", false
-	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "sources[0].secrets: source \"erp\" uses the development example secret") {
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "sources[0]: source \"erp\" uses a secret published") {
 		t.Errorf("production Validate: %v", err)
+	}
+}
+
+// TestProductionRefusesEveryExampleSecret: in production every source of
+// the example configuration is refused for its published secret, and so is
+// a published secret given through the environment; a source with its own
+// secrets passes.
+func TestProductionRefusesEveryExampleSecret(t *testing.T) {
+	c, err := config.Load("../../config.example.yaml", fakeEnv(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Mode, c.DatabaseURL, c.Simulator.Enabled, c.NodeName = "production", "postgres://db/tower", false, "n"
+	err = c.Validate()
+	if err == nil {
+		t.Fatal("production accepted the example configuration")
+	}
+	for i, s := range c.Sources {
+		if !strings.Contains(err.Error(), fmt.Sprintf("sources[%d]: source %q uses a secret published", i, s.Name)) {
+			t.Errorf("source %s: its example secret is not refused (errors: %v)", s.Name, err)
+		}
+	}
+
+	env := fakeEnv(map[string]string{"TOWER_SOURCE_DOUYIN_APP_SECRET": "dev-douyin-secret"})
+	c, err = config.Load("testdata/production_douyin.yaml", env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "uses a secret published") {
+		t.Errorf("published secret from the environment: %v", err)
+	}
+	c, err = config.Load("testdata/production_douyin.yaml", fakeEnv(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("own secrets refused: %v", err)
 	}
 }

@@ -68,6 +68,9 @@ type Delivery struct {
 	Events  []order.Event
 	// Flagged items were stored with the delivery but not mapped.
 	Flagged []platforms.Flag
+	// Sanitized says the platform's connector already replaced text it
+	// could not parse as sent (see platforms.Delivery).
+	Sanitized bool
 }
 
 // Result is what became of a delivery once committed.
@@ -210,7 +213,7 @@ func (c *Committer) Submit(ctx context.Context, d *Delivery) (Result, error) {
 // the whole transaction it shares. The body is bytea and stays raw.
 func prepare(d *Delivery) *pending {
 	cp := *d
-	p := &pending{d: &cp, done: make(chan outcome, 1)}
+	p := &pending{d: &cp, done: make(chan outcome, 1), sanitized: d.Sanitized}
 	var changed [6]bool
 	cp.Source, changed[0] = pgtext.Clean(d.Source)
 	cp.DeliveryID, changed[1] = pgtext.Clean(d.DeliveryID)

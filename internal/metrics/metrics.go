@@ -25,6 +25,8 @@ type Metrics struct {
 	HandlerFailures    *prometheus.CounterVec   // handler
 	HandlerMessages    *prometheus.CounterVec   // handler
 	Poisoned           *prometheus.CounterVec   // handler
+	PoisonParked       *prometheus.GaugeVec     // topic: messages parked now
+	PoisonResolved     *prometheus.CounterVec   // topic, action (retried, discarded)
 	Subscriptions      *prometheus.GaugeVec     // subscription field
 	SubscriptionDrops  *prometheus.CounterVec   // field: pushes replaced by a newer state
 	GraphQLRequests    *prometheus.CounterVec   // operation type, result
@@ -93,6 +95,12 @@ func New() *Metrics {
 		Poisoned: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tower_handler_poisoned_total", Help: "Messages parked on the poison queue after retries, by handler.",
 		}, []string{"handler"}),
+		PoisonParked: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tower_poison_parked_messages", Help: "Messages on the poison queue waiting to be retried or discarded, by the topic they came from.",
+		}, []string{"topic"}),
+		PoisonResolved: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tower_poison_resolved_total", Help: "Parked messages retried or discarded, by topic and action.",
+		}, []string{"topic", "action"}),
 		Subscriptions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tower_graphql_subscriptions_open", Help: "Open GraphQL subscriptions, by field.",
 		}, []string{"field"}),
@@ -131,7 +139,7 @@ func New() *Metrics {
 		}),
 	}
 	r.MustRegister(m.Webhooks, m.RefusedUnaudited, m.ItemsFlagged, m.EventsParked, m.IngestBatchEvents, m.IngestBatchDeliver, m.IngestCommit, m.IngestQueue,
-		m.EventsStored, m.EventsPublished, m.HandlerLag, m.HandlerFailures, m.HandlerMessages, m.Poisoned,
+		m.EventsStored, m.EventsPublished, m.HandlerLag, m.HandlerFailures, m.HandlerMessages, m.Poisoned, m.PoisonParked, m.PoisonResolved,
 		m.Subscriptions, m.SubscriptionDrops, m.GraphQLRequests, m.ReconcileRuns, m.ReconcileRecovered,
 		m.AlertsRaised, m.DetectionLatency, m.DeadlineLag, m.DeadlinesDeferred, m.NotificationsSent, m.NotifyLatency)
 	m.Logins = prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -2,6 +2,7 @@ package notifications
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -36,16 +37,17 @@ type Delivery struct {
 	// RetryAt is when the next attempt is due (failed, to be retried) or the
 	// channel resumes (rate_limited); NULL otherwise.
 	RetryAt time.Time `bun:"retry_at,nullzero"`
+	// Cost is the robot rate slots the attempt took (0 for silenced
+	// rows): every node counts them to keep the robot within its limit.
+	Cost int `bun:"cost,notnull"`
 }
 
-func (d *Dispatcher) writeDeliveries(ctx context.Context, rows []Delivery) {
-	if len(rows) == 0 || d.db == nil {
-		return
+func writeDeliveries(ctx context.Context, db bun.IDB, rows []Delivery) error {
+	if len(rows) == 0 {
+		return nil
 	}
-	// The log must be written even while shutting down.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if _, err := d.db.NewInsert().Model(&rows).Exec(ctx); err != nil {
-		d.log.Error("write notification delivery log", "rows", len(rows), "err", err)
+	if _, err := db.NewInsert().Model(&rows).Exec(ctx); err != nil {
+		return fmt.Errorf("write %d delivery log rows: %w", len(rows), err)
 	}
+	return nil
 }

@@ -136,6 +136,31 @@ func (e *env) newDispatcher(chs []notifications.Channel, routes []notifications.
 	return e.dispatcher
 }
 
+// notify hands alerts over, failing the test if they are not taken in.
+func (e *env) notify(as ...notifications.Alert) {
+	e.t.Helper()
+	if err := e.dispatcher.Notify(e.t.Context(), as...); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) acknowledged(ids ...int64) {
+	e.t.Helper()
+	if err := e.dispatcher.Acknowledged(e.t.Context(), ids...); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// pending counts the outbox rows of the dispatcher's channels still to go.
+func pending(t *testing.T, d *notifications.Dispatcher) int {
+	t.Helper()
+	n, err := d.Pending(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // runFor advances the clock in steps, flushing after each.
 func (e *env) runFor(d, step time.Duration) {
 	end := e.clk.Now().Add(d)
@@ -157,7 +182,7 @@ func (e *env) settle(limit time.Duration) {
 			return
 		}
 		if next.After(end) {
-			e.t.Fatalf("still pending after %v: %+v", limit, e.dispatcher.Stats())
+			e.t.Fatalf("still pending after %v: %d rows, %+v", limit, pending(e.t, e.dispatcher), e.dispatcher.Stats())
 		}
 		if next.After(e.clk.Now()) {
 			e.clk.Set(next)
@@ -235,16 +260,21 @@ func TestStormBecomesAHandfulOfMessages(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	d := e.newDispatcher([]notifications.Channel{e.wecom(wecom.Config{Mentions: []string{"ops_lead"}}), e.dingtalk(dingtalk.Config{AtMobiles: []string{"13800001111"}})},
-		nil, notifications.Options{QueueSize: 500})
+		nil, notifications.Options{})
 	scopes := []string{"warehouse:GZ-03", "warehouse:GZ-03", "warehouse:GZ-03", "warehouse:GZ-03", "warehouse:SH-01", "warehouse:SH-01", "channel:douyin"}
 	want := map[string]int{}
-	// 5,000 alerts over 59 s, flushed now and then; the queue (500) overflows
-	// in between.
+	// 5,000 alerts over 59 s, as bus messages bring them (50 at a time),
+	// flushed now and then.
+	var batch []notifications.Alert
 	for i := range 5000 {
 		s := scopes[i%len(scopes)]
-		d.Notify(t.Context(), alert(i+1, s, notifications.SeverityCritical, e.clk.Now()))
+		batch = append(batch, alert(i+1, s, notifications.SeverityCritical, e.clk.Now()))
 		want[map[string]string{"warehouse:GZ-03": "仓库 GZ-03", "warehouse:SH-01": "仓库 SH-01", "channel:douyin": "渠道 douyin"}[s]]++
 		e.clk.Advance(59 * time.Second / 5000)
+		if len(batch) == 50 {
+			e.notify(batch...)
+			batch = nil
+		}
 		if i%1000 == 999 {
 			d.Flush(t.Context())
 		}
@@ -280,7 +310,7 @@ func TestStormBecomesAHandfulOfMessages(t *testing.T) {
 		}
 	}
 	st := d.Stats()
-	if st.Received != 5000 || st.Overflowed == 0 || st.SentAlerts != 10000 || st.Grouped != st.SentAlerts-st.Sent || st.Pending != 0 {
+	if st.Received != 5000 || st.SentAlerts != 10000 || st.Grouped != st.SentAlerts-st.Sent || pending(t, d) != 0 {
 		t.Errorf("stats = %+v", st)
 	}
 	for _, ch := range []string{e.wName, e.dName} {
@@ -299,8 +329,8 @@ func TestRateLimitMergesWithoutDropping(t *testing.T) {
 	// A new warehouse every second for 5 minutes: 300 groups, far more than
 	// 20 a minute.
 	for i := range 300 {
-		d.Notify(t.Context(), alert(i+1, fmt.Sprintf("warehouse:W-%03d", i), notifications.SeverityWarning, e.clk.Now()))
-		d.Notify(t.Context(), alert(10000+i, fmt.Sprintf("warehouse:W-%03d", i), notifications.SeverityWarning, e.clk.Now()))
+		e.notify(alert(i+1, fmt.Sprintf("warehouse:W-%03d", i), notifications.SeverityWarning, e.clk.Now()),
+			alert(10000+i, fmt.Sprintf("warehouse:W-%03d", i), notifications.SeverityWarning, e.clk.Now()))
 		d.Flush(t.Context())
 		e.clk.Advance(time.Second)
 	}
@@ -341,7 +371,7 @@ func TestRateLimitMergesWithoutDropping(t *testing.T) {
 	}
 	st := d.Stats()
 	t.Logf("stats %+v", st)
-	if st.RateLimitedWaits == 0 || st.Pending != 0 || st.SentAlerts != 1200 || st.Failed != 0 {
+	if st.RateLimitedWaits == 0 || pending(t, d) != 0 || st.SentAlerts != 1200 || st.Failed != 0 {
 		t.Errorf("stats = %+v", st)
 	}
 }
@@ -355,7 +385,7 @@ func TestRobotRateLimitBacksOff(t *testing.T) {
 	e.dt.SetLimit(3)
 	d := e.newDispatcher([]notifications.Channel{e.wecom(wecom.Config{}), e.dingtalk(dingtalk.Config{})}, nil, notifications.Options{})
 	for i := range 10 {
-		d.Notify(t.Context(), alert(i+1, fmt.Sprintf("warehouse:W-%d", i), notifications.SeverityCritical, e.clk.Now()))
+		e.notify(alert(i+1, fmt.Sprintf("warehouse:W-%d", i), notifications.SeverityCritical, e.clk.Now()))
 	}
 	e.runFor(30*time.Minute, time.Second)
 	e.settle(2 * time.Hour)
@@ -399,7 +429,7 @@ func TestRobotRateLimitBacksOff(t *testing.T) {
 	if _, alerts := sumRows(rows, notifications.StatusSent); alerts != 10 {
 		t.Errorf("dingtalk sent rows cover %d alerts, want 10", alerts)
 	}
-	if st := d.Stats(); st.Pending != 0 || st.Failed != 0 || st.RateLimitedWaits == 0 {
+	if st := d.Stats(); pending(t, d) != 0 || st.Failed != 0 || st.RateLimitedWaits == 0 {
 		t.Errorf("stats = %+v", st)
 	}
 }
@@ -440,7 +470,7 @@ func TestPermanentErrorsAreNotRetried(t *testing.T) {
 		e.dingtalk(dingtalk.Config{Secret: "SECnot-the-secret"}),
 	}, nil, notifications.Options{})
 	for i := range 3 {
-		d.Notify(t.Context(), alert(i+1, "warehouse:GZ-03", notifications.SeverityCritical, e.clk.Now()))
+		e.notify(alert(i+1, "warehouse:GZ-03", notifications.SeverityCritical, e.clk.Now()))
 	}
 	e.runFor(2*time.Hour, 10*time.Second)
 	if n := len(e.wc.Requests()); n != 1 || e.wc.Requests()[0].ErrCode != wecom.CodeInvalidKey {
@@ -459,7 +489,7 @@ func TestPermanentErrorsAreNotRetried(t *testing.T) {
 			t.Errorf("the key leaked into the log: %s", rows[0].Error)
 		}
 	}
-	if st := d.Stats(); st.Failed != 2 || st.FailedAlerts != 6 || st.Retries != 0 || st.Pending != 0 {
+	if st := d.Stats(); st.Failed != 2 || st.FailedAlerts != 6 || st.Retries != 0 || pending(t, d) != 0 {
 		t.Errorf("stats = %+v", st)
 	}
 }
@@ -501,7 +531,7 @@ func TestTransientErrorsRetriedWithBackoff(t *testing.T) {
 	client := &http.Client{Transport: &http.Transport{DialContext: dial.DialContext, DisableKeepAlives: true}}
 	d := e.newDispatcher([]notifications.Channel{e.wecom(wecom.Config{}), e.dingtalk(dingtalk.Config{HTTPClient: client})},
 		nil, notifications.Options{RetryBackoff: 2 * time.Second})
-	d.Notify(t.Context(), alert(1, "warehouse:GZ-03", notifications.SeverityCritical, e.clk.Now()))
+	e.notify(alert(1, "warehouse:GZ-03", notifications.SeverityCritical, e.clk.Now()))
 	e.runFor(5*time.Minute, 500*time.Millisecond)
 
 	opened := e.start.Add(time.Minute)
@@ -546,7 +576,7 @@ func TestTransientErrorsGiveUpAfterMaxAttempts(t *testing.T) {
 	e := newEnv(t)
 	e.wc.FailNext(500, 500, 500, 500, 500, 500)
 	d := e.newDispatcher([]notifications.Channel{e.wecom(wecom.Config{})}, nil, notifications.Options{MaxAttempts: 3})
-	d.Notify(t.Context(), alert(1, "warehouse:GZ-03", notifications.SeverityCritical, e.clk.Now()))
+	e.notify(alert(1, "warehouse:GZ-03", notifications.SeverityCritical, e.clk.Now()))
 	e.runFor(time.Hour, 5*time.Second)
 	if n := len(e.wc.Requests()); n != 3 {
 		t.Errorf("%d attempts, want 3", n)
@@ -555,43 +585,88 @@ func TestTransientErrorsGiveUpAfterMaxAttempts(t *testing.T) {
 	if len(rows) != 3 || rows[2].Status != notifications.StatusFailed || !rows[2].RetryAt.IsZero() || rows[1].RetryAt.IsZero() {
 		t.Errorf("rows: %+v", rows)
 	}
-	if st := d.Stats(); st.Failed != 1 || st.FailedAlerts != 1 || st.Pending != 0 {
+	if st := d.Stats(); st.Failed != 1 || st.FailedAlerts != 1 || pending(t, d) != 0 {
 		t.Errorf("stats = %+v", st)
 	}
+}
+
+// silenceList is a silence store of the test's own: the package database
+// is shared by parallel tests, which silences in the table would reach.
+type silenceList struct {
+	clk *clock
+	mu  sync.Mutex
+	ss  []notifications.Silence
+}
+
+func (l *silenceList) add(s notifications.Silence) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ss = append(l.ss, s)
+}
+
+// Silences are those in force by the test's clock.
+func (l *silenceList) Silences(context.Context) ([]notifications.Silence, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []notifications.Silence
+	for _, s := range l.ss {
+		if l.clk.Now().Before(s.Until) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }
 
 func TestSilenceSuppressesAndCounts(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	d := e.newDispatcher([]notifications.Channel{e.wecom(wecom.Config{})}, nil, notifications.Options{})
-	d.Silence(notifications.Silence{Rule: rule, Scope: "warehouse:GZ-03", Until: e.clk.Now().Add(30 * time.Minute)})
+	silences := &silenceList{clk: e.clk}
+	d := e.newDispatcher([]notifications.Channel{e.wecom(wecom.Config{})}, nil, notifications.Options{Silences: silences.Silences})
+	silences.add(notifications.Silence{Rule: rule, Scope: "warehouse:GZ-03", Until: e.clk.Now().Add(30 * time.Minute)})
 	for i := range 10 {
-		d.Notify(t.Context(), alert(i+1, "warehouse:GZ-03", notifications.SeverityCritical, e.clk.Now()))
+		e.notify(alert(i+1, "warehouse:GZ-03", notifications.SeverityCritical, e.clk.Now()))
 	}
 	for i := range 4 {
-		d.Notify(t.Context(), alert(100+i, "warehouse:SH-01", notifications.SeverityCritical, e.clk.Now()))
+		e.notify(alert(100+i, "warehouse:SH-01", notifications.SeverityCritical, e.clk.Now()))
 	}
 	e.runFor(5*time.Minute, 10*time.Second)
 	per, total := counts(wecomTexts(e.wc))
 	if total != 4 || per["仓库 SH-01"] != 4 {
 		t.Errorf("sent %v, want only SH-01 ×4", per)
 	}
-	if len(d.Silences()) != 1 {
-		t.Errorf("silences = %+v", d.Silences())
-	}
 	// After the silence ends, GZ-03 is reported again.
 	e.clk.Advance(30 * time.Minute)
-	d.Notify(t.Context(), alert(200, "warehouse:GZ-03", notifications.SeverityCritical, e.clk.Now()))
+	e.notify(alert(200, "warehouse:GZ-03", notifications.SeverityCritical, e.clk.Now()))
 	e.runFor(2*time.Minute, 10*time.Second)
 	if per, _ := counts(wecomTexts(e.wc)); per["仓库 GZ-03"] != 1 {
 		t.Errorf("after the silence: %v", per)
 	}
-	if st := d.Stats(); st.Silenced != 10 || st.SentAlerts != 5 || len(d.Silences()) != 0 {
+	if st := d.Stats(); st.Silenced != 10 || st.SentAlerts != 5 || pending(t, d) != 0 {
 		t.Errorf("stats = %+v", st)
 	}
 	n, alerts := sumRows(deliveries(t, e.wName), notifications.StatusSilenced)
 	if n != 1 || alerts != 10 {
 		t.Errorf("silenced rows: %d for %d alerts, want 1 for 10", n, alerts)
+	}
+}
+
+// TestSilenceSetDuringTheWindow: a silence reaches alerts already waiting
+// in their group window, wherever they were taken in.
+func TestSilenceSetDuringTheWindow(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	silences := &silenceList{clk: e.clk}
+	d := e.newDispatcher([]notifications.Channel{e.wecom(wecom.Config{})}, nil, notifications.Options{Silences: silences.Silences})
+	e.notify(alert(1, "warehouse:GZ-03", notifications.SeverityCritical, e.clk.Now()),
+		alert(2, "warehouse:SH-01", notifications.SeverityCritical, e.clk.Now()))
+	e.clk.Advance(30 * time.Second)
+	silences.add(notifications.Silence{Scope: "warehouse:GZ-03", Until: e.clk.Now().Add(time.Hour)})
+	e.settle(time.Hour)
+	if per, _ := counts(wecomTexts(e.wc)); fmt.Sprint(per) != "map[仓库 SH-01:1]" {
+		t.Errorf("sent %v, want only SH-01", per)
+	}
+	if st := d.Stats(); st.Silenced != 1 {
+		t.Errorf("stats = %+v", st)
 	}
 }
 
@@ -602,14 +677,13 @@ func TestEscalationReNotifiesOnceUnlessAcknowledged(t *testing.T) {
 	d := e.newDispatcher([]notifications.Channel{e.wecom(wecom.Config{}), oncall},
 		[]notifications.Route{{Channel: e.wName}}, // oncall only gets escalations
 		notifications.Options{EscalateAfter: 15 * time.Minute, EscalateTo: oncall.Name()})
-	ctx := t.Context()
-	d.Notify(ctx, alert(1, "warehouse:GZ-03", notifications.SeverityCritical, e.clk.Now())) // not acknowledged
-	d.Notify(ctx, alert(2, "warehouse:GZ-03", notifications.SeverityCritical, e.clk.Now())) // acknowledged after 5 min
-	d.Notify(ctx, alert(3, "warehouse:GZ-03", notifications.SeverityWarning, e.clk.Now()))  // not critical
-	d.Acknowledged(4)                                                                       // acknowledged before it is even seen
-	d.Notify(ctx, alert(4, "warehouse:GZ-03", notifications.SeverityCritical, e.clk.Now()))
+	e.notify(alert(1, "warehouse:GZ-03", notifications.SeverityCritical, e.clk.Now())) // not acknowledged
+	e.notify(alert(2, "warehouse:GZ-03", notifications.SeverityCritical, e.clk.Now())) // acknowledged after 5 min
+	e.notify(alert(3, "warehouse:GZ-03", notifications.SeverityWarning, e.clk.Now()))  // not critical
+	e.acknowledged(4)                                                                  // acknowledged before it is even seen
+	e.notify(alert(4, "warehouse:GZ-03", notifications.SeverityCritical, e.clk.Now()))
 	e.runFor(5*time.Minute, 10*time.Second)
-	d.Acknowledged(2)
+	e.acknowledged(2)
 	e.runFor(3*time.Hour, 10*time.Second)
 
 	if per, _ := counts(wecomTexts(e.wc)); per["仓库 GZ-03"] != 4 {
@@ -646,10 +720,10 @@ func TestRouting(t *testing.T) {
 			{Channel: e.wName, Scopes: []string{"warehouse:GZ-03"}},
 			{Channel: e.dName, MinSeverity: notifications.SeverityCritical, Kinds: []string{"late_ship"}},
 		}, notifications.Options{})
-	d.Notify(t.Context(), alert(1, "warehouse:GZ-03", notifications.SeverityWarning, e.clk.Now()))  // wecom
-	d.Notify(t.Context(), alert(2, "warehouse:SH-01", notifications.SeverityCritical, e.clk.Now())) // dingtalk
-	d.Notify(t.Context(), alert(3, "warehouse:GZ-03", notifications.SeverityCritical, e.clk.Now())) // both
-	d.Notify(t.Context(), alert(4, "warehouse:SH-01", notifications.SeverityInfo, e.clk.Now()))     // none
+	e.notify(alert(1, "warehouse:GZ-03", notifications.SeverityWarning, e.clk.Now()))  // wecom
+	e.notify(alert(2, "warehouse:SH-01", notifications.SeverityCritical, e.clk.Now())) // dingtalk
+	e.notify(alert(3, "warehouse:GZ-03", notifications.SeverityCritical, e.clk.Now())) // both
+	e.notify(alert(4, "warehouse:SH-01", notifications.SeverityInfo, e.clk.Now()))     // none
 	e.runFor(2*time.Minute, 10*time.Second)
 	w, _ := counts(wecomTexts(e.wc))
 	dt, _ := counts(dingTexts(t, e.dt))
@@ -681,52 +755,70 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-// TestRunOnTheRealClock runs the loop for real: short windows, and the
-// shutdown sends what is still grouped.
+// TestRunOnTheRealClock runs the loop for real: short windows; and a
+// group still open at shutdown stays in the outbox, for the next
+// dispatcher to send when its window closes, once.
 func TestRunOnTheRealClock(t *testing.T) {
 	t.Parallel()
 	wc := wecom.NewFake(wecomKey, nil)
 	srv := httptest.NewServer(wc)
 	defer srv.Close()
 	robot := wecom.New(wecom.Config{Name: unique(t), WebhookURL: srv.URL + "/cgi-bin/webhook/send?key=" + wecomKey})
-	d := notifications.NewDispatcher(migrated(t), []notifications.Channel{robot},
-		[]notifications.Route{{Channel: robot.Name()}},
-		notifications.Options{GroupWindow: 50 * time.Millisecond, RuleTitles: ruleTitles, Logger: slog.New(slog.DiscardHandler)})
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-
+	start := func(window time.Duration) (*notifications.Dispatcher, context.CancelFunc, chan error) {
+		d := notifications.NewDispatcher(migrated(t), []notifications.Channel{robot}, []notifications.Route{{Channel: robot.Name()}},
+			notifications.Options{GroupWindow: window, RuleTitles: ruleTitles, Logger: slog.New(slog.DiscardHandler)})
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx) }()
+		return d, cancel, done
+	}
+	d, cancel, done := start(50 * time.Millisecond)
+	var as []notifications.Alert
 	for i := range 100 {
-		d.Notify(ctx, alert(i+1, "warehouse:GZ-03", notifications.SeverityCritical, time.Now()))
+		as = append(as, alert(i+1, "warehouse:GZ-03", notifications.SeverityCritical, time.Now()))
 	}
-	pgtest.WaitFor(t, 5*time.Second, func() bool { _, n := counts(wecomTexts(wc)); return n == 100 })
-
-	// A group still open at shutdown is sent on the way out.
-	d2 := notifications.NewDispatcher(nil, []notifications.Channel{robot}, []notifications.Route{{Channel: robot.Name()}},
-		notifications.Options{GroupWindow: time.Hour, RuleTitles: ruleTitles, Logger: slog.New(slog.DiscardHandler)})
-	ctx2, cancel2 := context.WithCancel(t.Context())
-	done2 := make(chan error, 1)
-	go func() { done2 <- d2.Run(ctx2) }()
-	for i := range 3 {
-		d2.Notify(ctx2, alert(1000+i, "warehouse:SH-01", notifications.SeverityWarning, time.Now()))
-	}
-	pgtest.WaitFor(t, 5*time.Second, func() bool { return d2.Stats().Pending == 3 })
-	cancel2()
-	if err := <-done2; err != nil {
+	if err := d.Notify(t.Context(), as...); err != nil {
 		t.Fatal(err)
 	}
-	if per, _ := counts(wecomTexts(wc)); per["仓库 SH-01"] != 3 {
-		t.Errorf("not sent at shutdown: %v", per)
-	}
-	if st := d2.Stats(); st.Pending != 0 || st.Dropped != 0 {
-		t.Errorf("stats = %+v", st)
+	// Counted once the send is recorded, just after the robot answered.
+	pgtest.WaitFor(t, 5*time.Second, func() bool { return d.Stats().SentAlerts == 100 })
+	if _, n := counts(wecomTexts(wc)); n != 100 || pending(t, d) != 0 {
+		t.Errorf("%d alerts sent, %d pending; stats = %+v", n, pending(t, d), d.Stats())
 	}
 
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if st := d.Stats(); st.SentAlerts != 100 || st.Pending != 0 {
+
+	// Shut down with a group in its window: nothing is sent early, and
+	// nothing is lost.
+	d, cancel, done = start(time.Second)
+	if err := d.Notify(t.Context(), alert(1000, "warehouse:SH-01", notifications.SeverityWarning, time.Now()),
+		alert(1001, "warehouse:SH-01", notifications.SeverityWarning, time.Now()),
+		alert(1002, "warehouse:SH-01", notifications.SeverityWarning, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := pending(t, d); n != 3 || len(wecomTexts(wc)) != 1 {
+		t.Fatalf("after shutdown: %d pending, %d messages; want 3 and the first one only", n, len(wecomTexts(wc)))
+	}
+	// The next dispatcher (a restart, a reload) sends them when the
+	// window closes, even with windows of its own much longer.
+	d2, cancel2, done2 := start(time.Hour)
+	pgtest.WaitFor(t, 5*time.Second, func() bool { return d2.Stats().Sent == 1 })
+	time.Sleep(200 * time.Millisecond) // a second message would show by now
+	cancel2()
+	if err := <-done2; err != nil {
+		t.Fatal(err)
+	}
+	if per, _ := counts(wecomTexts(wc)); per["仓库 SH-01"] != 3 || len(wecomTexts(wc)) != 2 {
+		t.Errorf("after the restart: %v in %d messages, want SH-01 ×3 in one more", per, len(wecomTexts(wc))-1)
+	}
+	if st := d2.Stats(); st.SentAlerts != 3 || pending(t, d2) != 0 {
 		t.Errorf("stats = %+v", st)
 	}
 }
@@ -737,11 +829,11 @@ func TestWindowRunsFromNotify(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	d := e.newDispatcher([]notifications.Channel{e.wecom(wecom.Config{})}, nil, notifications.Options{})
-	d.Notify(t.Context(), alert(1, "warehouse:GZ-03", notifications.SeverityCritical, e.clk.Now()))
+	e.notify(alert(1, "warehouse:GZ-03", notifications.SeverityCritical, e.clk.Now()))
 	e.clk.Advance(59 * time.Second)
-	d.Notify(t.Context(), alert(2, "warehouse:GZ-03", notifications.SeverityCritical, e.clk.Now()))
+	e.notify(alert(2, "warehouse:GZ-03", notifications.SeverityCritical, e.clk.Now()))
 	e.clk.Advance(31 * time.Second)
-	d.Notify(t.Context(), alert(3, "warehouse:GZ-03", notifications.SeverityCritical, e.clk.Now())) // a new window
+	e.notify(alert(3, "warehouse:GZ-03", notifications.SeverityCritical, e.clk.Now())) // a new window
 	next := d.Flush(t.Context())
 	if per, _ := counts(wecomTexts(e.wc)); per["仓库 GZ-03"] != 2 {
 		t.Errorf("first flush sent %v, want the first window's 2", per)
@@ -755,5 +847,139 @@ func TestWindowRunsFromNotify(t *testing.T) {
 	}
 	if per, _ := counts(wecomTexts(e.wc)); per["仓库 GZ-03"] != 3 {
 		t.Errorf("sent %v, want 3", per)
+	}
+}
+
+// TestCrashAfterTakingIn: alerts taken in (committed to the outbox) by a
+// dispatcher that then dies before sending, and taken in again (the bus
+// redelivers the message it never acknowledged), are sent by the next
+// dispatcher, once.
+func TestCrashAfterTakingIn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	crashed := e.newDispatcher([]notifications.Channel{e.wecom(wecom.Config{})}, nil, notifications.Options{})
+	as := []notifications.Alert{
+		alert(1, "warehouse:GZ-03", notifications.SeverityCritical, e.clk.Now()),
+		alert(2, "warehouse:GZ-03", notifications.SeverityCritical, e.clk.Now()),
+	}
+	e.notify(as...)
+	// A new process: a new dispatcher over the same outbox.
+	d := e.newDispatcher([]notifications.Channel{e.wecom(wecom.Config{})}, nil, notifications.Options{})
+	e.notify(as...)
+	e.settle(time.Hour)
+	if texts := wecomTexts(e.wc); len(texts) != 1 {
+		t.Fatalf("%d messages, want 1: %q", len(texts), texts)
+	}
+	if per, _ := counts(wecomTexts(e.wc)); per["仓库 GZ-03"] != 2 {
+		t.Errorf("sent %v, want GZ-03 ×2", per)
+	}
+	if pending(t, crashed) != 0 || d.Stats().SentAlerts != 2 {
+		t.Errorf("pending %d, stats %+v", pending(t, crashed), d.Stats())
+	}
+}
+
+// TestTwoNodesShareTheOutbox: two dispatchers (two nodes) over one robot,
+// each taking in half the alerts and flushing at the same moments, send
+// every alert once and together keep within the robot's rate limit.
+func TestTwoNodesShareTheOutbox(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a := e.newDispatcher([]notifications.Channel{e.wecom(wecom.Config{})}, nil, notifications.Options{})
+	b := e.newDispatcher([]notifications.Channel{e.wecom(wecom.Config{})}, nil, notifications.Options{})
+	for i := range 120 {
+		d := []*notifications.Dispatcher{a, b}[i%2]
+		if err := d.Notify(t.Context(), alert(i+1, fmt.Sprintf("warehouse:W-%03d", i), notifications.SeverityWarning, e.clk.Now())); err != nil {
+			t.Fatal(err)
+		}
+		if i%4 == 3 {
+			e.clk.Advance(time.Second)
+		}
+	}
+	// Both flush at once (one gets the robot's lease, the other waits),
+	// and every third second node b alone.
+	end := e.clk.Now().Add(20 * time.Minute)
+	for i := 0; e.clk.Now().Before(end); i++ {
+		nodes := []*notifications.Dispatcher{a, b}
+		if i%3 == 0 {
+			nodes = nodes[1:]
+		}
+		var wg sync.WaitGroup
+		for _, d := range nodes {
+			wg.Go(func() { d.Flush(t.Context()) })
+		}
+		wg.Wait()
+		e.clk.Advance(time.Second)
+	}
+	if n := e.wc.MaxInWindow(time.Minute); n > 20 {
+		t.Errorf("the robot saw %d messages within a minute", n)
+	}
+	for _, r := range e.wc.Requests() {
+		if r.ErrCode != 0 {
+			t.Errorf("robot refused: %+v", r)
+		}
+	}
+	per, total := counts(wecomTexts(e.wc))
+	if total != 120 || len(per) != 120 {
+		t.Errorf("%d alerts in %d scopes delivered, want 120 in 120", total, len(per))
+	}
+	sa, sb := a.Stats(), b.Stats()
+	t.Logf("node a sent %d messages, node b %d", sa.Sent, sb.Sent)
+	if sa.SentAlerts+sb.SentAlerts != 120 || sa.Sent == 0 || sb.Sent == 0 || pending(t, a) != 0 {
+		t.Errorf("stats a %+v, b %+v", sa, sb)
+	}
+}
+
+// TestPruneGivesUpAndForgets: a notification still pending a day after it
+// fell due is given up, whatever its channel (one deleted since has no
+// dispatcher), and finished rows go after the retention. On a database of
+// its own: pruning reaches every channel's rows.
+func TestPruneGivesUpAndForgets(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t, t.Name())
+	if err := migrations.Migrate(t.Context(), db, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	opts := notifications.Options{Now: e.clk.Now, Logger: slog.New(slog.DiscardHandler)}
+	gone := notifications.NewDispatcher(db, []notifications.Channel{e.wecom(wecom.Config{Name: "deleted since"})},
+		[]notifications.Route{{Channel: "deleted since"}}, opts)
+	if err := gone.Notify(t.Context(), alert(1, "warehouse:GZ-03", notifications.SeverityCritical, e.clk.Now())); err != nil {
+		t.Fatal(err)
+	}
+	d := notifications.NewDispatcher(db, []notifications.Channel{e.wecom(wecom.Config{})}, []notifications.Route{{Channel: e.wName}}, opts)
+	if err := d.Notify(t.Context(), alert(2, "warehouse:GZ-03", notifications.SeverityCritical, e.clk.Now())); err != nil {
+		t.Fatal(err)
+	}
+	e.clk.Advance(2 * time.Minute)
+	d.Flush(t.Context())
+	states := func() map[string]int {
+		rows, err := db.QueryContext(t.Context(), `SELECT state, count(*) FROM notification_outbox GROUP BY state`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		out := map[string]int{}
+		for rows.Next() {
+			var s string
+			var n int
+			if err := rows.Scan(&s, &n); err != nil {
+				t.Fatal(err)
+			}
+			out[s] = n
+		}
+		return out
+	}
+	if st := states(); fmt.Sprint(st) != "map[pending:1 sent:1]" {
+		t.Fatalf("outbox %v", st)
+	}
+	e.clk.Advance(24 * time.Hour)
+	d.Prune(t.Context())
+	if st := states(); fmt.Sprint(st) != "map[failed:1 sent:1]" {
+		t.Errorf("a day later: outbox %v, want the deleted channel's row given up", st)
+	}
+	e.clk.Advance(7*24*time.Hour + time.Minute)
+	d.Prune(t.Context())
+	if st := states(); len(st) != 0 {
+		t.Errorf("after the retention: outbox %v, want empty", st)
 	}
 }

@@ -58,18 +58,26 @@ func TestBackoffDoublesUpToFiveMinutes(t *testing.T) {
 func TestSlidingWindow(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	o := &outlet{}
+	r := &rateState{limit: 20}
 	for i := range 20 {
-		o.sent = append(o.sent, t0.Add(time.Duration(i)*time.Second))
+		r.took(t0.Add(time.Duration(i)*time.Second), 1)
 	}
-	if n := o.recent(t0.Add(60 * time.Second)); n != 20 {
-		t.Errorf("recent at 60s = %d, want 20 (a second of margin)", n)
+	if n := r.used(t0.Add(60 * time.Second)); n != 20 {
+		t.Errorf("used at 60s = %d, want 20 (a second of margin)", n)
 	}
-	if n := o.recent(t0.Add(61 * time.Second)); n != 19 {
-		t.Errorf("recent at 61s = %d, want 19", n)
+	if at := r.slotFreeAt(t0.Add(60 * time.Second)); !at.Equal(t0.Add(61 * time.Second)) {
+		t.Errorf("next slot at %v, want 61s", at.Sub(t0))
 	}
-	if at := o.slotFreeAt(t0.Add(61 * time.Second)); !at.Equal(t0.Add(62 * time.Second)) {
-		t.Errorf("next slot at %v", at.Sub(t0))
+	r.need = 2 // a WeCom message with mobile mentions
+	if at := r.slotFreeAt(t0.Add(60 * time.Second)); !at.Equal(t0.Add(62 * time.Second)) {
+		t.Errorf("next two slots at %v, want 62s", at.Sub(t0))
+	}
+	r.need = 0
+	if n := r.used(t0.Add(61 * time.Second)); n != 19 {
+		t.Errorf("used at 61s = %d, want 19", n)
+	}
+	if at := r.slotFreeAt(t0.Add(61 * time.Second)); !at.Equal(t0.Add(61*time.Second + minWait)) {
+		t.Errorf("with room, next slot at %v, want at once", at.Sub(t0))
 	}
 }
 

@@ -12,8 +12,21 @@
 // alerts nobody acknowledged, and writes every attempt to
 // notification_deliveries.
 //
+// All of it works from PostgreSQL, not memory: an alert taken in is a row of
+// notification_outbox (per channel, and per escalation) with the time it
+// falls due, committed before the bus message that brought it is
+// acknowledged. Every node runs a sender over the outbox; one at a time per
+// robot (an advisory lock), it claims due rows, sends, and marks them in the
+// transaction that claimed them. So a crash, a shutdown or a reload of the
+// configuration loses nothing, and nothing is sent twice, except a message
+// whose robot answered OK just before the node died or its commit failed:
+// that one is sent again, once (robots take no idempotency key). The rate
+// limit is counted from the delivery log, so it holds across nodes;
+// silences are read when sending, so they hold on every node.
+//
 // The robots themselves are the subpackages wecom and dingtalk; each
-// implements Channel. This package imports neither: the wiring picks them.
+// implements Channel. This package imports neither: package robot builds
+// them from a channel's configuration.
 package notifications
 
 import (
@@ -157,6 +170,16 @@ type APIError struct {
 func (e *APIError) Error() string {
 	return fmt.Sprintf("%s: errcode %d: %s", e.Platform, e.Code, e.Message)
 }
+
+// ConfigError is a robot configuration its client refuses: the field at
+// fault (name, type, webhook_url or secret) and why, never the secret
+// itself.
+type ConfigError struct {
+	Field string
+	Msg   string
+}
+
+func (e *ConfigError) Error() string { return e.Msg }
 
 // TruncateUTF8 returns the longest prefix of s of at most max bytes that
 // ends on a rune boundary (robots count bytes; a Chinese character is 3).

@@ -127,8 +127,8 @@ func (d *Dispatcher) writeDigestSection(b *strings.Builder, g *group) {
 // digestParts splits groups into digests that fit the channel's byte
 // budget (a group too big alone gets a part of its own; the channel cuts
 // it).
-func (d *Dispatcher) digestParts(o *outlet, groups []*group) [][]*group {
-	budget := o.ch.MaxBytes() - min(o.ch.MaxBytes()/4, 600) // room for title, footer and mentions
+func (d *Dispatcher) digestParts(ch Channel, groups []*group) [][]*group {
+	budget := ch.MaxBytes() - min(ch.MaxBytes()/4, 600) // room for title, footer and mentions
 	var parts [][]*group
 	var cur []*group
 	size := 0

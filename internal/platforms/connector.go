@@ -39,6 +39,11 @@ type Delivery struct {
 	// stored with the delivery and counted, never dropped, and never fail
 	// the rest of the batch.
 	Flagged []Flag
+	// Sanitized says text was replaced (U+FFFD) before the body could be
+	// parsed at all: a platform cannot change what it sends, so a body
+	// that is not UTF-8, or XML with characters XML forbids, is read as
+	// far as it goes rather than refused. The raw body is kept.
+	Sanitized bool
 }
 
 // Flag is one item of a delivery that was stored but not mapped.

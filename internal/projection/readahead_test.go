@@ -68,3 +68,45 @@ func TestReadAheadFoldsABacklog(t *testing.T) {
 		return left == 0
 	})
 }
+
+// A message the database refuses, read ahead with its neighbours, fails
+// alone: the neighbours are projected, only it keeps failing.
+func TestReadAheadIsolatesABadNeighbour(t *testing.T) {
+	bus := newBus(t)
+	bus.PollInterval = 5 * time.Millisecond
+	m := metrics.New()
+	p := projection.NewTwins(testDB, bus, m, quiet, func() time.Time { return projectedAt }, projection.Options{ReadAhead: 50})
+
+	bad := uniqueKey("ra-bad")
+	ctx := ctxT(t)
+	if _, err := testDB.ExecContext(ctx, `
+		CREATE OR REPLACE FUNCTION refuse_ra_bad() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN IF NEW.order_no = '`+bad.OrderNo+`' THEN RAISE EXCEPTION 'refused by test' USING ERRCODE = '23514'; END IF; RETURN NEW; END $$;
+		CREATE TRIGGER refuse_ra_bad BEFORE INSERT OR UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION refuse_ra_bad();`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = testDB.ExecContext(ctx, `DROP TRIGGER IF EXISTS refuse_ra_bad ON orders; DROP FUNCTION IF EXISTS refuse_ra_bad()`)
+	})
+	var good []order.Key
+	for i := range 6 {
+		if i == 3 {
+			publishInTx(t, bus, batchMessage(t, event(bad, "ra-bad-"+bad.OrderNo, order.KindPaid, 0)))
+		}
+		k := uniqueKey(fmt.Sprintf("ra-good-%d", i))
+		good = append(good, k)
+		publishInTx(t, bus, batchMessage(t, event(k, "ra-g-"+k.OrderNo, order.KindPaid, 0)))
+	}
+	runProjection(t, bus, m, p)
+	pgtest.WaitFor(t, 20*time.Second, func() bool {
+		for _, k := range good {
+			if _, ok := loadOrder(t, k); !ok {
+				return false
+			}
+		}
+		return true
+	})
+	if _, ok := loadOrder(t, bad); ok {
+		t.Error("the refused order was projected")
+	}
+}

@@ -109,6 +109,13 @@ func (p *Twins) Handle(msg *message.Message) error {
 		evs, ahead = append(evs, more...), uuids
 	}
 	changes, err := p.apply(msg.Context(), evs, ahead)
+	if err != nil && len(ahead) > 0 && events.Classify(err) != events.Transient {
+		// One of the messages read ahead may be what failed: apply this
+		// one alone, so a bad neighbour is parked on its own delivery and
+		// never takes this one with it.
+		ahead = nil
+		changes, err = p.apply(msg.Context(), batch.Events, nil)
+	}
 	if err != nil {
 		return fmt.Errorf("project batch %s (%d events): %w", msg.UUID, len(evs), err)
 	}

@@ -80,20 +80,22 @@ type Config struct {
 	MaxBytes int
 }
 
-// Validate reports what is wrong with the configuration, without secrets.
+// Validate reports what is wrong with the configuration, without secrets,
+// as a *notifications.ConfigError naming the field.
 func (c Config) Validate() error {
 	if c.Name == "" {
-		return fmt.Errorf("dingtalk: robot without a name")
+		return &notifications.ConfigError{Field: "name", Msg: "dingtalk: robot without a name"}
 	}
 	u, err := url.Parse(c.WebhookURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("dingtalk %s: webhook URL is not an http(s) URL", c.Name)
+		return &notifications.ConfigError{Field: "webhook_url", Msg: fmt.Sprintf("dingtalk %s: webhook URL is not an http(s) URL", c.Name)}
 	}
 	if u.Query().Get("access_token") == "" {
-		return fmt.Errorf("dingtalk %s: webhook URL %s has no access_token", c.Name, notifications.RedactURL(c.WebhookURL))
+		return &notifications.ConfigError{Field: "webhook_url",
+			Msg: fmt.Sprintf("dingtalk %s: webhook URL %s has no access_token", c.Name, notifications.RedactURL(c.WebhookURL))}
 	}
 	if c.Secret != "" && !strings.HasPrefix(c.Secret, "SEC") {
-		return fmt.Errorf("dingtalk %s: a signing secret starts with SEC", c.Name)
+		return &notifications.ConfigError{Field: "secret", Msg: fmt.Sprintf("dingtalk %s: a signing secret starts with SEC", c.Name)}
 	}
 	return nil
 }

@@ -67,17 +67,19 @@ type Config struct {
 	HTTPClient *http.Client
 }
 
-// Validate reports what is wrong with the configuration, without the key.
+// Validate reports what is wrong with the configuration, without the key,
+// as a *notifications.ConfigError naming the field.
 func (c Config) Validate() error {
 	if c.Name == "" {
-		return fmt.Errorf("wecom: robot without a name")
+		return &notifications.ConfigError{Field: "name", Msg: "wecom: robot without a name"}
 	}
 	u, err := url.Parse(c.WebhookURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("wecom %s: webhook URL is not an http(s) URL", c.Name)
+		return &notifications.ConfigError{Field: "webhook_url", Msg: fmt.Sprintf("wecom %s: webhook URL is not an http(s) URL", c.Name)}
 	}
 	if u.Query().Get("key") == "" {
-		return fmt.Errorf("wecom %s: webhook URL %s has no key", c.Name, notifications.RedactURL(c.WebhookURL))
+		return &notifications.ConfigError{Field: "webhook_url",
+			Msg: fmt.Sprintf("wecom %s: webhook URL %s has no key", c.Name, notifications.RedactURL(c.WebhookURL))}
 	}
 	return nil
 }

@@ -70,8 +70,10 @@ func (s *Source) ParseMessage(method, format string, body []byte, receivedAt tim
 	}
 	var items []item
 	var err error
+	sanitized := false
 	switch format {
 	case FormatXML, "":
+		body, sanitized = wire.XMLText(body)
 		items, err = decodeXML(short, body)
 	case FormatJSON:
 		items, err = decodeJSON(short, body)
@@ -81,7 +83,7 @@ func (s *Source) ParseMessage(method, format string, body []byte, receivedAt tim
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", platforms.ErrMalformed, err)
 	}
-	d := &platforms.Delivery{}
+	d := &platforms.Delivery{Sanitized: sanitized}
 	seen := make(map[string]bool, len(items))
 	for _, it := range items {
 		var e *order.Event

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/towerhq/tower/domain/order"
+	"github.com/towerhq/tower/internal/ingest/pgtext"
 	"github.com/towerhq/tower/internal/platforms"
 	"github.com/towerhq/tower/internal/reconcile/pull"
 	"github.com/towerhq/tower/internal/reconcile/pull/pulltest"
@@ -23,6 +24,8 @@ func FuzzParseBody(f *testing.F) {
 	f.Add([]byte(`{"events":[]}`))
 	f.Add([]byte(`{"id":"x",}`))
 	f.Add([]byte(vecBody))
+	f.Add([]byte(`{"id":"e","type":"wms.packed","occurredAt":"2026-11-24T20:00:00Z","order":{"channel":"c","orderNo":"1\u0000"}}`))
+	f.Add([]byte("{\"id\":\"e\",\"type\":\"wms.packed\",\"occurredAt\":\"2026-11-24T20:00:00Z\",\"order\":{\"channel\":\"c\",\"orderNo\":\"\xff\"}}"))
 	s := mustNew(f, Config{Name: "erp", Secrets: []string{vecSecret}, MaxEvents: 50}, clockAt(vecTS))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		events, err := s.ParseBody(body)
@@ -42,6 +45,10 @@ func FuzzParseBody(f *testing.F) {
 			if events[i].Source != "erp" || events[i].Recovered {
 				t.Fatalf("event %d: source %q recovered %v", i, events[i].Source, events[i].Recovered)
 			}
+		}
+		// Accepted means storable as it is: nothing for the store to alter.
+		if err := pgtext.Check(events); err != nil {
+			t.Fatalf("accepted text PostgreSQL cannot store: %v", err)
 		}
 		// What parsed re-marshals (as a batch and, for one event, alone)
 		// and re-parses to the same events.

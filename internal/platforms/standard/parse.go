@@ -41,6 +41,9 @@ func (s *Source) ParseBody(body []byte) ([]order.Event, error) {
 	if len(trimmed) == 0 {
 		return nil, fmt.Errorf("%w: empty body", platforms.ErrMalformed)
 	}
+	if path, reason := textProblem(body); path != "" {
+		return nil, malformed(wire.FieldErr(path, reason), "")
+	}
 	var top wireBody
 	if err := json.Unmarshal(body, &top); err != nil || trimmed[0] != '{' {
 		if se, ok := errors.AsType[*json.SyntaxError](err); ok {

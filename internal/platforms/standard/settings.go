@@ -73,10 +73,8 @@ func (s Settings) WithEnv(env platforms.Env) (platforms.Settings, error) {
 
 func (s Settings) Check(spec platforms.Spec, production bool) []platforms.Problem {
 	var out []platforms.Problem
-	if production && slices.Contains(s.Secrets, DevSecret) {
-		out = append(out, platforms.Problem{Key: "secrets",
-			Msg: fmt.Sprintf("source %q uses the development example secret; production needs its own", spec.Name)})
-	}
+	// Published secrets (DevSecret among them) are refused in production
+	// by the configuration, for every platform alike.
 	if len(s.Secrets) == 0 {
 		out = append(out, platforms.Problem{Key: "secrets", Msg: fmt.Sprintf(
 			"source %q needs at least one whsec_ secret (secrets, secrets_env, secrets_file or %s)", spec.Name, platforms.SourceVar(spec.Name, "SECRETS"))})

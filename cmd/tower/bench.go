@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/towerhq/tower/internal/bench"
+	"github.com/towerhq/tower/internal/config"
+)
+
+// benchCmd measures a node on this machine: see internal/bench.
+func benchCmd(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	file := fs.String("config", "", "Tower's config file (or TOWER_CONFIG): its database_url and ingest settings")
+	dsn := fs.String("database-url", "", "PostgreSQL server to bench on (or DATABASE_URL); empty: the project-local one")
+	var o bench.Options
+	fs.DurationVar(&o.Duration, "duration", 60*time.Second, "measuring time, split between the phases")
+	fs.IntVar(&o.Rate, "rate", 1000, "fixed (open-loop) load, events per second")
+	fs.IntVar(&o.Senders, "senders", 32, "webhooks in flight at saturation")
+	fs.IntVar(&o.Subscribers, "subscribers", 1000, "websocket subscribers kept open")
+	fs.StringVar(&o.Out, "out", "bench/results", "folder of the JSON report")
+	fs.BoolVar(&o.Force, "force", false, "bench on a server whose database holds orders")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*file, os.Getenv)
+	if err != nil {
+		return err
+	}
+	if *dsn != "" {
+		cfg.DatabaseURL = *dsn
+	}
+	r, err := bench.Run(ctx, cfg, o, os.Stderr)
+	if err != nil {
+		return err
+	}
+	r.Print(os.Stdout)
+	p, err := r.Write(o.Out)
+	if err != nil {
+		return err
+	}
+	fmt.Println("\nreport:", p)
+	return nil
+}

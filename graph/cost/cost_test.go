@@ -1,0 +1,43 @@
+package cost
+
+import (
+	"testing"
+	"time"
+
+	"github.com/towerhq/tower/graph/model"
+)
+
+// TestPage: a list costs its page (defaulted and clamped as the resolvers
+// do) times what each element asks for.
+func TestPage(t *testing.T) {
+	n := func(v int) *int { return &v }
+	tests := []struct {
+		name  string
+		first *int
+		child int
+		want  int
+	}{
+		{"default page", nil, 3, query + defaultPage*3},
+		{"small page", n(20), 10, query + 20*10},
+		{"clamped to the most the resolvers give", n(1_000_000), 2, query + maxPage*2},
+		{"nonsense is priced as one", n(-5), 4, query + 4},
+		{"an empty selection still costs", n(10), 0, query + 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := page(tt.first, tt.child); got != tt.want {
+				t.Errorf("page = %d, want %d", got, tt.want)
+			}
+		})
+	}
+	// One backtest fits a query; two never do, whatever else is asked.
+	c := Complexity()
+	one := c.Query.BacktestRule(1, model0(), t0, t0, nil)
+	if one > Limit || 2*one <= Limit {
+		t.Errorf("backtest costs %d of %d", one, Limit)
+	}
+}
+
+var t0 = time.Time{}
+
+func model0() model.RuleInput { return model.RuleInput{} }
