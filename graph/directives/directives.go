@@ -28,18 +28,20 @@ const (
 	CodeForbidden       = "FORBIDDEN"
 )
 
-// Error is a refusal meant for the caller.
-type Error struct{ Code, Msg string }
+// Error is a refusal meant for the caller. Policy names the field whose
+// @hasRole refused (Type.field), so clients can tell a role's refusal from
+// a resolver's.
+type Error struct{ Code, Msg, Policy string }
 
 func (e *Error) Error() string { return e.Msg }
 
 // Unauthenticated refuses a caller without valid credentials.
 func Unauthenticated() error {
-	return &Error{CodeUnauthenticated, "authentication required: log in or send Authorization: Bearer <token>"}
+	return &Error{Code: CodeUnauthenticated, Msg: "authentication required: log in or send Authorization: Bearer <token>"}
 }
 
 // Forbidden refuses a caller whose role may not do what it asked.
-func Forbidden(msg string) error { return &Error{CodeForbidden, msg} }
+func Forbidden(msg string) error { return &Error{Code: CodeForbidden, Msg: msg} }
 
 // RootTypes are the operation types whose every field needs a policy.
 var RootTypes = []string{"Query", "Mutation", "Subscription"}
@@ -140,9 +142,9 @@ func HasRole(ctx context.Context, _ any, next graphql.Resolver, roles []model.Ro
 	}
 	field := ""
 	if fc := graphql.GetFieldContext(ctx); fc != nil {
-		field = fc.Field.Name
+		field = fc.Object + "." + fc.Field.Name
 	}
-	return nil, Forbidden(fmt.Sprintf("the %s role may not use %s", p.Role, field))
+	return nil, &Error{Code: CodeForbidden, Msg: fmt.Sprintf("the %s role may not use %s", p.Role, field), Policy: field}
 }
 
 // Recorder stores an audit entry.
@@ -212,4 +214,36 @@ func lookup(args map[string]any, path string) string {
 	default:
 		return fmt.Sprint(x)
 	}
+}
+
+// Markdown writes the policy as a table, one row per root field and one
+// column per role (the README shows it; a test keeps the two equal).
+func (p *Policy) Markdown() string {
+	var b strings.Builder
+	b.WriteString("| field |")
+	for _, r := range access.Roles {
+		b.WriteString(" " + r.String() + " |")
+	}
+	b.WriteString("\n|---|")
+	for range access.Roles {
+		b.WriteString(":-:|")
+	}
+	b.WriteString("\n")
+	for _, typ := range RootTypes {
+		for _, f := range p.Fields() {
+			if !strings.HasPrefix(f, typ+".") {
+				continue
+			}
+			b.WriteString("| `" + f + "` |")
+			for _, r := range access.Roles {
+				if p.Allows(f, r) {
+					b.WriteString(" ✓ |")
+				} else {
+					b.WriteString("   |")
+				}
+			}
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
 }

@@ -46,6 +46,9 @@ func PresentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		case errors.As(err, &de):
 			gerr.Message = de.Msg
 			gerr.Extensions = map[string]any{"code": de.Code}
+			if de.Policy != "" {
+				gerr.Extensions["policy"] = de.Policy
+			}
 		case errors.As(err, &ce):
 			gerr.Message = ce.msg
 			gerr.Extensions = map[string]any{"code": ce.code}
