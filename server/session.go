@@ -124,11 +124,13 @@ func (a *authn) sessionFrom(r *http.Request) (access.Principal, string, bool) {
 }
 
 // session is GET /auth/session: who the cookie belongs to and its CSRF
-// token (the SPA asks after a reload), or 401.
+// token (the SPA asks after a reload), or 204 when nobody is logged in (a
+// normal answer for the login page, not an error).
 func (a *authn) session(w http.ResponseWriter, r *http.Request) {
 	p, csrf, ok := a.sessionFrom(r)
 	if !ok {
-		authFailure(w, http.StatusUnauthorized, "UNAUTHENTICATED", "not logged in")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusNoContent)
 		return
 	}
 	writeJSON(w, http.StatusOK, info(p, csrf, time.Time{}))

@@ -693,7 +693,7 @@ func TestAnonymous(t *testing.T) {
 		{"GET", "/graphql?query={backlog{total}}", nil, 401},
 		{"POST", "/graphql", map[string]string{"Authorization": "Bearer tower_pat_nope"}, 401},
 		{"POST", "/graphql", map[string]string{"Cookie": "tower_session=tower_ses_nope"}, 401},
-		{"GET", "/auth/session", nil, 401},
+		{"GET", "/auth/session", nil, 204},
 		{"GET", "/healthz", nil, 200},
 		{"GET", "/readyz", nil, 200},
 		{"GET", "/", nil, 200},
