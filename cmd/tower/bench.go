@@ -23,6 +23,7 @@ func benchCmd(ctx context.Context, args []string) error {
 	fs.IntVar(&o.Subscribers, "subscribers", 1000, "websocket subscribers kept open")
 	fs.StringVar(&o.Out, "out", "bench/results", "folder of the JSON report")
 	fs.BoolVar(&o.Force, "force", false, "bench on a server whose database holds orders")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write the saturation phase's CPU profile here")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

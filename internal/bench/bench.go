@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"syscall"
@@ -38,6 +40,9 @@ type Options struct {
 	Out string
 	// Force runs against a server whose database already holds orders.
 	Force bool
+	// CPUProfile, when set, is where the saturation phase's CPU profile
+	// goes (go tool pprof).
+	CPUProfile string
 }
 
 // Report is what a run measured; the JSON names are the contract's.
@@ -45,6 +50,7 @@ type Report struct {
 	SaturationEventsPerS    float64   `json:"saturation_events_per_s"`
 	IngestEventsPerS        float64   `json:"ingest_events_per_s"`
 	RawCeilingRowsPerS      float64   `json:"raw_ceiling_rows_per_s"`
+	CeilingBy               string    `json:"raw_ceiling_measured_by"`
 	SaturationRatio         float64   `json:"saturation_ratio"`
 	SingleEventsPerS        float64   `json:"single_event_events_per_s"`
 	RawCeilingSingleRowsPer float64   `json:"raw_ceiling_single_rows_per_s"`
@@ -96,13 +102,13 @@ func Run(ctx context.Context, cfg config.Config, o Options, progress io.Writer) 
 	}
 
 	step("PostgreSQL's own ceiling: 8 clients, event insert + twin upsert, 1 then 50 per commit (%s each)", phase/2)
-	if r.RawCeilingSingleRowsPer, err = ceiling(ctx, db.url, 8, 1, phase/2); err != nil {
+	if r.RawCeilingSingleRowsPer, r.CeilingBy, err = ceiling(ctx, db.url, 8, 1, phase/2); err != nil {
 		return nil, err
 	}
-	if r.RawCeilingRowsPerS, err = ceiling(ctx, db.url, 8, 50, phase/2); err != nil {
+	if r.RawCeilingRowsPerS, _, err = ceiling(ctx, db.url, 8, 50, phase/2); err != nil {
 		return nil, err
 	}
-	step("  %.0f rows/s at 1 per commit, %.0f rows/s at 50 per commit", r.RawCeilingSingleRowsPer, r.RawCeilingRowsPerS)
+	step("  %.0f rows/s at 1 per commit, %.0f rows/s at 50 per commit (%s)", r.RawCeilingSingleRowsPer, r.RawCeilingRowsPerS, r.CeilingBy)
 
 	secret := newSecret()
 	ncfg := cfg
@@ -147,13 +153,20 @@ func Run(ctx context.Context, cfg config.Config, o Options, progress io.Writer) 
 	}
 
 	step("saturation, 20-event webhooks from %d senders, for %s, then until every twin is projected", o.Senders, phase)
-	cpu0, t0 := cpuSeconds(), time.Now()
-	n, err := snd.saturate(ctx, o.Senders, 20, phase)
+	stopProfile, err := startProfile(o.CPUProfile)
 	if err != nil {
 		return nil, err
 	}
+	cpu0, t0 := cpuSeconds(), time.Now()
+	n, err := snd.saturate(ctx, o.Senders, 20, phase)
+	if err != nil {
+		stopProfile()
+		return nil, err
+	}
 	sent := time.Since(t0)
-	if err := db.drained(ctx, 5*time.Minute); err != nil {
+	err = db.drained(ctx, 5*time.Minute)
+	stopProfile()
+	if err != nil {
 		return nil, err
 	}
 	total := time.Since(t0)
@@ -365,4 +378,21 @@ func heapInUse() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapInuse + m.StackInuse
+}
+
+// startProfile profiles the process's CPU into path until the returned
+// stop is called (a no-op without a path).
+func startProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

@@ -16,7 +16,7 @@ func (r *Report) Print(w io.Writer) {
 	m := r.Machine
 	fmt.Fprintf(w, "\nTower bench on %d CPUs (%s), %.1f GiB, PostgreSQL %s, %s\n\n", m.CPUs, m.CPUModel, m.MemoryGiB, m.PostgreSQL, m.Go)
 	row("figure", "measured", "goal")
-	row("raw ceiling, 50 events per commit", fmt.Sprintf("%.0f rows/s", r.RawCeilingRowsPerS), "")
+	row("raw ceiling, 50 events per commit ("+r.CeilingBy+")", fmt.Sprintf("%.0f rows/s", r.RawCeilingRowsPerS), "")
 	row("raw ceiling, 1 event per commit", fmt.Sprintf("%.0f rows/s", r.RawCeilingSingleRowsPer), "")
 	row("pipeline at saturation (20-event webhooks, until projected)", fmt.Sprintf("%.0f events/s", r.SaturationEventsPerS), "")
 	row("  ratio to the batched ceiling", fmt.Sprintf("%.2f", r.SaturationRatio), "≥ 0.30")

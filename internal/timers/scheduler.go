@@ -35,6 +35,10 @@ type Options struct {
 	// Batch is the most timers claimed and handed to the Handler at once
 	// (default 1000).
 	Batch int
+	// FireTimeout bounds one round's transaction (claim, handler,
+	// commit): a hung database ends the leadership instead of holding it
+	// forever (default 30s).
+	FireTimeout time.Duration
 	// Standby is how often a node that does not lead retries the lock
 	// (wall-clock time; default 500ms): the failover delay after the
 	// leader's session ends.
@@ -284,6 +288,12 @@ func (s *Scheduler) idle(ctx context.Context, conn bun.Conn, firedSome bool) (ti
 // returns how many it claimed; an error means the database failed (handler
 // errors are dealt with here).
 func (s *Scheduler) fire(ctx context.Context, conn bun.Conn, q queue, limit int) (int, error) {
+	timeout := s.opts.FireTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("begin: %w", err)

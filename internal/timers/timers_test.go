@@ -804,3 +804,46 @@ func TestScheduleValidates(t *testing.T) {
 		t.Error("empty prefix: no error")
 	}
 }
+
+// TestHungDatabaseEndsTheRound: while another session holds the timers
+// table, a round gives up at its deadline instead of hanging, and the
+// timer fires once the table is free again.
+func TestHungDatabaseEndsTheRound(t *testing.T) {
+	db := setup(t)
+	c := newClock()
+	r := newRecorder(db)
+	o := opts(c)
+	o.FireTimeout = 300 * time.Millisecond
+	start(t, db, r.handle, o)
+	c.waitPolls(t, 2)
+
+	lock, err := db.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lock.ExecContext(t.Context(), `LOCK TABLE timers IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	// A round started under the lock hangs on it; give several a chance.
+	time.Sleep(1200 * time.Millisecond)
+	// Whatever waits on the lock now started waiting after the first
+	// deadline: the rounds before it gave up.
+	var waiting int
+	var oldest float64
+	if err := db.QueryRowContext(t.Context(), `SELECT count(*), coalesce(max(extract(epoch FROM now() - query_start)), 0)
+		FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`).Scan(&waiting, &oldest); err != nil {
+		t.Fatal(err)
+	}
+	if oldest > 0.9 {
+		t.Errorf("a round has waited %.1fs on the lock, past its 0.3s deadline", oldest)
+	}
+	if err := lock.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	schedule(t, db, Timer{Key: "rule:hung:tmall/1", Kind: "k", Payload: json.RawMessage(`{}`), DueAt: t0})
+	waitFired(t, r, 1)
+	if got := r.count("rule:hung:tmall/1"); got != 1 {
+		t.Errorf("fired %d times after the lock went, want 1", got)
+	}
+	t.Logf("sessions waiting on the lock just before it went: %d, the oldest for %.2fs", waiting, oldest)
+}
