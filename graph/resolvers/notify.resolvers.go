@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/towerhq/tower/domain/notify"
+	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/graph/model"
 	"github.com/towerhq/tower/internal/notifications"
 	"github.com/towerhq/tower/internal/notifications/robot"
@@ -117,6 +118,16 @@ func (r *queryResolver) NotificationChannels(ctx context.Context) ([]*model.Noti
 	}
 	for _, c := range cs {
 		out = append(out, channelOf(c, "api"))
+	}
+	// The staff mobiles a robot mentions are for those who edit robots.
+	if !r.Policy.Allows("Mutation.saveNotificationChannel", caller(ctx).Role) {
+		for _, c := range out {
+			masked := make([]string, len(c.MentionMobiles)) // a copy: the slice is the configuration's
+			for i, m := range c.MentionMobiles {
+				masked[i] = order.MaskPhone(m)
+			}
+			c.MentionMobiles = masked
+		}
 	}
 	return out, nil
 }

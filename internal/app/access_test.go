@@ -372,6 +372,28 @@ func TestPersonalData(t *testing.T) {
 			}
 		}
 	})
+	t.Run("robots' staff mobiles for those who edit robots", func(t *testing.T) {
+		name := uniq("robot-")
+		if _, errs := s.gql(t, `mutation($n:String!){ saveNotificationChannel(input:{name:$n, type:"wecom", webhookUrl:"http://127.0.0.1:9/robot?key=k", mentionMobiles:["13700001111"]}){ name } }`,
+			map[string]any{"n": name}); len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		for role, want := range map[access.Role]string{access.Ops: "13700001111", access.IT: "137****1111", access.CEO: "137****1111"} {
+			tok := tokens[role]
+			if tok == "" {
+				tok = s.tokenFor(t, role)
+			}
+			data, errs := s.gqlAs(t, tok, `{ notificationChannels { name mentionMobiles } }`, nil)
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			for _, c := range data["notificationChannels"].([]any) {
+				if m := c.(map[string]any); m["name"] == name && fmt.Sprint(m["mentionMobiles"]) != "["+want+"]" {
+					t.Errorf("%s sees %v, want %s", role, m["mentionMobiles"], want)
+				}
+			}
+		}
+	})
 	t.Run("timelines carry no event data", func(t *testing.T) {
 		schema := generated.NewExecutableSchema(generated.Config{}).Schema()
 		for _, f := range schema.Types["TimelineEntry"].Fields {

@@ -117,11 +117,16 @@ func (o *Options) defaults() {
 // every request from being a write.
 const touchEvery = time.Minute
 
+// maxHashing bounds the argon2 hashes computed at once: each takes 19 MiB,
+// and a flood of logins from many addresses must not take the memory.
+const maxHashing = 4
+
 // Service is the accounts, sessions and tokens of one Tower.
 type Service struct {
 	db      *bun.DB
 	o       Options
 	remotes *remoteLimiter
+	hashing chan struct{}
 
 	mu        sync.Mutex
 	listeners []func(Revocation)
@@ -130,7 +135,7 @@ type Service struct {
 // New returns a Service over db.
 func New(db *bun.DB, o Options) *Service {
 	o.defaults()
-	return &Service{db: db, o: o, remotes: newRemoteLimiter(o.RemoteFailures, o.RemoteBurst)}
+	return &Service{db: db, o: o, remotes: newRemoteLimiter(o.RemoteFailures, o.RemoteBurst), hashing: make(chan struct{}, maxHashing)}
 }
 
 // Revocation names credentials that stopped being valid: one session or
@@ -518,7 +523,13 @@ func (s *Service) Login(ctx context.Context, name, password, remote string) (Ses
 	if found {
 		hash = r.Hash
 	}
+	select {
+	case s.hashing <- struct{}{}:
+	case <-ctx.Done():
+		return Session{}, ctx.Err()
+	}
 	ok, err := VerifyPassword(hash, password)
+	<-s.hashing
 	if err != nil {
 		return Session{}, fmt.Errorf("login: verify password of %s: %w", r.Name, err)
 	}
