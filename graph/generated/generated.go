@@ -130,12 +130,28 @@ type ComplexityRoot struct {
 		Speed      func(childComplexity int) int
 	}
 
+	ConnectorStatus struct {
+		LastError     func(childComplexity int) int
+		LastListed    func(childComplexity int) int
+		LastRecovered func(childComplexity int) int
+		LastRunAt     func(childComplexity int) int
+		Reconciled    func(childComplexity int) int
+		Source        func(childComplexity int) int
+		Type          func(childComplexity int) int
+	}
+
 	DeadlineOverride struct {
 		After      func(childComplexity int) int
 		ID         func(childComplexity int) int
 		Rule       func(childComplexity int) int
 		ScopeKind  func(childComplexity int) int
 		ScopeValue func(childComplexity int) int
+	}
+
+	HealthCheck struct {
+		Error func(childComplexity int) int
+		Name  func(childComplexity int) int
+		Ok    func(childComplexity int) int
 	}
 
 	HourCount struct {
@@ -289,6 +305,7 @@ type ComplexityRoot struct {
 		RuleVersions         func(childComplexity int, name string) int
 		Rules                func(childComplexity int) int
 		Silences             func(childComplexity int) int
+		SystemHealth         func(childComplexity int) int
 		Users                func(childComplexity int) int
 		WorkItems            func(childComplexity int, queue string, status *string, first *int) int
 	}
@@ -359,6 +376,13 @@ type ComplexityRoot struct {
 		BacklogChanged  func(childComplexity int) int
 		OrderUpdated    func(childComplexity int, channel string, orderNo string) int
 		WorkItemChanged func(childComplexity int, queue *string) int
+	}
+
+	SystemHealth struct {
+		At             func(childComplexity int) int
+		Checks         func(childComplexity int) int
+		Connectors     func(childComplexity int) int
+		ParkedMessages func(childComplexity int) int
 	}
 
 	SystemStatus struct {
@@ -457,6 +481,7 @@ type QueryResolver interface {
 	AuditLog(ctx context.Context, first *int, after *string) (*model.AuditConnection, error)
 	Alerts(ctx context.Context, first *int, after *string, state *model.AlertState, since *time.Time, kind *string) (*model.AlertConnection, error)
 	Silences(ctx context.Context) ([]*model.Silence, error)
+	SystemHealth(ctx context.Context) (*model.SystemHealth, error)
 	NotificationChannels(ctx context.Context) ([]*model.NotificationChannel, error)
 	NotificationRoutes(ctx context.Context) ([]*model.NotificationRoute, error)
 	Clock(ctx context.Context) (*model.ClockInfo, error)
@@ -833,6 +858,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ClockInfo.Speed(childComplexity), true
 
+	case "ConnectorStatus.lastError":
+		if e.ComplexityRoot.ConnectorStatus.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectorStatus.LastError(childComplexity), true
+	case "ConnectorStatus.lastListed":
+		if e.ComplexityRoot.ConnectorStatus.LastListed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectorStatus.LastListed(childComplexity), true
+	case "ConnectorStatus.lastRecovered":
+		if e.ComplexityRoot.ConnectorStatus.LastRecovered == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectorStatus.LastRecovered(childComplexity), true
+	case "ConnectorStatus.lastRunAt":
+		if e.ComplexityRoot.ConnectorStatus.LastRunAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectorStatus.LastRunAt(childComplexity), true
+	case "ConnectorStatus.reconciled":
+		if e.ComplexityRoot.ConnectorStatus.Reconciled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectorStatus.Reconciled(childComplexity), true
+	case "ConnectorStatus.source":
+		if e.ComplexityRoot.ConnectorStatus.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectorStatus.Source(childComplexity), true
+	case "ConnectorStatus.type":
+		if e.ComplexityRoot.ConnectorStatus.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectorStatus.Type(childComplexity), true
+
 	case "DeadlineOverride.after":
 		if e.ComplexityRoot.DeadlineOverride.After == nil {
 			break
@@ -863,6 +931,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DeadlineOverride.ScopeValue(childComplexity), true
+
+	case "HealthCheck.error":
+		if e.ComplexityRoot.HealthCheck.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HealthCheck.Error(childComplexity), true
+	case "HealthCheck.name":
+		if e.ComplexityRoot.HealthCheck.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HealthCheck.Name(childComplexity), true
+	case "HealthCheck.ok":
+		if e.ComplexityRoot.HealthCheck.Ok == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HealthCheck.Ok(childComplexity), true
 
 	case "HourCount.count":
 		if e.ComplexityRoot.HourCount.Count == nil {
@@ -1751,6 +1838,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Silences(childComplexity), true
+	case "Query.systemHealth":
+		if e.ComplexityRoot.Query.SystemHealth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.SystemHealth(childComplexity), true
 	case "Query.users":
 		if e.ComplexityRoot.Query.Users == nil {
 			break
@@ -2067,6 +2160,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.WorkItemChanged(childComplexity, args["queue"].(*string)), true
+
+	case "SystemHealth.at":
+		if e.ComplexityRoot.SystemHealth.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SystemHealth.At(childComplexity), true
+	case "SystemHealth.checks":
+		if e.ComplexityRoot.SystemHealth.Checks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SystemHealth.Checks(childComplexity), true
+	case "SystemHealth.connectors":
+		if e.ComplexityRoot.SystemHealth.Connectors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SystemHealth.Connectors(childComplexity), true
+	case "SystemHealth.parkedMessages":
+		if e.ComplexityRoot.SystemHealth.ParkedMessages == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SystemHealth.ParkedMessages(childComplexity), true
 
 	case "SystemStatus.at":
 		if e.ComplexityRoot.SystemStatus.At == nil {
@@ -2574,6 +2692,41 @@ extend type Subscription {
   alertRaised: Alert! @hasRole(roles: [ceo, ops, warehouse, cs, admin])
   "Acknowledged, resolved, regrouped."
   alertChanged: Alert! @hasRole(roles: [ceo, ops, warehouse, cs, admin])
+}
+`, BuiltIn: false},
+	{Name: "../schema/health.graphqls", Input: `"How this node and its connections are doing: what /readyz checks, each ingest source's last reconciliation, the poison queue."
+type SystemHealth {
+  at: Time!
+  "The readiness checks (database, bus, bus handlers), as /readyz runs them."
+  checks: [HealthCheck!]!
+  "One per configured ingest source."
+  connectors: [ConnectorStatus!]!
+  "Messages parked on the poison queue now."
+  parkedMessages: Int!
+}
+
+type HealthCheck {
+  name: String!
+  ok: Boolean!
+  error: String
+}
+
+type ConnectorStatus {
+  "The source's name (POST /webhooks/{source})."
+  source: String!
+  "Its platform type: standard, douyin, tmall, wechatpay, qimen, kuaidi100."
+  type: String!
+  "Whether Tower pulls its order list to find lost pushes."
+  reconciled: Boolean!
+  lastRunAt: Time
+  "What the last pull listed, and found missing."
+  lastListed: Int
+  lastRecovered: Int
+  lastError: String
+}
+
+extend type Query {
+  systemHealth: SystemHealth! @hasRole(roles: [it, admin])
 }
 `, BuiltIn: false},
 	{Name: "../schema/notify.graphqls", Input: `"A group robot alerts are sent to."
@@ -3191,6 +3344,26 @@ func (ec *executionContext) childFields_ClockInfo(ctx context.Context, field gra
 	return nil, fmt.Errorf("no field named %q was found under type ClockInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_ConnectorStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "source":
+		return ec.fieldContext_ConnectorStatus_source(ctx, field)
+	case "type":
+		return ec.fieldContext_ConnectorStatus_type(ctx, field)
+	case "reconciled":
+		return ec.fieldContext_ConnectorStatus_reconciled(ctx, field)
+	case "lastRunAt":
+		return ec.fieldContext_ConnectorStatus_lastRunAt(ctx, field)
+	case "lastListed":
+		return ec.fieldContext_ConnectorStatus_lastListed(ctx, field)
+	case "lastRecovered":
+		return ec.fieldContext_ConnectorStatus_lastRecovered(ctx, field)
+	case "lastError":
+		return ec.fieldContext_ConnectorStatus_lastError(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConnectorStatus", field.Name)
+}
+
 func (ec *executionContext) childFields_DeadlineOverride(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3205,6 +3378,18 @@ func (ec *executionContext) childFields_DeadlineOverride(ctx context.Context, fi
 		return ec.fieldContext_DeadlineOverride_after(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DeadlineOverride", field.Name)
+}
+
+func (ec *executionContext) childFields_HealthCheck(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_HealthCheck_name(ctx, field)
+	case "ok":
+		return ec.fieldContext_HealthCheck_ok(ctx, field)
+	case "error":
+		return ec.fieldContext_HealthCheck_error(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HealthCheck", field.Name)
 }
 
 func (ec *executionContext) childFields_HourCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3523,6 +3708,20 @@ func (ec *executionContext) childFields_StageCount(ctx context.Context, field gr
 		return ec.fieldContext_StageCount_count(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type StageCount", field.Name)
+}
+
+func (ec *executionContext) childFields_SystemHealth(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "at":
+		return ec.fieldContext_SystemHealth_at(ctx, field)
+	case "checks":
+		return ec.fieldContext_SystemHealth_checks(ctx, field)
+	case "connectors":
+		return ec.fieldContext_SystemHealth_connectors(ctx, field)
+	case "parkedMessages":
+		return ec.fieldContext_SystemHealth_parkedMessages(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SystemHealth", field.Name)
 }
 
 func (ec *executionContext) childFields_SystemStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5945,6 +6144,167 @@ func (ec *executionContext) fieldContext_ClockInfo_simulation(_ context.Context,
 	return graphql.NewScalarFieldContext("ClockInfo", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _ConnectorStatus_source(ctx context.Context, field graphql.CollectedField, obj *model.ConnectorStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectorStatus_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectorStatus_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectorStatus", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConnectorStatus_type(ctx context.Context, field graphql.CollectedField, obj *model.ConnectorStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectorStatus_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectorStatus_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectorStatus", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConnectorStatus_reconciled(ctx context.Context, field graphql.CollectedField, obj *model.ConnectorStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectorStatus_reconciled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reconciled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectorStatus_reconciled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectorStatus", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ConnectorStatus_lastRunAt(ctx context.Context, field graphql.CollectedField, obj *model.ConnectorStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectorStatus_lastRunAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastRunAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectorStatus_lastRunAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectorStatus", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ConnectorStatus_lastListed(ctx context.Context, field graphql.CollectedField, obj *model.ConnectorStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectorStatus_lastListed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastListed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectorStatus_lastListed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectorStatus", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ConnectorStatus_lastRecovered(ctx context.Context, field graphql.CollectedField, obj *model.ConnectorStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectorStatus_lastRecovered(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastRecovered, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectorStatus_lastRecovered(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectorStatus", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ConnectorStatus_lastError(ctx context.Context, field graphql.CollectedField, obj *model.ConnectorStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectorStatus_lastError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastError, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectorStatus_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectorStatus", field, false, false, "String")
+}
+
 func (ec *executionContext) _DeadlineOverride_id(ctx context.Context, field graphql.CollectedField, obj *model.DeadlineOverride) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6058,6 +6418,75 @@ func (ec *executionContext) _DeadlineOverride_after(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_DeadlineOverride_after(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DeadlineOverride", field, false, false, "String")
+}
+
+func (ec *executionContext) _HealthCheck_name(ctx context.Context, field graphql.CollectedField, obj *model.HealthCheck) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HealthCheck_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HealthCheck_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HealthCheck", field, false, false, "String")
+}
+
+func (ec *executionContext) _HealthCheck_ok(ctx context.Context, field graphql.CollectedField, obj *model.HealthCheck) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HealthCheck_ok(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ok, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HealthCheck_ok(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HealthCheck", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _HealthCheck_error(ctx context.Context, field graphql.CollectedField, obj *model.HealthCheck) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HealthCheck_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HealthCheck_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HealthCheck", field, false, false, "String")
 }
 
 func (ec *executionContext) _HourCount_hour(ctx context.Context, field graphql.CollectedField, obj *model.HourCount) (ret graphql.Marshaler) {
@@ -10338,6 +10767,56 @@ func (ec *executionContext) fieldContext_Query_silences(_ context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_systemHealth(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_systemHealth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().SystemHealth(ctx)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRoleᚄ(ctx, []any{"it", "admin"})
+				if err != nil {
+					var zeroVal *model.SystemHealth
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.SystemHealth
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SystemHealth) graphql.Marshaler {
+			return ec.marshalNSystemHealth2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐSystemHealth(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_systemHealth(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SystemHealth(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_notificationChannels(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12395,6 +12874,116 @@ func (ec *executionContext) fieldContext_Subscription_workItemChanged(ctx contex
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _SystemHealth_at(ctx context.Context, field graphql.CollectedField, obj *model.SystemHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SystemHealth_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SystemHealth_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SystemHealth", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SystemHealth_checks(ctx context.Context, field graphql.CollectedField, obj *model.SystemHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SystemHealth_checks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Checks, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.HealthCheck) graphql.Marshaler {
+			return ec.marshalNHealthCheck2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐHealthCheckᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SystemHealth_checks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SystemHealth",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HealthCheck(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SystemHealth_connectors(ctx context.Context, field graphql.CollectedField, obj *model.SystemHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SystemHealth_connectors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Connectors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ConnectorStatus) graphql.Marshaler {
+			return ec.marshalNConnectorStatus2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐConnectorStatusᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SystemHealth_connectors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SystemHealth",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConnectorStatus(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SystemHealth_parkedMessages(ctx context.Context, field graphql.CollectedField, obj *model.SystemHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SystemHealth_parkedMessages(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ParkedMessages, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SystemHealth_parkedMessages(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SystemHealth", field, false, false, "Int")
 }
 
 func (ec *executionContext) _SystemStatus_system(ctx context.Context, field graphql.CollectedField, obj *model.SystemStatus) (ret graphql.Marshaler) {
@@ -15278,6 +15867,69 @@ func (ec *executionContext) _ClockInfo(ctx context.Context, sel ast.SelectionSet
 	return out
 }
 
+var connectorStatusImplementors = []string{"ConnectorStatus"}
+
+func (ec *executionContext) _ConnectorStatus(ctx context.Context, sel ast.SelectionSet, obj *model.ConnectorStatus) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, connectorStatusImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ConnectorStatus")
+		case "source":
+			out.Values[i] = ec._ConnectorStatus_source(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._ConnectorStatus_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reconciled":
+			out.Values[i] = ec._ConnectorStatus_reconciled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastRunAt":
+			out.Values[i] = ec._ConnectorStatus_lastRunAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastListed":
+			out.Values[i] = ec._ConnectorStatus_lastListed(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastRecovered":
+			out.Values[i] = ec._ConnectorStatus_lastRecovered(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastError":
+			out.Values[i] = ec._ConnectorStatus_lastError(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var deadlineOverrideImplementors = []string{"DeadlineOverride"}
 
 func (ec *executionContext) _DeadlineOverride(ctx context.Context, sel ast.SelectionSet, obj *model.DeadlineOverride) graphql.Marshaler {
@@ -15312,6 +15964,49 @@ func (ec *executionContext) _DeadlineOverride(ctx context.Context, sel ast.Selec
 		case "after":
 			out.Values[i] = ec._DeadlineOverride_after(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var healthCheckImplementors = []string{"HealthCheck"}
+
+func (ec *executionContext) _HealthCheck(ctx context.Context, sel ast.SelectionSet, obj *model.HealthCheck) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, healthCheckImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HealthCheck")
+		case "name":
+			out.Values[i] = ec._HealthCheck_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ok":
+			out.Values[i] = ec._HealthCheck_ok(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._HealthCheck_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -16274,6 +16969,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_silences(ctx, field)
 				})
+		case "systemHealth":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_systemHealth(ctx, field)
+				})
 		case "notificationChannels":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -16789,6 +17490,54 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
+}
+
+var systemHealthImplementors = []string{"SystemHealth"}
+
+func (ec *executionContext) _SystemHealth(ctx context.Context, sel ast.SelectionSet, obj *model.SystemHealth) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, systemHealthImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SystemHealth")
+		case "at":
+			out.Values[i] = ec._SystemHealth_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "checks":
+			out.Values[i] = ec._SystemHealth_checks(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "connectors":
+			out.Values[i] = ec._SystemHealth_connectors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "parkedMessages":
+			out.Values[i] = ec._SystemHealth_parkedMessages(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
 }
 
 var systemStatusImplementors = []string{"SystemStatus"}
@@ -17641,6 +18390,30 @@ func (ec *executionContext) marshalNClockInfo2ᚖgithubᚗcomᚋtowerhqᚋtower�
 	return ec._ClockInfo(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNConnectorStatus2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐConnectorStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ConnectorStatus) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNConnectorStatus2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐConnectorStatus(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNConnectorStatus2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐConnectorStatus(ctx context.Context, sel ast.SelectionSet, v *model.ConnectorStatus) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ConnectorStatus!")
+		return graphql.Null
+	}
+	return ec._ConnectorStatus(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNDeadlineOverride2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐDeadlineOverrideᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.DeadlineOverride) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -17677,6 +18450,30 @@ func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.S
 		graphql.AddInvalidNullFromMarshaler(ctx, "Float!")
 	}
 	return graphql.WrapContextMarshaler(ctx, res)
+}
+
+func (ec *executionContext) marshalNHealthCheck2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐHealthCheckᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.HealthCheck) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNHealthCheck2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐHealthCheck(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNHealthCheck2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐHealthCheck(ctx context.Context, sel ast.SelectionSet, v *model.HealthCheck) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "HealthCheck!")
+		return graphql.Null
+	}
+	return ec._HealthCheck(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNHourCount2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐHourCountᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.HourCount) graphql.Marshaler {
@@ -18106,6 +18903,14 @@ func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalNSystemHealth2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐSystemHealth(ctx context.Context, sel ast.SelectionSet, v *model.SystemHealth) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SystemHealth!")
+		return graphql.Null
+	}
+	return ec._SystemHealth(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNSystemStatus2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐSystemStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.SystemStatus) graphql.Marshaler {

@@ -99,6 +99,20 @@ type ClockInfo struct {
 	Simulation bool      `json:"simulation"`
 }
 
+type ConnectorStatus struct {
+	// The source's name (POST /webhooks/{source}).
+	Source string `json:"source"`
+	// Its platform type: standard, douyin, tmall, wechatpay, qimen, kuaidi100.
+	Type string `json:"type"`
+	// Whether Tower pulls its order list to find lost pushes.
+	Reconciled bool       `json:"reconciled"`
+	LastRunAt  *time.Time `json:"lastRunAt,omitempty"`
+	// What the last pull listed, and found missing.
+	LastListed    *int    `json:"lastListed,omitempty"`
+	LastRecovered *int    `json:"lastRecovered,omitempty"`
+	LastError     *string `json:"lastError,omitempty"`
+}
+
 // A deadline rule's wait for one channel, warehouse or courier (the most specific wins: warehouse, courier, channel).
 type DeadlineOverride struct {
 	ID   string `json:"id"`
@@ -108,6 +122,12 @@ type DeadlineOverride struct {
 	ScopeValue string `json:"scopeValue"`
 	// Go duration, e.g. 30m.
 	After string `json:"after"`
+}
+
+type HealthCheck struct {
+	Name  string  `json:"name"`
+	Ok    bool    `json:"ok"`
+	Error *string `json:"error,omitempty"`
 }
 
 type HourCount struct {
@@ -381,6 +401,17 @@ type StageCount struct {
 }
 
 type Subscription struct {
+}
+
+// How this node and its connections are doing: what /readyz checks, each ingest source's last reconciliation, the poison queue.
+type SystemHealth struct {
+	At time.Time `json:"at"`
+	// The readiness checks (database, bus, bus handlers), as /readyz runs them.
+	Checks []*HealthCheck `json:"checks"`
+	// One per configured ingest source.
+	Connectors []*ConnectorStatus `json:"connectors"`
+	// Messages parked on the poison queue now.
+	ParkedMessages int `json:"parkedMessages"`
 }
 
 type SystemStatus struct {

@@ -49,7 +49,24 @@ type Resolver struct {
 	Auth   *auth.Service
 	Policy *directives.Policy
 
+	// Checks are the node's readiness checks; Sources its ingest sources
+	// (for systemHealth).
+	Checks  []HealthCheck
+	Sources []Source
+
 	wh warehouses
+}
+
+// HealthCheck is one readiness condition of the node.
+type HealthCheck struct {
+	Name  string
+	Check func(context.Context) error
+}
+
+// Source is a configured ingest source.
+type Source struct {
+	Name, Type string
+	Reconciled bool
 }
 
 // change runs f in a transaction and publishes the alert and work-item

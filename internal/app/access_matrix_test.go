@@ -262,3 +262,20 @@ func scopesFor(r access.Role) []string {
 	}
 	return nil
 }
+
+// The IT engineer reads how the node and its connectors are doing.
+func TestSystemHealth(t *testing.T) {
+	s := startServer(t)
+	data, errs := s.gqlAs(t, s.tokenFor(t, access.IT), `{ systemHealth { checks { name ok error } connectors { source type reconciled } parkedMessages } }`, nil)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	h := data["systemHealth"].(map[string]any)
+	checks := fmt.Sprint(h["checks"])
+	if !strings.Contains(checks, "name:database ok:true") || !strings.Contains(checks, "name:bus ok:true") {
+		t.Errorf("checks %s", checks)
+	}
+	if fmt.Sprint(h["connectors"]) != "[map[reconciled:false source:erp type:standard]]" {
+		t.Errorf("connectors %v", h["connectors"])
+	}
+}

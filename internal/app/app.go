@@ -229,6 +229,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		NotifyStore: n.notifier.Store(), NotifyFile: cfg.Notify,
 		Poison: n.poison,
 		Auth:   n.Auth, Policy: policy,
+		Checks: healthChecks(n.readiness()), Sources: sourceList(cfg, n.sources),
 	}
 	n.server = server.New(server.Options{
 		Addr: cfg.HTTPAddr, DebugAddr: cfg.DebugAddr,
@@ -475,4 +476,26 @@ func (n *Node) closeStorage() {
 			n.log.Error("stop project-local PostgreSQL", "err", err)
 		}
 	}
+}
+
+// healthChecks are the readiness checks, for systemHealth.
+func healthChecks(cs []server.Check) []resolvers.HealthCheck {
+	out := make([]resolvers.HealthCheck, len(cs))
+	for i, c := range cs {
+		out[i] = resolvers.HealthCheck{Name: c.Name, Check: c.Check}
+	}
+	return out
+}
+
+// sourceList names the configured sources and which are reconciled.
+func sourceList(cfg config.Config, pulled []reconcile.Source) []resolvers.Source {
+	out := make([]resolvers.Source, 0, len(cfg.Sources))
+	for _, s := range cfg.Sources {
+		rs := resolvers.Source{Name: s.Name, Type: s.Type}
+		for _, p := range pulled {
+			rs.Reconciled = rs.Reconciled || p.Name == s.Name
+		}
+		out = append(out, rs)
+	}
+	return out
 }

@@ -232,3 +232,27 @@ func scopeSQL(scope access.Scopes) (string, []any) {
 	}
 	return q, args
 }
+
+// ReconcileRun is the latest reconciliation pull of a source.
+type ReconcileRun struct {
+	Source     string     `bun:"source"`
+	StartedAt  time.Time  `bun:"started_at"`
+	FinishedAt *time.Time `bun:"finished_at"`
+	Listed     int        `bun:"listed"`
+	Recovered  int        `bun:"recovered"`
+	Error      *string    `bun:"error"`
+}
+
+// LastReconcileRuns returns each source's latest pull.
+func (o *Orders) LastReconcileRuns(ctx context.Context) (map[string]ReconcileRun, error) {
+	var rows []ReconcileRun
+	if err := o.db.NewRaw(`SELECT DISTINCT ON (source) source, started_at, finished_at, listed, recovered, error
+		FROM reconcile_runs ORDER BY source, started_at DESC`).Scan(ctx, &rows); err != nil {
+		return nil, fmt.Errorf("last reconcile runs: %w", err)
+	}
+	out := make(map[string]ReconcileRun, len(rows))
+	for _, r := range rows {
+		out[r.Source] = r
+	}
+	return out, nil
+}

@@ -64,11 +64,14 @@ test('a warehouse lead sees the backlog, orders and alerts, and is refused the r
   assert.deepEqual(pageErrors, [])
 })
 
-test('an IT engineer starts on the audit log and is refused the orders', { timeout: 60_000 }, async () => {
+test('an IT engineer starts on system health, reads the audit log and is refused the orders', { timeout: 60_000 }, async () => {
   requireEnv('TOWER_URL', 'TOWER_ACCOUNTS')
   const { page, pageErrors } = await openBrowser('it')
-  await page.waitForURL('**/access', { timeout: WAIT })
-  assert.deepEqual(await navPages(page), ['access'])
+  await page.waitForURL('**/system', { timeout: WAIT })
+  assert.deepEqual(await navPages(page), ['system', 'access'])
+  await page.waitForSelector('[data-testid="health-check"][data-ok="true"]', { timeout: WAIT })
+  await page.waitForSelector('[data-testid="connector"]', { timeout: WAIT })
+  await page.getByTestId('nav-access').click()
   await page.waitForSelector('[data-testid="audit-table"] [data-testid="audit-action"]', { timeout: WAIT })
   // No websocket for a role that may subscribe to nothing.
   assert.equal(await page.locator('[data-testid="connection-state"]').count(), 0)
@@ -103,7 +106,7 @@ test('customer service sees one order\'s receiver, operations sees it masked', {
 test('an admin manages accounts and makes a token shown once', { timeout: 60_000 }, async () => {
   requireEnv('TOWER_URL', 'TOWER_ACCOUNTS')
   const { page, pageErrors } = await openBrowser('admin')
-  assert.deepEqual(await navPages(page), ['backlog', 'orders', 'alerts', 'rules', 'access'])
+  assert.deepEqual(await navPages(page), ['backlog', 'orders', 'alerts', 'rules', 'system', 'access'])
   await page.goto(`${TOWER_URL}/access`)
   await page.waitForSelector('[data-testid="user-row-name"]', { timeout: WAIT })
   const names = await page.evaluate(() => [...document.querySelectorAll('[data-testid="user-row-name"]')].map((e) => e.textContent))

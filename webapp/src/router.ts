@@ -8,6 +8,7 @@ import RulesView from './views/RulesView.vue'
 import LoginView from './views/LoginView.vue'
 import ForbiddenView from './views/ForbiddenView.vue'
 import AccessView from './views/AccessView.vue'
+import SystemView from './views/SystemView.vue'
 import { canAny, current, loadSession, onSessionChange, sessionLoaded, type Caller } from './auth/session'
 
 declare module 'vue-router' {
@@ -32,6 +33,7 @@ export const routes: RouteRecordRaw[] = [
   },
   { path: '/alerts', name: 'alerts', component: AlertsView, meta: { titleKey: 'alerts.title', needs: ['Query.alerts'] } },
   { path: '/rules', name: 'rules', component: RulesView, meta: { titleKey: 'rules.title', needs: ['Query.rules'] } },
+  { path: '/system', name: 'system', component: SystemView, meta: { titleKey: 'health.title', needs: ['Query.systemHealth'] } },
   {
     path: '/access',
     name: 'access',
@@ -44,7 +46,7 @@ export const routes: RouteRecordRaw[] = [
 ]
 
 /** The pages of the header, in order. */
-export const NAV = ['backlog', 'orders', 'alerts', 'rules', 'access'] as const
+export const NAV = ['backlog', 'orders', 'alerts', 'rules', 'system', 'access'] as const
 
 function needsOf(name: string): readonly string[] {
   return routes.find((r) => r.name === name)?.meta?.needs ?? []

@@ -86,3 +86,29 @@ export function parseScopes(text: string): string[] {
     .map((s) => s.trim())
     .filter(Boolean)
 }
+
+export interface SystemHealth {
+  at: Time
+  checks: { name: string; ok: boolean; error: string | null }[]
+  connectors: {
+    source: string
+    type: string
+    reconciled: boolean
+    lastRunAt: Time | null
+    lastListed: number | null
+    lastRecovered: number | null
+    lastError: string | null
+  }[]
+  parkedMessages: number
+}
+
+export const SYSTEM_HEALTH_QUERY: TypedDocumentNode<{ systemHealth: SystemHealth }, Record<string, never>> = gql`
+  query SystemHealth {
+    systemHealth {
+      at
+      checks { name ok error }
+      connectors { source type reconciled lastRunAt lastListed lastRecovered lastError }
+      parkedMessages
+    }
+  }
+`

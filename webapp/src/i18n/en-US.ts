@@ -12,6 +12,7 @@ const enUS: typeof zhCN = {
     alerts: 'Alerts',
     rules: 'Rules',
     access: 'Access',
+    system: 'System',
   },
   lang: {
     label: 'Language',
@@ -372,6 +373,20 @@ const enUS: typeof zhCN = {
     remote: 'From',
     more: 'Load more',
     empty: 'Nothing yet',
+  },
+  health: {
+    title: 'System health',
+    ok: 'OK',
+    parked: '{n} parked messages',
+    source: 'Source',
+    type: 'Type',
+    reconciled: 'Reconciled',
+    yes: 'Yes',
+    pushOnly: 'Pushes only',
+    lastRun: 'Last pull',
+    listed: 'Listed',
+    recovered: 'Recovered',
+    error: 'Error',
   },
   notFound: {
     title: 'Page not found',

@@ -12,6 +12,7 @@ export default {
     alerts: '告警',
     rules: '规则',
     access: '账号与权限',
+    system: '系统状态',
   },
   lang: {
     label: '语言',
@@ -375,6 +376,20 @@ export default {
     remote: '来源地址',
     more: '加载更多',
     empty: '暂无记录',
+  },
+  health: {
+    title: '系统状态',
+    ok: '正常',
+    parked: '死信队列 {n} 条',
+    source: '接入源',
+    type: '类型',
+    reconciled: '对账拉取',
+    yes: '是',
+    pushOnly: '仅推送',
+    lastRun: '最近拉取',
+    listed: '拉取条数',
+    recovered: '补回条数',
+    error: '错误',
   },
   notFound: {
     title: '页面不存在',
