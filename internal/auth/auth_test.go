@@ -416,3 +416,17 @@ func TestFailedLogins(t *testing.T) {
 }
 
 var quietLog = slogDiscard()
+
+// BenchmarkVerifyPassword is what one login costs the server (argon2id,
+// 19 MiB, 2 passes): the budget behind maxHashing and the login throttle.
+func BenchmarkVerifyPassword(b *testing.B) {
+	h, err := auth.HashPassword("correct horse battery")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if ok, _ := auth.VerifyPassword(h, "correct horse battery"); !ok {
+			b.Fatal("no match")
+		}
+	}
+}
