@@ -84,6 +84,7 @@ func newGraphQL(res *resolvers.Resolver, allowedOrigins []string, keepAlive time
 			kind = string(op.Operation.Operation)
 		}
 		m.GraphQLRequests.WithLabelValues(kind, "started").Inc()
+		ctx = resolvers.WithOneOrder(ctx)
 		if kind == string(ast.Subscription) {
 			return capSubscriptions(ctx, next)
 		}

@@ -52,8 +52,10 @@ func (r *queryResolver) Order(ctx context.Context, channel string, orderNo strin
 	}
 	pii := seesPersonal(ctx, true)
 	if pii && caller(ctx).Role.PersonalData() == access.OneOrder && selectsReceiver(ctx) {
-		if err := r.recordPersonalView(ctx, k); err != nil {
-			return nil, err
+		if pii = takeOneOrder(ctx, k); pii {
+			if err := r.recordPersonalView(ctx, k); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return orderOf(s, pii), nil

@@ -145,3 +145,34 @@ func (r *Resolver) mayReadPersonal(ctx context.Context, rule rules.Rule, saving 
 	}
 	return nil
 }
+
+// oneOrder holds the order an operation has shown unmasked to a caller who
+// sees personal data one order at a time: asking for several orders under
+// aliases in one operation shows the first unmasked, the others masked.
+type oneOrder struct {
+	mu  sync.Mutex
+	key order.Key
+	set bool
+}
+
+type oneOrderKey struct{}
+
+// WithOneOrder starts an operation's budget of one unmasked order (the
+// server calls it around every operation).
+func WithOneOrder(ctx context.Context) context.Context {
+	return context.WithValue(ctx, oneOrderKey{}, &oneOrder{})
+}
+
+// takeOneOrder reports whether k may be shown unmasked in this operation.
+func takeOneOrder(ctx context.Context, k order.Key) bool {
+	b, _ := ctx.Value(oneOrderKey{}).(*oneOrder)
+	if b == nil {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.set {
+		b.key, b.set = k, true
+	}
+	return b.key == k
+}
