@@ -46,3 +46,18 @@ func (b *PostgresBus) Prune(ctx context.Context, topic string, keep time.Duratio
 		}
 	}
 }
+
+// Unread is about how many messages of topic consumer group has not
+// acknowledged yet: the newest offset minus the group's acknowledged one
+// (offsets count up with every message, so the difference is close).
+// A group that never consumed has everything unread.
+func (b *PostgresBus) Unread(ctx context.Context, topic, group string) (int64, error) {
+	table, offsets := `"watermill_`+topic+`"`, `"watermill_offsets_`+topic+`"`
+	var n int64
+	if err := b.db.QueryRowContext(ctx, `
+		SELECT greatest(coalesce((SELECT max("offset") FROM `+table+`), 0)
+			- coalesce((SELECT offset_acked FROM `+offsets+` WHERE consumer_group = $1), 0), 0)`, group).Scan(&n); err != nil {
+		return 0, fmt.Errorf("unread %s for %s: %w", topic, group, err)
+	}
+	return n, nil
+}

@@ -52,6 +52,9 @@ func TestPrune(t *testing.T) {
 		SELECT 'notifier', "offset", transaction_id FROM "watermill_alerts_v1" WHERE uuid = ?`, acked.UUID); err != nil {
 		t.Fatal(err)
 	}
+	if n, err := bus.Unread(ctx, topic, "notifier"); err != nil || n != 2 {
+		t.Errorf("unread %d, %v; want a6 and a7", n, err)
+	}
 	prune(3*time.Hour, "notifier")
 	if got := names(); len(got) != 7 {
 		t.Fatalf("retention 3h: %v left, want all 7", got)

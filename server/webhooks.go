@@ -39,6 +39,9 @@ func (h *webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, "UNKNOWN_SOURCE", "no ingest source named "+strconv.Quote(name))
 		return
 	}
+	// Real time, whatever a simulated clock says: this is the connector's latency.
+	start := time.Now()
+	defer func() { h.m.WebhookSeconds.WithLabelValues(name).Observe(time.Since(start).Seconds()) }()
 	d := &ingest.Delivery{Source: name, ReceivedAt: h.now(), Headers: auditHeaders(r.Header)}
 	if r.URL.RawQuery != "" {
 		// Some platforms sign the query: keep it with the delivery.

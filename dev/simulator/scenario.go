@@ -305,7 +305,11 @@ func (g *gen) order(i int, forced *forcedOrder) Order {
 	}
 	_ = received
 	add(order.KindWMSPicked, mins(5, 40), wmsData)
-	add(order.KindWMSPacked, mins(2, 15), wmsData)
+	// A dozen packers per warehouse, taken by order number (no random
+	// draw, so a seed's plan is what it was).
+	packed := wmsData
+	packed.Packer = fmt.Sprintf("%s-P%02d", o.Warehouse, 1+i%12)
+	add(order.KindWMSPacked, mins(2, 15), packed)
 	out := add(order.KindWMSOutbound, mins(5, 30), order.Data{Warehouse: o.Warehouse, Courier: o.Courier, TrackingNo: o.TrackingNo})
 	if g.chance(c.Abnormal.RefundAfterOutboundRate) {
 		t := add(order.KindRefundRequested, mins(5, 60), order.Data{Amount: &amount, Reason: "不想要了"})

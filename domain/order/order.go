@@ -232,6 +232,30 @@ func MaskID(s string) string {
 	return string(rs[0]) + "***"
 }
 
+// PhoneTail is the last 4 digits of the receiver's phone, what a buyer
+// reads out to customer service. Separators (spaces, '-', parentheses) are
+// skipped; "" when the phone does not end in 4 digits, as a phone masked at
+// its end does not. Masked in the middle keeps its tail: 138****1234 gives
+// 1234.
+func (r Receiver) PhoneTail() string {
+	var tail [4]byte
+	n := 0
+	for i := len(r.Phone) - 1; i >= 0 && n < 4; i-- {
+		switch c := r.Phone[i]; {
+		case c == ' ' || c == '-' || c == '(' || c == ')':
+		case c >= '0' && c <= '9':
+			n++
+			tail[4-n] = c
+		default:
+			return ""
+		}
+	}
+	if n < 4 {
+		return ""
+	}
+	return string(tail[:])
+}
+
 // Item is one order line.
 type Item struct {
 	SKU   string `json:"sku"`
@@ -256,6 +280,12 @@ type Data struct {
 	ShipBy       *time.Time `json:"shipBy,omitempty"`
 	PromisedBy   *time.Time `json:"promisedBy,omitempty"`
 	Reason       string     `json:"reason,omitempty"`
+	// Station and Packer say where and by whom a wms.packed step was done
+	// (a packing table's code, the WMS operator's code), for throughput per
+	// station and per packer. They describe the one event, not the order:
+	// twins keep them on the timeline only.
+	Station string `json:"station,omitempty"`
+	Packer  string `json:"packer,omitempty"`
 }
 
 // Event is one canonical order event. (Source, ID) is unique: a repeat has

@@ -71,6 +71,25 @@ func TestMasking(t *testing.T) {
 	}
 }
 
+func TestPhoneTail(t *testing.T) {
+	tests := []struct{ phone, want string }{
+		{"13800001234", "1234"},
+		{"138****1234", "1234"},       // masked by the platform: the tail survives
+		{"+86 138-0000-1234", "1234"}, // separators skipped
+		{"(0571) 8888 0123", "0123"},
+		{"1380000****", ""}, // masked at the end: no tail to match
+		{"138****12", ""},
+		{"123", ""},
+		{"", ""},
+		{"$$ciphertext$$", ""}, // an encrypted phone
+	}
+	for _, tc := range tests {
+		if got := (Receiver{Phone: tc.phone}).PhoneTail(); got != tc.want {
+			t.Errorf("PhoneTail(%q) = %q, want %q", tc.phone, got, tc.want)
+		}
+	}
+}
+
 func TestValidate(t *testing.T) {
 	ok := func() Event {
 		return Event{ID: "e1", Kind: KindPaid, System: SystemChannel, OccurredAt: time.Unix(1, 0), Order: Key{Channel: "tmall", OrderNo: "1"}}

@@ -64,6 +64,8 @@ func genData(t *rapid.T, label string) order.Data {
 		d.ShipBy = &sb
 	}
 	d.Reason = str("reason", "r")
+	d.Station = str("station", "S1")
+	d.Packer = str("packer", "P1", "P2")
 	return d
 }
 

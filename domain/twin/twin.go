@@ -347,6 +347,8 @@ func compareData(a, b *order.Data) int {
 		comparePtr(a.ShipBy, b.ShipBy, time.Time.Compare),
 		comparePtr(a.PromisedBy, b.PromisedBy, time.Time.Compare),
 		cmp.Compare(a.Reason, b.Reason),
+		cmp.Compare(a.Station, b.Station),
+		cmp.Compare(a.Packer, b.Packer),
 	)
 }
 

@@ -32,6 +32,22 @@ const (
 	// perOrder is the assumed length of an order's small lists (timeline,
 	// systems, alerts): short for nearly every order.
 	perOrder = 10
+	// lookupPage and maxLookup are orderLookup's default and largest page.
+	lookupPage, maxLookup = 20, 100
+	// figuresQueries is what one window of figures reads (rollups, hours,
+	// open gauges, divergences, abnormal orders, detection times,
+	// lookups); healthQueries what the index reads.
+	figuresQueries = 7 * query
+	healthQueries  = 4 * query
+	// windowHours is the longest hourly series (a 7-day window); stages
+	// the stages a backlog lists; throughputListed the station and packer
+	// lists together; systemListed the sources, handlers or topics of a
+	// node.
+	windowHours      = 7 * 24
+	stages           = 14
+	throughputListed = 200
+	systemListed     = 30
+	healthComponents = 5
 )
 
 // page prices a list of first elements (defaulted and clamped as the
@@ -69,5 +85,28 @@ func Complexity() generated.ComplexityRoot {
 	c.WorkItem.Order = dbField
 	c.WorkItem.Notes = list
 	c.Rule.HitsByHour = func(child int) int { return query + 24*max(child, 1) }
+
+	c.Query.OrderLookup = func(child int, _ string, _ *string, first *int) int {
+		n := lookupPage
+		if first != nil {
+			n = min(max(*first, 1), maxLookup)
+		}
+		return 3*query + n*max(child, 1)
+	}
+	c.Query.FulfillmentHealth = func(child int, _, _ *string) int { return healthQueries + child }
+	c.Subscription.FulfillmentHealthChanged = func(child int, _, _ *string) int { return healthQueries + child }
+	c.Query.Figures = func(child int, _, _ time.Time, _, _, _, _ *string) int { return figuresQueries + child }
+	c.Subscription.FiguresChanged = func(child int, _ time.Time, _ *time.Time, _, _, _, _ *string) int {
+		return figuresQueries + child
+	}
+	c.Query.SystemFigures = func(child int) int { return 2*query + child }
+	c.Health.Components = func(child int) int { return healthComponents * max(child, 1) }
+	c.Figures.Backlog = func(child int) int { return stages * max(child, 1) }
+	c.Figures.Throughput = func(child int) int { return throughputListed * max(child, 1) }
+	c.Figures.Hours = func(child int) int { return windowHours * max(child, 1) }
+	c.FigureHour.Backlog = func(child int) int { return stages * max(child, 1) }
+	c.SystemFigures.Connectors = func(child int) int { return systemListed * max(child, 1) }
+	c.SystemFigures.Handlers = func(child int) int { return systemListed * max(child, 1) }
+	c.SystemFigures.Topics = func(child int) int { return systemListed * max(child, 1) }
 	return c
 }

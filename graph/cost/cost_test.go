@@ -38,6 +38,22 @@ func TestPage(t *testing.T) {
 	}
 }
 
+// A whole window of figures, every field asked, fits one query; a second
+// whole one does not (the views ask a comparison window without its hours).
+func TestFiguresFit(t *testing.T) {
+	c := Complexity()
+	hour := 5 + c.FigureHour.Backlog(2)
+	child := 25 + 7*3 + 5*3 + c.Figures.Hours(hour) + c.Figures.Backlog(5) + c.Figures.Throughput(4)
+	one := c.Query.Figures(child, t0, t0, nil, nil, nil, nil)
+	if one > Limit || 2*one <= Limit {
+		t.Errorf("a whole window of figures costs %d of %d", one, Limit)
+	}
+	n := 1000
+	if got := c.Query.OrderLookup(10, "", nil, &n); got != 3*query+maxLookup*10 {
+		t.Errorf("a lookup page is clamped as the resolver clamps it: %d", got)
+	}
+}
+
 var t0 = time.Time{}
 
 func model0() model.RuleInput { return model.RuleInput{} }

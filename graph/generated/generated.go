@@ -130,6 +130,16 @@ type ComplexityRoot struct {
 		Speed      func(childComplexity int) int
 	}
 
+	ConnectorFigures struct {
+		LatencyP50        func(childComplexity int) int
+		LatencyP90        func(childComplexity int) int
+		Requests          func(childComplexity int) int
+		SignatureFailures func(childComplexity int) int
+		Source            func(childComplexity int) int
+		Succeeded         func(childComplexity int) int
+		SuccessRate       func(childComplexity int) int
+	}
+
 	ConnectorStatus struct {
 		LastError     func(childComplexity int) int
 		LastListed    func(childComplexity int) int
@@ -148,10 +158,78 @@ type ComplexityRoot struct {
 		ScopeValue func(childComplexity int) int
 	}
 
+	Durations struct {
+		Count func(childComplexity int) int
+		P50   func(childComplexity int) int
+		P90   func(childComplexity int) int
+	}
+
+	FigureHour struct {
+		At       func(childComplexity int) int
+		Backlog  func(childComplexity int) int
+		Inflow   func(childComplexity int) int
+		Orders   func(childComplexity int) int
+		Outbound func(childComplexity int) int
+		Packed   func(childComplexity int) int
+	}
+
+	Figures struct {
+		Abnormal                 func(childComplexity int) int
+		At                       func(childComplexity int) int
+		Backlog                  func(childComplexity int) int
+		Delivered                func(childComplexity int) int
+		DetectionTime            func(childComplexity int) int
+		From                     func(childComplexity int) int
+		Hours                    func(childComplexity int) int
+		Inflow                   func(childComplexity int) int
+		OnTimeDelivery           func(childComplexity int) int
+		OnTimeShip               func(childComplexity int) int
+		OpenDivergences          func(childComplexity int) int
+		Orders                   func(childComplexity int) int
+		Outbound                 func(childComplexity int) int
+		OutboundToCollected      func(childComplexity int) int
+		Packed                   func(childComplexity int) int
+		PaidToFirstCourierUpdate func(childComplexity int) int
+		PaidToOutbound           func(childComplexity int) int
+		PaidToWms                func(childComplexity int) int
+		RepeatedLookups          func(childComplexity int) int
+		SameDayShipping          func(childComplexity int) int
+		Throughput               func(childComplexity int) int
+		TimeZone                 func(childComplexity int) int
+		To                       func(childComplexity int) int
+		Waiting                  func(childComplexity int) int
+	}
+
+	HandlerFigures struct {
+		Failures func(childComplexity int) int
+		Handler  func(childComplexity int) int
+		LagP50   func(childComplexity int) int
+		LagP90   func(childComplexity int) int
+		Messages func(childComplexity int) int
+		Poisoned func(childComplexity int) int
+	}
+
+	Health struct {
+		At         func(childComplexity int) int
+		Components func(childComplexity int) int
+		From       func(childComplexity int) int
+		Index      func(childComplexity int) int
+	}
+
 	HealthCheck struct {
 		Error func(childComplexity int) int
 		Name  func(childComplexity int) int
 		Ok    func(childComplexity int) int
+	}
+
+	HealthComponent struct {
+		Measured func(childComplexity int) int
+		Name     func(childComplexity int) int
+		Score    func(childComplexity int) int
+		Target   func(childComplexity int) int
+		Value    func(childComplexity int) int
+		Weight   func(childComplexity int) int
+		Zero     func(childComplexity int) int
 	}
 
 	HourCount struct {
@@ -291,11 +369,14 @@ type ComplexityRoot struct {
 		BacktestRule         func(childComplexity int, input model.RuleInput, from time.Time, to time.Time, samples *int) int
 		Clock                func(childComplexity int) int
 		DeadlineOverrides    func(childComplexity int) int
+		Figures              func(childComplexity int, from time.Time, to time.Time, channel *string, shop *string, warehouse *string, courier *string) int
+		FulfillmentHealth    func(childComplexity int, channel *string, warehouse *string) int
 		Me                   func(childComplexity int) int
 		NotificationChannels func(childComplexity int) int
 		NotificationRoutes   func(childComplexity int) int
 		Order                func(childComplexity int, channel string, orderNo string) int
 		OrderByID            func(childComplexity int, id string) int
+		OrderLookup          func(childComplexity int, text string, channel *string, first *int) int
 		Orders               func(childComplexity int, filter *model.OrderFilter, first *int, after *string) int
 		PoisonMessage        func(childComplexity int, id string) int
 		PoisonMessageCount   func(childComplexity int, topic *string) int
@@ -305,9 +386,16 @@ type ComplexityRoot struct {
 		RuleVersions         func(childComplexity int, name string) int
 		Rules                func(childComplexity int) int
 		Silences             func(childComplexity int) int
+		SystemFigures        func(childComplexity int) int
 		SystemHealth         func(childComplexity int) int
 		Users                func(childComplexity int) int
 		WorkItems            func(childComplexity int, queue string, status *string, first *int) int
+	}
+
+	Rate struct {
+		Count func(childComplexity int) int
+		Of    func(childComplexity int) int
+		Value func(childComplexity int) int
 	}
 
 	Receiver struct {
@@ -365,17 +453,34 @@ type ComplexityRoot struct {
 		Until     func(childComplexity int) int
 	}
 
+	StageBacklog struct {
+		AgeP50      func(childComplexity int) int
+		AgeP90      func(childComplexity int) int
+		Count       func(childComplexity int) int
+		OldestSince func(childComplexity int) int
+		Stage       func(childComplexity int) int
+	}
+
 	StageCount struct {
 		Count func(childComplexity int) int
 		Stage func(childComplexity int) int
 	}
 
 	Subscription struct {
-		AlertChanged    func(childComplexity int) int
-		AlertRaised     func(childComplexity int) int
-		BacklogChanged  func(childComplexity int) int
-		OrderUpdated    func(childComplexity int, channel string, orderNo string) int
-		WorkItemChanged func(childComplexity int, queue *string) int
+		AlertChanged             func(childComplexity int) int
+		AlertRaised              func(childComplexity int) int
+		BacklogChanged           func(childComplexity int) int
+		FiguresChanged           func(childComplexity int, from time.Time, to *time.Time, channel *string, shop *string, warehouse *string, courier *string) int
+		FulfillmentHealthChanged func(childComplexity int, channel *string, warehouse *string) int
+		OrderUpdated             func(childComplexity int, channel string, orderNo string) int
+		WorkItemChanged          func(childComplexity int, queue *string) int
+	}
+
+	SystemFigures struct {
+		At         func(childComplexity int) int
+		Connectors func(childComplexity int) int
+		Handlers   func(childComplexity int) int
+		Topics     func(childComplexity int) int
 	}
 
 	SystemHealth struct {
@@ -392,6 +497,13 @@ type ComplexityRoot struct {
 		System func(childComplexity int) int
 	}
 
+	Throughput struct {
+		By      func(childComplexity int) int
+		ID      func(childComplexity int) int
+		Packed  func(childComplexity int) int
+		PerHour func(childComplexity int) int
+	}
+
 	TimelineEntry struct {
 		At        func(childComplexity int) int
 		EventID   func(childComplexity int) int
@@ -399,6 +511,13 @@ type ComplexityRoot struct {
 		Source    func(childComplexity int) int
 		System    func(childComplexity int) int
 		Type      func(childComplexity int) int
+	}
+
+	TopicBacklog struct {
+		Group  func(childComplexity int) int
+		Parked func(childComplexity int) int
+		Topic  func(childComplexity int) int
+		Unread func(childComplexity int) int
 	}
 
 	User struct {
@@ -481,6 +600,10 @@ type QueryResolver interface {
 	AuditLog(ctx context.Context, first *int, after *string) (*model.AuditConnection, error)
 	Alerts(ctx context.Context, first *int, after *string, state *model.AlertState, since *time.Time, kind *string) (*model.AlertConnection, error)
 	Silences(ctx context.Context) ([]*model.Silence, error)
+	OrderLookup(ctx context.Context, text string, channel *string, first *int) ([]*model.Order, error)
+	FulfillmentHealth(ctx context.Context, channel *string, warehouse *string) (*model.Health, error)
+	Figures(ctx context.Context, from time.Time, to time.Time, channel *string, shop *string, warehouse *string, courier *string) (*model.Figures, error)
+	SystemFigures(ctx context.Context) (*model.SystemFigures, error)
 	SystemHealth(ctx context.Context) (*model.SystemHealth, error)
 	NotificationChannels(ctx context.Context) ([]*model.NotificationChannel, error)
 	NotificationRoutes(ctx context.Context) ([]*model.NotificationRoute, error)
@@ -505,6 +628,8 @@ type SubscriptionResolver interface {
 	BacklogChanged(ctx context.Context) (<-chan *model.Backlog, error)
 	AlertRaised(ctx context.Context) (<-chan *model.Alert, error)
 	AlertChanged(ctx context.Context) (<-chan *model.Alert, error)
+	FulfillmentHealthChanged(ctx context.Context, channel *string, warehouse *string) (<-chan *model.Health, error)
+	FiguresChanged(ctx context.Context, from time.Time, to *time.Time, channel *string, shop *string, warehouse *string, courier *string) (<-chan *model.Figures, error)
 	WorkItemChanged(ctx context.Context, queue *string) (<-chan *model.WorkItem, error)
 }
 type WorkItemResolver interface {
@@ -858,6 +983,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ClockInfo.Speed(childComplexity), true
 
+	case "ConnectorFigures.latencyP50":
+		if e.ComplexityRoot.ConnectorFigures.LatencyP50 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectorFigures.LatencyP50(childComplexity), true
+	case "ConnectorFigures.latencyP90":
+		if e.ComplexityRoot.ConnectorFigures.LatencyP90 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectorFigures.LatencyP90(childComplexity), true
+	case "ConnectorFigures.requests":
+		if e.ComplexityRoot.ConnectorFigures.Requests == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectorFigures.Requests(childComplexity), true
+	case "ConnectorFigures.signatureFailures":
+		if e.ComplexityRoot.ConnectorFigures.SignatureFailures == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectorFigures.SignatureFailures(childComplexity), true
+	case "ConnectorFigures.source":
+		if e.ComplexityRoot.ConnectorFigures.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectorFigures.Source(childComplexity), true
+	case "ConnectorFigures.succeeded":
+		if e.ComplexityRoot.ConnectorFigures.Succeeded == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectorFigures.Succeeded(childComplexity), true
+	case "ConnectorFigures.successRate":
+		if e.ComplexityRoot.ConnectorFigures.SuccessRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectorFigures.SuccessRate(childComplexity), true
+
 	case "ConnectorStatus.lastError":
 		if e.ComplexityRoot.ConnectorStatus.LastError == nil {
 			break
@@ -932,6 +1100,269 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.DeadlineOverride.ScopeValue(childComplexity), true
 
+	case "Durations.count":
+		if e.ComplexityRoot.Durations.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Durations.Count(childComplexity), true
+	case "Durations.p50":
+		if e.ComplexityRoot.Durations.P50 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Durations.P50(childComplexity), true
+	case "Durations.p90":
+		if e.ComplexityRoot.Durations.P90 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Durations.P90(childComplexity), true
+
+	case "FigureHour.at":
+		if e.ComplexityRoot.FigureHour.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FigureHour.At(childComplexity), true
+	case "FigureHour.backlog":
+		if e.ComplexityRoot.FigureHour.Backlog == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FigureHour.Backlog(childComplexity), true
+	case "FigureHour.inflow":
+		if e.ComplexityRoot.FigureHour.Inflow == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FigureHour.Inflow(childComplexity), true
+	case "FigureHour.orders":
+		if e.ComplexityRoot.FigureHour.Orders == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FigureHour.Orders(childComplexity), true
+	case "FigureHour.outbound":
+		if e.ComplexityRoot.FigureHour.Outbound == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FigureHour.Outbound(childComplexity), true
+	case "FigureHour.packed":
+		if e.ComplexityRoot.FigureHour.Packed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FigureHour.Packed(childComplexity), true
+
+	case "Figures.abnormal":
+		if e.ComplexityRoot.Figures.Abnormal == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Figures.Abnormal(childComplexity), true
+	case "Figures.at":
+		if e.ComplexityRoot.Figures.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Figures.At(childComplexity), true
+	case "Figures.backlog":
+		if e.ComplexityRoot.Figures.Backlog == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Figures.Backlog(childComplexity), true
+	case "Figures.delivered":
+		if e.ComplexityRoot.Figures.Delivered == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Figures.Delivered(childComplexity), true
+	case "Figures.detectionTime":
+		if e.ComplexityRoot.Figures.DetectionTime == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Figures.DetectionTime(childComplexity), true
+	case "Figures.from":
+		if e.ComplexityRoot.Figures.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Figures.From(childComplexity), true
+	case "Figures.hours":
+		if e.ComplexityRoot.Figures.Hours == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Figures.Hours(childComplexity), true
+	case "Figures.inflow":
+		if e.ComplexityRoot.Figures.Inflow == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Figures.Inflow(childComplexity), true
+	case "Figures.onTimeDelivery":
+		if e.ComplexityRoot.Figures.OnTimeDelivery == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Figures.OnTimeDelivery(childComplexity), true
+	case "Figures.onTimeShip":
+		if e.ComplexityRoot.Figures.OnTimeShip == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Figures.OnTimeShip(childComplexity), true
+	case "Figures.openDivergences":
+		if e.ComplexityRoot.Figures.OpenDivergences == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Figures.OpenDivergences(childComplexity), true
+	case "Figures.orders":
+		if e.ComplexityRoot.Figures.Orders == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Figures.Orders(childComplexity), true
+	case "Figures.outbound":
+		if e.ComplexityRoot.Figures.Outbound == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Figures.Outbound(childComplexity), true
+	case "Figures.outboundToCollected":
+		if e.ComplexityRoot.Figures.OutboundToCollected == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Figures.OutboundToCollected(childComplexity), true
+	case "Figures.packed":
+		if e.ComplexityRoot.Figures.Packed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Figures.Packed(childComplexity), true
+	case "Figures.paidToFirstCourierUpdate":
+		if e.ComplexityRoot.Figures.PaidToFirstCourierUpdate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Figures.PaidToFirstCourierUpdate(childComplexity), true
+	case "Figures.paidToOutbound":
+		if e.ComplexityRoot.Figures.PaidToOutbound == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Figures.PaidToOutbound(childComplexity), true
+	case "Figures.paidToWms":
+		if e.ComplexityRoot.Figures.PaidToWms == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Figures.PaidToWms(childComplexity), true
+	case "Figures.repeatedLookups":
+		if e.ComplexityRoot.Figures.RepeatedLookups == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Figures.RepeatedLookups(childComplexity), true
+	case "Figures.sameDayShipping":
+		if e.ComplexityRoot.Figures.SameDayShipping == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Figures.SameDayShipping(childComplexity), true
+	case "Figures.throughput":
+		if e.ComplexityRoot.Figures.Throughput == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Figures.Throughput(childComplexity), true
+	case "Figures.timeZone":
+		if e.ComplexityRoot.Figures.TimeZone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Figures.TimeZone(childComplexity), true
+	case "Figures.to":
+		if e.ComplexityRoot.Figures.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Figures.To(childComplexity), true
+	case "Figures.waiting":
+		if e.ComplexityRoot.Figures.Waiting == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Figures.Waiting(childComplexity), true
+
+	case "HandlerFigures.failures":
+		if e.ComplexityRoot.HandlerFigures.Failures == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HandlerFigures.Failures(childComplexity), true
+	case "HandlerFigures.handler":
+		if e.ComplexityRoot.HandlerFigures.Handler == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HandlerFigures.Handler(childComplexity), true
+	case "HandlerFigures.lagP50":
+		if e.ComplexityRoot.HandlerFigures.LagP50 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HandlerFigures.LagP50(childComplexity), true
+	case "HandlerFigures.lagP90":
+		if e.ComplexityRoot.HandlerFigures.LagP90 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HandlerFigures.LagP90(childComplexity), true
+	case "HandlerFigures.messages":
+		if e.ComplexityRoot.HandlerFigures.Messages == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HandlerFigures.Messages(childComplexity), true
+	case "HandlerFigures.poisoned":
+		if e.ComplexityRoot.HandlerFigures.Poisoned == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HandlerFigures.Poisoned(childComplexity), true
+
+	case "Health.at":
+		if e.ComplexityRoot.Health.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Health.At(childComplexity), true
+	case "Health.components":
+		if e.ComplexityRoot.Health.Components == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Health.Components(childComplexity), true
+	case "Health.from":
+		if e.ComplexityRoot.Health.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Health.From(childComplexity), true
+	case "Health.index":
+		if e.ComplexityRoot.Health.Index == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Health.Index(childComplexity), true
+
 	case "HealthCheck.error":
 		if e.ComplexityRoot.HealthCheck.Error == nil {
 			break
@@ -950,6 +1381,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.HealthCheck.Ok(childComplexity), true
+
+	case "HealthComponent.measured":
+		if e.ComplexityRoot.HealthComponent.Measured == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HealthComponent.Measured(childComplexity), true
+	case "HealthComponent.name":
+		if e.ComplexityRoot.HealthComponent.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HealthComponent.Name(childComplexity), true
+	case "HealthComponent.score":
+		if e.ComplexityRoot.HealthComponent.Score == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HealthComponent.Score(childComplexity), true
+	case "HealthComponent.target":
+		if e.ComplexityRoot.HealthComponent.Target == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HealthComponent.Target(childComplexity), true
+	case "HealthComponent.value":
+		if e.ComplexityRoot.HealthComponent.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HealthComponent.Value(childComplexity), true
+	case "HealthComponent.weight":
+		if e.ComplexityRoot.HealthComponent.Weight == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HealthComponent.Weight(childComplexity), true
+	case "HealthComponent.zero":
+		if e.ComplexityRoot.HealthComponent.Zero == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HealthComponent.Zero(childComplexity), true
 
 	case "HourCount.count":
 		if e.ComplexityRoot.HourCount.Count == nil {
@@ -1713,6 +2187,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.DeadlineOverrides(childComplexity), true
+	case "Query.figures":
+		if e.ComplexityRoot.Query.Figures == nil {
+			break
+		}
+
+		args, err := ec.field_Query_figures_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Figures(childComplexity, args["from"].(time.Time), args["to"].(time.Time), args["channel"].(*string), args["shop"].(*string), args["warehouse"].(*string), args["courier"].(*string)), true
+	case "Query.fulfillmentHealth":
+		if e.ComplexityRoot.Query.FulfillmentHealth == nil {
+			break
+		}
+
+		args, err := ec.field_Query_fulfillmentHealth_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.FulfillmentHealth(childComplexity, args["channel"].(*string), args["warehouse"].(*string)), true
 
 	case "Query.me":
 		if e.ComplexityRoot.Query.Me == nil {
@@ -1754,6 +2250,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.OrderByID(childComplexity, args["id"].(string)), true
+	case "Query.orderLookup":
+		if e.ComplexityRoot.Query.OrderLookup == nil {
+			break
+		}
+
+		args, err := ec.field_Query_orderLookup_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.OrderLookup(childComplexity, args["text"].(string), args["channel"].(*string), args["first"].(*int)), true
 	case "Query.orders":
 		if e.ComplexityRoot.Query.Orders == nil {
 			break
@@ -1838,6 +2345,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Silences(childComplexity), true
+	case "Query.systemFigures":
+		if e.ComplexityRoot.Query.SystemFigures == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.SystemFigures(childComplexity), true
 	case "Query.systemHealth":
 		if e.ComplexityRoot.Query.SystemHealth == nil {
 			break
@@ -1861,6 +2374,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.WorkItems(childComplexity, args["queue"].(string), args["status"].(*string), args["first"].(*int)), true
+
+	case "Rate.count":
+		if e.ComplexityRoot.Rate.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rate.Count(childComplexity), true
+	case "Rate.of":
+		if e.ComplexityRoot.Rate.Of == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rate.Of(childComplexity), true
+	case "Rate.value":
+		if e.ComplexityRoot.Rate.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rate.Value(childComplexity), true
 
 	case "Receiver.address":
 		if e.ComplexityRoot.Receiver.Address == nil {
@@ -2107,6 +2639,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Silence.Until(childComplexity), true
 
+	case "StageBacklog.ageP50":
+		if e.ComplexityRoot.StageBacklog.AgeP50 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StageBacklog.AgeP50(childComplexity), true
+	case "StageBacklog.ageP90":
+		if e.ComplexityRoot.StageBacklog.AgeP90 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StageBacklog.AgeP90(childComplexity), true
+	case "StageBacklog.count":
+		if e.ComplexityRoot.StageBacklog.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StageBacklog.Count(childComplexity), true
+	case "StageBacklog.oldestSince":
+		if e.ComplexityRoot.StageBacklog.OldestSince == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StageBacklog.OldestSince(childComplexity), true
+	case "StageBacklog.stage":
+		if e.ComplexityRoot.StageBacklog.Stage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StageBacklog.Stage(childComplexity), true
+
 	case "StageCount.count":
 		if e.ComplexityRoot.StageCount.Count == nil {
 			break
@@ -2138,6 +2701,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.BacklogChanged(childComplexity), true
+	case "Subscription.figuresChanged":
+		if e.ComplexityRoot.Subscription.FiguresChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_figuresChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.FiguresChanged(childComplexity, args["from"].(time.Time), args["to"].(*time.Time), args["channel"].(*string), args["shop"].(*string), args["warehouse"].(*string), args["courier"].(*string)), true
+	case "Subscription.fulfillmentHealthChanged":
+		if e.ComplexityRoot.Subscription.FulfillmentHealthChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_fulfillmentHealthChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.FulfillmentHealthChanged(childComplexity, args["channel"].(*string), args["warehouse"].(*string)), true
 	case "Subscription.orderUpdated":
 		if e.ComplexityRoot.Subscription.OrderUpdated == nil {
 			break
@@ -2160,6 +2745,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.WorkItemChanged(childComplexity, args["queue"].(*string)), true
+
+	case "SystemFigures.at":
+		if e.ComplexityRoot.SystemFigures.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SystemFigures.At(childComplexity), true
+	case "SystemFigures.connectors":
+		if e.ComplexityRoot.SystemFigures.Connectors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SystemFigures.Connectors(childComplexity), true
+	case "SystemFigures.handlers":
+		if e.ComplexityRoot.SystemFigures.Handlers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SystemFigures.Handlers(childComplexity), true
+	case "SystemFigures.topics":
+		if e.ComplexityRoot.SystemFigures.Topics == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SystemFigures.Topics(childComplexity), true
 
 	case "SystemHealth.at":
 		if e.ComplexityRoot.SystemHealth.At == nil {
@@ -2211,6 +2821,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SystemStatus.System(childComplexity), true
 
+	case "Throughput.by":
+		if e.ComplexityRoot.Throughput.By == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Throughput.By(childComplexity), true
+	case "Throughput.id":
+		if e.ComplexityRoot.Throughput.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Throughput.ID(childComplexity), true
+	case "Throughput.packed":
+		if e.ComplexityRoot.Throughput.Packed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Throughput.Packed(childComplexity), true
+	case "Throughput.perHour":
+		if e.ComplexityRoot.Throughput.PerHour == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Throughput.PerHour(childComplexity), true
+
 	case "TimelineEntry.at":
 		if e.ComplexityRoot.TimelineEntry.At == nil {
 			break
@@ -2247,6 +2882,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TimelineEntry.Type(childComplexity), true
+
+	case "TopicBacklog.group":
+		if e.ComplexityRoot.TopicBacklog.Group == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopicBacklog.Group(childComplexity), true
+	case "TopicBacklog.parked":
+		if e.ComplexityRoot.TopicBacklog.Parked == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopicBacklog.Parked(childComplexity), true
+	case "TopicBacklog.topic":
+		if e.ComplexityRoot.TopicBacklog.Topic == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopicBacklog.Topic(childComplexity), true
+	case "TopicBacklog.unread":
+		if e.ComplexityRoot.TopicBacklog.Unread == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopicBacklog.Unread(childComplexity), true
 
 	case "User.createdAt":
 		if e.ComplexityRoot.User.CreatedAt == nil {
@@ -2692,6 +3352,183 @@ extend type Subscription {
   alertRaised: Alert! @hasRole(roles: [ceo, ops, warehouse, cs, admin])
   "Acknowledged, resolved, regrouped."
   alertChanged: Alert! @hasRole(roles: [ceo, ops, warehouse, cs, admin])
+}
+`, BuiltIn: false},
+	{Name: "../schema/figures.graphqls", Input: `# The figures of the role views: customer service's lookup, the health
+# index, a window's figures with their hourly series, and the IT view's
+# figures of this node. Scope arguments narrow what is counted; the
+# caller's own scopes (access control) narrow it further.
+
+extend type Query {
+  "Orders matching an order number, a tracking number, or the last 4 digits of the receiver's phone (optionally with the channel), newest first."
+  orderLookup(text: String!, channel: String, first: Int = 20): [Order!]! @hasRole(roles: [ceo, ops, warehouse, cs, admin])
+  "The fulfillment health index, 0-100, for the caller's scope (or narrower), with the components it is made of."
+  fulfillmentHealth(channel: String, warehouse: String): Health! @hasRole(roles: [ceo, ops, warehouse, admin])
+  "The figures of the window [from, to) (at most 7 days), counted in the scopes given; ` + "`" + `to` + "`" + ` may lie ahead (today)."
+  figures(from: Time!, to: Time!, channel: String, shop: String, warehouse: String, courier: String): Figures! @hasRole(roles: [ceo, ops, warehouse, admin])
+  "Interfaces and bus as this node sees them (counts since it started): the IT view."
+  systemFigures: SystemFigures! @hasRole(roles: [it, admin])
+}
+
+extend type Subscription {
+  "The health index, pushed when orders or alerts change (and every half minute, as deadlines pass); coalesced to a few pushes a second."
+  fulfillmentHealthChanged(channel: String, warehouse: String): Health! @hasRole(roles: [ceo, ops, warehouse, admin])
+  "A window's figures, pushed when orders or alerts change; coalesced. Without ` + "`" + `to` + "`" + ` the window ends at the present and moves with it."
+  figuresChanged(from: Time!, to: Time, channel: String, shop: String, warehouse: String, courier: String): Figures! @hasRole(roles: [ceo, ops, warehouse, admin])
+}
+
+"The fulfillment health index: the weighted mean of its components' scores, times 100."
+type Health {
+  index: Float!
+  at: Time!
+  "Start of the trailing window measured (it ends at ` + "`" + `at` + "`" + `)."
+  from: Time!
+  components: [HealthComponent!]!
+}
+
+"""
+One part of the index. score = (value - zero) / (target - zero), clamped to
+0..1. weight is this component's share of the index as computed (weights
+renormalised over the components that could be measured; 0 for one that
+could not).
+"""
+type HealthComponent {
+  "on_time_ship | on_time_delivery | abnormal_ratio | open_divergences | backlog_age"
+  name: String!
+  "The measured share, 0-1 (0 when not measured)."
+  value: Float!
+  weight: Float!
+  "The value that scores 1."
+  target: Float
+  "The value that scores 0."
+  zero: Float!
+  score: Float!
+  "False when there was nothing to measure (no order due, no backlog)."
+  measured: Boolean!
+}
+
+"count of of; value = count/of, null when of is 0."
+type Rate {
+  count: Int!
+  of: Int!
+  value: Float
+}
+
+"A distribution of durations, in seconds, from fixed-bucket histograms."
+type Durations {
+  count: Int!
+  p50: Float
+  p90: Float
+}
+
+"The figures of one window."
+type Figures {
+  from: Time!
+  to: Time!
+  "When these were computed (the server's clock)."
+  at: Time!
+  "The business day's time zone, e.g. Asia/Shanghai: same-day shipping and hours are counted in it."
+  timeZone: String!
+  "Orders created, paid (inflow), out of the warehouse, delivered, packed in the window."
+  orders: Int!
+  inflow: Int!
+  outbound: Int!
+  delivered: Int!
+  packed: Int!
+  "Out by their ship-by deadline, of the orders whose deadline fell in the window and passed (or that left)."
+  onTimeShip: Rate!
+  "Delivered by their promised-by deadline, likewise."
+  onTimeDelivery: Rate!
+  "Left the warehouse the day they were paid, of those paid before the cut-off."
+  sameDayShipping: Rate!
+  "Orders created in the window with an open alert or an exception tag."
+  abnormal: Rate!
+  "Orders customer service looked up in the window that were looked up again within 24 hours."
+  repeatedLookups: Rate!
+  paidToWms: Durations!
+  paidToOutbound: Durations!
+  outboundToCollected: Durations!
+  paidToFirstCourierUpdate: Durations!
+  "From an alert's condition becoming true to the alert being raised, for alerts raised in the window."
+  detectionTime: Durations!
+  "Open orders per stage now, with their age."
+  backlog: [StageBacklog!]!
+  "Paid orders still in the warehouse now, and how many have waited longer than the SLA."
+  waiting: Rate!
+  "Open orders with an open divergence alert (systems disagree), of the open orders."
+  openDivergences: Rate!
+  "Orders packed in the window per station and per packer, most first."
+  throughput: [Throughput!]!
+  "The window hour by hour."
+  hours: [FigureHour!]!
+}
+
+type StageBacklog {
+  stage: Stage!
+  count: Int!
+  "When the longest-waiting order entered the stage."
+  oldestSince: Time!
+  "Median and 90th percentile of the time spent in the stage so far, seconds."
+  ageP50: Float!
+  ageP90: Float!
+}
+
+type Throughput {
+  "station | packer"
+  by: String!
+  id: String!
+  packed: Int!
+  "Packed per hour over the window (up to now)."
+  perHour: Float!
+}
+
+type FigureHour {
+  at: Time!
+  orders: Int!
+  inflow: Int!
+  outbound: Int!
+  packed: Int!
+  "Open orders per stage at the end of the hour."
+  backlog: [StageCount!]!
+}
+
+type SystemFigures {
+  at: Time!
+  connectors: [ConnectorFigures!]!
+  handlers: [HandlerFigures!]!
+  topics: [TopicBacklog!]!
+}
+
+"One ingest source's webhooks on this node since it started."
+type ConnectorFigures {
+  source: String!
+  requests: Int!
+  "Answered 2xx (accepted or duplicates)."
+  succeeded: Int!
+  successRate: Float
+  signatureFailures: Int!
+  "Arrival to answer, seconds."
+  latencyP50: Float
+  latencyP90: Float
+}
+
+"One bus handler's work on this node since it started."
+type HandlerFigures {
+  handler: String!
+  messages: Int!
+  failures: Int!
+  poisoned: Int!
+  "Publish to handled, seconds."
+  lagP50: Float
+  lagP90: Float
+}
+
+"Messages a durable consumer group has not read yet, and the topic's parked messages."
+type TopicBacklog {
+  topic: String!
+  group: String!
+  unread: Int!
+  parked: Int!
 }
 `, BuiltIn: false},
 	{Name: "../schema/health.graphqls", Input: `"How this node and its connections are doing: what /readyz checks, each ingest source's last reconciliation, the poison queue."
@@ -3344,6 +4181,26 @@ func (ec *executionContext) childFields_ClockInfo(ctx context.Context, field gra
 	return nil, fmt.Errorf("no field named %q was found under type ClockInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_ConnectorFigures(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "source":
+		return ec.fieldContext_ConnectorFigures_source(ctx, field)
+	case "requests":
+		return ec.fieldContext_ConnectorFigures_requests(ctx, field)
+	case "succeeded":
+		return ec.fieldContext_ConnectorFigures_succeeded(ctx, field)
+	case "successRate":
+		return ec.fieldContext_ConnectorFigures_successRate(ctx, field)
+	case "signatureFailures":
+		return ec.fieldContext_ConnectorFigures_signatureFailures(ctx, field)
+	case "latencyP50":
+		return ec.fieldContext_ConnectorFigures_latencyP50(ctx, field)
+	case "latencyP90":
+		return ec.fieldContext_ConnectorFigures_latencyP90(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConnectorFigures", field.Name)
+}
+
 func (ec *executionContext) childFields_ConnectorStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "source":
@@ -3380,6 +4237,122 @@ func (ec *executionContext) childFields_DeadlineOverride(ctx context.Context, fi
 	return nil, fmt.Errorf("no field named %q was found under type DeadlineOverride", field.Name)
 }
 
+func (ec *executionContext) childFields_Durations(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "count":
+		return ec.fieldContext_Durations_count(ctx, field)
+	case "p50":
+		return ec.fieldContext_Durations_p50(ctx, field)
+	case "p90":
+		return ec.fieldContext_Durations_p90(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Durations", field.Name)
+}
+
+func (ec *executionContext) childFields_FigureHour(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "at":
+		return ec.fieldContext_FigureHour_at(ctx, field)
+	case "orders":
+		return ec.fieldContext_FigureHour_orders(ctx, field)
+	case "inflow":
+		return ec.fieldContext_FigureHour_inflow(ctx, field)
+	case "outbound":
+		return ec.fieldContext_FigureHour_outbound(ctx, field)
+	case "packed":
+		return ec.fieldContext_FigureHour_packed(ctx, field)
+	case "backlog":
+		return ec.fieldContext_FigureHour_backlog(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FigureHour", field.Name)
+}
+
+func (ec *executionContext) childFields_Figures(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "from":
+		return ec.fieldContext_Figures_from(ctx, field)
+	case "to":
+		return ec.fieldContext_Figures_to(ctx, field)
+	case "at":
+		return ec.fieldContext_Figures_at(ctx, field)
+	case "timeZone":
+		return ec.fieldContext_Figures_timeZone(ctx, field)
+	case "orders":
+		return ec.fieldContext_Figures_orders(ctx, field)
+	case "inflow":
+		return ec.fieldContext_Figures_inflow(ctx, field)
+	case "outbound":
+		return ec.fieldContext_Figures_outbound(ctx, field)
+	case "delivered":
+		return ec.fieldContext_Figures_delivered(ctx, field)
+	case "packed":
+		return ec.fieldContext_Figures_packed(ctx, field)
+	case "onTimeShip":
+		return ec.fieldContext_Figures_onTimeShip(ctx, field)
+	case "onTimeDelivery":
+		return ec.fieldContext_Figures_onTimeDelivery(ctx, field)
+	case "sameDayShipping":
+		return ec.fieldContext_Figures_sameDayShipping(ctx, field)
+	case "abnormal":
+		return ec.fieldContext_Figures_abnormal(ctx, field)
+	case "repeatedLookups":
+		return ec.fieldContext_Figures_repeatedLookups(ctx, field)
+	case "paidToWms":
+		return ec.fieldContext_Figures_paidToWms(ctx, field)
+	case "paidToOutbound":
+		return ec.fieldContext_Figures_paidToOutbound(ctx, field)
+	case "outboundToCollected":
+		return ec.fieldContext_Figures_outboundToCollected(ctx, field)
+	case "paidToFirstCourierUpdate":
+		return ec.fieldContext_Figures_paidToFirstCourierUpdate(ctx, field)
+	case "detectionTime":
+		return ec.fieldContext_Figures_detectionTime(ctx, field)
+	case "backlog":
+		return ec.fieldContext_Figures_backlog(ctx, field)
+	case "waiting":
+		return ec.fieldContext_Figures_waiting(ctx, field)
+	case "openDivergences":
+		return ec.fieldContext_Figures_openDivergences(ctx, field)
+	case "throughput":
+		return ec.fieldContext_Figures_throughput(ctx, field)
+	case "hours":
+		return ec.fieldContext_Figures_hours(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Figures", field.Name)
+}
+
+func (ec *executionContext) childFields_HandlerFigures(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "handler":
+		return ec.fieldContext_HandlerFigures_handler(ctx, field)
+	case "messages":
+		return ec.fieldContext_HandlerFigures_messages(ctx, field)
+	case "failures":
+		return ec.fieldContext_HandlerFigures_failures(ctx, field)
+	case "poisoned":
+		return ec.fieldContext_HandlerFigures_poisoned(ctx, field)
+	case "lagP50":
+		return ec.fieldContext_HandlerFigures_lagP50(ctx, field)
+	case "lagP90":
+		return ec.fieldContext_HandlerFigures_lagP90(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HandlerFigures", field.Name)
+}
+
+func (ec *executionContext) childFields_Health(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "index":
+		return ec.fieldContext_Health_index(ctx, field)
+	case "at":
+		return ec.fieldContext_Health_at(ctx, field)
+	case "from":
+		return ec.fieldContext_Health_from(ctx, field)
+	case "components":
+		return ec.fieldContext_Health_components(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Health", field.Name)
+}
+
 func (ec *executionContext) childFields_HealthCheck(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "name":
@@ -3390,6 +4363,26 @@ func (ec *executionContext) childFields_HealthCheck(ctx context.Context, field g
 		return ec.fieldContext_HealthCheck_error(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type HealthCheck", field.Name)
+}
+
+func (ec *executionContext) childFields_HealthComponent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_HealthComponent_name(ctx, field)
+	case "value":
+		return ec.fieldContext_HealthComponent_value(ctx, field)
+	case "weight":
+		return ec.fieldContext_HealthComponent_weight(ctx, field)
+	case "target":
+		return ec.fieldContext_HealthComponent_target(ctx, field)
+	case "zero":
+		return ec.fieldContext_HealthComponent_zero(ctx, field)
+	case "score":
+		return ec.fieldContext_HealthComponent_score(ctx, field)
+	case "measured":
+		return ec.fieldContext_HealthComponent_measured(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HealthComponent", field.Name)
 }
 
 func (ec *executionContext) childFields_HourCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3590,6 +4583,18 @@ func (ec *executionContext) childFields_PoisonRetryResult(ctx context.Context, f
 	return nil, fmt.Errorf("no field named %q was found under type PoisonRetryResult", field.Name)
 }
 
+func (ec *executionContext) childFields_Rate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "count":
+		return ec.fieldContext_Rate_count(ctx, field)
+	case "of":
+		return ec.fieldContext_Rate_of(ctx, field)
+	case "value":
+		return ec.fieldContext_Rate_value(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Rate", field.Name)
+}
+
 func (ec *executionContext) childFields_Receiver(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "name":
@@ -3700,6 +4705,22 @@ func (ec *executionContext) childFields_Silence(ctx context.Context, field graph
 	return nil, fmt.Errorf("no field named %q was found under type Silence", field.Name)
 }
 
+func (ec *executionContext) childFields_StageBacklog(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "stage":
+		return ec.fieldContext_StageBacklog_stage(ctx, field)
+	case "count":
+		return ec.fieldContext_StageBacklog_count(ctx, field)
+	case "oldestSince":
+		return ec.fieldContext_StageBacklog_oldestSince(ctx, field)
+	case "ageP50":
+		return ec.fieldContext_StageBacklog_ageP50(ctx, field)
+	case "ageP90":
+		return ec.fieldContext_StageBacklog_ageP90(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StageBacklog", field.Name)
+}
+
 func (ec *executionContext) childFields_StageCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "stage":
@@ -3708,6 +4729,20 @@ func (ec *executionContext) childFields_StageCount(ctx context.Context, field gr
 		return ec.fieldContext_StageCount_count(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type StageCount", field.Name)
+}
+
+func (ec *executionContext) childFields_SystemFigures(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "at":
+		return ec.fieldContext_SystemFigures_at(ctx, field)
+	case "connectors":
+		return ec.fieldContext_SystemFigures_connectors(ctx, field)
+	case "handlers":
+		return ec.fieldContext_SystemFigures_handlers(ctx, field)
+	case "topics":
+		return ec.fieldContext_SystemFigures_topics(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SystemFigures", field.Name)
 }
 
 func (ec *executionContext) childFields_SystemHealth(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3738,6 +4773,20 @@ func (ec *executionContext) childFields_SystemStatus(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type SystemStatus", field.Name)
 }
 
+func (ec *executionContext) childFields_Throughput(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "by":
+		return ec.fieldContext_Throughput_by(ctx, field)
+	case "id":
+		return ec.fieldContext_Throughput_id(ctx, field)
+	case "packed":
+		return ec.fieldContext_Throughput_packed(ctx, field)
+	case "perHour":
+		return ec.fieldContext_Throughput_perHour(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Throughput", field.Name)
+}
+
 func (ec *executionContext) childFields_TimelineEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "at":
@@ -3754,6 +4803,20 @@ func (ec *executionContext) childFields_TimelineEntry(ctx context.Context, field
 		return ec.fieldContext_TimelineEntry_recovered(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TimelineEntry", field.Name)
+}
+
+func (ec *executionContext) childFields_TopicBacklog(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "topic":
+		return ec.fieldContext_TopicBacklog_topic(ctx, field)
+	case "group":
+		return ec.fieldContext_TopicBacklog_group(ctx, field)
+	case "unread":
+		return ec.fieldContext_TopicBacklog_unread(ctx, field)
+	case "parked":
+		return ec.fieldContext_TopicBacklog_parked(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TopicBacklog", field.Name)
 }
 
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4544,6 +5607,82 @@ func (ec *executionContext) field_Query_backtestRule_args(ctx context.Context, r
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_figures_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "channel",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["channel"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "shop",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["shop"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "warehouse",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["warehouse"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "courier",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["courier"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_fulfillmentHealth_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "channel",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["channel"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "warehouse",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["warehouse"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_orderById_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4555,6 +5694,36 @@ func (ec *executionContext) field_Query_orderById_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_orderLookup_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "text",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["text"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "channel",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["channel"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
 	return args, nil
 }
 
@@ -4731,6 +5900,82 @@ func (ec *executionContext) field_Query_workItems_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["first"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_figuresChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "channel",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["channel"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "shop",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["shop"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "warehouse",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["warehouse"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "courier",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["courier"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_fulfillmentHealthChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "channel",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["channel"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "warehouse",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["warehouse"] = arg1
 	return args, nil
 }
 
@@ -6144,6 +7389,167 @@ func (ec *executionContext) fieldContext_ClockInfo_simulation(_ context.Context,
 	return graphql.NewScalarFieldContext("ClockInfo", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _ConnectorFigures_source(ctx context.Context, field graphql.CollectedField, obj *model.ConnectorFigures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectorFigures_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectorFigures_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectorFigures", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConnectorFigures_requests(ctx context.Context, field graphql.CollectedField, obj *model.ConnectorFigures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectorFigures_requests(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Requests, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectorFigures_requests(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectorFigures", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ConnectorFigures_succeeded(ctx context.Context, field graphql.CollectedField, obj *model.ConnectorFigures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectorFigures_succeeded(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Succeeded, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectorFigures_succeeded(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectorFigures", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ConnectorFigures_successRate(ctx context.Context, field graphql.CollectedField, obj *model.ConnectorFigures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectorFigures_successRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SuccessRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectorFigures_successRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectorFigures", field, false, false, "Float")
+}
+
+func (ec *executionContext) _ConnectorFigures_signatureFailures(ctx context.Context, field graphql.CollectedField, obj *model.ConnectorFigures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectorFigures_signatureFailures(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SignatureFailures, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectorFigures_signatureFailures(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectorFigures", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ConnectorFigures_latencyP50(ctx context.Context, field graphql.CollectedField, obj *model.ConnectorFigures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectorFigures_latencyP50(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LatencyP50, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectorFigures_latencyP50(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectorFigures", field, false, false, "Float")
+}
+
+func (ec *executionContext) _ConnectorFigures_latencyP90(ctx context.Context, field graphql.CollectedField, obj *model.ConnectorFigures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectorFigures_latencyP90(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LatencyP90, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectorFigures_latencyP90(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectorFigures", field, false, false, "Float")
+}
+
 func (ec *executionContext) _ConnectorStatus_source(ctx context.Context, field graphql.CollectedField, obj *model.ConnectorStatus) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6420,6 +7826,1148 @@ func (ec *executionContext) fieldContext_DeadlineOverride_after(_ context.Contex
 	return graphql.NewScalarFieldContext("DeadlineOverride", field, false, false, "String")
 }
 
+func (ec *executionContext) _Durations_count(ctx context.Context, field graphql.CollectedField, obj *model.Durations) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Durations_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Durations_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Durations", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Durations_p50(ctx context.Context, field graphql.CollectedField, obj *model.Durations) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Durations_p50(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.P50, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Durations_p50(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Durations", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Durations_p90(ctx context.Context, field graphql.CollectedField, obj *model.Durations) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Durations_p90(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.P90, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Durations_p90(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Durations", field, false, false, "Float")
+}
+
+func (ec *executionContext) _FigureHour_at(ctx context.Context, field graphql.CollectedField, obj *model.FigureHour) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FigureHour_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FigureHour_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FigureHour", field, false, false, "Time")
+}
+
+func (ec *executionContext) _FigureHour_orders(ctx context.Context, field graphql.CollectedField, obj *model.FigureHour) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FigureHour_orders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Orders, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FigureHour_orders(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FigureHour", field, false, false, "Int")
+}
+
+func (ec *executionContext) _FigureHour_inflow(ctx context.Context, field graphql.CollectedField, obj *model.FigureHour) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FigureHour_inflow(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Inflow, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FigureHour_inflow(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FigureHour", field, false, false, "Int")
+}
+
+func (ec *executionContext) _FigureHour_outbound(ctx context.Context, field graphql.CollectedField, obj *model.FigureHour) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FigureHour_outbound(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Outbound, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FigureHour_outbound(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FigureHour", field, false, false, "Int")
+}
+
+func (ec *executionContext) _FigureHour_packed(ctx context.Context, field graphql.CollectedField, obj *model.FigureHour) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FigureHour_packed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Packed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FigureHour_packed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FigureHour", field, false, false, "Int")
+}
+
+func (ec *executionContext) _FigureHour_backlog(ctx context.Context, field graphql.CollectedField, obj *model.FigureHour) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FigureHour_backlog(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Backlog, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.StageCount) graphql.Marshaler {
+			return ec.marshalNStageCount2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐStageCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FigureHour_backlog(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FigureHour",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StageCount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Figures_from(ctx context.Context, field graphql.CollectedField, obj *model.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Figures_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Figures_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Figures", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Figures_to(ctx context.Context, field graphql.CollectedField, obj *model.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Figures_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Figures_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Figures", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Figures_at(ctx context.Context, field graphql.CollectedField, obj *model.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Figures_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Figures_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Figures", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Figures_timeZone(ctx context.Context, field graphql.CollectedField, obj *model.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Figures_timeZone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeZone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Figures_timeZone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Figures", field, false, false, "String")
+}
+
+func (ec *executionContext) _Figures_orders(ctx context.Context, field graphql.CollectedField, obj *model.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Figures_orders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Orders, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Figures_orders(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Figures", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Figures_inflow(ctx context.Context, field graphql.CollectedField, obj *model.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Figures_inflow(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Inflow, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Figures_inflow(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Figures", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Figures_outbound(ctx context.Context, field graphql.CollectedField, obj *model.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Figures_outbound(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Outbound, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Figures_outbound(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Figures", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Figures_delivered(ctx context.Context, field graphql.CollectedField, obj *model.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Figures_delivered(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Delivered, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Figures_delivered(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Figures", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Figures_packed(ctx context.Context, field graphql.CollectedField, obj *model.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Figures_packed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Packed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Figures_packed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Figures", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Figures_onTimeShip(ctx context.Context, field graphql.CollectedField, obj *model.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Figures_onTimeShip(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OnTimeShip, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Rate) graphql.Marshaler {
+			return ec.marshalNRate2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Figures_onTimeShip(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Figures",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Rate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Figures_onTimeDelivery(ctx context.Context, field graphql.CollectedField, obj *model.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Figures_onTimeDelivery(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OnTimeDelivery, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Rate) graphql.Marshaler {
+			return ec.marshalNRate2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Figures_onTimeDelivery(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Figures",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Rate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Figures_sameDayShipping(ctx context.Context, field graphql.CollectedField, obj *model.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Figures_sameDayShipping(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SameDayShipping, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Rate) graphql.Marshaler {
+			return ec.marshalNRate2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Figures_sameDayShipping(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Figures",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Rate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Figures_abnormal(ctx context.Context, field graphql.CollectedField, obj *model.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Figures_abnormal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Abnormal, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Rate) graphql.Marshaler {
+			return ec.marshalNRate2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Figures_abnormal(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Figures",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Rate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Figures_repeatedLookups(ctx context.Context, field graphql.CollectedField, obj *model.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Figures_repeatedLookups(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RepeatedLookups, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Rate) graphql.Marshaler {
+			return ec.marshalNRate2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Figures_repeatedLookups(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Figures",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Rate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Figures_paidToWms(ctx context.Context, field graphql.CollectedField, obj *model.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Figures_paidToWms(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PaidToWms, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Durations) graphql.Marshaler {
+			return ec.marshalNDurations2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐDurations(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Figures_paidToWms(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Figures",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Durations(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Figures_paidToOutbound(ctx context.Context, field graphql.CollectedField, obj *model.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Figures_paidToOutbound(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PaidToOutbound, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Durations) graphql.Marshaler {
+			return ec.marshalNDurations2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐDurations(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Figures_paidToOutbound(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Figures",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Durations(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Figures_outboundToCollected(ctx context.Context, field graphql.CollectedField, obj *model.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Figures_outboundToCollected(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OutboundToCollected, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Durations) graphql.Marshaler {
+			return ec.marshalNDurations2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐDurations(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Figures_outboundToCollected(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Figures",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Durations(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Figures_paidToFirstCourierUpdate(ctx context.Context, field graphql.CollectedField, obj *model.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Figures_paidToFirstCourierUpdate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PaidToFirstCourierUpdate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Durations) graphql.Marshaler {
+			return ec.marshalNDurations2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐDurations(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Figures_paidToFirstCourierUpdate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Figures",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Durations(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Figures_detectionTime(ctx context.Context, field graphql.CollectedField, obj *model.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Figures_detectionTime(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DetectionTime, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Durations) graphql.Marshaler {
+			return ec.marshalNDurations2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐDurations(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Figures_detectionTime(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Figures",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Durations(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Figures_backlog(ctx context.Context, field graphql.CollectedField, obj *model.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Figures_backlog(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Backlog, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.StageBacklog) graphql.Marshaler {
+			return ec.marshalNStageBacklog2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐStageBacklogᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Figures_backlog(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Figures",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StageBacklog(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Figures_waiting(ctx context.Context, field graphql.CollectedField, obj *model.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Figures_waiting(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Waiting, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Rate) graphql.Marshaler {
+			return ec.marshalNRate2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Figures_waiting(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Figures",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Rate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Figures_openDivergences(ctx context.Context, field graphql.CollectedField, obj *model.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Figures_openDivergences(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OpenDivergences, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Rate) graphql.Marshaler {
+			return ec.marshalNRate2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Figures_openDivergences(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Figures",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Rate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Figures_throughput(ctx context.Context, field graphql.CollectedField, obj *model.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Figures_throughput(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Throughput, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Throughput) graphql.Marshaler {
+			return ec.marshalNThroughput2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐThroughputᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Figures_throughput(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Figures",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Throughput(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Figures_hours(ctx context.Context, field graphql.CollectedField, obj *model.Figures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Figures_hours(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Hours, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.FigureHour) graphql.Marshaler {
+			return ec.marshalNFigureHour2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐFigureHourᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Figures_hours(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Figures",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FigureHour(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _HandlerFigures_handler(ctx context.Context, field graphql.CollectedField, obj *model.HandlerFigures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HandlerFigures_handler(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Handler, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HandlerFigures_handler(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HandlerFigures", field, false, false, "String")
+}
+
+func (ec *executionContext) _HandlerFigures_messages(ctx context.Context, field graphql.CollectedField, obj *model.HandlerFigures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HandlerFigures_messages(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Messages, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HandlerFigures_messages(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HandlerFigures", field, false, false, "Int")
+}
+
+func (ec *executionContext) _HandlerFigures_failures(ctx context.Context, field graphql.CollectedField, obj *model.HandlerFigures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HandlerFigures_failures(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failures, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HandlerFigures_failures(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HandlerFigures", field, false, false, "Int")
+}
+
+func (ec *executionContext) _HandlerFigures_poisoned(ctx context.Context, field graphql.CollectedField, obj *model.HandlerFigures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HandlerFigures_poisoned(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Poisoned, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HandlerFigures_poisoned(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HandlerFigures", field, false, false, "Int")
+}
+
+func (ec *executionContext) _HandlerFigures_lagP50(ctx context.Context, field graphql.CollectedField, obj *model.HandlerFigures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HandlerFigures_lagP50(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LagP50, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HandlerFigures_lagP50(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HandlerFigures", field, false, false, "Float")
+}
+
+func (ec *executionContext) _HandlerFigures_lagP90(ctx context.Context, field graphql.CollectedField, obj *model.HandlerFigures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HandlerFigures_lagP90(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LagP90, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HandlerFigures_lagP90(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HandlerFigures", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Health_index(ctx context.Context, field graphql.CollectedField, obj *model.Health) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Health_index(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Index, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Health_index(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Health", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Health_at(ctx context.Context, field graphql.CollectedField, obj *model.Health) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Health_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Health_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Health", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Health_from(ctx context.Context, field graphql.CollectedField, obj *model.Health) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Health_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Health_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Health", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Health_components(ctx context.Context, field graphql.CollectedField, obj *model.Health) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Health_components(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Components, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.HealthComponent) graphql.Marshaler {
+			return ec.marshalNHealthComponent2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐHealthComponentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Health_components(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Health",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HealthComponent(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _HealthCheck_name(ctx context.Context, field graphql.CollectedField, obj *model.HealthCheck) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6487,6 +9035,167 @@ func (ec *executionContext) _HealthCheck_error(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_HealthCheck_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("HealthCheck", field, false, false, "String")
+}
+
+func (ec *executionContext) _HealthComponent_name(ctx context.Context, field graphql.CollectedField, obj *model.HealthComponent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HealthComponent_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HealthComponent_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HealthComponent", field, false, false, "String")
+}
+
+func (ec *executionContext) _HealthComponent_value(ctx context.Context, field graphql.CollectedField, obj *model.HealthComponent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HealthComponent_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HealthComponent_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HealthComponent", field, false, false, "Float")
+}
+
+func (ec *executionContext) _HealthComponent_weight(ctx context.Context, field graphql.CollectedField, obj *model.HealthComponent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HealthComponent_weight(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Weight, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HealthComponent_weight(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HealthComponent", field, false, false, "Float")
+}
+
+func (ec *executionContext) _HealthComponent_target(ctx context.Context, field graphql.CollectedField, obj *model.HealthComponent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HealthComponent_target(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Target, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HealthComponent_target(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HealthComponent", field, false, false, "Float")
+}
+
+func (ec *executionContext) _HealthComponent_zero(ctx context.Context, field graphql.CollectedField, obj *model.HealthComponent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HealthComponent_zero(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Zero, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HealthComponent_zero(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HealthComponent", field, false, false, "Float")
+}
+
+func (ec *executionContext) _HealthComponent_score(ctx context.Context, field graphql.CollectedField, obj *model.HealthComponent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HealthComponent_score(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Score, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HealthComponent_score(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HealthComponent", field, false, false, "Float")
+}
+
+func (ec *executionContext) _HealthComponent_measured(ctx context.Context, field graphql.CollectedField, obj *model.HealthComponent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HealthComponent_measured(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Measured, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HealthComponent_measured(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HealthComponent", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _HourCount_hour(ctx context.Context, field graphql.CollectedField, obj *model.HourCount) (ret graphql.Marshaler) {
@@ -10767,6 +13476,242 @@ func (ec *executionContext) fieldContext_Query_silences(_ context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_orderLookup(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_orderLookup(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().OrderLookup(ctx, fc.Args["text"].(string), fc.Args["channel"].(*string), fc.Args["first"].(*int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRoleᚄ(ctx, []any{"ceo", "ops", "warehouse", "cs", "admin"})
+				if err != nil {
+					var zeroVal []*model.Order
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal []*model.Order
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐOrderᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_orderLookup(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_orderLookup_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_fulfillmentHealth(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_fulfillmentHealth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().FulfillmentHealth(ctx, fc.Args["channel"].(*string), fc.Args["warehouse"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRoleᚄ(ctx, []any{"ceo", "ops", "warehouse", "admin"})
+				if err != nil {
+					var zeroVal *model.Health
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.Health
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Health) graphql.Marshaler {
+			return ec.marshalNHealth2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐHealth(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_fulfillmentHealth(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Health(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_fulfillmentHealth_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_figures(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_figures(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Figures(ctx, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["channel"].(*string), fc.Args["shop"].(*string), fc.Args["warehouse"].(*string), fc.Args["courier"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRoleᚄ(ctx, []any{"ceo", "ops", "warehouse", "admin"})
+				if err != nil {
+					var zeroVal *model.Figures
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.Figures
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Figures) graphql.Marshaler {
+			return ec.marshalNFigures2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐFigures(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_figures(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Figures(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_figures_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_systemFigures(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_systemFigures(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().SystemFigures(ctx)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRoleᚄ(ctx, []any{"it", "admin"})
+				if err != nil {
+					var zeroVal *model.SystemFigures
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.SystemFigures
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SystemFigures) graphql.Marshaler {
+			return ec.marshalNSystemFigures2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐSystemFigures(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_systemFigures(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SystemFigures(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_systemHealth(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11625,6 +14570,75 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Rate_count(ctx context.Context, field graphql.CollectedField, obj *model.Rate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Rate_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Rate_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Rate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Rate_of(ctx context.Context, field graphql.CollectedField, obj *model.Rate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Rate_of(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Of, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Rate_of(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Rate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Rate_value(ctx context.Context, field graphql.CollectedField, obj *model.Rate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Rate_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Rate_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Rate", field, false, false, "Float")
 }
 
 func (ec *executionContext) _Receiver_name(ctx context.Context, field graphql.CollectedField, obj *model.Receiver) (ret graphql.Marshaler) {
@@ -12556,6 +15570,121 @@ func (ec *executionContext) fieldContext_Silence_createdBy(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Silence", field, false, false, "String")
 }
 
+func (ec *executionContext) _StageBacklog_stage(ctx context.Context, field graphql.CollectedField, obj *model.StageBacklog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StageBacklog_stage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Stage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.Stage) graphql.Marshaler {
+			return ec.marshalNStage2githubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐStage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StageBacklog_stage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StageBacklog", field, false, false, "Stage")
+}
+
+func (ec *executionContext) _StageBacklog_count(ctx context.Context, field graphql.CollectedField, obj *model.StageBacklog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StageBacklog_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StageBacklog_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StageBacklog", field, false, false, "Int")
+}
+
+func (ec *executionContext) _StageBacklog_oldestSince(ctx context.Context, field graphql.CollectedField, obj *model.StageBacklog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StageBacklog_oldestSince(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OldestSince, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StageBacklog_oldestSince(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StageBacklog", field, false, false, "Time")
+}
+
+func (ec *executionContext) _StageBacklog_ageP50(ctx context.Context, field graphql.CollectedField, obj *model.StageBacklog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StageBacklog_ageP50(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AgeP50, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StageBacklog_ageP50(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StageBacklog", field, false, false, "Float")
+}
+
+func (ec *executionContext) _StageBacklog_ageP90(ctx context.Context, field graphql.CollectedField, obj *model.StageBacklog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StageBacklog_ageP90(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AgeP90, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StageBacklog_ageP90(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StageBacklog", field, false, false, "Float")
+}
+
 func (ec *executionContext) _StageCount_stage(ctx context.Context, field graphql.CollectedField, obj *model.StageCount) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12814,6 +15943,130 @@ func (ec *executionContext) fieldContext_Subscription_alertChanged(_ context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Subscription_fulfillmentHealthChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_fulfillmentHealthChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().FulfillmentHealthChanged(ctx, fc.Args["channel"].(*string), fc.Args["warehouse"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRoleᚄ(ctx, []any{"ceo", "ops", "warehouse", "admin"})
+				if err != nil {
+					var zeroVal *model.Health
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.Health
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Health) graphql.Marshaler {
+			return ec.marshalNHealth2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐHealth(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_fulfillmentHealthChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Health(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_fulfillmentHealthChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_figuresChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_figuresChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().FiguresChanged(ctx, fc.Args["from"].(time.Time), fc.Args["to"].(*time.Time), fc.Args["channel"].(*string), fc.Args["shop"].(*string), fc.Args["warehouse"].(*string), fc.Args["courier"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRoleᚄ(ctx, []any{"ceo", "ops", "warehouse", "admin"})
+				if err != nil {
+					var zeroVal *model.Figures
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.Figures
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Figures) graphql.Marshaler {
+			return ec.marshalNFigures2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐFigures(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_figuresChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Figures(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_figuresChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Subscription_workItemChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -12872,6 +16125,125 @@ func (ec *executionContext) fieldContext_Subscription_workItemChanged(ctx contex
 	if fc.Args, err = ec.field_Subscription_workItemChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SystemFigures_at(ctx context.Context, field graphql.CollectedField, obj *model.SystemFigures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SystemFigures_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SystemFigures_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SystemFigures", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SystemFigures_connectors(ctx context.Context, field graphql.CollectedField, obj *model.SystemFigures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SystemFigures_connectors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Connectors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ConnectorFigures) graphql.Marshaler {
+			return ec.marshalNConnectorFigures2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐConnectorFiguresᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SystemFigures_connectors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SystemFigures",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConnectorFigures(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SystemFigures_handlers(ctx context.Context, field graphql.CollectedField, obj *model.SystemFigures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SystemFigures_handlers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Handlers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.HandlerFigures) graphql.Marshaler {
+			return ec.marshalNHandlerFigures2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐHandlerFiguresᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SystemFigures_handlers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SystemFigures",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HandlerFigures(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SystemFigures_topics(ctx context.Context, field graphql.CollectedField, obj *model.SystemFigures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SystemFigures_topics(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Topics, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.TopicBacklog) graphql.Marshaler {
+			return ec.marshalNTopicBacklog2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐTopicBacklogᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SystemFigures_topics(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SystemFigures",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TopicBacklog(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -13078,6 +16450,98 @@ func (ec *executionContext) fieldContext_SystemStatus_source(_ context.Context, 
 	return graphql.NewScalarFieldContext("SystemStatus", field, false, false, "String")
 }
 
+func (ec *executionContext) _Throughput_by(ctx context.Context, field graphql.CollectedField, obj *model.Throughput) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Throughput_by(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.By, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Throughput_by(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Throughput", field, false, false, "String")
+}
+
+func (ec *executionContext) _Throughput_id(ctx context.Context, field graphql.CollectedField, obj *model.Throughput) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Throughput_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Throughput_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Throughput", field, false, false, "String")
+}
+
+func (ec *executionContext) _Throughput_packed(ctx context.Context, field graphql.CollectedField, obj *model.Throughput) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Throughput_packed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Packed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Throughput_packed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Throughput", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Throughput_perHour(ctx context.Context, field graphql.CollectedField, obj *model.Throughput) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Throughput_perHour(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PerHour, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Throughput_perHour(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Throughput", field, false, false, "Float")
+}
+
 func (ec *executionContext) _TimelineEntry_at(ctx context.Context, field graphql.CollectedField, obj *model.TimelineEntry) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13214,6 +16678,98 @@ func (ec *executionContext) _TimelineEntry_recovered(ctx context.Context, field 
 }
 func (ec *executionContext) fieldContext_TimelineEntry_recovered(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("TimelineEntry", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _TopicBacklog_topic(ctx context.Context, field graphql.CollectedField, obj *model.TopicBacklog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TopicBacklog_topic(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Topic, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TopicBacklog_topic(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TopicBacklog", field, false, false, "String")
+}
+
+func (ec *executionContext) _TopicBacklog_group(ctx context.Context, field graphql.CollectedField, obj *model.TopicBacklog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TopicBacklog_group(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Group, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TopicBacklog_group(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TopicBacklog", field, false, false, "String")
+}
+
+func (ec *executionContext) _TopicBacklog_unread(ctx context.Context, field graphql.CollectedField, obj *model.TopicBacklog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TopicBacklog_unread(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Unread, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TopicBacklog_unread(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TopicBacklog", field, false, false, "Int")
+}
+
+func (ec *executionContext) _TopicBacklog_parked(ctx context.Context, field graphql.CollectedField, obj *model.TopicBacklog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TopicBacklog_parked(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Parked, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TopicBacklog_parked(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TopicBacklog", field, false, false, "Int")
 }
 
 func (ec *executionContext) _User_name(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
@@ -15867,6 +19423,69 @@ func (ec *executionContext) _ClockInfo(ctx context.Context, sel ast.SelectionSet
 	return out
 }
 
+var connectorFiguresImplementors = []string{"ConnectorFigures"}
+
+func (ec *executionContext) _ConnectorFigures(ctx context.Context, sel ast.SelectionSet, obj *model.ConnectorFigures) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, connectorFiguresImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ConnectorFigures")
+		case "source":
+			out.Values[i] = ec._ConnectorFigures_source(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requests":
+			out.Values[i] = ec._ConnectorFigures_requests(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "succeeded":
+			out.Values[i] = ec._ConnectorFigures_succeeded(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "successRate":
+			out.Values[i] = ec._ConnectorFigures_successRate(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "signatureFailures":
+			out.Values[i] = ec._ConnectorFigures_signatureFailures(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "latencyP50":
+			out.Values[i] = ec._ConnectorFigures_latencyP50(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "latencyP90":
+			out.Values[i] = ec._ConnectorFigures_latencyP90(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var connectorStatusImplementors = []string{"ConnectorStatus"}
 
 func (ec *executionContext) _ConnectorStatus(ctx context.Context, sel ast.SelectionSet, obj *model.ConnectorStatus) graphql.Marshaler {
@@ -15983,6 +19602,361 @@ func (ec *executionContext) _DeadlineOverride(ctx context.Context, sel ast.Selec
 	return out
 }
 
+var durationsImplementors = []string{"Durations"}
+
+func (ec *executionContext) _Durations(ctx context.Context, sel ast.SelectionSet, obj *model.Durations) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, durationsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Durations")
+		case "count":
+			out.Values[i] = ec._Durations_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "p50":
+			out.Values[i] = ec._Durations_p50(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "p90":
+			out.Values[i] = ec._Durations_p90(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var figureHourImplementors = []string{"FigureHour"}
+
+func (ec *executionContext) _FigureHour(ctx context.Context, sel ast.SelectionSet, obj *model.FigureHour) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, figureHourImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FigureHour")
+		case "at":
+			out.Values[i] = ec._FigureHour_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "orders":
+			out.Values[i] = ec._FigureHour_orders(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "inflow":
+			out.Values[i] = ec._FigureHour_inflow(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "outbound":
+			out.Values[i] = ec._FigureHour_outbound(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "packed":
+			out.Values[i] = ec._FigureHour_packed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "backlog":
+			out.Values[i] = ec._FigureHour_backlog(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var figuresImplementors = []string{"Figures"}
+
+func (ec *executionContext) _Figures(ctx context.Context, sel ast.SelectionSet, obj *model.Figures) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, figuresImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Figures")
+		case "from":
+			out.Values[i] = ec._Figures_from(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._Figures_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._Figures_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "timeZone":
+			out.Values[i] = ec._Figures_timeZone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "orders":
+			out.Values[i] = ec._Figures_orders(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "inflow":
+			out.Values[i] = ec._Figures_inflow(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "outbound":
+			out.Values[i] = ec._Figures_outbound(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "delivered":
+			out.Values[i] = ec._Figures_delivered(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "packed":
+			out.Values[i] = ec._Figures_packed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "onTimeShip":
+			out.Values[i] = ec._Figures_onTimeShip(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "onTimeDelivery":
+			out.Values[i] = ec._Figures_onTimeDelivery(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sameDayShipping":
+			out.Values[i] = ec._Figures_sameDayShipping(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "abnormal":
+			out.Values[i] = ec._Figures_abnormal(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "repeatedLookups":
+			out.Values[i] = ec._Figures_repeatedLookups(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "paidToWms":
+			out.Values[i] = ec._Figures_paidToWms(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "paidToOutbound":
+			out.Values[i] = ec._Figures_paidToOutbound(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "outboundToCollected":
+			out.Values[i] = ec._Figures_outboundToCollected(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "paidToFirstCourierUpdate":
+			out.Values[i] = ec._Figures_paidToFirstCourierUpdate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "detectionTime":
+			out.Values[i] = ec._Figures_detectionTime(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "backlog":
+			out.Values[i] = ec._Figures_backlog(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "waiting":
+			out.Values[i] = ec._Figures_waiting(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "openDivergences":
+			out.Values[i] = ec._Figures_openDivergences(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "throughput":
+			out.Values[i] = ec._Figures_throughput(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hours":
+			out.Values[i] = ec._Figures_hours(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var handlerFiguresImplementors = []string{"HandlerFigures"}
+
+func (ec *executionContext) _HandlerFigures(ctx context.Context, sel ast.SelectionSet, obj *model.HandlerFigures) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, handlerFiguresImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HandlerFigures")
+		case "handler":
+			out.Values[i] = ec._HandlerFigures_handler(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "messages":
+			out.Values[i] = ec._HandlerFigures_messages(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failures":
+			out.Values[i] = ec._HandlerFigures_failures(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "poisoned":
+			out.Values[i] = ec._HandlerFigures_poisoned(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lagP50":
+			out.Values[i] = ec._HandlerFigures_lagP50(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lagP90":
+			out.Values[i] = ec._HandlerFigures_lagP90(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var healthImplementors = []string{"Health"}
+
+func (ec *executionContext) _Health(ctx context.Context, sel ast.SelectionSet, obj *model.Health) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, healthImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Health")
+		case "index":
+			out.Values[i] = ec._Health_index(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._Health_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "from":
+			out.Values[i] = ec._Health_from(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "components":
+			out.Values[i] = ec._Health_components(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var healthCheckImplementors = []string{"HealthCheck"}
 
 func (ec *executionContext) _HealthCheck(ctx context.Context, sel ast.SelectionSet, obj *model.HealthCheck) graphql.Marshaler {
@@ -16007,6 +19981,69 @@ func (ec *executionContext) _HealthCheck(ctx context.Context, sel ast.SelectionS
 		case "error":
 			out.Values[i] = ec._HealthCheck_error(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var healthComponentImplementors = []string{"HealthComponent"}
+
+func (ec *executionContext) _HealthComponent(ctx context.Context, sel ast.SelectionSet, obj *model.HealthComponent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, healthComponentImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HealthComponent")
+		case "name":
+			out.Values[i] = ec._HealthComponent_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._HealthComponent_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "weight":
+			out.Values[i] = ec._HealthComponent_weight(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "target":
+			out.Values[i] = ec._HealthComponent_target(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "zero":
+			out.Values[i] = ec._HealthComponent_zero(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "score":
+			out.Values[i] = ec._HealthComponent_score(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "measured":
+			out.Values[i] = ec._HealthComponent_measured(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -16969,6 +21006,30 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_silences(ctx, field)
 				})
+		case "orderLookup":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_orderLookup(ctx, field)
+				})
+		case "fulfillmentHealth":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_fulfillmentHealth(ctx, field)
+				})
+		case "figures":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_figures(ctx, field)
+				})
+		case "systemFigures":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_systemFigures(ctx, field)
+				})
 		case "systemHealth":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -17066,6 +21127,49 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var rateImplementors = []string{"Rate"}
+
+func (ec *executionContext) _Rate(ctx context.Context, sel ast.SelectionSet, obj *model.Rate) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rateImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Rate")
+		case "count":
+			out.Values[i] = ec._Rate_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "of":
+			out.Values[i] = ec._Rate_of(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._Rate_value(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -17426,6 +21530,59 @@ func (ec *executionContext) _Silence(ctx context.Context, sel ast.SelectionSet, 
 	return out
 }
 
+var stageBacklogImplementors = []string{"StageBacklog"}
+
+func (ec *executionContext) _StageBacklog(ctx context.Context, sel ast.SelectionSet, obj *model.StageBacklog) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, stageBacklogImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StageBacklog")
+		case "stage":
+			out.Values[i] = ec._StageBacklog_stage(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._StageBacklog_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "oldestSince":
+			out.Values[i] = ec._StageBacklog_oldestSince(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ageP50":
+			out.Values[i] = ec._StageBacklog_ageP50(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ageP90":
+			out.Values[i] = ec._StageBacklog_ageP90(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var stageCountImplementors = []string{"StageCount"}
 
 func (ec *executionContext) _StageCount(ctx context.Context, sel ast.SelectionSet, obj *model.StageCount) graphql.Marshaler {
@@ -17485,11 +21642,63 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_alertRaised(ctx, fields[0])
 	case "alertChanged":
 		return ec._Subscription_alertChanged(ctx, fields[0])
+	case "fulfillmentHealthChanged":
+		return ec._Subscription_fulfillmentHealthChanged(ctx, fields[0])
+	case "figuresChanged":
+		return ec._Subscription_figuresChanged(ctx, fields[0])
 	case "workItemChanged":
 		return ec._Subscription_workItemChanged(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
+}
+
+var systemFiguresImplementors = []string{"SystemFigures"}
+
+func (ec *executionContext) _SystemFigures(ctx context.Context, sel ast.SelectionSet, obj *model.SystemFigures) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, systemFiguresImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SystemFigures")
+		case "at":
+			out.Values[i] = ec._SystemFigures_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "connectors":
+			out.Values[i] = ec._SystemFigures_connectors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "handlers":
+			out.Values[i] = ec._SystemFigures_handlers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "topics":
+			out.Values[i] = ec._SystemFigures_topics(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
 }
 
 var systemHealthImplementors = []string{"SystemHealth"}
@@ -17588,6 +21797,54 @@ func (ec *executionContext) _SystemStatus(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var throughputImplementors = []string{"Throughput"}
+
+func (ec *executionContext) _Throughput(ctx context.Context, sel ast.SelectionSet, obj *model.Throughput) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, throughputImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Throughput")
+		case "by":
+			out.Values[i] = ec._Throughput_by(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "id":
+			out.Values[i] = ec._Throughput_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "packed":
+			out.Values[i] = ec._Throughput_packed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "perHour":
+			out.Values[i] = ec._Throughput_perHour(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var timelineEntryImplementors = []string{"TimelineEntry"}
 
 func (ec *executionContext) _TimelineEntry(ctx context.Context, sel ast.SelectionSet, obj *model.TimelineEntry) graphql.Marshaler {
@@ -17626,6 +21883,54 @@ func (ec *executionContext) _TimelineEntry(ctx context.Context, sel ast.Selectio
 			}
 		case "recovered":
 			out.Values[i] = ec._TimelineEntry_recovered(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var topicBacklogImplementors = []string{"TopicBacklog"}
+
+func (ec *executionContext) _TopicBacklog(ctx context.Context, sel ast.SelectionSet, obj *model.TopicBacklog) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, topicBacklogImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TopicBacklog")
+		case "topic":
+			out.Values[i] = ec._TopicBacklog_topic(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "group":
+			out.Values[i] = ec._TopicBacklog_group(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unread":
+			out.Values[i] = ec._TopicBacklog_unread(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "parked":
+			out.Values[i] = ec._TopicBacklog_parked(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -18390,6 +22695,30 @@ func (ec *executionContext) marshalNClockInfo2ᚖgithubᚗcomᚋtowerhqᚋtower�
 	return ec._ClockInfo(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNConnectorFigures2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐConnectorFiguresᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ConnectorFigures) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNConnectorFigures2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐConnectorFigures(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNConnectorFigures2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐConnectorFigures(ctx context.Context, sel ast.SelectionSet, v *model.ConnectorFigures) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ConnectorFigures!")
+		return graphql.Null
+	}
+	return ec._ConnectorFigures(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNConnectorStatus2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐConnectorStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ConnectorStatus) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -18438,6 +22767,46 @@ func (ec *executionContext) marshalNDeadlineOverride2ᚖgithubᚗcomᚋtowerhq�
 	return ec._DeadlineOverride(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNDurations2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐDurations(ctx context.Context, sel ast.SelectionSet, v *model.Durations) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Durations!")
+		return graphql.Null
+	}
+	return ec._Durations(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNFigureHour2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐFigureHourᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.FigureHour) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFigureHour2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐFigureHour(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNFigureHour2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐFigureHour(ctx context.Context, sel ast.SelectionSet, v *model.FigureHour) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "FigureHour!")
+		return graphql.Null
+	}
+	return ec._FigureHour(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNFigures2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐFigures(ctx context.Context, sel ast.SelectionSet, v *model.Figures) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Figures!")
+		return graphql.Null
+	}
+	return ec._Figures(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
 	res, err := graphql.UnmarshalFloatContext(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -18450,6 +22819,38 @@ func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.S
 		graphql.AddInvalidNullFromMarshaler(ctx, "Float!")
 	}
 	return graphql.WrapContextMarshaler(ctx, res)
+}
+
+func (ec *executionContext) marshalNHandlerFigures2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐHandlerFiguresᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.HandlerFigures) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNHandlerFigures2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐHandlerFigures(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNHandlerFigures2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐHandlerFigures(ctx context.Context, sel ast.SelectionSet, v *model.HandlerFigures) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "HandlerFigures!")
+		return graphql.Null
+	}
+	return ec._HandlerFigures(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNHealth2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐHealth(ctx context.Context, sel ast.SelectionSet, v *model.Health) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Health!")
+		return graphql.Null
+	}
+	return ec._Health(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNHealthCheck2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐHealthCheckᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.HealthCheck) graphql.Marshaler {
@@ -18474,6 +22875,30 @@ func (ec *executionContext) marshalNHealthCheck2ᚖgithubᚗcomᚋtowerhqᚋtowe
 		return graphql.Null
 	}
 	return ec._HealthCheck(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNHealthComponent2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐHealthComponentᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.HealthComponent) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNHealthComponent2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐHealthComponent(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNHealthComponent2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐHealthComponent(ctx context.Context, sel ast.SelectionSet, v *model.HealthComponent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "HealthComponent!")
+		return graphql.Null
+	}
+	return ec._HealthComponent(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNHourCount2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐHourCountᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.HourCount) graphql.Marshaler {
@@ -18602,6 +23027,22 @@ func (ec *executionContext) unmarshalNNotificationRouteInput2githubᚗcomᚋtowe
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNOrder2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐOrderᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Order) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNOrder2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐOrder(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNOrder2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐOrder(ctx context.Context, sel ast.SelectionSet, v *model.Order) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Order!")
@@ -18680,6 +23121,14 @@ func (ec *executionContext) marshalNPoisonRetryResult2ᚖgithubᚗcomᚋtowerhq�
 		return graphql.Null
 	}
 	return ec._PoisonRetryResult(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRate2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRate(ctx context.Context, sel ast.SelectionSet, v *model.Rate) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Rate!")
+		return graphql.Null
+	}
+	return ec._Rate(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRole2githubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRole(ctx context.Context, v any) (model.Role, error) {
@@ -18838,6 +23287,30 @@ func (ec *executionContext) marshalNStage2githubᚗcomᚋtowerhqᚋtowerᚋgraph
 	return v
 }
 
+func (ec *executionContext) marshalNStageBacklog2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐStageBacklogᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.StageBacklog) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNStageBacklog2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐStageBacklog(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNStageBacklog2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐStageBacklog(ctx context.Context, sel ast.SelectionSet, v *model.StageBacklog) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "StageBacklog!")
+		return graphql.Null
+	}
+	return ec._StageBacklog(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNStageCount2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐStageCountᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.StageCount) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -18905,6 +23378,14 @@ func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel
 	return ret
 }
 
+func (ec *executionContext) marshalNSystemFigures2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐSystemFigures(ctx context.Context, sel ast.SelectionSet, v *model.SystemFigures) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SystemFigures!")
+		return graphql.Null
+	}
+	return ec._SystemFigures(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNSystemHealth2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐSystemHealth(ctx context.Context, sel ast.SelectionSet, v *model.SystemHealth) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "SystemHealth!")
@@ -18935,6 +23416,30 @@ func (ec *executionContext) marshalNSystemStatus2ᚖgithubᚗcomᚋtowerhqᚋtow
 		return graphql.Null
 	}
 	return ec._SystemStatus(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNThroughput2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐThroughputᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Throughput) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNThroughput2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐThroughput(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNThroughput2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐThroughput(ctx context.Context, sel ast.SelectionSet, v *model.Throughput) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Throughput!")
+		return graphql.Null
+	}
+	return ec._Throughput(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {
@@ -18973,6 +23478,30 @@ func (ec *executionContext) marshalNTimelineEntry2ᚖgithubᚗcomᚋtowerhqᚋto
 		return graphql.Null
 	}
 	return ec._TimelineEntry(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNTopicBacklog2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐTopicBacklogᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.TopicBacklog) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTopicBacklog2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐTopicBacklog(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNTopicBacklog2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐTopicBacklog(ctx context.Context, sel ast.SelectionSet, v *model.TopicBacklog) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TopicBacklog!")
+		return graphql.Null
+	}
+	return ec._TopicBacklog(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNUser2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐUserᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.User) graphql.Marshaler {
@@ -19238,6 +23767,23 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	_ = ctx
 	res := graphql.MarshalBoolean(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOFloat2ᚖfloat64(ctx context.Context, v any) (*float64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalFloatContext(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFloat2ᚖfloat64(ctx context.Context, sel ast.SelectionSet, v *float64) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalFloatContext(*v)
+	return graphql.WrapContextMarshaler(ctx, res)
 }
 
 func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {

@@ -99,6 +99,19 @@ type ClockInfo struct {
 	Simulation bool      `json:"simulation"`
 }
 
+// One ingest source's webhooks on this node since it started.
+type ConnectorFigures struct {
+	Source   string `json:"source"`
+	Requests int    `json:"requests"`
+	// Answered 2xx (accepted or duplicates).
+	Succeeded         int      `json:"succeeded"`
+	SuccessRate       *float64 `json:"successRate,omitempty"`
+	SignatureFailures int      `json:"signatureFailures"`
+	// Arrival to answer, seconds.
+	LatencyP50 *float64 `json:"latencyP50,omitempty"`
+	LatencyP90 *float64 `json:"latencyP90,omitempty"`
+}
+
 type ConnectorStatus struct {
 	// The source's name (POST /webhooks/{source}).
 	Source string `json:"source"`
@@ -124,10 +137,108 @@ type DeadlineOverride struct {
 	After string `json:"after"`
 }
 
+// A distribution of durations, in seconds, from fixed-bucket histograms.
+type Durations struct {
+	Count int      `json:"count"`
+	P50   *float64 `json:"p50,omitempty"`
+	P90   *float64 `json:"p90,omitempty"`
+}
+
+type FigureHour struct {
+	At       time.Time `json:"at"`
+	Orders   int       `json:"orders"`
+	Inflow   int       `json:"inflow"`
+	Outbound int       `json:"outbound"`
+	Packed   int       `json:"packed"`
+	// Open orders per stage at the end of the hour.
+	Backlog []*StageCount `json:"backlog"`
+}
+
+// The figures of one window.
+type Figures struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	// When these were computed (the server's clock).
+	At time.Time `json:"at"`
+	// The business day's time zone, e.g. Asia/Shanghai: same-day shipping and hours are counted in it.
+	TimeZone string `json:"timeZone"`
+	// Orders created, paid (inflow), out of the warehouse, delivered, packed in the window.
+	Orders    int `json:"orders"`
+	Inflow    int `json:"inflow"`
+	Outbound  int `json:"outbound"`
+	Delivered int `json:"delivered"`
+	Packed    int `json:"packed"`
+	// Out by their ship-by deadline, of the orders whose deadline fell in the window and passed (or that left).
+	OnTimeShip *Rate `json:"onTimeShip"`
+	// Delivered by their promised-by deadline, likewise.
+	OnTimeDelivery *Rate `json:"onTimeDelivery"`
+	// Left the warehouse the day they were paid, of those paid before the cut-off.
+	SameDayShipping *Rate `json:"sameDayShipping"`
+	// Orders created in the window with an open alert or an exception tag.
+	Abnormal *Rate `json:"abnormal"`
+	// Orders customer service looked up in the window that were looked up again within 24 hours.
+	RepeatedLookups          *Rate      `json:"repeatedLookups"`
+	PaidToWms                *Durations `json:"paidToWms"`
+	PaidToOutbound           *Durations `json:"paidToOutbound"`
+	OutboundToCollected      *Durations `json:"outboundToCollected"`
+	PaidToFirstCourierUpdate *Durations `json:"paidToFirstCourierUpdate"`
+	// From an alert's condition becoming true to the alert being raised, for alerts raised in the window.
+	DetectionTime *Durations `json:"detectionTime"`
+	// Open orders per stage now, with their age.
+	Backlog []*StageBacklog `json:"backlog"`
+	// Paid orders still in the warehouse now, and how many have waited longer than the SLA.
+	Waiting *Rate `json:"waiting"`
+	// Open orders with an open divergence alert (systems disagree), of the open orders.
+	OpenDivergences *Rate `json:"openDivergences"`
+	// Orders packed in the window per station and per packer, most first.
+	Throughput []*Throughput `json:"throughput"`
+	// The window hour by hour.
+	Hours []*FigureHour `json:"hours"`
+}
+
+// One bus handler's work on this node since it started.
+type HandlerFigures struct {
+	Handler  string `json:"handler"`
+	Messages int    `json:"messages"`
+	Failures int    `json:"failures"`
+	Poisoned int    `json:"poisoned"`
+	// Publish to handled, seconds.
+	LagP50 *float64 `json:"lagP50,omitempty"`
+	LagP90 *float64 `json:"lagP90,omitempty"`
+}
+
+// The fulfillment health index: the weighted mean of its components' scores, times 100.
+type Health struct {
+	Index float64   `json:"index"`
+	At    time.Time `json:"at"`
+	// Start of the trailing window measured (it ends at `at`).
+	From       time.Time          `json:"from"`
+	Components []*HealthComponent `json:"components"`
+}
+
 type HealthCheck struct {
 	Name  string  `json:"name"`
 	Ok    bool    `json:"ok"`
 	Error *string `json:"error,omitempty"`
+}
+
+// One part of the index. score = (value - zero) / (target - zero), clamped to
+// 0..1. weight is this component's share of the index as computed (weights
+// renormalised over the components that could be measured; 0 for one that
+// could not).
+type HealthComponent struct {
+	// on_time_ship | on_time_delivery | abnormal_ratio | open_divergences | backlog_age
+	Name string `json:"name"`
+	// The measured share, 0-1 (0 when not measured).
+	Value  float64 `json:"value"`
+	Weight float64 `json:"weight"`
+	// The value that scores 1.
+	Target *float64 `json:"target,omitempty"`
+	// The value that scores 0.
+	Zero  float64 `json:"zero"`
+	Score float64 `json:"score"`
+	// False when there was nothing to measure (no order due, no backlog).
+	Measured bool `json:"measured"`
 }
 
 type HourCount struct {
@@ -301,6 +412,13 @@ type PoisonRetryResult struct {
 type Query struct {
 }
 
+// count of of; value = count/of, null when of is 0.
+type Rate struct {
+	Count int      `json:"count"`
+	Of    int      `json:"of"`
+	Value *float64 `json:"value,omitempty"`
+}
+
 // Where a parcel goes. Name, phone and street address are personal data:
 // masked (张*, 138****1234, ****) for every role but admin, and for cs
 // outside order(channel, orderNo); values the platform already masked or
@@ -395,12 +513,29 @@ type SilenceInput struct {
 	Reason *string   `json:"reason,omitempty"`
 }
 
+type StageBacklog struct {
+	Stage Stage `json:"stage"`
+	Count int   `json:"count"`
+	// When the longest-waiting order entered the stage.
+	OldestSince time.Time `json:"oldestSince"`
+	// Median and 90th percentile of the time spent in the stage so far, seconds.
+	AgeP50 float64 `json:"ageP50"`
+	AgeP90 float64 `json:"ageP90"`
+}
+
 type StageCount struct {
 	Stage Stage `json:"stage"`
 	Count int   `json:"count"`
 }
 
 type Subscription struct {
+}
+
+type SystemFigures struct {
+	At         time.Time           `json:"at"`
+	Connectors []*ConnectorFigures `json:"connectors"`
+	Handlers   []*HandlerFigures   `json:"handlers"`
+	Topics     []*TopicBacklog     `json:"topics"`
 }
 
 // How this node and its connections are doing: what /readyz checks, each ingest source's last reconciliation, the poison queue.
@@ -425,6 +560,15 @@ type SystemStatus struct {
 	Source string `json:"source"`
 }
 
+type Throughput struct {
+	// station | packer
+	By     string `json:"by"`
+	ID     string `json:"id"`
+	Packed int    `json:"packed"`
+	// Packed per hour over the window (up to now).
+	PerHour float64 `json:"perHour"`
+}
+
 type TimelineEntry struct {
 	At     time.Time `json:"at"`
 	System string    `json:"system"`
@@ -435,6 +579,14 @@ type TimelineEntry struct {
 	EventID string `json:"eventId"`
 	// True when the event was recovered by reconciliation rather than pushed.
 	Recovered bool `json:"recovered"`
+}
+
+// Messages a durable consumer group has not read yet, and the topic's parked messages.
+type TopicBacklog struct {
+	Topic  string `json:"topic"`
+	Group  string `json:"group"`
+	Unread int    `json:"unread"`
+	Parked int    `json:"parked"`
 }
 
 type User struct {

@@ -10,12 +10,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/uptrace/bun"
+
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/graph/generated"
 	"github.com/towerhq/tower/graph/model"
 	"github.com/towerhq/tower/internal/workitems"
-	"github.com/uptrace/bun"
 )
 
 // ClaimWorkItem is the resolver for the claimWorkItem field.

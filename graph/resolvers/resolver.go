@@ -6,6 +6,7 @@ package resolvers
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -16,6 +17,7 @@ import (
 	"github.com/towerhq/tower/internal/clock"
 	"github.com/towerhq/tower/internal/config"
 	"github.com/towerhq/tower/internal/detection"
+	"github.com/towerhq/tower/internal/figures"
 	"github.com/towerhq/tower/internal/live"
 	"github.com/towerhq/tower/internal/metrics"
 	"github.com/towerhq/tower/internal/storage"
@@ -45,6 +47,13 @@ type Resolver struct {
 	NotifyFile  config.Notify
 	// Poison shows, retries and discards the bus's parked messages.
 	Poison *events.PoisonQueue
+	// Figures reads the views' figures; FigurePushInterval coalesces the
+	// figure and health subscriptions per client; System says where the
+	// IT view's figures come from.
+	Figures            *figures.Reader
+	FigurePushInterval time.Duration
+	System             figures.SystemOptions
+	Log                *slog.Logger
 	// Auth holds accounts and tokens; Policy is the schema's @hasRole.
 	Auth   *auth.Service
 	Policy *directives.Policy

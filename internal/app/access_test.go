@@ -68,7 +68,7 @@ func TestScopes(t *testing.T) {
 		queue string
 	}{
 		{"warehouse=" + whA, s.tokenFor(t, access.Warehouse, "warehouse="+whA), func(o scopedOrder) bool { return o.warehouse == whA }, "warehouse_hold"},
-		{"channel=" + chA, s.tokenFor(t, access.CS, "channel="+chA), func(o scopedOrder) bool { return o.channel == chA }, "customer_service"},
+		{"channel=" + chA, s.tokenFor(t, access.CEO, "channel="+chA), func(o scopedOrder) bool { return o.channel == chA }, "customer_service"},
 	}
 	type subs struct {
 		ws                              *wsClient
@@ -143,6 +143,26 @@ func TestScopes(t *testing.T) {
 			}
 			if seen != want {
 				t.Errorf("orders lists %d of this test's orders, want %d", seen, want)
+			}
+			// Lookups by number find nothing outside the scope either.
+			for _, o := range orders {
+				data, errs := s.gqlAs(t, sc.token, `query($n:String!){ orderLookup(text:$n){ orderNo } }`, map[string]any{"n": o.no})
+				if len(errs) > 0 {
+					t.Fatal(errs)
+				}
+				if got := len(data["orderLookup"].([]any)) == 1; got != sc.sees(o) {
+					t.Errorf("orderLookup %s (%s, %s): found %v", o.no, o.channel, o.warehouse, got)
+				}
+			}
+			// Figures count the scope alone, and refuse a wider one.
+			from, to := time.Now().Add(-time.Hour).Format(time.RFC3339), time.Now().Add(time.Hour).Format(time.RFC3339)
+			pgtest.WaitFor(t, 10*time.Second, func() bool {
+				data, errs := s.gqlAs(t, sc.token, `query($f:Time!,$t:Time!){ figures(from:$f, to:$t){ inflow } }`, map[string]any{"f": from, "t": to})
+				return len(errs) == 0 && int(data["figures"].(map[string]any)["inflow"].(float64)) == want
+			})
+			_, errs = s.gqlAs(t, sc.token, `query($w:String!){ fulfillmentHealth(warehouse:$w){ index } }`, map[string]any{"w": whB})
+			if sc.sees(orders[1]) != (len(errs) == 0) {
+				t.Errorf("fulfillmentHealth of %s: %v", whB, errs)
 			}
 			// Counts are of the scope alone.
 			data, errs = s.gqlAs(t, sc.token, `{ backlog { total } }`, nil)

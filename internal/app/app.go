@@ -16,6 +16,7 @@ import (
 
 	"github.com/towerhq/tower/dev/pglocal"
 	"github.com/towerhq/tower/dev/simulator"
+	dfigures "github.com/towerhq/tower/domain/figures"
 	"github.com/towerhq/tower/domain/rules"
 	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/graph/directives"
@@ -25,6 +26,7 @@ import (
 	"github.com/towerhq/tower/internal/clock"
 	"github.com/towerhq/tower/internal/config"
 	"github.com/towerhq/tower/internal/detection"
+	"github.com/towerhq/tower/internal/figures"
 	"github.com/towerhq/tower/internal/ingest"
 	"github.com/towerhq/tower/internal/live"
 	"github.com/towerhq/tower/internal/metrics"
@@ -150,7 +152,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		log.Info("seeded the default rules", "rules", len(rules.Defaults()))
 	}
 	n.detector = detection.New(n.Metrics, log, projection.NewTwinSource())
-	twins := projection.NewTwins(n.DB, n.Bus, n.Metrics, log, n.now, projection.Options{Detect: n.detector, ReadAhead: 200})
+	figureSettings, err := cfg.Figures.Settings()
+	if err != nil {
+		return nil, fmt.Errorf("config: figures: %w", err)
+	}
+	rollups := figures.New(figureSettings)
+	// Before the projection runs here: rollups of other settings (or none
+	// yet, beside existing orders) are rebuilt from the twins.
+	if _, err := rollups.Ensure(ctx, n.DB, log, n.now()); err != nil {
+		return nil, err
+	}
+	twins := projection.NewTwins(n.DB, n.Bus, n.Metrics, log, n.now, projection.Options{Detect: n.detector, ReadAhead: 200, Figures: rollups})
 	if err := twins.Register(n.router); err != nil {
 		return nil, err
 	}
@@ -220,16 +232,29 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		return nil, err
 	}
 
+	apiRules := detection.NewRules(n.apiDB)
+	figureReader := figures.NewReader(n.apiDB, figures.ReaderOptions{
+		Settings: figureSettings, MinuteRetention: cfg.Figures.MinuteRetention,
+		Goals: cfg.Figures.Health.Goals(), HealthWindow: cfg.Figures.Health.Window, BacklogSLA: cfg.Figures.Health.BacklogSLA,
+		ExceptionTags: exceptionTags(apiRules),
+		// Subscribers of one scope share a computation.
+		CacheFor: cfg.Figures.PushInterval / 2,
+	})
+	system := figures.SystemOptions{Gatherer: n.Metrics.Registry, Groups: durableGroups}
+	if pg, ok := n.Bus.(*events.PostgresBus); ok {
+		system.Unread = pg.Unread
+	}
 	res := &resolvers.Resolver{
 		Store: orders, Hub: hub, Metrics: n.Metrics, Now: n.now,
 		BacklogPushInterval: cfg.GraphQL.BacklogPushInterval,
 		OrderPushInterval:   100 * time.Millisecond,
-		DB:                  n.apiDB, Bus: n.Bus, AlertStore: storage.NewAlerts(n.apiDB), RuleStore: detection.NewRules(n.apiDB),
+		DB:                  n.apiDB, Bus: n.Bus, AlertStore: storage.NewAlerts(n.apiDB), RuleStore: apiRules,
 		Time: n.Clock, Simulation: cfg.Mode == "simulation",
 		NotifyStore: n.notifier.Store(), NotifyFile: cfg.Notify,
-		Poison: n.poison,
-		Auth:   n.Auth, Policy: policy,
+		Auth: n.Auth, Policy: policy,
 		Checks: healthChecks(n.readiness()), Sources: sourceList(cfg, n.sources),
+		Poison:  n.poison,
+		Figures: figureReader, FigurePushInterval: cfg.Figures.PushInterval, System: system, Log: log,
 	}
 	n.server = server.New(server.Options{
 		Addr: cfg.HTTPAddr, DebugAddr: cfg.DebugAddr,
@@ -292,6 +317,33 @@ func ensureDevKeys(cfg config.Config) (config.Config, error) {
 		cfg.Simulator.WechatpayPrivateKey = keys[wechatpay.Type]
 	}
 	return cfg, nil
+}
+
+// exceptionTags gives the tags that make an order abnormal, from the rules
+// in force, read at most every few seconds: rules change rarely.
+func exceptionTags(rs *detection.Rules) func(context.Context) ([]string, error) {
+	var (
+		mu   sync.Mutex
+		tags []string
+		at   time.Time
+	)
+	return func(ctx context.Context) ([]string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !at.IsZero() && time.Since(at) < 5*time.Second {
+			return tags, nil
+		}
+		recs, err := rs.List(ctx)
+		if err != nil {
+			return nil, err
+		}
+		list := make([]rules.Rule, 0, len(recs))
+		for _, r := range recs {
+			list = append(list, r.Rule)
+		}
+		tags, at = dfigures.ExceptionTags(list), time.Now()
+		return tags, nil
+	}
 }
 
 // readiness is what /readyz checks: storage, bus, and the bus handlers.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/internal/audit"
+	"github.com/towerhq/tower/internal/figures"
 	"github.com/towerhq/tower/internal/ingest"
 	"github.com/towerhq/tower/internal/notifications/notifier"
 	"github.com/towerhq/tower/internal/projection"
@@ -58,6 +59,14 @@ func (n *Node) prune(ctx context.Context) {
 		}
 		if _, err := n.Auth.Prune(ctx); err != nil && ctx.Err() == nil {
 			n.log.Warn("session retention", "err", err)
+		}
+		now := n.now()
+		pruned, err := figures.Prune(ctx, n.DB, now.Add(-n.cfg.Figures.MinuteRetention), now)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			n.log.Warn("figures retention", "err", err)
+		case pruned > 0:
+			n.log.Info("figures retention: pruned rollup rows", "rows", pruned, "minutes_older_than", n.cfg.Figures.MinuteRetention)
 		}
 		t.Reset(pruneEvery)
 	}

@@ -39,6 +39,11 @@ var owners = map[string]string{
 	"timers":             "internal/timers",
 	"alerts":             "internal/alerts",
 	"work_items":         "internal/workitems",
+	// Figures rolled up with the twins, and customer-service lookups.
+	"figure_rollups":  "internal/figures",
+	"figure_open":     "internal/figures",
+	"figure_settings": "internal/figures",
+	"order_lookups":   "internal/figures",
 	// Notification settings made through the API, and the delivery log.
 	"silences":                "internal/storage",
 	"notification_channels":   "internal/storage",

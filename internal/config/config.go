@@ -58,6 +58,7 @@ type Config struct {
 	Sources   []Source  `yaml:"sources"`
 	Simulator Simulator `yaml:"simulator"`
 	Notify    Notify    `yaml:"notifications"`
+	Figures   Figures   `yaml:"figures"`
 	// PublicURL is how people reach this server (links in robot messages).
 	PublicURL string `yaml:"public_url"`
 	Auth      Auth   `yaml:"auth"`
@@ -269,6 +270,7 @@ func Default() Config {
 			KeepAlive:           15 * time.Second,
 			StatementTimeout:    10 * time.Second,
 		},
+		Figures: defaultFigures(),
 	}
 }
 
@@ -470,6 +472,7 @@ func (c *Config) Validate() error {
 	if c.Mode == "production" && c.Auth.Demo(c.Mode) {
 		bad("auth.demo_accounts", "demo accounts never exist in production mode")
 	}
+	errs = append(errs, c.Figures.check()...)
 	if c.Simulator.Enabled && c.Mode == "production" {
 		bad("simulator.enabled", "the simulator never runs in production mode")
 	}

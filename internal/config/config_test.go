@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/towerhq/tower/domain/figures"
 	"github.com/towerhq/tower/internal/config"
 	"github.com/towerhq/tower/internal/platforms/douyin"
 	"github.com/towerhq/tower/internal/platforms/kuaidi100"
@@ -461,6 +462,39 @@ sources:
 	}
 }
 
+// The figures section: a component given only its weight keeps its
+// default target and zero; the others keep theirs.
+func TestLoadFigures(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(`
+figures:
+  time_zone: Asia/Shanghai
+  same_day_cutoff: "15:30"
+  health:
+    backlog_sla: 12h
+    components:
+      on_time_ship: {weight: 0.5}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(path, fakeEnv(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Figures.Settings()
+	if err != nil || s.Cutoff != 15*time.Hour+30*time.Minute || s.Location.String() != "Asia/Shanghai" {
+		t.Errorf("settings %+v, %v", s, err)
+	}
+	g, def := c.Figures.Health.Goals(), figures.DefaultGoals()
+	if ots := g["on_time_ship"]; ots.Weight != 0.5 || ots.Target != def["on_time_ship"].Target || ots.Zero != def["on_time_ship"].Zero {
+		t.Errorf("on_time_ship %+v", ots)
+	}
+	if g["abnormal_ratio"] != def["abnormal_ratio"] || c.Figures.Health.BacklogSLA != 12*time.Hour || c.Figures.Health.Window != 24*time.Hour {
+		t.Errorf("other goals %+v, health %+v", g, c.Figures.Health)
+	}
+}
+
 func TestLoadArgumentBeatsTOWER_CONFIG(t *testing.T) {
 	dir := t.TempDir()
 	arg := writeFile(t, dir, "arg.yaml", "log_level: debug\n")
@@ -525,6 +559,24 @@ func TestValidate(t *testing.T) {
 		{name: "clock_speed too fast", mutate: func(c *config.Config) { c.Mode, c.ClockSpeed = "simulation", 1e6 },
 			want: [][2]string{{"clock_speed", "up to 100000"}}},
 		{name: "bus_retention off", mutate: func(c *config.Config) { c.BusRetention = 0 }},
+		{name: "figures in another zone with a late cut-off", mutate: func(c *config.Config) {
+			c.Figures.TimeZone, c.Figures.SameDayCutoff = "Europe/Paris", "24:00"
+		}},
+		{name: "figures: unknown zone, bad cut-off, short retention", mutate: func(c *config.Config) {
+			c.Figures.TimeZone, c.Figures.SameDayCutoff, c.Figures.MinuteRetention = "Mars/Olympus", "16h", time.Hour
+		}, want: [][2]string{
+			{"figures.time_zone", `"Mars/Olympus" is not a time zone`},
+			{"figures.same_day_cutoff", "HH:MM"},
+			{"figures.minute_retention", "below 2h"},
+		}},
+		{name: "figures: health goals that cannot score", mutate: func(c *config.Config) {
+			w := -1.0
+			c.Figures.Health.Components = map[string]config.HealthGoal{"on_time_ship": {Weight: &w}}
+		}, want: [][2]string{{"figures.health.components", "on_time_ship: weight -1"}}},
+		{name: "figures: an unknown health component", mutate: func(c *config.Config) {
+			w := 1.0
+			c.Figures.Health.Components = map[string]config.HealthGoal{"cost": {Weight: &w}}
+		}, want: [][2]string{{"figures.health.components", `"cost" is not a health component`}}},
 		{name: "bus_retention too short", mutate: func(c *config.Config) { c.BusRetention = time.Minute },
 			want: [][2]string{{"bus_retention", "at least 1h"}}},
 		{name: "valid debug_addr", mutate: func(c *config.Config) { c.DebugAddr = "127.0.0.1:6060" }},
@@ -839,6 +891,10 @@ func TestExampleConfig(t *testing.T) {
 	}
 	if s := c.Sources[1].Settings.(douyin.Settings); s.AppKey != "7000000000000000001" || s.AppSecret != "dev-douyin-secret" {
 		t.Errorf("douyin %+v", s)
+	}
+	// The example spells out the default goals: they must stay the same.
+	if g := c.Figures.Health.Goals(); !reflect.DeepEqual(g, figures.DefaultGoals()) {
+		t.Errorf("example health goals %v, defaults %v", g, figures.DefaultGoals())
 	}
 	// Production refuses the example's development secret.
 	c.Mode, c.DatabaseURL, c.Simulator.Enabled = "production", "postgres://db/tower", false

@@ -35,6 +35,7 @@ type Hub struct {
 	oSubs   map[order.Key]map[*Mailbox[events.TwinSnapshot]]struct{}
 	aSubs   map[chan events.AlertSnapshot]struct{}
 	wSubs   map[chan events.WorkItemSnapshot]struct{}
+	cSubs   map[*Mailbox[time.Time]]struct{}
 	dropped func(field string)
 }
 
@@ -57,6 +58,7 @@ func NewHub(initial events.Backlog, log *slog.Logger, o Options) *Hub {
 		bSubs:   map[*Mailbox[events.Backlog]]struct{}{},
 		aSubs:   map[chan events.AlertSnapshot]struct{}{},
 		wSubs:   map[chan events.WorkItemSnapshot]struct{}{},
+		cSubs:   map[*Mailbox[time.Time]]struct{}{},
 		oSubs:   map[order.Key]map[*Mailbox[events.TwinSnapshot]]struct{}{},
 	}
 }
@@ -169,6 +171,25 @@ func (h *Hub) Publish(ch events.TwinChanges) {
 			mb.Put(s)
 		}
 	}
+	for mb := range h.cSubs {
+		mb.Put(ch.Backlog.At)
+	}
+}
+
+// SubscribeChanges returns a mailbox told of every change (twins, alerts,
+// work items), holding the latest change's time, removed when ctx ends:
+// figures computed from the database are recomputed on it.
+func (h *Hub) SubscribeChanges(ctx context.Context) *Mailbox[time.Time] {
+	mb := NewMailbox[time.Time]()
+	h.mu.Lock()
+	h.cSubs[mb] = struct{}{}
+	h.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		h.mu.Lock()
+		delete(h.cSubs, mb)
+		h.mu.Unlock()
+	})
+	return mb
 }
 
 // Backlog returns the latest counts.

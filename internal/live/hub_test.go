@@ -641,3 +641,28 @@ func TestHubHandleDecodesWatchedTwins(t *testing.T) {
 		t.Fatalf("malformed twin: %v, want a permanent error naming the message", err)
 	}
 }
+
+// Every change, of twins or alerts only, tells the change subscribers;
+// they hold the latest and never block the hub.
+func TestSubscribeChanges(t *testing.T) {
+	h := NewHub(events.Backlog{}, slog.New(slog.DiscardHandler), Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	mb := h.SubscribeChanges(ctx)
+	at := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	h.Publish(events.TwinChanges{Backlog: events.Backlog{At: at}})
+	h.Publish(events.TwinChanges{Alerts: []events.AlertSnapshot{{}}})
+	select {
+	case <-mb.Ready():
+	case <-time.After(time.Second):
+		t.Fatal("no signal")
+	}
+	if _, ok, replaced := mb.Take(); !ok || replaced != 1 {
+		t.Errorf("take: %v, replaced %d", ok, replaced)
+	}
+	cancel()
+	eventually(t, "the subscriber removed", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return len(h.cSubs) == 0
+	})
+}

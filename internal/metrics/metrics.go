@@ -12,6 +12,7 @@ type Metrics struct {
 	Registry *prometheus.Registry
 
 	Webhooks           *prometheus.CounterVec   // source, outcome, status
+	WebhookSeconds     *prometheus.HistogramVec // source: received -> answered, seconds
 	RefusedUnaudited   *prometheus.CounterVec   // source
 	ItemsFlagged       *prometheus.CounterVec   // source: items stored but not mapped
 	EventsParked       *prometheus.CounterVec   // ref kind: events waiting for their order
@@ -52,6 +53,10 @@ func New() *Metrics {
 		Webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tower_webhooks_total", Help: "Webhook deliveries by source, outcome and HTTP status.",
 		}, []string{"source", "outcome", "status"}),
+		WebhookSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "tower_webhook_seconds", Help: "Time from a webhook's arrival to its answer (the commit included), by source.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"source"}),
 		RefusedUnaudited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tower_webhooks_refused_unaudited_total", Help: "Refused deliveries not audited because their source was over its audit rate, by source.",
 		}, []string{"source"}),
@@ -138,7 +143,7 @@ func New() *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 16),
 		}),
 	}
-	r.MustRegister(m.Webhooks, m.RefusedUnaudited, m.ItemsFlagged, m.EventsParked, m.IngestBatchEvents, m.IngestBatchDeliver, m.IngestCommit, m.IngestQueue,
+	r.MustRegister(m.Webhooks, m.WebhookSeconds, m.RefusedUnaudited, m.ItemsFlagged, m.EventsParked, m.IngestBatchEvents, m.IngestBatchDeliver, m.IngestCommit, m.IngestQueue,
 		m.EventsStored, m.EventsPublished, m.HandlerLag, m.HandlerFailures, m.HandlerMessages, m.Poisoned, m.PoisonParked, m.PoisonResolved,
 		m.Subscriptions, m.SubscriptionDrops, m.GraphQLRequests, m.ReconcileRuns, m.ReconcileRecovered,
 		m.AlertsRaised, m.DetectionLatency, m.DeadlineLag, m.DeadlinesDeferred, m.NotificationsSent, m.NotifyLatency)

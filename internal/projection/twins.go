@@ -26,6 +26,7 @@ import (
 	"github.com/towerhq/tower/domain/twin"
 	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/internal/detection"
+	"github.com/towerhq/tower/internal/figures"
 	"github.com/towerhq/tower/internal/ingest"
 	"github.com/towerhq/tower/internal/metrics"
 )
@@ -39,6 +40,7 @@ const ConsumerGroup = "twin-projection"
 // Twins is the twin projection.
 type Twins struct {
 	detect     *detection.Detector
+	figures    *figures.Rollups
 	readAheadN int // messages a handler folds in (see Handle)
 
 	db  *bun.DB
@@ -58,12 +60,15 @@ type Options struct {
 	Detect *detection.Detector
 	// ReadAhead is how many following messages a handler folds in (0: none).
 	ReadAhead int
+	// Figures, when set, keeps the figure rollups of every change in the
+	// same transaction.
+	Figures *figures.Rollups
 }
 
 // NewTwins builds the projection; now is the injected clock (projected_at).
 func NewTwins(db *bun.DB, bus events.Bus, m *metrics.Metrics, log *slog.Logger, now func() time.Time, o Options) *Twins {
 	return &Twins{db: db, bus: bus, m: m, log: log.With("handler", HandlerName), now: now,
-		detect: o.Detect, readAheadN: o.ReadAhead}
+		detect: o.Detect, figures: o.Figures, readAheadN: o.ReadAhead}
 }
 
 // Register adds the projection to r.
@@ -261,7 +266,7 @@ func (p *Twins) apply(ctx context.Context, es []order.Event, ahead []string) (in
 				return fmt.Errorf("projection: record read-ahead: %w", err)
 			}
 		}
-		w := &work{tx: tx, btx: btx, loaded: map[order.Key]*loadedTwin{}}
+		w := &work{tx: tx, btx: btx, loaded: map[order.Key]*loadedTwin{}, keepBefore: p.figures != nil}
 		pending := es
 		for round := 0; len(pending) > 0 && round < 4; round++ {
 			resolved, err := p.resolve(ctx, w, pending, now)
@@ -289,7 +294,10 @@ func (p *Twins) apply(ctx context.Context, es []order.Event, ahead []string) (in
 
 // loadedTwin is a twin read (and locked) in this transaction.
 type loadedTwin struct {
-	t       *twin.Twin
+	t *twin.Twin
+	// before is the twin as stored, for the figures' delta (nil when new
+	// or when no figures are kept).
+	before  *twin.Twin
 	row     row
 	found   bool // existed before this transaction
 	changed bool
@@ -305,6 +313,7 @@ type work struct {
 	// refsResolved are events stored without their order, now resolved:
 	// their order_events rows get the order key.
 	refsResolved []order.Event
+	keepBefore   bool
 }
 
 // apply folds events into their (locked) twins.
@@ -332,6 +341,9 @@ func (w *work) apply(ctx context.Context, es []order.Event) error {
 					return fmt.Errorf("decode twin %s: %w", k, err)
 				}
 				lt.row, lt.found, lt.learnt = r, true, lt.t.Details.TrackingNo
+				if w.keepBefore {
+					lt.before = lt.t.Clone()
+				}
 			}
 			w.loaded[k] = lt
 		}
@@ -365,6 +377,8 @@ func (p *Twins) write(ctx context.Context, w *work, now time.Time) (int, error) 
 	keys := slices.SortedFunc(maps.Keys(w.loaded), compareKeys)
 	var (
 		chs, nos, stages, docs []string
+		tails                  []string
+		figureChanges          []figures.Change
 		created, updated       []time.Time
 		twins                  []*twin.Twin
 		raws                   []json.RawMessage
@@ -388,13 +402,24 @@ func (p *Twins) write(ctx context.Context, w *work, now time.Time) (int, error) 
 		raws = append(raws, doc)
 		created, updated = append(created, t.CreatedAt), append(updated, t.UpdatedAt)
 		twins = append(twins, t)
+		tail := ""
+		if t.Details.Receiver != nil {
+			tail = t.Details.Receiver.PhoneTail()
+		}
+		tails = append(tails, tail)
+		figureChanges = append(figureChanges, figures.Change{Before: lt.before, After: t})
 	}
 	if len(twins) == 0 {
 		return 0, nil
 	}
-	ids, tags, err := upsertTwins(ctx, w.tx, chs, nos, stages, docs, created, updated, now)
+	ids, tags, err := upsertTwins(ctx, w.tx, chs, nos, stages, docs, tails, created, updated, now)
 	if err != nil {
 		return 0, err
+	}
+	if p.figures != nil {
+		if err := p.figures.Apply(ctx, w.tx, figureChanges); err != nil {
+			return 0, err
+		}
 	}
 	counts, err := applyStageDelta(ctx, w.tx, delta)
 	if err != nil {
@@ -471,22 +496,22 @@ func lockTwins(ctx context.Context, tx *sql.Tx, keys []order.Key) (map[order.Key
 	return out, rows.Err()
 }
 
-func upsertTwins(ctx context.Context, tx *sql.Tx, chs, nos, stages, docs []string, created, updated []time.Time, now time.Time) ([]int64, [][]string, error) {
+func upsertTwins(ctx context.Context, tx *sql.Tx, chs, nos, stages, docs, tails []string, created, updated []time.Time, now time.Time) ([]int64, [][]string, error) {
 	rows, err := tx.QueryContext(ctx, `
 		WITH input AS (
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::timestamptz[], $6::timestamptz[])
-				WITH ORDINALITY AS t(channel, order_no, stage, twin, created_at, updated_at, n)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::timestamptz[], $6::timestamptz[], $8::text[])
+				WITH ORDINALITY AS t(channel, order_no, stage, twin, created_at, updated_at, phone_tail, n)
 		), up AS (
-			INSERT INTO orders (channel, order_no, stage, twin, created_at, updated_at, projected_at)
-			SELECT channel, order_no, stage, twin, created_at, updated_at, $7 FROM input
+			INSERT INTO orders (channel, order_no, stage, twin, created_at, updated_at, projected_at, phone_tail)
+			SELECT channel, order_no, stage, twin, created_at, updated_at, $7, phone_tail FROM input
 			ON CONFLICT (channel, order_no) DO UPDATE SET
 				stage = excluded.stage, twin = excluded.twin, created_at = excluded.created_at,
 				updated_at = excluded.updated_at, projected_at = excluded.projected_at,
-				version = orders.version + 1
+				phone_tail = excluded.phone_tail, version = orders.version + 1
 			RETURNING id, channel, order_no, tags
 		)
 		SELECT up.id, up.tags FROM up JOIN input USING (channel, order_no) ORDER BY input.n`,
-		chs, nos, stages, docs, created, updated, now)
+		chs, nos, stages, docs, created, updated, now, tails)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store %d twins: %w", len(chs), err)
 	}

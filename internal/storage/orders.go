@@ -256,3 +256,67 @@ func (o *Orders) LastReconcileRuns(ctx context.Context) (map[string]ReconcileRun
 	}
 	return out, nil
 }
+// Lookup is an order found by LookupOrders, and by what.
+type Lookup struct {
+	Order events.TwinSnapshot
+	// Via is how it matched: order_no, tracking_no or phone_tail (the
+	// first of these when several did).
+	Via string
+}
+
+// lookupVia are the ways LookupOrders matches, by preference.
+var lookupVia = []string{"order_no", "tracking_no", "phone_tail"}
+
+// LookupOrders finds the orders customer service means by text: an order
+// number, a tracking number (any the order has had), or 4 digits that end
+// the receiver's phone; in channel only when channel is not empty. Newest
+// (most recently updated) first, at most first. Each way is one index
+// lookup: orders by order_no, tracking_numbers, orders by phone_tail.
+func (o *Orders) LookupOrders(ctx context.Context, text, channel string, first int) ([]Lookup, error) {
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return nil, nil
+	}
+	var rows []struct {
+		OrderRow
+		Pref int `bun:"pref"`
+	}
+	err := o.db.NewRaw(`
+		WITH hits AS (
+			SELECT id, 0 AS pref FROM orders WHERE order_no = ?0 AND (?1 = '' OR channel = ?1)
+			UNION ALL
+			SELECT o.id, 1 FROM tracking_numbers t JOIN orders o ON o.channel = t.channel AND o.order_no = t.order_no
+				WHERE t.tracking_no = ?0 AND (?1 = '' OR o.channel = ?1)
+			UNION ALL
+			SELECT id, 2 FROM orders WHERE ?2 AND phone_tail = ?0 AND phone_tail <> '' AND (?1 = '' OR channel = ?1)
+		), best AS (SELECT id, min(pref) AS pref FROM hits GROUP BY id)
+		SELECT o.id, o.channel, o.order_no, o.stage, o.twin, o.tags, o.created_at, o.updated_at, o.projected_at, o.version, best.pref
+		FROM best JOIN orders o USING (id)
+		ORDER BY o.updated_at DESC, o.id DESC LIMIT ?3`,
+		text, channel, isPhoneTail(text), first).Scan(ctx, &rows)
+	if err != nil {
+		return nil, fmt.Errorf("look up orders by %q: %w", text, err)
+	}
+	out := make([]Lookup, 0, len(rows))
+	for i := range rows {
+		s, err := rows[i].Snapshot()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Lookup{Order: s, Via: lookupVia[rows[i].Pref]})
+	}
+	return out, nil
+}
+
+// isPhoneTail: exactly 4 digits.
+func isPhoneTail(s string) bool {
+	if len(s) != 4 {
+		return false
+	}
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -37,13 +37,13 @@ test('anonymous visitors get the login page, and a wrong password an error', { t
   await page.waitForSelector('[data-testid="user-role"][data-role="ops"]', { timeout: WAIT })
 })
 
-test('a warehouse lead sees the backlog, orders and alerts, and is refused the rules', { timeout: 60_000 }, async () => {
+test('a warehouse lead sees the backlog, the boards, orders and alerts, and is refused the rules', { timeout: 60_000 }, async () => {
   requireEnv('TOWER_URL', 'TOWER_ACCOUNTS')
   await mkdir(RESULTS, { recursive: true })
   const { page, pageErrors } = await openBrowser('warehouse')
   assert.equal(await text(page, 'user-name'), ACCOUNTS.warehouse.name)
   assert.equal(await text(page, 'user-role'), '仓库主管')
-  assert.deepEqual(await navPages(page), ['backlog', 'orders', 'alerts'])
+  assert.deepEqual(await navPages(page), ['backlog', 'ceo', 'warehouse', 'orders', 'alerts'])
   await page.waitForSelector('[data-testid="backlog-total"]', { timeout: WAIT })
   await page.screenshot({ path: path.join(RESULTS, 'warehouse.png'), fullPage: true })
 
@@ -106,7 +106,7 @@ test('customer service sees one order\'s receiver, operations sees it masked', {
 test('an admin manages accounts and makes a token shown once', { timeout: 60_000 }, async () => {
   requireEnv('TOWER_URL', 'TOWER_ACCOUNTS')
   const { page, pageErrors } = await openBrowser('admin')
-  assert.deepEqual(await navPages(page), ['backlog', 'orders', 'alerts', 'rules', 'system', 'access'])
+  assert.deepEqual(await navPages(page), ['backlog', 'ceo', 'warehouse', 'orders', 'alerts', 'rules', 'system', 'access'])
   await page.goto(`${TOWER_URL}/access`)
   await page.waitForSelector('[data-testid="user-row-name"]', { timeout: WAIT })
   const names = await page.evaluate(() => [...document.querySelectorAll('[data-testid="user-row-name"]')].map((e) => e.textContent))

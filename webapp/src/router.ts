@@ -5,6 +5,8 @@ import OrderSearchView from './views/OrderSearchView.vue'
 import NotFoundView from './views/NotFoundView.vue'
 import AlertsView from './views/AlertsView.vue'
 import RulesView from './views/RulesView.vue'
+import CeoView from './views/ceo/CeoView.vue'
+import WarehouseView from './views/warehouse/WarehouseView.vue'
 import LoginView from './views/LoginView.vue'
 import ForbiddenView from './views/ForbiddenView.vue'
 import AccessView from './views/AccessView.vue'
@@ -33,7 +35,9 @@ export const routes: RouteRecordRaw[] = [
   },
   { path: '/alerts', name: 'alerts', component: AlertsView, meta: { titleKey: 'alerts.title', needs: ['Query.alerts'] } },
   { path: '/rules', name: 'rules', component: RulesView, meta: { titleKey: 'rules.title', needs: ['Query.rules'] } },
-  { path: '/system', name: 'system', component: SystemView, meta: { titleKey: 'health.title', needs: ['Query.systemHealth'] } },
+  { path: '/ceo', name: 'ceo', component: CeoView, meta: { titleKey: 'ceo.title', needs: ['Query.figures'] } },
+  { path: '/warehouse', name: 'warehouse', component: WarehouseView, meta: { titleKey: 'warehouse.title', needs: ['Query.figures'] } },
+  { path: '/system', name: 'system', component: SystemView, meta: { titleKey: 'sysHealth.title', needs: ['Query.systemHealth'] } },
   {
     path: '/access',
     name: 'access',
@@ -46,7 +50,7 @@ export const routes: RouteRecordRaw[] = [
 ]
 
 /** The pages of the header, in order. */
-export const NAV = ['backlog', 'orders', 'alerts', 'rules', 'system', 'access'] as const
+export const NAV = ['backlog', 'ceo', 'warehouse', 'orders', 'alerts', 'rules', 'system', 'access'] as const
 
 function needsOf(name: string): readonly string[] {
   return routes.find((r) => r.name === name)?.meta?.needs ?? []

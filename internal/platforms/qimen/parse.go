@@ -43,7 +43,8 @@ var processKinds = map[string]order.Kind{
 //
 //   - orderprocess.report: processStatus ACCEPT → wms.received, PICK →
 //     wms.picked, PACKAGE and WEIGH → wms.packed, DELIVERED → wms.outbound,
-//     at operateTime. Event ID "process:{orderCode}:{processStatus}:{operateTime}".
+//     at operateTime, with Warehouse warehouseCode and, on wms.packed,
+//     Packer operatorCode. Event ID "process:{orderCode}:{processStatus}:{operateTime}".
 //   - deliveryorder.confirm, and each order of deliveryorder.batchconfirm:
 //     status DELIVERED, or a final confirmation (confirmType 0) with
 //     packages and status empty or PARTDELIVERED, → wms.outbound at
@@ -160,6 +161,7 @@ type wireProcessReport struct {
 	} `xml:"order" json:"order"`
 	Process *struct {
 		ProcessStatus wire.Text `xml:"processStatus" json:"processStatus"`
+		OperatorCode  wire.Text `xml:"operatorCode" json:"operatorCode"`
 		OperateTime   wire.Text `xml:"operateTime" json:"operateTime"`
 	} `xml:"process" json:"process"`
 }
@@ -395,6 +397,11 @@ func (s *Source) processEvent(r *wireProcessReport, receivedAt time.Time) (*orde
 		Source: s.name, Kind: kind, System: order.SystemWMS, OccurredAt: at,
 		Order: order.Key{Channel: s.channel, OrderNo: code},
 		Data:  order.Data{Warehouse: r.Order.WarehouseCode.String()},
+	}
+	if kind == order.KindWMSPacked {
+		// The operator of a packing step is its packer (throughput per
+		// packer); of the other steps, someone else.
+		e.Data.Packer = r.Process.OperatorCode.String()
 	}
 	if err := e.ValidateRef(); err != nil {
 		return nil, []platforms.Flag{{ItemID: code, Reason: err.Error()}}

@@ -113,6 +113,24 @@ func TestParseProcessXML(t *testing.T) {
 }
 
 // The mapping table: every processStatus of the reference.
+// A packing report names its packer (operatorCode), in both formats; the
+// operator of another step is no packer.
+func TestProcessPacker(t *testing.T) {
+	s := testSource(t)
+	for _, format := range []string{FormatXML, FormatJSON} {
+		for st, want := range map[string]string{"PACKAGE": "P007", "WEIGH": "P007", "PICK": "", "ACCEPT": ""} {
+			body := mustBody(t, ProcessReportRequest{
+				Order:   ProcessOrder{OrderCode: "6921000000001", WarehouseCode: "HZ-01"},
+				Process: Process{ProcessStatus: st, OperatorCode: "P007", OperateTime: "2026-11-24 21:00:00"},
+			}, format)
+			d := parse(t, s, "orderprocess.report", format, body)
+			if len(d.Events) != 1 || d.Events[0].Data.Packer != want || d.Events[0].Data.Warehouse != "HZ-01" {
+				t.Errorf("%s %s: %s, want packer %q", format, st, mustJSON(d.Events), want)
+			}
+		}
+	}
+}
+
 func TestProcessStatusMapping(t *testing.T) {
 	want := map[string]order.Kind{
 		"ACCEPT": order.KindWMSReceived, "PICK": order.KindWMSPicked, "PACKAGE": order.KindWMSPacked,

@@ -123,6 +123,8 @@ type wireData struct {
 	ShipBy       json.RawMessage `json:"shipBy"`
 	PromisedBy   json.RawMessage `json:"promisedBy"`
 	Reason       json.RawMessage `json:"reason"`
+	Station      json.RawMessage `json:"station"`
+	Packer       json.RawMessage `json:"packer"`
 }
 
 type wireReceiver struct {
@@ -231,6 +233,8 @@ func (d *decoder) data(raw json.RawMessage, out *order.Data) {
 		out.PromisedBy = &t
 	}
 	out.Reason = d.str(w.Reason, "data.reason")
+	out.Station = d.str(w.Station, "data.station")
+	out.Packer = d.str(w.Packer, "data.packer")
 }
 
 // decoder keeps the first field error; later calls are no-ops once one

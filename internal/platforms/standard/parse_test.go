@@ -71,6 +71,20 @@ func TestParseSingle(t *testing.T) {
 	}
 }
 
+// A packing event names its station and packer.
+func TestParseStationAndPacker(t *testing.T) {
+	s := testSource(t, 0)
+	body := []byte(`{"id":"p1","type":"wms.packed","occurredAt":"2026-11-24T21:00:00+08:00",
+		"order":{"channel":"douyin","orderNo":"6921000000001"},"data":{"warehouse":"HZ-01","station":"HZ-01-S3","packer":"P007"}}`)
+	d, err := s.Parse(&platforms.Request{Header: http.Header{}, Body: body})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Events) != 1 || d.Events[0].Data.Station != "HZ-01-S3" || d.Events[0].Data.Packer != "P007" || d.Events[0].System != order.SystemWMS {
+		t.Fatalf("%s", mustJSON(d.Events))
+	}
+}
+
 func TestParseBatch(t *testing.T) {
 	s := testSource(t, 0)
 	d, err := s.Parse(&platforms.Request{Body: readTestdata(t, "batch.json")})
@@ -192,6 +206,8 @@ func TestParseFieldErrors(t *testing.T) {
 		{"data.courier", "want a string", func(e map[string]any) { dataOf(e)["courier"] = false }},
 		{"data.trackingNo", "want a string", func(e map[string]any) { dataOf(e)["trackingNo"] = 123 }},
 		{"data.reason", "want a string", func(e map[string]any) { dataOf(e)["reason"] = 1 }},
+		{"data.station", "want a string", func(e map[string]any) { dataOf(e)["station"] = 3 }},
+		{"data.packer", "want a string", func(e map[string]any) { dataOf(e)["packer"] = []int{} }},
 	}
 	s := testSource(t, 0)
 	for _, tt := range tests {

@@ -41,9 +41,13 @@ func (p Pusher) Request(ctx context.Context, base string, e order.Event, sh *pla
 	at := qimen.FormatTime(e.OccurredAt)
 	if st, ok := processStatus[e.Kind]; ok {
 		method = qimen.MethodPrefix + qimen.MethodOrderProcessReport
+		operator := "op-1"
+		if e.Data.Packer != "" {
+			operator = e.Data.Packer
+		}
 		body = qimen.ProcessReportRequest{
 			Order:   qimen.ProcessOrder{OrderCode: e.Order.OrderNo, OrderType: "JYCK", WarehouseCode: sh.Warehouse},
-			Process: qimen.Process{ProcessStatus: st, OperateTime: at, OperatorCode: "op-1"},
+			Process: qimen.Process{ProcessStatus: st, OperateTime: at, OperatorCode: operator},
 		}
 	} else if e.Kind == order.KindWMSOutbound {
 		method = qimen.MethodPrefix + qimen.MethodDeliveryOrderConfirm

@@ -1,0 +1,458 @@
+package figures
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+
+	"github.com/towerhq/tower/domain/figures"
+	"github.com/towerhq/tower/domain/twin"
+)
+
+// MaxWindow is the longest window Figures reads (its hourly series is
+// priced by it).
+const MaxWindow = 7 * 24 * time.Hour
+
+// Reader answers the views' questions from the rollups, the open gauges
+// and the few small sets the twins cannot hold (open alerts, tagged
+// orders, lookups). It never reads the event table.
+type Reader struct {
+	db   bun.IDB
+	opts ReaderOptions
+
+	mu    sync.Mutex
+	cache map[string]cached
+}
+
+// ReaderOptions configure a Reader.
+type ReaderOptions struct {
+	Settings figures.Settings
+	// MinuteRetention is how far back minute rollups exist.
+	MinuteRetention time.Duration
+	// Goals, HealthWindow and BacklogSLA make the health index.
+	Goals        figures.Goals
+	HealthWindow time.Duration
+	BacklogSLA   time.Duration
+	// ExceptionTags returns the tags that make an order abnormal (from the
+	// rules in force: figures.ExceptionTags).
+	ExceptionTags func(context.Context) ([]string, error)
+	// CacheFor lets callers asking the same within this long (subscribers
+	// of one scope) share one answer; 0 caches nothing.
+	CacheFor time.Duration
+}
+
+type cached struct {
+	at time.Time // real time
+	v  any
+}
+
+// NewReader reads through db (the API's pool).
+func NewReader(db bun.IDB, o ReaderOptions) *Reader {
+	return &Reader{db: db, opts: o, cache: map[string]cached{}}
+}
+
+// Settings are what the rollups count with.
+func (r *Reader) Settings() figures.Settings { return r.opts.Settings }
+
+// Window are the figures of [From, To) as of At.
+type Window struct {
+	From, To, At time.Time
+	figures.Summary
+	// Abnormal: orders created in the window with an open alert or an
+	// exception tag, of the orders created in it.
+	Abnormal figures.Rate
+	// DetectionTime of the alerts raised in the window.
+	DetectionTime figures.Histogram
+	// RepeatedLookups of the orders looked up in the window.
+	RepeatedLookups figures.Rate
+	// Now: the open backlog per stage, the paid orders waiting longer than
+	// the SLA, and open orders with an open divergence alert.
+	Backlog     []figures.StageBacklog
+	Waiting     figures.Rate
+	Divergences figures.Rate
+	// Hours is the hourly series of the window.
+	Hours []figures.Hour
+}
+
+// Figures reads the figures of [from, to) in the scopes of f, at now.
+func (r *Reader) Figures(ctx context.Context, f figures.Filter, from, to, now time.Time) (Window, error) {
+	key := fmt.Sprintf("figures %v %d %d %d", f, from.UnixNano(), to.UnixNano(), now.Truncate(time.Second).Unix())
+	v, err := r.cached(key, func() (any, error) { return r.window(ctx, f, from, to, now) })
+	if err != nil {
+		return Window{}, err
+	}
+	return v.(Window), nil
+}
+
+func (r *Reader) window(ctx context.Context, f figures.Filter, from, to, now time.Time) (Window, error) {
+	w := Window{From: from, To: to, At: now}
+	rows, err := r.flows(ctx, f, from, to, now)
+	if err != nil {
+		return w, err
+	}
+	w.Summary = figures.Summarize(rows, now)
+	open, err := r.open(ctx, f)
+	if err != nil {
+		return w, err
+	}
+	w.Backlog = figures.Backlog(open, now)
+	w.Waiting = figures.WaitingOver(open, now, r.opts.BacklogSLA)
+	if w.Divergences, err = r.divergences(ctx, f, open); err != nil {
+		return w, err
+	}
+	if w.Abnormal, err = r.abnormal(ctx, f, from, to, w.Created); err != nil {
+		return w, err
+	}
+	if w.DetectionTime, err = r.detection(ctx, f, from, to); err != nil {
+		return w, err
+	}
+	if w.RepeatedLookups, err = r.lookups(ctx, f, from, to); err != nil {
+		return w, err
+	}
+	hours, err := r.hourRows(ctx, f, from)
+	if err != nil {
+		return w, err
+	}
+	openNow := map[twin.Stage]int64{}
+	for _, o := range open {
+		if o.Metric == figures.Open {
+			openNow[twin.Stage(o.Label)] += o.N
+		}
+	}
+	w.Hours = figures.Hourly(hours, openNow, from, to)
+	return w, nil
+}
+
+// Health is the health index of the scopes of f over the trailing window
+// ending at now.
+func (r *Reader) Health(ctx context.Context, f figures.Filter, now time.Time) (figures.Index, time.Time, error) {
+	from := now.Add(-r.opts.HealthWindow)
+	key := fmt.Sprintf("health %v %d", f, now.Truncate(time.Second).Unix())
+	v, err := r.cached(key, func() (any, error) {
+		rows, err := r.flows(ctx, f, from, now, now)
+		if err != nil {
+			return nil, err
+		}
+		s := figures.Summarize(rows, now)
+		open, err := r.open(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		in := figures.HealthInputs{
+			OnTimeShip: s.OnTimeShip, OnTimeDelivery: s.OnTimeDelivery,
+			BacklogAge: figures.WaitingOver(open, now, r.opts.BacklogSLA),
+		}
+		if in.Divergences, err = r.divergences(ctx, f, open); err != nil {
+			return nil, err
+		}
+		if in.Abnormal, err = r.abnormal(ctx, f, from, now, s.Created); err != nil {
+			return nil, err
+		}
+		return figures.Health(in, r.opts.Goals), nil
+	})
+	if err != nil {
+		return figures.Index{}, from, err
+	}
+	return v.(figures.Index), from, nil
+}
+
+func (r *Reader) cached(key string, f func() (any, error)) (any, error) {
+	if r.opts.CacheFor <= 0 {
+		return f()
+	}
+	r.mu.Lock()
+	c, ok := r.cache[key]
+	r.mu.Unlock()
+	if ok && time.Since(c.at) < r.opts.CacheFor {
+		return c.v, nil
+	}
+	v, err := f()
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	if len(r.cache) > 1000 { // many scopes and windows: start again
+		clear(r.cache)
+	}
+	r.cache[key] = cached{at: time.Now(), v: v}
+	r.mu.Unlock()
+	return v, nil
+}
+
+// span is a stretch of buckets of one resolution.
+type span struct {
+	res      int
+	from, to time.Time
+}
+
+// spans are the buckets that cover [from, to) once: whole hours by the
+// hour, the partial hours at the ends by the minute while minute rollups
+// exist (before that, the partial hour is read whole).
+func (r *Reader) spans(from, to, now time.Time) []span {
+	from, to = from.UTC(), to.UTC()
+	if !from.Before(to) {
+		return nil
+	}
+	minutesFrom := now.Add(-r.opts.MinuteRetention).Add(time.Minute)
+	hFrom := from.Truncate(time.Hour)
+	if hFrom.Before(from) {
+		hFrom = hFrom.Add(time.Hour)
+	}
+	hTo := to.Truncate(time.Hour)
+	edge := func(lo, hi time.Time) span {
+		if !lo.Before(minutesFrom) {
+			return span{ResMinute, lo, hi}
+		}
+		h := lo.Truncate(time.Hour)
+		return span{ResHour, h, h.Add(time.Hour)}
+	}
+	if hFrom.After(hTo) { // within one hour
+		return []span{edge(from, to)}
+	}
+	var out []span
+	if from.Before(hFrom) {
+		out = append(out, edge(from, hFrom))
+	}
+	if hFrom.Before(hTo) {
+		out = append(out, span{ResHour, hFrom, hTo})
+	}
+	if hTo.Before(to) {
+		out = append(out, edge(hTo, to))
+	}
+	return out
+}
+
+// scope is f as SQL conditions on the rollups' (or orders') columns.
+type scope struct {
+	conds []string
+	args  []any
+}
+
+func scopeOf(f figures.Filter, cols [4]string) scope {
+	var s scope
+	for i, vs := range [][]string{f.Channels, f.Shops, f.Warehouses, f.Couriers} {
+		if len(vs) > 0 {
+			s.conds = append(s.conds, cols[i]+" IN (?)")
+			s.args = append(s.args, bun.In(vs))
+		}
+	}
+	return s
+}
+
+func (s scope) where(prefix string) string {
+	if len(s.conds) == 0 {
+		return ""
+	}
+	return prefix + strings.Join(s.conds, " AND ")
+}
+
+var (
+	rollupCols = [4]string{"channel", "shop", "warehouse", "courier"}
+	orderCols  = [4]string{"o.channel", "coalesce(o.twin->'details'->>'shop', '')",
+		"coalesce(o.twin->'details'->>'warehouse', '')", "coalesce(o.twin->'details'->>'courier', '')"}
+)
+
+// narrow reports whether f narrows anything but the channel (which every
+// table has): then alerts and lookups join the orders to match.
+func narrow(f figures.Filter) bool { return len(f.Shops)+len(f.Warehouses)+len(f.Couriers) > 0 }
+
+// flows reads the flow rows that cover [from, to) once.
+func (r *Reader) flows(ctx context.Context, f figures.Filter, from, to, now time.Time) ([]figures.Row, error) {
+	sp := r.spans(from, to, now)
+	if len(sp) == 0 {
+		return nil, nil
+	}
+	sc := scopeOf(f, rollupCols)
+	var ors []string
+	var args []any
+	for _, s := range sp {
+		ors = append(ors, "(res = ? AND at >= ? AND at < ?)")
+		args = append(args, s.res, s.from, s.to)
+	}
+	q := `SELECT res, at, metric, label, sum(n) FROM figure_rollups WHERE (` + strings.Join(ors, " OR ") + `)` +
+		sc.where(" AND ") + ` GROUP BY res, at, metric, label HAVING sum(n) <> 0`
+	return r.rows(ctx, q, append(args, sc.args...)...)
+}
+
+// hourRows reads the hour rows from from's hour on (to the newest: the
+// backlog series walks back from the present).
+func (r *Reader) hourRows(ctx context.Context, f figures.Filter, from time.Time) ([]figures.Row, error) {
+	sc := scopeOf(f, rollupCols)
+	q := `SELECT res, at, metric, label, sum(n) FROM figure_rollups WHERE res = 60 AND at >= ? AND metric IN (?)` +
+		sc.where(" AND ") + ` GROUP BY res, at, metric, label HAVING sum(n) <> 0`
+	ms := bun.In([]string{string(figures.Created), string(figures.Paid), string(figures.Outbound), string(figures.Packed),
+		string(figures.StageIn), string(figures.StageOut)})
+	return r.rows(ctx, q, append([]any{from.UTC().Truncate(time.Hour), ms}, sc.args...)...)
+}
+
+func (r *Reader) rows(ctx context.Context, q string, args ...any) ([]figures.Row, error) {
+	rs, err := r.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("figures: read rollups: %w", err)
+	}
+	defer rs.Close()
+	var out []figures.Row
+	for rs.Next() {
+		var row figures.Row
+		var res int
+		if err := rs.Scan(&res, &row.At, &row.Metric, &row.Label, &row.N); err != nil {
+			return nil, fmt.Errorf("figures: read rollups: %w", err)
+		}
+		row.Span = time.Duration(res) * time.Minute
+		out = append(out, row)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("figures: read rollups: %w", err)
+	}
+	return out, nil
+}
+
+// open reads the open gauges.
+func (r *Reader) open(ctx context.Context, f figures.Filter) ([]figures.OpenRow, error) {
+	sc := scopeOf(f, rollupCols)
+	rs, err := r.db.QueryContext(ctx, `SELECT metric, label, since, sum(n) FROM figure_open`+sc.where(" WHERE ")+
+		` GROUP BY metric, label, since HAVING sum(n) <> 0`, sc.args...)
+	if err != nil {
+		return nil, fmt.Errorf("figures: read open counts: %w", err)
+	}
+	defer rs.Close()
+	var out []figures.OpenRow
+	for rs.Next() {
+		var o figures.OpenRow
+		if err := rs.Scan(&o.Metric, &o.Label, &o.Since, &o.N); err != nil {
+			return nil, fmt.Errorf("figures: read open counts: %w", err)
+		}
+		out = append(out, o)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("figures: read open counts: %w", err)
+	}
+	return out, nil
+}
+
+// openStages are the stages an open order is in (figures.Backlogged).
+func openStages() []string {
+	var out []string
+	for _, s := range twin.Stages {
+		if figures.Backlogged(s) {
+			out = append(out, string(s))
+		}
+	}
+	return out
+}
+
+// divergences: open orders with an open divergence alert, of the open
+// orders (the open gauges' count).
+func (r *Reader) divergences(ctx context.Context, f figures.Filter, open []figures.OpenRow) (figures.Rate, error) {
+	rate := figures.Rate{Den: figures.OpenCount(open)}
+	if rate.Den == 0 {
+		return rate, nil
+	}
+	sc := scopeOf(f, orderCols)
+	q := `SELECT count(*) FROM (SELECT DISTINCT channel, order_no FROM alerts WHERE state <> 'RESOLVED' AND kind IN (?)) a
+		JOIN orders o USING (channel, order_no) WHERE o.stage IN (?)` + sc.where(" AND ")
+	args := append([]any{bun.In(figures.DivergenceKinds), bun.In(openStages())}, sc.args...)
+	if err := r.db.QueryRowContext(ctx, q, args...).Scan(&rate.Num); err != nil {
+		return rate, fmt.Errorf("figures: count divergences: %w", err)
+	}
+	rate.Num = min(rate.Num, rate.Den)
+	return rate, nil
+}
+
+// abnormal: orders created in [from, to) with an open alert or an
+// exception tag (figures.Abnormal), of created (the rollups' count).
+func (r *Reader) abnormal(ctx context.Context, f figures.Filter, from, to time.Time, created int64) (figures.Rate, error) {
+	rate := figures.Rate{Den: created}
+	if created == 0 {
+		return rate, nil
+	}
+	var tags []string
+	if r.opts.ExceptionTags != nil {
+		var err error
+		if tags, err = r.opts.ExceptionTags(ctx); err != nil {
+			return rate, err
+		}
+	}
+	sc := scopeOf(f, orderCols)
+	w := sc.where(" AND ")
+	// Tagged orders and orders with open alerts are few, each indexed;
+	// their union counts an order once.
+	q := `SELECT count(*) FROM (
+		SELECT o.id FROM orders o WHERE o.tags <> '{}' AND o.tags && ?::text[] AND o.created_at >= ? AND o.created_at < ?` + w + `
+		UNION
+		SELECT o.id FROM (SELECT DISTINCT channel, order_no FROM alerts WHERE state <> 'RESOLVED') a
+			JOIN orders o USING (channel, order_no) WHERE o.created_at >= ? AND o.created_at < ?` + w + `
+	) x`
+	args := []any{pgdialect.Array(tags), from, to}
+	args = append(args, sc.args...)
+	args = append(args, from, to)
+	args = append(args, sc.args...)
+	if err := r.db.QueryRowContext(ctx, q, args...).Scan(&rate.Num); err != nil {
+		return rate, fmt.Errorf("figures: count abnormal orders: %w", err)
+	}
+	rate.Num = min(rate.Num, rate.Den)
+	return rate, nil
+}
+
+// detection: the detection times (figures.DetectionTime) of the alerts
+// raised in [from, to), binned as figures.Bin does (width_bucket counts
+// the bounds at or below the value).
+func (r *Reader) detection(ctx context.Context, f figures.Filter, from, to time.Time) (figures.Histogram, error) {
+	bounds := make([]float64, len(figures.Bounds))
+	for i, b := range figures.Bounds {
+		bounds[i] = b.Seconds()
+	}
+	join, sc := "", scopeOf(f, [4]string{"a.channel", orderCols[1], orderCols[2], orderCols[3]})
+	if narrow(f) {
+		join = ` JOIN orders o ON o.channel = a.channel AND o.order_no = a.order_no`
+	}
+	q := `SELECT width_bucket(extract(epoch FROM greatest(a.raised_at - a.condition_since, interval '0'))::float8, ?::float8[]), count(*)
+		FROM alerts a` + join + ` WHERE a.raised_at >= ? AND a.raised_at < ?` + sc.where(" AND ") + ` GROUP BY 1`
+	rs, err := r.db.QueryContext(ctx, q, append([]any{pgdialect.Array(bounds), from, to}, sc.args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("figures: detection times: %w", err)
+	}
+	defer rs.Close()
+	var h figures.Histogram
+	for rs.Next() {
+		var b int
+		var n int64
+		if err := rs.Scan(&b, &n); err != nil {
+			return nil, fmt.Errorf("figures: detection times: %w", err)
+		}
+		h.Add(b, n)
+	}
+	return h, rs.Err()
+}
+
+// lookups: repeated customer-service lookups of the orders looked up in
+// [from, to).
+func (r *Reader) lookups(ctx context.Context, f figures.Filter, from, to time.Time) (figures.Rate, error) {
+	join, sc := "", scopeOf(f, [4]string{"l.channel", orderCols[1], orderCols[2], orderCols[3]})
+	if narrow(f) {
+		join = ` JOIN orders o ON o.channel = l.channel AND o.order_no = l.order_no`
+	}
+	rs, err := r.db.QueryContext(ctx, `SELECT l.channel, l.order_no, l.at FROM order_lookups l`+join+
+		` WHERE l.at >= ? AND l.at < ?`+sc.where(" AND "), append([]any{from.Add(-figures.RepeatWindow), to}, sc.args...)...)
+	if err != nil {
+		return figures.Rate{}, fmt.Errorf("figures: read lookups: %w", err)
+	}
+	defer rs.Close()
+	var ls []figures.Lookup
+	for rs.Next() {
+		var l figures.Lookup
+		if err := rs.Scan(&l.Order.Channel, &l.Order.OrderNo, &l.At); err != nil {
+			return figures.Rate{}, fmt.Errorf("figures: read lookups: %w", err)
+		}
+		ls = append(ls, l)
+	}
+	if err := rs.Err(); err != nil {
+		return figures.Rate{}, fmt.Errorf("figures: read lookups: %w", err)
+	}
+	return figures.RepeatedLookups(ls, from, to), nil
+}
