@@ -256,6 +256,7 @@ func (o *Orders) LastReconcileRuns(ctx context.Context) (map[string]ReconcileRun
 	}
 	return out, nil
 }
+
 // Lookup is an order found by LookupOrders, and by what.
 type Lookup struct {
 	Order events.TwinSnapshot
