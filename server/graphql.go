@@ -23,8 +23,10 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/towerhq/tower/graph/cost"
+	"github.com/towerhq/tower/graph/directives"
 	"github.com/towerhq/tower/graph/generated"
 	"github.com/towerhq/tower/graph/resolvers"
+	"github.com/towerhq/tower/internal/audit"
 	"github.com/towerhq/tower/internal/metrics"
 	"github.com/towerhq/tower/server/wsgorilla"
 )
@@ -46,13 +48,18 @@ const codeTooMany = "TOO_MANY_SUBSCRIPTIONS"
 // (graphql-transport-ws and graphql-ws), with keep-alive. Each operation
 // is priced (graph/cost) against a budget, bodies and subscriptions per
 // connection are bounded.
-func newGraphQL(res *resolvers.Resolver, allowedOrigins []string, keepAlive time.Duration, m *metrics.Metrics, log *slog.Logger) http.Handler {
-	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: res, Complexity: cost.Complexity()}))
+func newGraphQL(res *resolvers.Resolver, allowedOrigins []string, keepAlive time.Duration, a *authn, m *metrics.Metrics, log *slog.Logger) http.Handler {
+	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: res, Complexity: cost.Complexity(), Directives: Directives(res, log)}))
 	srv.AddTransport(transport.Websocket{
 		InitFunc: func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-			return context.WithValue(ctx, subsKey{}, new(atomic.Int64)), nil, nil
+			ctx, ack, err := a.initSocket(ctx, p)
+			if err != nil {
+				return ctx, ack, err
+			}
+			return context.WithValue(ctx, subsKey{}, new(atomic.Int64)), ack, nil
 		},
-		Implementation: wsgorilla.New(originChecker(allowedOrigins)),
+		CloseFunc:      a.closed,
+		Implementation: closeCodes{wsgorilla.New(originChecker(allowedOrigins))},
 		// graphql-ws clients get "ka" messages; graphql-transport-ws
 		// clients get ping/pong, which also drops dead peers.
 		KeepAlivePingInterval: keepAlive,
@@ -77,6 +84,7 @@ func newGraphQL(res *resolvers.Resolver, allowedOrigins []string, keepAlive time
 			kind = string(op.Operation.Operation)
 		}
 		m.GraphQLRequests.WithLabelValues(kind, "started").Inc()
+		ctx = resolvers.WithOneOrder(ctx)
 		if kind == string(ast.Subscription) {
 			return capSubscriptions(ctx, next)
 		}
@@ -131,6 +139,16 @@ func capSubscriptions(ctx context.Context, next graphql.OperationHandler) graphq
 			once.Do(func() { n.Add(-1) })
 		}
 		return r
+	}
+}
+
+// Directives implements the schema's directives: @hasRole checks the
+// caller's role, @audit records successful mutations.
+func Directives(res *resolvers.Resolver, log *slog.Logger) generated.DirectiveRoot {
+	return generated.DirectiveRoot{
+		HasRole: directives.HasRole,
+		// Audit times are wall-clock times, whatever a simulated clock says.
+		Audit: directives.Audit(func(ctx context.Context, e audit.Entry) error { return audit.Record(ctx, res.DB, e) }, time.Now, log),
 	}
 }
 

@@ -53,6 +53,9 @@ type Options struct {
 	Metrics        *metrics.Metrics
 	Logger         *slog.Logger
 	Now            func() time.Time
+	// Auth decides who may use the API (everything but the SPA's files,
+	// the probes and the webhooks, which carry their own signatures).
+	Auth Auth
 }
 
 // Server is Tower's HTTP side; Listen, then Serve, then Shutdown.
@@ -64,6 +67,8 @@ type Server struct {
 	ln      net.Listener
 	debug   *http.Server
 	debugLn net.Listener
+	authn   *authn
+	stop    context.CancelFunc
 }
 
 // New builds the routes.
@@ -77,16 +82,20 @@ func New(o Options) *Server {
 		sources: o.Sources, committer: o.Ingest, audit: o.Audit, refusals: o.Refusals, maxBody: o.MaxBody,
 		m: o.Metrics, log: o.Logger.With("component", "webhooks"), now: o.Now,
 	})
-	gql := newGraphQL(o.Resolver, o.AllowedOrigins, o.KeepAlive, o.Metrics, o.Logger.With("component", "graphql"))
+	s.authn = newAuthn(o.Auth, o.Metrics, o.Logger.With("component", "auth"))
+	gql := s.authn.guard(newGraphQL(o.Resolver, o.AllowedOrigins, o.KeepAlive, s.authn, o.Metrics, o.Logger.With("component", "graphql")))
 	for _, m := range []string{"GET", "POST", "OPTIONS"} {
 		mux.Handle(m+" /graphql", gql)
 	}
+	mux.HandleFunc("POST /auth/login", s.authn.login)
+	mux.HandleFunc("POST /auth/logout", s.authn.logout)
+	mux.HandleFunc("GET /auth/session", s.authn.session)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", s.authn.metrics(promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{})))
 	mux.Handle("GET /", spa())
 	s.handler = mux
 	s.http = &http.Server{
@@ -121,6 +130,9 @@ func (s *Server) Listen() (string, error) {
 
 // Serve answers on the listeners Listen bound, in the background.
 func (s *Server) Serve() {
+	ctx, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	go s.authn.revalidate(ctx)
 	go func() {
 		if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server stopped", "err", err)
@@ -134,6 +146,9 @@ func (s *Server) Serve() {
 // Shutdown stops accepting and waits for requests in flight (each webhook
 // that was acknowledged is committed before its answer).
 func (s *Server) Shutdown(ctx context.Context) error {
+	if s.stop != nil {
+		s.stop()
+	}
 	if s.debug != nil {
 		_ = s.debug.Close()
 	} else if s.debugLn != nil {

@@ -1,5 +1,6 @@
 // Command tower is Tower's single binary: `tower serve` runs a node,
-// `tower migrate` applies the schema.
+// `tower migrate` applies the schema, `tower token` and `tower user`
+// manage API tokens and accounts.
 package main
 
 import (
@@ -23,6 +24,16 @@ usage:
   tower migrate [--config FILE] [--database-url URL]
   tower simulate [--config FILE] [--target URL] [--orders N] [--speed N] [--seed N] [--truth FILE]
   tower bench   [--duration 60s] [--rate N] [--senders N] [--subscribers N] [--out DIR] [--config FILE] [--force]
+  tower token create --role ROLE --name NAME [--scope channel=X] [--scope warehouse=Y] [--expires 720h] [--config FILE]
+  tower token revoke NAME [--config FILE]
+  tower token list [--config FILE]
+  tower user create --role ROLE --name NAME [--scope ...] [--config FILE]   (password on standard input)
+  tower user reset-password NAME [--config FILE]                            (password on standard input)
+  tower user disable|enable NAME [--config FILE]
+  tower user list [--config FILE]
+
+Roles: ceo, ops, warehouse, cs, it, admin. The simulator's GraphQL calls
+(clock, scoring) use the API token in TOWER_TOKEN.
 
 Every setting can also come from the environment (TOWER_CONFIG, TOWER_HTTP_ADDR,
 DATABASE_URL, TOWER_BUS, ...); see config.example.yaml.
@@ -43,6 +54,10 @@ func main() {
 		err = migrate(ctx, args)
 	case "simulate":
 		err = simulate(ctx, args)
+	case "token":
+		err = token(ctx, args, os.Stdout)
+	case "user":
+		err = user(ctx, args, os.Stdin, os.Stdout)
 	case "bench":
 		err = benchCmd(ctx, args)
 	case "help", "-h", "--help":
@@ -59,7 +74,17 @@ func main() {
 
 // loadConfig parses the common flags over file and environment, then validates.
 func loadConfig(name string, args []string) (config.Config, error) {
+	cfg, _, err := loadConfigWith(name, args, nil)
+	return cfg, err
+}
+
+// loadConfigWith is loadConfig for commands with flags of their own (extra
+// adds them) and positional arguments (returned).
+func loadConfigWith(name string, args []string, extra func(*flag.FlagSet)) (config.Config, []string, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	if extra != nil {
+		extra(fs)
+	}
 	file := fs.String("config", "", "YAML config file (or TOWER_CONFIG)")
 	addr := fs.String("http-addr", "", "HTTP listen address (or TOWER_HTTP_ADDR)")
 	dsn := fs.String("database-url", "", "PostgreSQL URL (or DATABASE_URL); empty: project-local PostgreSQL")
@@ -67,11 +92,11 @@ func loadConfig(name string, args []string) (config.Config, error) {
 	sim := fs.String("simulate", "", "on|off: run the gentle live-stream simulator inside serve (dev only)")
 	clockSpeed := fs.Float64("clock-speed", 0, "simulated seconds per real second of the server's clock (mode: simulation only)")
 	if err := fs.Parse(args); err != nil {
-		return config.Config{}, err
+		return config.Config{}, nil, err
 	}
 	cfg, err := config.Load(*file, os.Getenv)
 	if err != nil {
-		return cfg, err
+		return cfg, nil, err
 	}
 	for _, o := range []struct {
 		flag string
@@ -91,12 +116,12 @@ func loadConfig(name string, args []string) (config.Config, error) {
 	case "off":
 		cfg.Simulator.Enabled = false
 	default:
-		return cfg, fmt.Errorf("--simulate: want on or off, got %q", *sim)
+		return cfg, nil, fmt.Errorf("--simulate: want on or off, got %q", *sim)
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, fmt.Errorf("invalid configuration:\n%w", err)
+		return cfg, nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
-	return cfg, nil
+	return cfg, fs.Args(), nil
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {

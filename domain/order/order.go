@@ -164,8 +164,23 @@ func (r Receiver) Masked() Receiver {
 	}
 }
 
+// Protected reports whether a platform already masked or encrypted s:
+// Taobao and Douyin ship numbers and names with '*' in them, Douyin's
+// encrypted fields are wrapped in '#' or '$' and Taobao's start with '~'
+// (decrypting them is a metered platform call Tower does not make). Such a
+// value is shown as it came, never "fixed".
+func Protected(s string) bool {
+	if strings.ContainsRune(s, '*') || strings.HasPrefix(s, "~") {
+		return true
+	}
+	return len(s) >= 2 && (s[0] == '#' && s[len(s)-1] == '#' || s[0] == '$' && s[len(s)-1] == '$')
+}
+
 // MaskName keeps the first character: 张三 -> 张*.
 func MaskName(s string) string {
+	if Protected(s) {
+		return s
+	}
 	rs := []rune(s)
 	if len(rs) == 0 {
 		return ""
@@ -175,6 +190,9 @@ func MaskName(s string) string {
 
 // MaskPhone keeps the first 3 and last 4 digits: 138****1234.
 func MaskPhone(s string) string {
+	if Protected(s) {
+		return s
+	}
 	rs := []rune(s)
 	if len(rs) <= 7 {
 		return strings.Repeat("*", len(rs))
@@ -182,13 +200,36 @@ func MaskPhone(s string) string {
 	return string(rs[:3]) + strings.Repeat("*", len(rs)-7) + string(rs[len(rs)-4:])
 }
 
-// MaskAddress keeps the first 3 characters of the street address.
+// MaskAddress hides the street address (street, number, building): the
+// province, city and district, kept apart, say where a parcel goes.
 func MaskAddress(s string) string {
-	rs := []rune(s)
-	if len(rs) <= 3 {
-		return strings.Repeat("*", len(rs))
+	if s == "" || Protected(s) {
+		return s
 	}
-	return string(rs[:3]) + "****"
+	return "****"
+}
+
+// MaskIP keeps the network half of an address: 101.1.*.*, 2408:8207:*.
+func MaskIP(s string) string {
+	if s == "" || Protected(s) {
+		return s
+	}
+	if parts := strings.Split(s, "."); len(parts) == 4 {
+		return parts[0] + "." + parts[1] + ".*.*"
+	}
+	if parts := strings.Split(s, ":"); len(parts) > 2 {
+		return parts[0] + ":" + parts[1] + ":*"
+	}
+	return "****"
+}
+
+// MaskID keeps the first character of a platform buyer id.
+func MaskID(s string) string {
+	if s == "" || Protected(s) {
+		return s
+	}
+	rs := []rune(s)
+	return string(rs[0]) + "***"
 }
 
 // PhoneTail is the last 4 digits of the receiver's phone, what a buyer

@@ -50,7 +50,12 @@ func TestMasking(t *testing.T) {
 	}{
 		{MaskName, "张三", "张*"}, {MaskName, "欧阳娜娜", "欧***"}, {MaskName, "", ""}, {MaskName, "李", "李*"},
 		{MaskPhone, "13800001234", "138****1234"}, {MaskPhone, "12345", "*****"},
-		{MaskAddress, "文三路 100 号", "文三路****"}, {MaskAddress, "路", "*"},
+		{MaskAddress, "文三路 100 号", "****"}, {MaskAddress, "路", "****"}, {MaskAddress, "", ""},
+		{MaskIP, "101.1.2.3", "101.1.*.*"}, {MaskIP, "2408:8207:1::1", "2408:8207:*"}, {MaskIP, "", ""},
+		{MaskID, "tb123456", "t***"}, {MaskID, "", ""},
+		// Already masked or encrypted by the platform: shown as it came.
+		{MaskPhone, "138****1234", "138****1234"}, {MaskName, "张**", "张**"},
+		{MaskPhone, "$$Wq1Nq0sPj$$", "$$Wq1Nq0sPj$$"}, {MaskAddress, "#gHq7#", "#gHq7#"}, {MaskName, "~AgAAAAA", "~AgAAAAA"},
 	}
 	for _, tc := range tests {
 		if got := tc.fn(tc.in); got != tc.want {

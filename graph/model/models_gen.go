@@ -20,6 +20,50 @@ type AlertEdge struct {
 	Node   *Alert `json:"node"`
 }
 
+// An API token as listed: never its secret.
+type APIToken struct {
+	Name string `json:"name"`
+	// The token's first characters (tower_pat_ and four more).
+	Prefix     string     `json:"prefix"`
+	Role       Role       `json:"role"`
+	Scopes     []string   `json:"scopes"`
+	CreatedAt  time.Time  `json:"createdAt"`
+	CreatedBy  string     `json:"createdBy"`
+	ExpiresAt  *time.Time `json:"expiresAt,omitempty"`
+	LastUsedAt *time.Time `json:"lastUsedAt,omitempty"`
+	RevokedAt  *time.Time `json:"revokedAt,omitempty"`
+}
+
+type APITokenInput struct {
+	Name   string   `json:"name"`
+	Role   Role     `json:"role"`
+	Scopes []string `json:"scopes,omitempty"`
+	// Go duration (e.g. 720h); empty: the token does not expire.
+	ExpiresIn *string `json:"expiresIn,omitempty"`
+}
+
+type AuditConnection struct {
+	Edges    []*AuditEdge `json:"edges"`
+	PageInfo *PageInfo    `json:"pageInfo"`
+}
+
+type AuditEdge struct {
+	Cursor string      `json:"cursor"`
+	Node   *AuditEntry `json:"node"`
+}
+
+type AuditEntry struct {
+	At time.Time `json:"at"`
+	// Who: a user's name, token:NAME for an API token, cli for the command line, anonymous for failed logins.
+	Actor string `json:"actor"`
+	// What, e.g. login, login.failed, rule.saved, personal_data.viewed.
+	Action string `json:"action"`
+	// Which thing, e.g. rule late_ship, order douyin/6921000000001.
+	Subject string `json:"subject"`
+	// The caller's address, when known.
+	Remote string `json:"remote"`
+}
+
 // Orders per current stage. `total` counts open orders only: the final stages
 // DELIVERED, CANCELLED, REFUNDED and RETURNED appear in `stages` but are left
 // out of `total`.
@@ -66,6 +110,20 @@ type ConnectorFigures struct {
 	// Arrival to answer, seconds.
 	LatencyP50 *float64 `json:"latencyP50,omitempty"`
 	LatencyP90 *float64 `json:"latencyP90,omitempty"`
+}
+
+type ConnectorStatus struct {
+	// The source's name (POST /webhooks/{source}).
+	Source string `json:"source"`
+	// Its platform type: standard, douyin, tmall, wechatpay, qimen, kuaidi100.
+	Type string `json:"type"`
+	// Whether Tower pulls its order list to find lost pushes.
+	Reconciled bool       `json:"reconciled"`
+	LastRunAt  *time.Time `json:"lastRunAt,omitempty"`
+	// What the last pull listed, and found missing.
+	LastListed    *int    `json:"lastListed,omitempty"`
+	LastRecovered *int    `json:"lastRecovered,omitempty"`
+	LastError     *string `json:"lastError,omitempty"`
 }
 
 // A deadline rule's wait for one channel, warehouse or courier (the most specific wins: warehouse, courier, channel).
@@ -158,6 +216,12 @@ type Health struct {
 	Components []*HealthComponent `json:"components"`
 }
 
+type HealthCheck struct {
+	Name  string  `json:"name"`
+	Ok    bool    `json:"ok"`
+	Error *string `json:"error,omitempty"`
+}
+
 // One part of the index. score = (value - zero) / (target - zero), clamped to
 // 0..1. weight is this component's share of the index as computed (weights
 // renormalised over the components that could be measured; 0 for one that
@@ -182,7 +246,30 @@ type HourCount struct {
 	Count int       `json:"count"`
 }
 
+// The caller.
+type Me struct {
+	// The user's name, or the API token's.
+	Name string `json:"name"`
+	Role Role   `json:"role"`
+	// channel=X and warehouse=Y limits; empty: everything.
+	Scopes []string `json:"scopes"`
+	// session (logged in) or token (an API token).
+	Via string `json:"via"`
+	// The work queues the caller may read.
+	Queues []string `json:"queues"`
+	// masked | one_order | unmasked: how the caller sees buyers' personal data.
+	PersonalData string `json:"personalData"`
+	// The root fields the caller may use, as Type.field (e.g. Mutation.saveRule): the SPA hides what is not here; the server refuses it anyway.
+	Can []string `json:"can"`
+}
+
 type Mutation struct {
+}
+
+// A token just made: its secret is shown this once and never again.
+type NewAPIToken struct {
+	Token    string    `json:"token"`
+	APIToken *APIToken `json:"apiToken"`
 }
 
 // A group robot alerts are sent to.
@@ -249,7 +336,11 @@ type Order struct {
 	Courier    *string  `json:"courier,omitempty"`
 	TrackingNo *string  `json:"trackingNo,omitempty"`
 	// Receiver; personal fields are masked for roles that do not need them.
-	Receiver   *Receiver  `json:"receiver,omitempty"`
+	Receiver *Receiver `json:"receiver,omitempty"`
+	// The buyer's IP address (masked like the receiver).
+	BuyerIP *string `json:"buyerIp,omitempty"`
+	// The platform's buyer id (masked like the receiver).
+	BuyerID    *string    `json:"buyerId,omitempty"`
 	ShipBy     *time.Time `json:"shipBy,omitempty"`
 	PromisedBy *time.Time `json:"promisedBy,omitempty"`
 	// Source time of the first event.
@@ -328,6 +419,10 @@ type Rate struct {
 	Value *float64 `json:"value,omitempty"`
 }
 
+// Where a parcel goes. Name, phone and street address are personal data:
+// masked (张*, 138****1234, ****) for every role but admin, and for cs
+// outside order(channel, orderNo); values the platform already masked or
+// encrypted are shown as they came.
 type Receiver struct {
 	Name     *string `json:"name,omitempty"`
 	Phone    *string `json:"phone,omitempty"`
@@ -443,6 +538,17 @@ type SystemFigures struct {
 	Topics     []*TopicBacklog     `json:"topics"`
 }
 
+// How this node and its connections are doing: what /readyz checks, each ingest source's last reconciliation, the poison queue.
+type SystemHealth struct {
+	At time.Time `json:"at"`
+	// The readiness checks (database, bus, bus handlers), as /readyz runs them.
+	Checks []*HealthCheck `json:"checks"`
+	// One per configured ingest source.
+	Connectors []*ConnectorStatus `json:"connectors"`
+	// Messages parked on the poison queue now.
+	ParkedMessages int `json:"parkedMessages"`
+}
+
 type SystemStatus struct {
 	// channel | erp | wms | courier
 	System string `json:"system"`
@@ -481,6 +587,25 @@ type TopicBacklog struct {
 	Group  string `json:"group"`
 	Unread int    `json:"unread"`
 	Parked int    `json:"parked"`
+}
+
+type User struct {
+	Name     string   `json:"name"`
+	Role     Role     `json:"role"`
+	Scopes   []string `json:"scopes"`
+	Disabled bool     `json:"disabled"`
+	// Seeded by make run for trying Tower out; production refuses to start with any.
+	Demo        bool       `json:"demo"`
+	LastLoginAt *time.Time `json:"lastLoginAt,omitempty"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	CreatedBy   string     `json:"createdBy"`
+}
+
+type UserInput struct {
+	Name     string   `json:"name"`
+	Role     Role     `json:"role"`
+	Scopes   []string `json:"scopes,omitempty"`
+	Password string   `json:"password"`
 }
 
 type WorkNote struct {
@@ -541,6 +666,70 @@ func (e *AlertState) UnmarshalJSON(b []byte) error {
 }
 
 func (e AlertState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// A job role (see the README for what each may do).
+type Role string
+
+const (
+	RoleCeo       Role = "ceo"
+	RoleOps       Role = "ops"
+	RoleWarehouse Role = "warehouse"
+	RoleCs        Role = "cs"
+	RoleIt        Role = "it"
+	RoleAdmin     Role = "admin"
+)
+
+var AllRole = []Role{
+	RoleCeo,
+	RoleOps,
+	RoleWarehouse,
+	RoleCs,
+	RoleIt,
+	RoleAdmin,
+}
+
+func (e Role) IsValid() bool {
+	switch e {
+	case RoleCeo, RoleOps, RoleWarehouse, RoleCs, RoleIt, RoleAdmin:
+		return true
+	}
+	return false
+}
+
+func (e Role) String() string {
+	return string(e)
+}
+
+func (e *Role) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = Role(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid Role", str)
+	}
+	return nil
+}
+
+func (e Role) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *Role) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e Role) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

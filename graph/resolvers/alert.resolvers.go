@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/towerhq/tower/domain/alert"
+	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/graph/generated"
 	"github.com/towerhq/tower/graph/model"
@@ -19,7 +20,7 @@ import (
 
 // Order is the resolver for the order field.
 func (r *alertResolver) Order(ctx context.Context, obj *model.Alert) (*model.Order, error) {
-	return r.Query().Order(ctx, obj.Channel, obj.OrderNo)
+	return r.orderView(ctx, order.Key{Channel: obj.Channel, OrderNo: obj.OrderNo})
 }
 
 // AcknowledgeAlert is the resolver for the acknowledgeAlert field.
@@ -34,6 +35,9 @@ func (r *mutationResolver) ResolveAlert(ctx context.Context, id string) (*model.
 
 // Silence is the resolver for the silence field.
 func (r *mutationResolver) Silence(ctx context.Context, input model.SilenceInput) (*model.Silence, error) {
+	if sc := caller(ctx).Scopes; !sc.Unlimited() && (input.Scope == nil || !sc.Covers(*input.Scope)) {
+		return nil, &codedError{code: CodeForbidden, msg: "an account limited to channels or warehouses silences only within them: give one as scope"}
+	}
 	if input.Until.Before(r.Time.Now()) {
 		return nil, badInput("until", "a silence must end in the future")
 	}
@@ -62,6 +66,17 @@ func (r *mutationResolver) DeleteSilence(ctx context.Context, id string) (bool, 
 	if err != nil {
 		return false, err
 	}
+	if sc := caller(ctx).Scopes; !sc.Unlimited() {
+		ss, err := r.AlertStore.Silences(ctx, r.Time.Now())
+		if err != nil {
+			return false, err
+		}
+		for _, s := range ss {
+			if s.ID == n && !sc.Covers(s.Scope) {
+				return false, &codedError{code: CodeForbidden, msg: "this silence applies beyond your channels or warehouses"}
+			}
+		}
+	}
 	return r.AlertStore.DeleteSilence(ctx, n)
 }
 
@@ -74,7 +89,7 @@ func (r *queryResolver) Alerts(ctx context.Context, first *int, after *string, s
 	if n < 1 || n > 500 {
 		return nil, badInput("first", "first must be between 1 and 500")
 	}
-	f := storage.AlertFilter{Since: since}
+	f := storage.AlertFilter{Since: since, Scope: caller(ctx).Scopes}
 	if state != nil {
 		f.State = string(*state)
 	}
@@ -117,12 +132,12 @@ func (r *queryResolver) Silences(ctx context.Context) ([]*model.Silence, error) 
 
 // AlertRaised is the resolver for the alertRaised field.
 func (r *subscriptionResolver) AlertRaised(ctx context.Context) (<-chan *model.Alert, error) {
-	return r.alertStream(ctx, "alertRaised", func(a events.AlertSnapshot) bool { return a.Raised }), nil
+	return r.alertStream(ctx, "alertRaised", func(a events.AlertSnapshot) bool { return a.Raised && r.visible(ctx, alertKey(a)) }), nil
 }
 
 // AlertChanged is the resolver for the alertChanged field.
 func (r *subscriptionResolver) AlertChanged(ctx context.Context) (<-chan *model.Alert, error) {
-	return r.alertStream(ctx, "alertChanged", func(a events.AlertSnapshot) bool { return !a.Raised }), nil
+	return r.alertStream(ctx, "alertChanged", func(a events.AlertSnapshot) bool { return !a.Raised && r.visible(ctx, alertKey(a)) }), nil
 }
 
 // Alert returns generated.AlertResolver implementation.

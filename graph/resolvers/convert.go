@@ -11,7 +11,7 @@ import (
 )
 
 // orderOf converts a stored twin for the client. Personal data is masked
-// unless showPII (the roles issue decides who may see it).
+// unless showPII (see seesPersonal: who is asking, and how).
 func orderOf(s events.TwinSnapshot, showPII bool) *model.Order {
 	t := s.Twin
 	d := t.Details
@@ -38,6 +38,11 @@ func orderOf(s events.TwinSnapshot, showPII bool) *model.Order {
 	if d.Amount != nil {
 		a := d.Amount.String()
 		o.Amount = &a
+	}
+	if showPII {
+		o.BuyerIP, o.BuyerID = nonEmpty(d.BuyerIP), nonEmpty(d.BuyerID)
+	} else {
+		o.BuyerIP, o.BuyerID = nonEmpty(order.MaskIP(d.BuyerIP)), nonEmpty(order.MaskID(d.BuyerID))
 	}
 	if d.Receiver != nil {
 		r := *d.Receiver

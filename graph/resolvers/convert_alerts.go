@@ -1,7 +1,6 @@
 package resolvers
 
 import (
-	"context"
 	"strconv"
 
 	"github.com/towerhq/tower/events"
@@ -65,15 +64,6 @@ func ruleOf(rec detection.RuleRecord) *model.Rule {
 		m.Queue = &r.Actions.Queue
 	}
 	return m
-}
-
-// viewerName is who a change is recorded as.
-func viewerName(ctx context.Context) string {
-	v, _ := ctx.Value(viewerKey{}).(Viewer)
-	if v.Name != "" {
-		return v.Name
-	}
-	return "anonymous"
 }
 
 func parseID(field, id string) (int64, error) {

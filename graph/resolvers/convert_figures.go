@@ -16,17 +16,36 @@ import (
 // maxThroughput bounds each of the station and packer lists.
 const maxThroughput = 100
 
-// figureFilter is what a figures field counts: the scopes it asks for.
-// The caller's own scopes (access control) are to narrow this further,
-// here, in one place.
-func figureFilter(_ context.Context, channel, shop, warehouse, courier *string) figures.Filter {
+// figureFilter counts within the caller's scope, narrowed by the
+// arguments: a channel or warehouse outside the scope is refused.
+func figureFilter(ctx context.Context, channel, shop, warehouse, courier *string) (figures.Filter, error) {
 	one := func(s *string) []string {
 		if s == nil || strings.TrimSpace(*s) == "" {
 			return nil
 		}
 		return []string{strings.TrimSpace(*s)}
 	}
-	return figures.Filter{Channels: one(channel), Shops: one(shop), Warehouses: one(warehouse), Couriers: one(courier)}
+	sc := caller(ctx).Scopes
+	narrow := func(kind string, asked, allowed []string) ([]string, error) {
+		switch {
+		case len(allowed) == 0:
+			return asked, nil
+		case len(asked) == 0:
+			return allowed, nil
+		case slices.Contains(allowed, asked[0]):
+			return asked, nil
+		}
+		return nil, &codedError{code: CodeForbidden, msg: kind + " " + asked[0] + " is outside your scope"}
+	}
+	chs, err := narrow("channel", one(channel), sc.Channels)
+	if err != nil {
+		return figures.Filter{}, err
+	}
+	whs, err := narrow("warehouse", one(warehouse), sc.Warehouses)
+	if err != nil {
+		return figures.Filter{}, err
+	}
+	return figures.Filter{Channels: chs, Shops: one(shop), Warehouses: whs, Couriers: one(courier)}, nil
 }
 
 func healthOf(idx figures.Index, from, at time.Time) *model.Health {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/towerhq/tower/graph/directives"
 )
 
 // Error codes carried in extensions.code; the SPA translates them.
@@ -39,7 +41,14 @@ func PresentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gerr := graphql.DefaultErrorPresenter(ctx, err)
 		var ce *codedError
+		var de *directives.Error
 		switch {
+		case errors.As(err, &de):
+			gerr.Message = de.Msg
+			gerr.Extensions = map[string]any{"code": de.Code}
+			if de.Policy != "" {
+				gerr.Extensions["policy"] = de.Policy
+			}
 		case errors.As(err, &ce):
 			gerr.Message = ce.msg
 			gerr.Extensions = map[string]any{"code": ce.code}

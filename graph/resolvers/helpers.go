@@ -26,6 +26,12 @@ func (r *Resolver) setAlertState(ctx context.Context, id string, state alert.Sta
 	if err != nil {
 		return nil, err
 	}
+	// Outside the caller's scope an alert does not exist.
+	if a, err := r.AlertStore.Alert(ctx, n); errors.Is(err, storage.ErrNotFound) || (err == nil && !r.visible(ctx, alertKey(a))) {
+		return nil, &codedError{code: CodeNotFound, msg: "no alert " + id}
+	} else if err != nil {
+		return nil, err
+	}
 	out, err := r.change(ctx, func(tx bun.Tx) (detection.Outcome, error) {
 		a, err := alerts.SetState(ctx, tx, n, state, viewerName(ctx), r.Time.Now())
 		if err != nil {
@@ -72,6 +78,23 @@ func (r *Resolver) alertStream(ctx context.Context, field string, want func(even
 	return out
 }
 
+func alertKey(a events.AlertSnapshot) order.Key {
+	return order.Key{Channel: a.Channel, OrderNo: a.OrderNo}
+}
+
+// orderView is an order shown inside another answer (an alert's, a work
+// item's): in scope, and masked for cs, since it is not the one-order view.
+func (r *Resolver) orderView(ctx context.Context, k order.Key) (*model.Order, error) {
+	s, err := r.Store.Get(ctx, k)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && !twinInScope(ctx, s)) {
+		return nil, &codedError{code: CodeNotFound, msg: "no order " + k.String()}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return orderOf(s, seesPersonal(ctx, false)), nil
+}
+
 func silenceOf(s storage.Silence) *model.Silence {
 	return &model.Silence{ID: strconv.FormatInt(s.ID, 10), Rule: s.Rule, Scope: s.Scope, Until: s.Until, Reason: s.Reason, CreatedBy: s.CreatedBy}
 }
@@ -83,6 +106,15 @@ func (r *Resolver) updateWorkItem(ctx context.Context, id string, change workIte
 	n, err := parseID("id", id)
 	if err != nil {
 		return nil, err
+	}
+	w, err := r.AlertStore.WorkItem(ctx, n)
+	switch {
+	case errors.Is(err, storage.ErrNotFound) || (err == nil && !r.visible(ctx, order.Key{Channel: w.Channel, OrderNo: w.OrderNo})):
+		return nil, &codedError{code: CodeNotFound, msg: "no work item " + id}
+	case err != nil:
+		return nil, err
+	case !caller(ctx).Role.MayWork(w.Queue):
+		return nil, &codedError{code: CodeForbidden, msg: "the " + caller(ctx).Role.String() + " role does not work the " + w.Queue + " queue"}
 	}
 	out, err := r.change(ctx, func(tx bun.Tx) (detection.Outcome, error) {
 		w, err := change(ctx, tx, n, viewerName(ctx), r.Time.Now())

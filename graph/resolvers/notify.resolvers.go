@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/towerhq/tower/domain/notify"
+	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/graph/model"
 	"github.com/towerhq/tower/internal/notifications"
 	"github.com/towerhq/tower/internal/notifications/robot"
@@ -20,6 +21,9 @@ import (
 
 // SaveNotificationChannel is the resolver for the saveNotificationChannel field.
 func (r *mutationResolver) SaveNotificationChannel(ctx context.Context, input model.NotificationChannelInput) (*model.NotificationChannel, error) {
+	if err := unscoped(ctx); err != nil {
+		return nil, err
+	}
 	c := notify.Channel{Name: strings.TrimSpace(input.Name), Type: input.Type, WebhookURL: input.WebhookURL,
 		Mentions: input.Mentions, MentionMobile: input.MentionMobiles}
 	if input.Secret != nil {
@@ -60,11 +64,17 @@ func (r *mutationResolver) SaveNotificationChannel(ctx context.Context, input mo
 
 // DeleteNotificationChannel is the resolver for the deleteNotificationChannel field.
 func (r *mutationResolver) DeleteNotificationChannel(ctx context.Context, name string) (bool, error) {
+	if err := unscoped(ctx); err != nil {
+		return false, err
+	}
 	return r.NotifyStore.DeleteChannel(ctx, name)
 }
 
 // AddNotificationRoute is the resolver for the addNotificationRoute field.
 func (r *mutationResolver) AddNotificationRoute(ctx context.Context, input model.NotificationRouteInput) (*model.NotificationRoute, error) {
+	if err := unscoped(ctx); err != nil {
+		return nil, err
+	}
 	rc := notify.Route{Channel: input.Channel, Kinds: input.Kinds, Scopes: input.Scopes}
 	if input.MinSeverity != nil {
 		rc.MinSeverity = *input.MinSeverity
@@ -86,6 +96,9 @@ func (r *mutationResolver) AddNotificationRoute(ctx context.Context, input model
 
 // DeleteNotificationRoute is the resolver for the deleteNotificationRoute field.
 func (r *mutationResolver) DeleteNotificationRoute(ctx context.Context, id string) (bool, error) {
+	if err := unscoped(ctx); err != nil {
+		return false, err
+	}
 	n, err := parseID("id", id)
 	if err != nil {
 		return false, err
@@ -105,6 +118,16 @@ func (r *queryResolver) NotificationChannels(ctx context.Context) ([]*model.Noti
 	}
 	for _, c := range cs {
 		out = append(out, channelOf(c, "api"))
+	}
+	// The staff mobiles a robot mentions are for those who edit robots.
+	if !r.Policy.Allows("Mutation.saveNotificationChannel", caller(ctx).Role) {
+		for _, c := range out {
+			masked := make([]string, len(c.MentionMobiles)) // a copy: the slice is the configuration's
+			for i, m := range c.MentionMobiles {
+				masked[i] = order.MaskPhone(m)
+			}
+			c.MentionMobiles = masked
+		}
 	}
 	return out, nil
 }

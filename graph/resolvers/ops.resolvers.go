@@ -16,6 +16,9 @@ import (
 
 // SetClockSpeed is the resolver for the setClockSpeed field.
 func (r *mutationResolver) SetClockSpeed(ctx context.Context, speed float64, at *time.Time) (*model.ClockInfo, error) {
+	if err := unscoped(ctx); err != nil {
+		return nil, err
+	}
 	sc, ok := r.Time.(*clock.Scaled)
 	if !r.Simulation || !ok {
 		return nil, &codedError{code: CodeForbidden, msg: "the clock speed can only be changed on a server in simulation mode"}

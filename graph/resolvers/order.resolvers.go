@@ -10,6 +10,7 @@ import (
 	"errors"
 	"strconv"
 
+	"github.com/towerhq/tower/domain/access"
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/domain/twin"
 	"github.com/towerhq/tower/events"
@@ -45,7 +46,19 @@ func (r *queryResolver) Order(ctx context.Context, channel string, orderNo strin
 	if err != nil {
 		return nil, err
 	}
-	return orderOf(s, canSeePII(ctx)), nil
+	// Outside the caller's scope an order does not exist.
+	if !twinInScope(ctx, s) {
+		return nil, nil
+	}
+	pii := seesPersonal(ctx, true)
+	if pii && caller(ctx).Role.PersonalData() == access.OneOrder && selectsReceiver(ctx) {
+		if pii = takeOneOrder(ctx, k); pii {
+			if err := r.recordPersonalView(ctx, k); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return orderOf(s, pii), nil
 }
 
 // OrderByID is the resolver for the orderById field.
@@ -61,7 +74,10 @@ func (r *queryResolver) OrderByID(ctx context.Context, id string) (*model.Order,
 	if err != nil {
 		return nil, err
 	}
-	return orderOf(s, canSeePII(ctx)), nil
+	if !twinInScope(ctx, s) {
+		return nil, nil
+	}
+	return orderOf(s, seesPersonal(ctx, false)), nil
 }
 
 // Orders is the resolver for the orders field.
@@ -83,6 +99,7 @@ func (r *queryResolver) Orders(ctx context.Context, filter *model.OrderFilter, f
 		}
 		f.UpdatedFrom, f.UpdatedTo = filter.UpdatedFrom, filter.UpdatedTo
 	}
+	f.Scope = caller(ctx).Scopes
 	cur := ""
 	if after != nil {
 		cur = *after
@@ -94,7 +111,7 @@ func (r *queryResolver) Orders(ctx context.Context, filter *model.OrderFilter, f
 	if err != nil {
 		return nil, err
 	}
-	pii := canSeePII(ctx)
+	pii := seesPersonal(ctx, false)
 	conn := &model.OrderConnection{Edges: make([]*model.OrderEdge, 0, len(page.Orders)), PageInfo: &model.PageInfo{HasNextPage: page.HasNext}}
 	for i, s := range page.Orders {
 		conn.Edges = append(conn.Edges, &model.OrderEdge{Cursor: page.Cursors[i], Node: orderOf(s, pii)})
@@ -107,6 +124,13 @@ func (r *queryResolver) Orders(ctx context.Context, filter *model.OrderFilter, f
 
 // Backlog is the resolver for the backlog field.
 func (r *queryResolver) Backlog(ctx context.Context) (*model.Backlog, error) {
+	if sc := caller(ctx).Scopes; !sc.Unlimited() {
+		b, err := r.Store.ScopedBacklog(ctx, sc, r.Now())
+		if err != nil {
+			return nil, err
+		}
+		return backlogOf(b), nil
+	}
 	b, err := r.Store.Backlog(ctx, r.Now())
 	if err != nil {
 		return nil, err
@@ -123,12 +147,14 @@ func (r *subscriptionResolver) OrderUpdated(ctx context.Context, channel string,
 	const field = "orderUpdated"
 	mb := r.Hub.SubscribeOrder(ctx, k)
 	out := make(chan *model.Order, 1)
-	pii := canSeePII(ctx)
+	// Pushes are never the one-order view that unmasks for cs: each would
+	// be an unaudited look at the buyer.
+	pii := seesPersonal(ctx, false)
 	r.Metrics.Subscriptions.WithLabelValues(field).Inc()
 	go func() {
 		defer r.Metrics.Subscriptions.WithLabelValues(field).Dec()
-		live.Pump(ctx, mb, r.OrderPushInterval, out,
-			func(s events.TwinSnapshot) *model.Order { return orderOf(s, pii) },
+		live.PumpSome(ctx, mb, r.OrderPushInterval, out,
+			func(s events.TwinSnapshot) (*model.Order, bool) { return orderOf(s, pii), twinInScope(ctx, s) },
 			func(n int) { r.Metrics.SubscriptionDrops.WithLabelValues(field).Add(float64(n)) })
 	}()
 	return out, nil
@@ -139,10 +165,23 @@ func (r *subscriptionResolver) BacklogChanged(ctx context.Context) (<-chan *mode
 	const field = "backlogChanged"
 	mb := r.Hub.SubscribeBacklog(ctx)
 	out := make(chan *model.Backlog, 1)
+	conv, interval := func(b events.Backlog) (*model.Backlog, bool) { return backlogOf(b), true }, r.BacklogPushInterval
+	if sc := caller(ctx).Scopes; !sc.Unlimited() {
+		// The hub's counts are everyone's: a scoped subscriber's are
+		// counted again on each change, at most every scopedBacklogEvery.
+		interval = max(interval, scopedBacklogEvery)
+		conv = func(b events.Backlog) (*model.Backlog, bool) {
+			sb, err := r.Store.ScopedBacklog(ctx, sc, b.At)
+			if err != nil {
+				return nil, false // the next change tries again
+			}
+			return backlogOf(sb), true
+		}
+	}
 	r.Metrics.Subscriptions.WithLabelValues(field).Inc()
 	go func() {
 		defer r.Metrics.Subscriptions.WithLabelValues(field).Dec()
-		live.Pump(ctx, mb, r.BacklogPushInterval, out, backlogOf,
+		live.PumpSome(ctx, mb, interval, out, conv,
 			func(n int) { r.Metrics.SubscriptionDrops.WithLabelValues(field).Add(float64(n)) })
 	}()
 	return out, nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/graph/generated"
 	"github.com/towerhq/tower/graph/model"
@@ -53,11 +54,14 @@ func (r *queryResolver) WorkItems(ctx context.Context, queue string, status *str
 	if n < 1 || n > 500 {
 		return nil, badInput("first", "first must be between 1 and 500")
 	}
+	if err := mayRead(ctx, queue); err != nil {
+		return nil, err
+	}
 	st := ""
 	if status != nil {
 		st = *status
 	}
-	ws, err := r.AlertStore.WorkItems(ctx, queue, st, n)
+	ws, err := r.AlertStore.WorkItems(ctx, queue, st, caller(ctx).Scopes, n)
 	if err != nil {
 		return nil, err
 	}
@@ -70,6 +74,12 @@ func (r *queryResolver) WorkItems(ctx context.Context, queue string, status *str
 
 // WorkItemChanged is the resolver for the workItemChanged field.
 func (r *subscriptionResolver) WorkItemChanged(ctx context.Context, queue *string) (<-chan *model.WorkItem, error) {
+	if queue != nil {
+		if err := mayRead(ctx, *queue); err != nil {
+			return nil, err
+		}
+	}
+	role := caller(ctx).Role
 	in := r.Hub.SubscribeWorkItems(ctx)
 	out := make(chan *model.WorkItem, 16)
 	go func() {
@@ -79,7 +89,7 @@ func (r *subscriptionResolver) WorkItemChanged(ctx context.Context, queue *strin
 			case <-ctx.Done():
 				return
 			case w := <-in:
-				if queue != nil && w.Queue != *queue {
+				if (queue != nil && w.Queue != *queue) || !role.MayRead(w.Queue) || !r.visible(ctx, order.Key{Channel: w.Channel, OrderNo: w.OrderNo}) {
 					continue
 				}
 				select {
@@ -95,7 +105,7 @@ func (r *subscriptionResolver) WorkItemChanged(ctx context.Context, queue *strin
 
 // Order is the resolver for the order field.
 func (r *workItemResolver) Order(ctx context.Context, obj *model.WorkItem) (*model.Order, error) {
-	return r.Query().Order(ctx, obj.Channel, obj.OrderNo)
+	return r.orderView(ctx, order.Key{Channel: obj.Channel, OrderNo: obj.OrderNo})
 }
 
 // WorkItem returns generated.WorkItemResolver implementation.

@@ -12,6 +12,8 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/towerhq/tower/events"
+	"github.com/towerhq/tower/graph/directives"
+	"github.com/towerhq/tower/internal/auth"
 	"github.com/towerhq/tower/internal/clock"
 	"github.com/towerhq/tower/internal/config"
 	"github.com/towerhq/tower/internal/detection"
@@ -52,6 +54,28 @@ type Resolver struct {
 	FigurePushInterval time.Duration
 	System             figures.SystemOptions
 	Log                *slog.Logger
+	// Auth holds accounts and tokens; Policy is the schema's @hasRole.
+	Auth   *auth.Service
+	Policy *directives.Policy
+
+	// Checks are the node's readiness checks; Sources its ingest sources
+	// (for systemHealth).
+	Checks  []HealthCheck
+	Sources []Source
+
+	wh warehouses
+}
+
+// HealthCheck is one readiness condition of the node.
+type HealthCheck struct {
+	Name  string
+	Check func(context.Context) error
+}
+
+// Source is a configured ingest source.
+type Source struct {
+	Name, Type string
+	Reconciled bool
 }
 
 // change runs f in a transaction and publishes the alert and work-item

@@ -1,24 +1,63 @@
 package resolvers
 
-import "context"
+import (
+	"context"
+	"errors"
 
-type viewerKey struct{}
+	"github.com/towerhq/tower/domain/access"
+	"github.com/towerhq/tower/graph/model"
+	"github.com/towerhq/tower/internal/auth"
+)
 
-// Viewer is who is asking. Until roles exist every caller is anonymous and
-// sees personal data masked.
-type Viewer struct {
-	Role string
-	Name string
+// caller is who is asking; @hasRole has made sure there is someone.
+func caller(ctx context.Context) access.Principal {
+	p, _ := access.FromContext(ctx)
+	return p
 }
 
-// WithViewer attaches v to ctx (set by the server's auth middleware).
-func WithViewer(ctx context.Context, v Viewer) context.Context {
-	return context.WithValue(ctx, viewerKey{}, v)
+// viewerName is who a change is recorded as.
+func viewerName(ctx context.Context) string {
+	if p, ok := access.FromContext(ctx); ok {
+		return p.Actor()
+	}
+	return "anonymous"
 }
 
-// canSeePII: customer service and admins need names, phones and addresses
-// to answer buyers; everyone else sees them masked.
-func canSeePII(ctx context.Context) bool {
-	v, _ := ctx.Value(viewerKey{}).(Viewer)
-	return v.Role == "cs" || v.Role == "admin"
+// grant reads a role and scopes given to a new account or token.
+func grant(role model.Role, scopes []string) (access.Role, access.Scopes, error) {
+	ro, err := access.ParseRole(string(role))
+	if err != nil {
+		return ro, access.Scopes{}, badInput("role", err.Error())
+	}
+	sc, err := access.ParseScopes(scopes)
+	if err != nil {
+		return ro, sc, badInput("scopes", err.Error())
+	}
+	return ro, sc, nil
+}
+
+// authError gives account and token problems their codes.
+func authError(err error) error {
+	var ie *auth.InputError
+	switch {
+	case errors.As(err, &ie):
+		return badInput(ie.Field, ie.Reason)
+	case errors.Is(err, auth.ErrNotFound):
+		return &codedError{code: CodeNotFound, msg: err.Error()}
+	case errors.Is(err, auth.ErrExists):
+		return &codedError{code: CodeConflict, msg: err.Error()}
+	case errors.Is(err, auth.ErrLastAdmin):
+		return &codedError{code: CodeConflict, msg: err.Error()}
+	}
+	return err
+}
+
+func userOf(u auth.User) *model.User {
+	return &model.User{Name: u.Name, Role: model.Role(u.Role.String()), Scopes: nonNilStrings(u.Scopes.Strings()), Disabled: u.Disabled,
+		Demo: u.Demo, LastLoginAt: u.LastLoginAt, CreatedAt: u.CreatedAt, CreatedBy: u.CreatedBy}
+}
+
+func tokenOf(t auth.Token) *model.APIToken {
+	return &model.APIToken{Name: t.Name, Prefix: t.Prefix, Role: model.Role(t.Role.String()), Scopes: nonNilStrings(t.Scopes.Strings()),
+		CreatedAt: t.CreatedAt, CreatedBy: t.CreatedBy, ExpiresAt: t.ExpiresAt, LastUsedAt: t.LastUsedAt, RevokedAt: t.RevokedAt}
 }

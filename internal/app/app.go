@@ -19,7 +19,10 @@ import (
 	dfigures "github.com/towerhq/tower/domain/figures"
 	"github.com/towerhq/tower/domain/rules"
 	"github.com/towerhq/tower/events"
+	"github.com/towerhq/tower/graph/directives"
+	"github.com/towerhq/tower/graph/generated"
 	"github.com/towerhq/tower/graph/resolvers"
+	"github.com/towerhq/tower/internal/auth"
 	"github.com/towerhq/tower/internal/clock"
 	"github.com/towerhq/tower/internal/config"
 	"github.com/towerhq/tower/internal/detection"
@@ -55,6 +58,11 @@ type Node struct {
 	apiDB   *bun.DB
 	Bus     events.Bus
 	Metrics *metrics.Metrics
+	// Auth holds the accounts, sessions and API tokens.
+	Auth *auth.Service
+	// demo are the accounts seeded in dev mode, all with demoPassword.
+	demo         []DemoAccount
+	demoPassword string
 
 	detector  *detection.Detector
 	scheduler *timers.Scheduler
@@ -182,6 +190,28 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		return nil, err
 	}
 
+	n.Auth = auth.New(n.apiDB, auth.Options{
+		SessionTTL: cfg.Auth.SessionTTL, SessionIdle: cfg.Auth.SessionIdle, Logger: log.With("component", "auth"),
+		Failed: func(reason string) { n.Metrics.Logins.WithLabelValues(reason).Inc() },
+	})
+	switch {
+	case cfg.Mode == "production":
+		if err := checkProductionAccounts(ctx, n.Auth); err != nil {
+			return nil, err
+		}
+	case cfg.Auth.Demo(cfg.Mode):
+		if n.demo, n.demoPassword, err = seedDemo(ctx, n.Auth, cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	// Every root field must say who may use it, or the node does not start.
+	policy, err := directives.FromSchema(generated.NewExecutableSchema(generated.Config{}).Schema())
+	if err != nil {
+		return nil, err
+	}
+	metricsNets, _ := config.ParsePrefixes(cfg.Auth.MetricsNetworks) // checked by Validate
+	proxies, _ := config.ParsePrefixes(cfg.Auth.TrustedProxies)
+
 	n.notifier = notifier.New(notifier.Options{
 		DB: n.DB, File: cfg.Notify, BaseURL: cfg.PublicURL, Metrics: n.Metrics,
 		Logger: log.With("component", "notify"), Now: n.now,
@@ -221,6 +251,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		DB:                  n.apiDB, Bus: n.Bus, AlertStore: storage.NewAlerts(n.apiDB), RuleStore: apiRules,
 		Time: n.Clock, Simulation: cfg.Mode == "simulation",
 		NotifyStore: n.notifier.Store(), NotifyFile: cfg.Notify,
+		Auth: n.Auth, Policy: policy,
+		Checks: healthChecks(n.readiness()), Sources: sourceList(cfg, n.sources),
 		Poison:  n.poison,
 		Figures: figureReader, FigurePushInterval: cfg.Figures.PushInterval, System: system, Log: log,
 	}
@@ -231,6 +263,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		Resolver: res, AllowedOrigins: cfg.GraphQL.AllowedOrigins, KeepAlive: cfg.GraphQL.KeepAlive,
 		Ready:   n.readiness(),
 		Metrics: n.Metrics, Logger: log, Now: n.now,
+		Auth: server.Auth{
+			Service: n.Auth, Policy: policy, SecureCookies: cfg.SecureCookies(),
+			MetricsNetworks: metricsNets, TrustedProxies: proxies, RevalidateEvery: cfg.Auth.RevalidateEvery,
+		},
 	})
 	return n, nil
 }
@@ -492,4 +528,26 @@ func (n *Node) closeStorage() {
 			n.log.Error("stop project-local PostgreSQL", "err", err)
 		}
 	}
+}
+
+// healthChecks are the readiness checks, for systemHealth.
+func healthChecks(cs []server.Check) []resolvers.HealthCheck {
+	out := make([]resolvers.HealthCheck, len(cs))
+	for i, c := range cs {
+		out[i] = resolvers.HealthCheck{Name: c.Name, Check: c.Check}
+	}
+	return out
+}
+
+// sourceList names the configured sources and which are reconciled.
+func sourceList(cfg config.Config, pulled []reconcile.Source) []resolvers.Source {
+	out := make([]resolvers.Source, 0, len(cfg.Sources))
+	for _, s := range cfg.Sources {
+		rs := resolvers.Source{Name: s.Name, Type: s.Type}
+		for _, p := range pulled {
+			rs.Reconciled = rs.Reconciled || p.Name == s.Name
+		}
+		out = append(out, rs)
+	}
+	return out
 }

@@ -2,17 +2,23 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/towerhq/tower/domain/access"
+	"github.com/towerhq/tower/internal/auth"
 )
 
 // TestBrowser drives the real SPA in Debian's headless chromium
-// (webapp/e2e, playwright-core) against a real server: the backlog on screen
-// moves when a signed webhook arrives, without a reload. `make test` installs
-// chromium and the npm packages and sets TOWER_BROWSER_TESTS=1.
+// (webapp/e2e, playwright-core) against a real server: the backlog on
+// screen moves when a signed webhook arrives, without a reload; people log
+// in as their role, see the pages it may use and are refused the others.
+// `make test` installs chromium and the npm packages and sets
+// TOWER_BROWSER_TESTS=1.
 func TestBrowser(t *testing.T) {
 	if os.Getenv("TOWER_BROWSER_TESTS") == "" {
 		t.Skip("set TOWER_BROWSER_TESTS=1 (make test does) to run the browser tests")
@@ -27,11 +33,24 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 	s := startServer(t)
+	// One account per role (the warehouse lead limited to HZ-01), logged
+	// into through the login page by the tests.
+	accounts := map[string]map[string]string{}
+	for _, r := range access.Roles {
+		name, pw := uniq("e2e-"+r.String()+"-"), "e2e password "+uniq("")
+		scopes, _ := access.ParseScopes(scopesFor(r))
+		if _, err := s.App.Auth.CreateUser(context.Background(), auth.NewUser{Name: name, Role: r, Scopes: scopes, Password: pw}, "test"); err != nil {
+			t.Fatal(err)
+		}
+		accounts[r.String()] = map[string]string{"name": name, "password": pw}
+	}
+	rawAccounts, _ := json.Marshal(accounts)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", "--test", "--test-concurrency=1", "e2e/")
 	cmd.Dir = webapp
-	cmd.Env = append(os.Environ(), "TOWER_URL="+s.URL, "TOWER_WEBHOOK_SOURCE=erp", "TOWER_WEBHOOK_SECRET="+s.Secret)
+	cmd.Env = append(os.Environ(), "TOWER_URL="+s.URL, "TOWER_WEBHOOK_SOURCE=erp", "TOWER_WEBHOOK_SECRET="+s.Secret,
+		"TOWER_ACCOUNTS="+string(rawAccounts))
 	out, err := cmd.CombinedOutput()
 	t.Logf("node --test e2e/:\n%s", out)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/towerhq/tower/domain/access"
 	"github.com/towerhq/tower/internal/config"
 	"github.com/towerhq/tower/internal/platforms/standard"
 )
@@ -53,7 +54,8 @@ func TestWebhookToSubscriptionPush(t *testing.T) {
 	for _, proto := range []string{"graphql-transport-ws", "graphql-ws"} {
 		t.Run(proto, func(t *testing.T) {
 			s := startServer(t)
-			c := dialGraphQL(t, s.URL, proto, nil)
+			// An operations manager: pushes carry personal data masked.
+			c := dialGraphQL(t, s.URL, proto, map[string]any{"Authorization": "Bearer " + s.tokenFor(t, access.Ops)})
 			no := uniq("E")
 			orders, _ := c.subscribe("1", orderSub, map[string]any{"c": "douyin", "n": no})
 			backlog, _ := c.subscribe("2", backlogSub, nil)
@@ -74,7 +76,7 @@ func TestWebhookToSubscriptionPush(t *testing.T) {
 			if op.OrderUpdated.Stage != "PAID" || len(op.OrderUpdated.Timeline) != 1 || op.OrderUpdated.Timeline[0].Type != "order.paid" {
 				t.Fatalf("push: %+v", op.OrderUpdated)
 			}
-			// Anonymous viewers get personal data masked.
+			// Roles without personal-data rights get it masked.
 			if op.OrderUpdated.Receiver.Name != "张*" || op.OrderUpdated.Receiver.Phone != "138****1234" {
 				t.Errorf("receiver not masked: %+v", op.OrderUpdated.Receiver)
 			}

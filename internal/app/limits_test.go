@@ -53,7 +53,10 @@ func TestAPICostModel(t *testing.T) {
 func TestGraphQLBodyLimit(t *testing.T) {
 	s := startServer(t)
 	big := `{"query":"query { rules { name } }","variables":{"pad":"` + strings.Repeat("x", 2<<20) + `"}}`
-	resp, err := http.Post(s.URL+"/graphql", "application/json", strings.NewReader(big))
+	req, _ := http.NewRequest("POST", s.URL+"/graphql", strings.NewReader(big))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+s.Token)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,8 +65,9 @@ func TestGraphQLBodyLimit(t *testing.T) {
 		t.Errorf("2 MiB body: status %d, want 413", resp.StatusCode)
 	}
 	// Without a length up front (chunked), the reader stops at the limit.
-	req, _ := http.NewRequest("POST", s.URL+"/graphql", struct{ *bytes.Reader }{bytes.NewReader([]byte(big))})
+	req, _ = http.NewRequest("POST", s.URL+"/graphql", struct{ *bytes.Reader }{bytes.NewReader([]byte(big))})
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+s.Token)
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/towerhq/tower/events"
+	"github.com/towerhq/tower/internal/audit"
 	"github.com/towerhq/tower/internal/figures"
 	"github.com/towerhq/tower/internal/ingest"
 	"github.com/towerhq/tower/internal/notifications/notifier"
@@ -47,6 +48,17 @@ func (n *Node) prune(ctx context.Context) {
 			case pruned > 0:
 				n.log.Info("refused-delivery retention: pruned audit rows", "rows", pruned, "older_than", keep)
 			}
+		}
+		if keep := n.cfg.Auth.AuditRetention; keep > 0 {
+			// Wall-clock time: audit entries are dated by it.
+			if pruned, err := audit.Prune(ctx, n.DB, time.Now().Add(-keep)); err != nil && ctx.Err() == nil {
+				n.log.Warn("audit retention", "err", err)
+			} else if pruned > 0 {
+				n.log.Info("audit retention: pruned entries", "entries", pruned, "older_than", keep)
+			}
+		}
+		if _, err := n.Auth.Prune(ctx); err != nil && ctx.Err() == nil {
+			n.log.Warn("session retention", "err", err)
 		}
 		now := n.now()
 		pruned, err := figures.Prune(ctx, n.DB, now.Add(-n.cfg.Figures.MinuteRetention), now)

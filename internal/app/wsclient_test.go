@@ -2,9 +2,11 @@ package app
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,13 +24,31 @@ type wsClient struct {
 	errs   map[string]chan json.RawMessage
 	kinds  chan string // every message type seen, for keep-alive checks
 	closed chan struct{}
+	// code is the close code the server sent, once closed (0: none).
+	code   atomic.Int32
 	ending bool // set once the test sends its close frame; later writes are the server racing us, not errors
 }
 
+// dialGraphQL connects and sends connection_init with payload; a nil
+// payload carries the admin token of the test server at baseURL.
 func dialGraphQL(t testing.TB, baseURL, proto string, payload map[string]any) *wsClient {
 	t.Helper()
+	if payload == nil {
+		payload = map[string]any{}
+		if tok, ok := adminTokens.Load(baseURL); ok {
+			payload["Authorization"] = "Bearer " + tok.(string)
+		}
+	}
+	return dialWith(t, baseURL, proto, payload, nil)
+}
+
+// dialWith is dialGraphQL with the upgrade request's headers h.
+func dialWith(t testing.TB, baseURL, proto string, payload map[string]any, h http.Header) *wsClient {
+	t.Helper()
 	d := websocket.Dialer{Subprotocols: []string{proto}, HandshakeTimeout: 5 * time.Second}
-	h := http.Header{}
+	if h == nil {
+		h = http.Header{}
+	}
 	h.Set("Origin", baseURL)
 	conn, resp, err := d.Dial("ws"+strings.TrimPrefix(baseURL, "http")+"/graphql", h)
 	if err != nil {
@@ -39,9 +59,6 @@ func dialGraphQL(t testing.TB, baseURL, proto string, payload map[string]any) *w
 	}
 	c := &wsClient{t: t, conn: conn, proto: proto, byID: map[string]chan json.RawMessage{},
 		errs: map[string]chan json.RawMessage{}, kinds: make(chan string, 1024), closed: make(chan struct{})}
-	if payload == nil {
-		payload = map[string]any{}
-	}
 	c.write(map[string]any{"type": "connection_init", "payload": payload})
 	var ack struct{ Type string }
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -81,6 +98,10 @@ func (c *wsClient) read() {
 			Payload json.RawMessage `json:"payload"`
 		}
 		if err := c.conn.ReadJSON(&m); err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				c.code.Store(int32(ce.Code))
+			}
 			return
 		}
 		select {
@@ -140,5 +161,54 @@ func next(t testing.TB, ch <-chan json.RawMessage, timeout time.Duration, v any)
 		}
 	case <-time.After(timeout):
 		t.Fatalf("no push within %s", timeout)
+	}
+}
+
+// closedWith waits for the server to close c and returns its close code.
+func (c *wsClient) closedWith(t testing.TB, timeout time.Duration) int {
+	t.Helper()
+	select {
+	case <-c.closed:
+		return int(c.code.Load())
+	case <-time.After(timeout):
+		t.Fatalf("the server did not close the websocket within %s", timeout)
+		return 0
+	}
+}
+
+// dialRefused connects, sends connection_init with payload (and the
+// upgrade request's header h), and returns the close code the server
+// answers with instead of connection_ack (0 if it acknowledged).
+func dialRefused(t testing.TB, baseURL, proto string, payload map[string]any, h http.Header) int {
+	t.Helper()
+	d := websocket.Dialer{Subprotocols: []string{proto}, HandshakeTimeout: 5 * time.Second}
+	if h == nil {
+		h = http.Header{}
+	}
+	h.Set("Origin", baseURL)
+	conn, resp, err := d.Dial("ws"+strings.TrimPrefix(baseURL, "http")+"/graphql", h)
+	if err != nil {
+		t.Fatalf("dial: %v (%v)", err, resp)
+	}
+	defer conn.Close()
+	if payload == nil {
+		payload = map[string]any{}
+	}
+	if err := conn.WriteJSON(map[string]any{"type": "connection_init", "payload": payload}); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		var m struct{ Type string }
+		if err := conn.ReadJSON(&m); err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				return ce.Code
+			}
+			t.Fatalf("websocket ended without a close frame: %v", err)
+		}
+		if m.Type == "connection_ack" {
+			return 0
+		}
 	}
 }

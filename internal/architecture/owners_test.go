@@ -51,6 +51,11 @@ var owners = map[string]string{
 	"notification_revision":   "internal/storage",
 	"notification_deliveries": "internal/notifications",
 	"notification_outbox":     "internal/notifications",
+	// Accounts, sessions and API tokens; the audit log of who did what.
+	"users":      "internal/auth",
+	"sessions":   "internal/auth",
+	"api_tokens": "internal/auth",
+	"audit_log":  "internal/audit",
 }
 
 // busOwner writes the bus tables (watermill_*), through watermill-sql.

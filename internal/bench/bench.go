@@ -19,7 +19,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/towerhq/tower/domain/access"
 	"github.com/towerhq/tower/internal/app"
+	"github.com/towerhq/tower/internal/auth"
 	"github.com/towerhq/tower/internal/config"
 	"github.com/towerhq/tower/internal/platforms/standard"
 )
@@ -112,6 +114,8 @@ func Run(ctx context.Context, cfg config.Config, o Options, progress io.Writer) 
 	ncfg := cfg
 	ncfg.Mode, ncfg.HTTPAddr, ncfg.DebugAddr, ncfg.DatabaseURL, ncfg.NodeName = "dev", "127.0.0.1:0", "", db.url, "bench"
 	ncfg.Simulator.Enabled = false
+	noDemo := false
+	ncfg.Auth.DemoAccounts = &noDemo
 	ncfg.Notify = config.Notify{}
 	ncfg.Sources = []config.Source{{Name: "bench", Type: standard.Type, Settings: standard.Settings{Secrets: []string{secret}}}}
 	if err := ncfg.Validate(); err != nil {
@@ -133,6 +137,11 @@ func Run(ctx context.Context, cfg config.Config, o Options, progress io.Writer) 
 		defer cancel()
 		_ = node.Shutdown(sctx)
 	}()
+	// Subscribers watch as an operations manager's dashboard does.
+	token, _, err := node.Auth.CreateToken(ctx, auth.NewToken{Name: "bench-subscribers", Role: access.Ops}, "tower bench")
+	if err != nil {
+		return nil, err
+	}
 	snd := newSender(url, "bench", secret, o.Senders*2)
 
 	// Warm up: connections, prepared statements, rule programs.
@@ -181,7 +190,7 @@ func Run(ctx context.Context, cfg config.Config, o Options, progress io.Writer) 
 	}
 	step("  %.0f events/s acknowledged (%.2f× the one-per-commit ceiling)", r.SingleEventsPerS, r.SingleRatio)
 
-	subs, heapPer, err := openSubscribers(url, o.Subscribers, step)
+	subs, heapPer, err := openSubscribers(url, token, o.Subscribers, step)
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +208,7 @@ func Run(ctx context.Context, cfg config.Config, o Options, progress io.Writer) 
 	}
 
 	step("fixed load: %d events/s open loop for %s, with push probes", o.Rate, phase)
-	fx, err := fixedLoad(ctx, snd, url, o.Rate, phase)
+	fx, err := fixedLoad(ctx, snd, url, token, o.Rate, phase)
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +232,7 @@ func Run(ctx context.Context, cfg config.Config, o Options, progress io.Writer) 
 
 // openSubscribers opens n backlog subscribers and returns them with the
 // heap they cost, per subscription (both ends: they share the process).
-func openSubscribers(url string, n int, step func(string, ...any)) ([]*subscriber, float64, error) {
+func openSubscribers(url, token string, n int, step func(string, ...any)) ([]*subscriber, float64, error) {
 	if n == 0 {
 		return nil, 0, nil
 	}
@@ -231,7 +240,7 @@ func openSubscribers(url string, n int, step func(string, ...any)) ([]*subscribe
 	before := heapInUse()
 	subs := make([]*subscriber, 0, n)
 	for i := range n {
-		s, err := dial(url)
+		s, err := dial(url, token)
 		if err != nil {
 			for _, s := range subs {
 				s.close()
@@ -259,7 +268,7 @@ type fixed struct {
 // the answers (open loop: a slow answer does not slow the sending), and
 // measures each answer from its scheduled time; every 20th order is
 // watched by an orderUpdated probe, measuring event → push.
-func fixedLoad(ctx context.Context, snd *sender, url string, rate int, d time.Duration) (fixed, error) {
+func fixedLoad(ctx context.Context, snd *sender, url, token string, rate int, d time.Duration) (fixed, error) {
 	var out fixed
 	total := int(float64(rate) * d.Seconds())
 	const every = 20
@@ -269,7 +278,7 @@ func fixedLoad(ctx context.Context, snd *sender, url string, rate int, d time.Du
 	var probeNos []string
 	for i := 0; i*every < total; i++ {
 		if i%40 == 0 {
-			p, err := dial(url)
+			p, err := dial(url, token)
 			if err != nil {
 				return out, err
 			}

@@ -26,7 +26,7 @@ type subscriber struct {
 	done    chan struct{}
 }
 
-func dial(baseURL string) (*subscriber, error) {
+func dial(baseURL, token string) (*subscriber, error) {
 	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}, HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize: 1024, WriteBufferSize: 1024}
 	h := http.Header{}
@@ -36,7 +36,7 @@ func dial(baseURL string) (*subscriber, error) {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
 	s := &subscriber{conn: conn, watched: map[string]chan time.Time{}, done: make(chan struct{})}
-	if err := s.write(map[string]any{"type": "connection_init", "payload": map[string]any{}}); err != nil {
+	if err := s.write(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token}}); err != nil {
 		conn.Close()
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
@@ -60,6 +61,49 @@ type Config struct {
 	Figures   Figures   `yaml:"figures"`
 	// PublicURL is how people reach this server (links in robot messages).
 	PublicURL string `yaml:"public_url"`
+	Auth      Auth   `yaml:"auth"`
+}
+
+// Auth configures logins, sessions and the audit log.
+type Auth struct {
+	// SessionTTL ends a browser session this long after login;
+	// SessionIdle after this long without a request.
+	SessionTTL  time.Duration `yaml:"session_ttl"`
+	SessionIdle time.Duration `yaml:"session_idle"`
+	// SecureCookies sends the session cookie over HTTPS only; by default
+	// on when public_url is https.
+	SecureCookies *bool `yaml:"secure_cookies"`
+	// AuditRetention is how long audit entries are kept.
+	AuditRetention time.Duration `yaml:"audit_retention"`
+	// MetricsNetworks may read /metrics without a token (CIDRs; default
+	// loopback only). Elsewhere /metrics needs an it or admin API token.
+	MetricsNetworks []string `yaml:"metrics_networks"`
+	// TrustedProxies are reverse proxies (CIDRs) whose X-Forwarded-For
+	// names the caller, for login throttling and the audit log.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// RevalidateEvery rechecks open websockets' credentials, so that a
+	// token revoked on another node or by the command line closes them.
+	RevalidateEvery time.Duration `yaml:"revalidate_every"`
+	// DemoAccounts seeds one account per role with a development
+	// password (dev and simulation modes; production refuses it).
+	DemoAccounts *bool `yaml:"demo_accounts"`
+}
+
+// Demo reports whether demo accounts are seeded: by default outside
+// production.
+func (a Auth) Demo(mode string) bool {
+	if a.DemoAccounts != nil {
+		return *a.DemoAccounts
+	}
+	return mode != "production"
+}
+
+// Secure reports whether the session cookie is Secure.
+func (c Config) SecureCookies() bool {
+	if c.Auth.SecureCookies != nil {
+		return *c.Auth.SecureCookies
+	}
+	return strings.HasPrefix(c.PublicURL, "https://")
 }
 
 // Notify configures where alerts are sent.
@@ -217,6 +261,10 @@ func Default() Config {
 			RefusedPerSecond: 5, RefusedBurst: 50, RefusedRetention: 7 * 24 * time.Hour,
 		},
 		Simulator: Simulator{OrdersPerDay: 20000, Speed: 20, PullAddr: "127.0.0.1:9090"},
+		Auth: Auth{
+			SessionTTL: 12 * time.Hour, SessionIdle: 2 * time.Hour, AuditRetention: 365 * 24 * time.Hour,
+			MetricsNetworks: []string{"127.0.0.0/8", "::1/128"}, RevalidateEvery: 5 * time.Second,
+		},
 		GraphQL: GraphQL{
 			BacklogPushInterval: 250 * time.Millisecond,
 			KeepAlive:           15 * time.Second,
@@ -275,6 +323,21 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 			return fmt.Errorf("config: TOWER_INGEST_BATCH_WAIT=%q: want a duration like 2ms", v)
 		}
 		c.Ingest.BatchWait = d
+	}
+	for k, p := range map[string]*time.Duration{
+		"TOWER_AUTH_SESSION_TTL": &c.Auth.SessionTTL, "TOWER_AUTH_SESSION_IDLE": &c.Auth.SessionIdle,
+		"TOWER_AUTH_AUDIT_RETENTION": &c.Auth.AuditRetention,
+	} {
+		if v := getenv(k); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("config: %s=%q: want a duration like 12h", k, v)
+			}
+			*p = d
+		}
+	}
+	if v := getenv("TOWER_AUTH_METRICS_NETWORKS"); v != "" {
+		c.Auth.MetricsNetworks = strings.Split(v, ",")
 	}
 	if v := getenv("TOWER_INGEST_MAX_BODY_BYTES"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -392,6 +455,23 @@ func (c *Config) Validate() error {
 	if c.GraphQL.BacklogPushInterval < 10*time.Millisecond {
 		bad("graphql.backlog_push_interval", "%s is below 10ms", c.GraphQL.BacklogPushInterval)
 	}
+	if c.Auth.SessionTTL < time.Minute || c.Auth.SessionIdle < time.Minute {
+		bad("auth.session_ttl", "session_ttl and session_idle must be at least 1m")
+	}
+	if c.Auth.AuditRetention < 24*time.Hour {
+		bad("auth.audit_retention", "%s is below 24h", c.Auth.AuditRetention)
+	}
+	if c.Auth.RevalidateEvery < 100*time.Millisecond || c.Auth.RevalidateEvery > time.Minute {
+		bad("auth.revalidate_every", "%s is outside 100ms..1m", c.Auth.RevalidateEvery)
+	}
+	for key, nets := range map[string][]string{"auth.metrics_networks": c.Auth.MetricsNetworks, "auth.trusted_proxies": c.Auth.TrustedProxies} {
+		if _, err := ParsePrefixes(nets); err != nil {
+			bad(key, "%v", err)
+		}
+	}
+	if c.Mode == "production" && c.Auth.Demo(c.Mode) {
+		bad("auth.demo_accounts", "demo accounts never exist in production mode")
+	}
 	errs = append(errs, c.Figures.check()...)
 	if c.Simulator.Enabled && c.Mode == "production" {
 		bad("simulator.enabled", "the simulator never runs in production mode")
@@ -498,4 +578,22 @@ func (c Config) Redacted() Config {
 		}
 	}
 	return r
+}
+
+// ParsePrefixes reads CIDRs (a bare address is a /32 or /128).
+func ParsePrefixes(ss []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(ss))
+	for _, s := range ss {
+		s = strings.TrimSpace(s)
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a CIDR or an address", s)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }

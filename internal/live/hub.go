@@ -298,6 +298,12 @@ func (m *Mailbox[T]) Take() (v T, ok bool, replaced int) {
 // Pump moves values from mb to out, at most one per interval, until ctx
 // ends; each send carries the newest value. conv maps to the client's type.
 func Pump[T, U any](ctx context.Context, mb *Mailbox[T], interval time.Duration, out chan<- U, conv func(T) U, onReplaced func(int)) {
+	PumpSome(ctx, mb, interval, out, func(v T) (U, bool) { return conv(v), true }, onReplaced)
+}
+
+// PumpSome is Pump for subscribers that see only some values: conv says
+// whether to send v at all (e.g. an order that left the caller's scope).
+func PumpSome[T, U any](ctx context.Context, mb *Mailbox[T], interval time.Duration, out chan<- U, conv func(T) (U, bool), onReplaced func(int)) {
 	defer close(out)
 	var last time.Time
 	for {
@@ -322,8 +328,12 @@ func Pump[T, U any](ctx context.Context, mb *Mailbox[T], interval time.Duration,
 		if replaced > 0 && onReplaced != nil {
 			onReplaced(replaced)
 		}
+		u, send := conv(v)
+		if !send {
+			continue
+		}
 		select {
-		case out <- conv(v):
+		case out <- u:
 			last = time.Now()
 		case <-ctx.Done():
 			return

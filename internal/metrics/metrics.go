@@ -39,6 +39,9 @@ type Metrics struct {
 	DeadlinesDeferred  prometheus.Counter       // deadlines put back: their order was being written
 	NotificationsSent  *prometheus.CounterVec   // channel, result
 	NotifyLatency      prometheus.Histogram     // alert raised -> robot message sent, seconds
+
+	Logins       *prometheus.CounterVec // result: ok, or why it failed
+	AuthRefusals *prometheus.CounterVec // why: unauthenticated, csrf, forbidden_ws, revoked_ws
 }
 
 // New registers every collector on a fresh registry.
@@ -144,6 +147,13 @@ func New() *Metrics {
 		m.EventsStored, m.EventsPublished, m.HandlerLag, m.HandlerFailures, m.HandlerMessages, m.Poisoned, m.PoisonParked, m.PoisonResolved,
 		m.Subscriptions, m.SubscriptionDrops, m.GraphQLRequests, m.ReconcileRuns, m.ReconcileRecovered,
 		m.AlertsRaised, m.DetectionLatency, m.DeadlineLag, m.DeadlinesDeferred, m.NotificationsSent, m.NotifyLatency)
+	m.Logins = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tower_logins_total", Help: "Login attempts by result (ok, wrong_password, unknown_user, disabled, account_locked, remote_throttled).",
+	}, []string{"result"})
+	m.AuthRefusals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tower_auth_refusals_total", Help: "API requests and websockets refused or closed for their credentials, by reason.",
+	}, []string{"reason"})
+	r.MustRegister(m.Logins, m.AuthRefusals)
 	// Known label values start at zero so dashboards see them at once.
 	for _, f := range []string{"orderUpdated", "backlogChanged"} {
 		m.Subscriptions.WithLabelValues(f)

@@ -2,11 +2,14 @@ package storage
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/uptrace/bun"
 
+	"github.com/towerhq/tower/domain/access"
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/internal/alerts"
@@ -23,6 +26,8 @@ type AlertFilter struct {
 	State string
 	Kind  string
 	Since *time.Time
+	// Scope leaves out alerts on orders the caller may not see.
+	Scope access.Scopes
 }
 
 // AlertPage is one page of alerts, newest first.
@@ -34,8 +39,8 @@ type AlertPage struct {
 
 // List returns alerts newest first, keyset-paginated.
 func (s *Alerts) List(ctx context.Context, f AlertFilter, first int, after string) (AlertPage, error) {
-	q := `SELECT ` + alerts.Columns + ` FROM alerts WHERE true`
-	var args []any
+	sq, args := scopeSQL(f.Scope)
+	q := `SELECT ` + alerts.Columns + ` FROM alerts t WHERE true` + sq
 	if f.State != "" {
 		q += ` AND state = ?`
 		args = append(args, f.State)
@@ -101,10 +106,11 @@ func (s *Alerts) OfOrder(ctx context.Context, k order.Key) ([]events.AlertSnapsh
 	return out, rows.Err()
 }
 
-// WorkItems lists a queue, newest first.
-func (s *Alerts) WorkItems(ctx context.Context, queue, status string, first int) ([]events.WorkItemSnapshot, error) {
-	q := `SELECT ` + workitems.Columns + ` FROM work_items WHERE queue = ?`
-	args := []any{queue}
+// WorkItems lists a queue within scope, newest first.
+func (s *Alerts) WorkItems(ctx context.Context, queue, status string, scope access.Scopes, first int) ([]events.WorkItemSnapshot, error) {
+	sq, sargs := scopeSQL(scope)
+	q := `SELECT ` + workitems.Columns + ` FROM work_items t WHERE queue = ?` + sq
+	args := append([]any{queue}, sargs...)
 	if status != "" {
 		q += ` AND status = ?`
 		args = append(args, status)
@@ -125,6 +131,30 @@ func (s *Alerts) WorkItems(ctx context.Context, queue, status string, first int)
 		out = append(out, w)
 	}
 	return out, rows.Err()
+}
+
+// Alert returns one alert (ErrNotFound if none).
+func (s *Alerts) Alert(ctx context.Context, id int64) (events.AlertSnapshot, error) {
+	a, err := alerts.Scan(s.db.QueryRowContext(ctx, `SELECT `+alerts.Columns+` FROM alerts WHERE id = ?`, id), false)
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, ErrNotFound
+	}
+	if err != nil {
+		return a, fmt.Errorf("read alert %d: %w", id, err)
+	}
+	return a, nil
+}
+
+// WorkItem returns one work item (ErrNotFound if none).
+func (s *Alerts) WorkItem(ctx context.Context, id int64) (events.WorkItemSnapshot, error) {
+	w, err := workitems.Scan(s.db.QueryRowContext(ctx, `SELECT `+workitems.Columns+` FROM work_items WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return w, ErrNotFound
+	}
+	if err != nil {
+		return w, fmt.Errorf("read work item %d: %w", id, err)
+	}
+	return w, nil
 }
 
 // Silence is a stored silence.

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
 
+	"github.com/towerhq/tower/domain/access"
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/domain/twin"
 	"github.com/towerhq/tower/events"
@@ -81,6 +83,8 @@ type Filter struct {
 	Channel     string
 	UpdatedFrom *time.Time
 	UpdatedTo   *time.Time
+	// Scope leaves out orders the caller may not see.
+	Scope access.Scopes
 }
 
 // Page is one page of List.
@@ -102,6 +106,12 @@ func (o *Orders) List(ctx context.Context, f Filter, first int, after string) (P
 	}
 	if f.Channel != "" {
 		q = q.Where("channel = ?", f.Channel)
+	}
+	if len(f.Scope.Channels) > 0 {
+		q = q.Where("channel = ANY(?)", pgdialect.Array(f.Scope.Channels))
+	}
+	if len(f.Scope.Warehouses) > 0 {
+		q = q.Where("warehouse = ANY(?)", pgdialect.Array(f.Scope.Warehouses))
 	}
 	if f.UpdatedFrom != nil {
 		q = q.Where("updated_at >= ?", *f.UpdatedFrom)
@@ -169,6 +179,82 @@ func (o *Orders) Backlog(ctx context.Context, now time.Time) (events.Backlog, er
 		b.Counts[twin.Stage(r.Stage)] = r.Count
 	}
 	return b, nil
+}
+
+// ScopedBacklog counts the orders within scope per current stage. The
+// projection keeps counts for everything only; a scoped caller's are
+// counted from the orders themselves (indexed by channel and warehouse).
+func (o *Orders) ScopedBacklog(ctx context.Context, scope access.Scopes, now time.Time) (events.Backlog, error) {
+	var rows []struct {
+		Stage string `bun:"stage"`
+		Count int64  `bun:"count"`
+	}
+	q := o.db.NewSelect().Table("orders").ColumnExpr("stage, count(*) AS count").Group("stage")
+	if len(scope.Channels) > 0 {
+		q = q.Where("channel = ANY(?)", pgdialect.Array(scope.Channels))
+	}
+	if len(scope.Warehouses) > 0 {
+		q = q.Where("warehouse = ANY(?)", pgdialect.Array(scope.Warehouses))
+	}
+	if err := q.Scan(ctx, &rows); err != nil {
+		return events.Backlog{}, fmt.Errorf("read scoped backlog: %w", err)
+	}
+	b := events.Backlog{Counts: make(map[twin.Stage]int64, len(rows)), At: now}
+	for _, r := range rows {
+		b.Counts[twin.Stage(r.Stage)] = r.Count
+	}
+	return b, nil
+}
+
+// Warehouse returns the warehouse order k ships from ("" if none yet, or
+// no such order).
+func (o *Orders) Warehouse(ctx context.Context, k order.Key) (string, error) {
+	var w sql.NullString
+	err := o.db.NewSelect().Table("orders").Column("warehouse").Where("channel = ? AND order_no = ?", k.Channel, k.OrderNo).Scan(ctx, &w)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("warehouse of %s: %w", k, err)
+	}
+	return w.String, nil
+}
+
+// scopeSQL is the condition keeping rows of a table with channel and
+// order_no columns (alias t) to the orders within scope.
+func scopeSQL(scope access.Scopes) (string, []any) {
+	var q string
+	var args []any
+	if len(scope.Channels) > 0 {
+		q += ` AND t.channel = ANY(?)`
+		args = append(args, pgdialect.Array(scope.Channels))
+	}
+	if len(scope.Warehouses) > 0 {
+		q += ` AND EXISTS (SELECT 1 FROM orders o WHERE o.channel = t.channel AND o.order_no = t.order_no AND o.warehouse = ANY(?))`
+		args = append(args, pgdialect.Array(scope.Warehouses))
+	}
+	return q, args
+}
+
+// ReconcileRun is the latest reconciliation pull of a source.
+type ReconcileRun struct {
+	Source     string     `bun:"source"`
+	StartedAt  time.Time  `bun:"started_at"`
+	FinishedAt *time.Time `bun:"finished_at"`
+	Listed     int        `bun:"listed"`
+	Recovered  int        `bun:"recovered"`
+	Error      *string    `bun:"error"`
+}
+
+// LastReconcileRuns returns each source's latest pull.
+func (o *Orders) LastReconcileRuns(ctx context.Context) (map[string]ReconcileRun, error) {
+	var rows []ReconcileRun
+	if err := o.db.NewRaw(`SELECT DISTINCT ON (source) source, started_at, finished_at, listed, recovered, error
+		FROM reconcile_runs ORDER BY source, started_at DESC`).Scan(ctx, &rows); err != nil {
+		return nil, fmt.Errorf("last reconcile runs: %w", err)
+	}
+	out := make(map[string]ReconcileRun, len(rows))
+	for _, r := range rows {
+		out[r.Source] = r
+	}
+	return out, nil
 }
 
 // Lookup is an order found by LookupOrders, and by what.

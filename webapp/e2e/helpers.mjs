@@ -16,6 +16,8 @@ export const TOWER_URL = (process.env.TOWER_URL ?? '').replace(/\/+$/, '')
 export const SOURCE = process.env.TOWER_WEBHOOK_SOURCE || 'erp'
 export const SECRET = process.env.TOWER_WEBHOOK_SECRET ?? ''
 export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
+/** One account per role: {"ops": {"name": "...", "password": "..."}, ...} (TestBrowser makes them). */
+export const ACCOUNTS = JSON.parse(process.env.TOWER_ACCOUNTS || '{}')
 
 const CHROMIUM_ARGS = [
   '--headless',
@@ -40,8 +42,11 @@ after(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => {})
 })
 
-/** A fresh Chromium with its own throwaway profile (--user-data-dir). */
-export async function openBrowser() {
+/**
+ * A fresh Chromium with its own throwaway profile (--user-data-dir), logged
+ * in as the account of role (default ops; null: not logged in).
+ */
+export async function openBrowser(role = 'ops') {
   const profile = await mkdtemp(path.join(tmpdir(), 'tower-e2e-'))
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -60,7 +65,19 @@ export async function openBrowser() {
   page.on('console', (m) => {
     if (m.type() === 'error') console.log(`[browser console] ${m.text()}`)
   })
+  if (role) await loginAs(page, role)
   return { context, page, pageErrors }
+}
+
+/** Logs in through the login page as the account of role. */
+export async function loginAs(page, role) {
+  const acc = ACCOUNTS[role]
+  assert.ok(acc, `no account for role ${role} in TOWER_ACCOUNTS`)
+  await page.goto(`${TOWER_URL}/login`)
+  await page.getByTestId('login-name').fill(acc.name)
+  await page.getByTestId('login-password').fill(acc.password)
+  await page.getByTestId('login-submit').click()
+  await page.waitForSelector(`[data-testid="user-role"][data-role="${role}"]`, { timeout: 15_000 })
 }
 
 export const text = (page, testid) =>

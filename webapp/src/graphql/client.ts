@@ -1,18 +1,21 @@
-// The urql client: queries over HTTP POST /graphql, subscriptions over a
-// graphql-ws ("graphql-transport-ws") WebSocket at ws(s)://<host>/graphql.
-import { Client, cacheExchange, fetchExchange, subscriptionExchange } from '@urql/core'
+// The urql client: queries over HTTP POST /graphql (with the session's
+// CSRF token, or a stored API token), subscriptions over a graphql-ws
+// ("graphql-transport-ws") WebSocket at ws(s)://<host>/graphql, opened once
+// someone is logged in whose role may subscribe. The browser sends the
+// session cookie with the upgrade; the server closes the socket with 4401
+// when the session ends, 4403 when the role may subscribe to nothing.
+import { Client, cacheExchange, fetchExchange, mapExchange, subscriptionExchange } from '@urql/core'
 import { createClient as createWSClient, type Client as WSClient } from 'graphql-ws'
 import { readonly, ref } from 'vue'
+import { authHeaders, maySubscribe, onSessionChange, readToken, sessionEnded, type Me } from '../auth/session'
+import { errorCode } from './errors'
 
-/** localStorage key of the bearer token; there is no login UI yet. */
-export const TOKEN_KEY = 'tower.token'
+export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'off'
 
-export type ConnectionState = 'connecting' | 'connected' | 'reconnecting'
-
-const state = ref<ConnectionState>('connecting')
+const state = ref<ConnectionState>('off')
 const reconnects = ref(0)
 
-/** Live state of the subscription WebSocket. */
+/** Live state of the subscription WebSocket ('off': none is open). */
 export const connectionState = readonly(state)
 /**
  * Bumped each time the WebSocket comes back after a drop: views refetch
@@ -20,25 +23,10 @@ export const connectionState = readonly(state)
  */
 export const reconnectCount = readonly(reconnects)
 
-export function readToken(): string | null {
-  try {
-    const t = globalThis.localStorage?.getItem(TOKEN_KEY)
-    return t ? t.trim() || null : null
-  } catch {
-    return null
-  }
-}
-
-/** Authorization value for the current token, or null without one. */
-export function authorization(): string | null {
-  const t = readToken()
-  return t ? `Bearer ${t}` : null
-}
-
 /** `connectionParams` sent in the graphql-ws ConnectionInit message. */
 export function connectionParams(): Record<string, string> {
-  const a = authorization()
-  return a ? { Authorization: a } : {}
+  const t = readToken()
+  return t ? { Authorization: `Bearer ${t}` } : {}
 }
 
 /** ws(s)://<host>/graphql for the page's own origin. */
@@ -52,18 +40,37 @@ export function retryDelay(retries: number, random: () => number = Math.random):
   return Math.round(base * (0.75 + random() * 0.5))
 }
 
+/** Close codes after which reconnecting cannot help: the credentials are gone. */
+export const CLOSE_UNAUTHORIZED = 4401
+export const CLOSE_FORBIDDEN = 4403
+
+function closeCode(e: unknown): number | null {
+  return typeof e === 'object' && e !== null && 'code' in e && typeof (e as { code: unknown }).code === 'number'
+    ? (e as { code: number }).code
+    : null
+}
+
+/** Whether graphql-ws should reconnect after e. */
+export function shouldRetry(e: unknown): boolean {
+  const code = closeCode(e)
+  return code !== CLOSE_UNAUTHORIZED && code !== CLOSE_FORBIDDEN
+}
+
 function createWS(): WSClient {
   return createWSClient({
     url: wsURL(window.location),
-    // Evaluated at every (re)connect, so a token stored later is picked up.
     connectionParams,
     // Connect at once and keep the socket up: the indicator then reflects it.
     lazy: false,
     keepAlive: 15_000,
     retryAttempts: Number.POSITIVE_INFINITY,
-    shouldRetry: () => true,
+    shouldRetry,
     retryWait: (retries) => new Promise((resolve) => setTimeout(resolve, retryDelay(retries))),
     onNonLazyError: (err) => {
+      if (closeCode(err) === CLOSE_UNAUTHORIZED) {
+        sessionEnded()
+        return
+      }
       state.value = 'reconnecting'
       console.error('graphql-ws: gave up', err)
     },
@@ -75,25 +82,50 @@ function createWS(): WSClient {
         state.value = 'connected'
         if (wasRetry) reconnects.value++
       },
-      closed: () => {
-        state.value = 'reconnecting'
+      closed: (e) => {
+        if (closeCode(e) === CLOSE_UNAUTHORIZED) sessionEnded()
+        state.value = ws ? 'reconnecting' : 'off'
       },
     },
   })
 }
 
+let ws: WSClient | null = null
+
+/** Opens the websocket for a caller who may subscribe, closes it otherwise. */
+function follow(m: Me | null) {
+  const want = m !== null && maySubscribe(m)
+  if (want && !ws) {
+    ws = createWS()
+  } else if (!want && ws) {
+    const old = ws
+    ws = null
+    void old.dispose()
+    state.value = 'off'
+  }
+}
+
 export function createTowerClient(): Client {
-  const ws = createWS()
+  onSessionChange(follow)
   return new Client({
     url: '/graphql',
     exchanges: [
       cacheExchange,
+      mapExchange({
+        onError(error) {
+          if (errorCode(error) === 'UNAUTHENTICATED') sessionEnded()
+        },
+      }),
       fetchExchange,
       subscriptionExchange({
         forwardSubscription(request) {
           const input = { ...request, query: request.query ?? '' }
           return {
             subscribe(sink) {
+              if (!ws) {
+                sink.complete()
+                return { unsubscribe() {} }
+              }
               const unsubscribe = ws.subscribe(input, sink)
               return { unsubscribe }
             },
@@ -101,10 +133,7 @@ export function createTowerClient(): Client {
         },
       }),
     ],
-    fetchOptions: () => {
-      const a = authorization()
-      return a ? { headers: { Authorization: a } } : {}
-    },
+    fetchOptions: () => ({ headers: authHeaders() }),
     // Views pick their own policy; the default never serves stale twins.
     requestPolicy: 'network-only',
     // Always POST application/json (urql would otherwise send short queries as GET).

@@ -2,7 +2,10 @@
 // so a typo or a renamed field fails here rather than against the server.
 import { describe, expect, it } from 'vitest'
 import { buildSchema, validate, type DocumentNode } from 'graphql'
-import * as documents from './documents'
+import * as main from './documents'
+import * as access from './access'
+
+const documents = { ...main, ...access }
 
 const files = import.meta.glob('../../../graph/schema/*.graphqls', { query: '?raw', import: 'default', eager: true })
 const schema = buildSchema(Object.values(files as Record<string, string>).join('\n'))

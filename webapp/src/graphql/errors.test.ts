@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { CombinedError } from '@urql/core'
 import { errorCode, errorDetail } from './errors'
-import { connectionParams, retryDelay, TOKEN_KEY, wsURL } from './client'
+import { connectionParams, retryDelay, shouldRetry, wsURL } from './client'
+import { TOKEN_KEY } from '../auth/session'
 
 const gqlError = (code?: string, message = 'boom') =>
   new CombinedError({ graphQLErrors: [{ message, extensions: code ? { code } : {} }] })
@@ -47,6 +48,12 @@ describe('websocket wiring', () => {
     expect(retryDelay(1, mid)).toBe(1000)
     expect(retryDelay(3, mid)).toBe(4000)
     expect(retryDelay(50, mid)).toBe(10_000)
+  })
+  it('stops reconnecting once the credentials are refused', () => {
+    expect(shouldRetry({ code: 4401, reason: 'unauthorized' })).toBe(false)
+    expect(shouldRetry({ code: 4403, reason: 'forbidden' })).toBe(false)
+    expect(shouldRetry({ code: 1006, reason: '' })).toBe(true)
+    expect(shouldRetry(new Error('network'))).toBe(true)
   })
   it('sends Authorization only when a token is stored', () => {
     const store = new Map<string, string>()

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { createI18n } from 'vue-i18n'
 import schema from '../../../graph/schema/order.graphqls?raw'
 import alertSchema from '../../../graph/schema/alert.graphqls?raw'
+import accessSchema from '../../../graph/schema/access.graphqls?raw'
+import { ROLES } from '../auth/session'
 import { LOCALES, messages } from './index'
 import { ALERT_KINDS, ALERT_STATES, CHANNELS, EVENT_TYPES, QUEUES, SEVERITIES, STAGES, SYSTEMS } from '../graphql/types'
 import { ERROR_CODES } from '../graphql/errors'
@@ -77,6 +79,7 @@ describe('i18n completeness', () => {
     expectTranslated('alertKind', ALERT_KINDS)
     expectTranslated('severity', SEVERITIES)
     expectTranslated('queue', QUEUES)
+    expectTranslated('role', ROLES)
     // System status words are the part after the dot of each event type.
     expectTranslated('status', EVENT_TYPES.map((e) => e.slice(e.indexOf('.') + 1)))
   })
@@ -106,6 +109,8 @@ describe('i18n completeness', () => {
     expect(keysByLocale['en-US']!.get('backlog.title')).toBe('Live backlog')
     expect(keysByLocale['en-US']!.get('nav.alerts')).toBe('Alerts')
     expect(keysByLocale['en-US']!.get('nav.rules')).toBe('Rules')
+    expect(zh.get('auth.submit')).toBe('登录')
+    expect(zh.get('role.cs')).toBe('客服')
   })
 })
 
@@ -127,5 +132,14 @@ describe('types match the GraphQL schema', () => {
       .map((l) => l.replace(/#.*/, '').trim())
       .filter((l) => /^[A-Z_]+$/.test(l))
     expect(values).toEqual([...ALERT_STATES])
+  })
+  it('ROLES lists the Role enum of graph/schema/access.graphqls, in order', () => {
+    const m = /enum\s+Role\s*\{([^}]*)\}/.exec(accessSchema)
+    expect(m, 'enum Role not found in schema').not.toBeNull()
+    const values = m![1]!
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => /^[a-z]+$/.test(l))
+    expect(values).toEqual([...ROLES])
   })
 })
