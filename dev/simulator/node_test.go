@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/towerhq/tower/dev/simulator"
+	"github.com/towerhq/tower/domain/access"
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/internal/app"
+	"github.com/towerhq/tower/internal/auth"
 	"github.com/towerhq/tower/internal/config"
 	"github.com/towerhq/tower/internal/platforms/douyin"
 	"github.com/towerhq/tower/internal/platforms/douyin/douyintest"
@@ -37,6 +39,7 @@ type simNode struct {
 	routes   simulator.Routes
 	log      *slog.Logger
 	mpSecret string
+	token    string // an admin's API token
 }
 
 // newSimNode starts it on dsn; pullBase is where its channel sources
@@ -89,7 +92,11 @@ func newSimNode(t *testing.T, dsn, pullBase string) simNode {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = node.Shutdown(context.Background()) })
-	return simNode{node: node, url: url, log: log, mpSecret: mpSecret, routes: simulator.Routes{
+	token, _, err := node.Auth.CreateToken(ctx, auth.NewToken{Name: "sim-admin", Role: access.Admin}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return simNode{node: node, url: url, log: log, mpSecret: mpSecret, token: token, routes: simulator.Routes{
 		douyintest.Pusher{Source: "douyin", AppKey: "7000000000000000001", AppSecret: "douyin-secret"},
 		tmalltest.Pusher{Source: "tmall", AppKey: "23456789", AppSecret: "tmall-secret"},
 		wechatpaytest.Pusher{Source: "mp-pay", MchID: "1900000001", Signer: wechatpay.Signer{APIv3Key: apiv3, PrivateKey: key, Serial: "PUB_KEY_ID_01"}},
