@@ -117,11 +117,11 @@ func TestSimulatedDayEndToEnd(t *testing.T) {
 	// The node's own scheduled reconciliation may still be bringing in a
 	// lost payment the pull above did not: wait for the figures to settle.
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		if len(compareFigures(t, url, plan, false)) == 0 {
+		if len(compareFigures(t, url, n.token, plan, false)) == 0 {
 			break
 		}
 	}
-	compareFigures(t, url, plan, true)
+	compareFigures(t, url, n.token, plan, true)
 
 	var dups, events int
 	_ = db.NewRaw(`SELECT coalesce(sum(events_duplicate), 0) FROM webhook_deliveries`).Scan(ctx, &dups)
@@ -135,7 +135,7 @@ func TestSimulatedDayEndToEnd(t *testing.T) {
 // lifecycles the simulator intended. Tower's come through GraphQL, from
 // rollups kept while the pushes arrived duplicated, reordered and (for the
 // channel's) lost and recovered.
-func compareFigures(t *testing.T, url string, plan *simulator.Plan, report bool) (diffs []string) {
+func compareFigures(t *testing.T, url, token string, plan *simulator.Plan, report bool) (diffs []string) {
 	t.Helper()
 	twins := make([]*twin.Twin, 0, len(plan.Orders))
 	for _, o := range plan.Orders {
@@ -165,7 +165,10 @@ func compareFigures(t *testing.T, url string, plan *simulator.Plan, report bool)
 		orders inflow outbound delivered packed onTimeShip { count of } onTimeDelivery { count of } sameDayShipping { count of }
 		paidToOutbound { count } paidToWms { count } } }`,
 		"variables": map[string]any{"f": from.Format(time.RFC3339), "t": to.Format(time.RFC3339)}})
-	resp, err := http.Post(url+"/graphql", "application/json", bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, url+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

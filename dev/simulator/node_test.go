@@ -13,7 +13,9 @@ import (
 
 	"github.com/towerhq/tower/dev/simulator"
 	"github.com/towerhq/tower/domain/order"
+	"github.com/towerhq/tower/domain/access"
 	"github.com/towerhq/tower/internal/app"
+	"github.com/towerhq/tower/internal/auth"
 	"github.com/towerhq/tower/internal/config"
 	"github.com/towerhq/tower/internal/platforms/douyin"
 	"github.com/towerhq/tower/internal/platforms/douyin/douyintest"
@@ -37,6 +39,8 @@ type simNode struct {
 	routes   simulator.Routes
 	log      *slog.Logger
 	mpSecret string
+	// token is an ops API token: the figures are behind @hasRole.
+	token string
 }
 
 // newSimNode starts it on dsn; pullBase is where its channel sources
@@ -63,6 +67,8 @@ func newSimNode(t *testing.T, dsn, pullBase string) simNode {
 
 	cfg := config.Default()
 	cfg.HTTPAddr, cfg.DatabaseURL, cfg.NodeName = "127.0.0.1:0", dsn, "sim"
+	noDemo := false
+	cfg.Auth.DemoAccounts = &noDemo // the test makes its own token
 	cfg.Sources = []config.Source{
 		{Name: "douyin", Type: "douyin", Settings: douyin.Settings{AppKey: "7000000000000000001", AppSecret: "douyin-secret"},
 			PullURL: pullBase + "/douyin", ReconcileEvery: time.Hour, ReconcileGrace: time.Millisecond},
@@ -89,7 +95,11 @@ func newSimNode(t *testing.T, dsn, pullBase string) simNode {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = node.Shutdown(context.Background()) })
-	return simNode{node: node, url: url, log: log, mpSecret: mpSecret, routes: simulator.Routes{
+	token, _, err := node.Auth.CreateToken(ctx, auth.NewToken{Name: "simulator-test", Role: access.Ops}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return simNode{node: node, url: url, log: log, mpSecret: mpSecret, token: token, routes: simulator.Routes{
 		douyintest.Pusher{Source: "douyin", AppKey: "7000000000000000001", AppSecret: "douyin-secret"},
 		tmalltest.Pusher{Source: "tmall", AppKey: "23456789", AppSecret: "tmall-secret"},
 		wechatpaytest.Pusher{Source: "mp-pay", MchID: "1900000001", Signer: wechatpay.Signer{APIv3Key: apiv3, PrivateKey: key, Serial: "PUB_KEY_ID_01"}},
