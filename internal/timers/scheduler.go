@@ -265,6 +265,8 @@ func (s *Scheduler) lead(ctx context.Context, conn bun.Conn) (fired bool, err er
 
 // idle returns how long to sleep: until the next due time, at most Poll.
 func (s *Scheduler) idle(ctx context.Context, conn bun.Conn, firedSome bool) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.fireTimeout())
+	defer cancel()
 	var next sql.NullTime
 	err := conn.Conn.QueryRowContext(ctx, `SELECT least(
 		(SELECT min(due_at) FROM timers WHERE attempts = 0),
@@ -288,11 +290,7 @@ func (s *Scheduler) idle(ctx context.Context, conn bun.Conn, firedSome bool) (ti
 // returns how many it claimed; an error means the database failed (handler
 // errors are dealt with here).
 func (s *Scheduler) fire(ctx context.Context, conn bun.Conn, q queue, limit int) (int, error) {
-	timeout := s.opts.FireTimeout
-	if timeout <= 0 {
-		timeout = 30 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, s.fireTimeout())
 	defer cancel()
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
@@ -412,4 +410,13 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// fireTimeout is the deadline of each statement round on the leader's
+// connection.
+func (s *Scheduler) fireTimeout() time.Duration {
+	if s.opts.FireTimeout > 0 {
+		return s.opts.FireTimeout
+	}
+	return 30 * time.Second
 }
