@@ -40,7 +40,7 @@ func TestKilledMidIngestLosesNothingAcknowledged(t *testing.T) {
 	_, _ = rand.Read(secretBytes)
 	secret := "whsec_" + base64.StdEncoding.EncodeToString(secretBytes)
 	cfgFile := filepath.Join(t.TempDir(), "tower.yaml")
-	cfg := fmt.Sprintf("http_addr: \"127.0.0.1:0\"\ndatabase_url: %q\nlog_level: warn\nsources:\n  - {name: erp, type: standard, secrets: [%q]}\n", dsn, secret)
+	cfg := fmt.Sprintf("http_addr: \"127.0.0.1:0\"\ndatabase_url: %q\nlog_level: warn\nauth: {demo_accounts: false}\nsources:\n  - {name: erp, type: standard, secrets: [%q]}\n", dsn, secret)
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,8 @@ type simNode struct {
 	routes   simulator.Routes
 	log      *slog.Logger
 	mpSecret string
-	token    string // an admin's API token
+	// token is an ops API token: the figures are behind @hasRole.
+	token string
 }
 
 // newSimNode starts it on dsn; pullBase is where its channel sources
@@ -66,6 +67,8 @@ func newSimNode(t *testing.T, dsn, pullBase string) simNode {
 
 	cfg := config.Default()
 	cfg.HTTPAddr, cfg.DatabaseURL, cfg.NodeName = "127.0.0.1:0", dsn, "sim"
+	noDemo := false
+	cfg.Auth.DemoAccounts = &noDemo // the test makes its own token
 	cfg.Sources = []config.Source{
 		{Name: "douyin", Type: "douyin", Settings: douyin.Settings{AppKey: "7000000000000000001", AppSecret: "douyin-secret"},
 			PullURL: pullBase + "/douyin", ReconcileEvery: time.Hour, ReconcileGrace: time.Millisecond},
@@ -92,7 +95,7 @@ func newSimNode(t *testing.T, dsn, pullBase string) simNode {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = node.Shutdown(context.Background()) })
-	token, _, err := node.Auth.CreateToken(ctx, auth.NewToken{Name: "sim-admin", Role: access.Admin}, "test")
+	token, _, err := node.Auth.CreateToken(ctx, auth.NewToken{Name: "simulator-test", Role: access.Ops}, "test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -402,6 +402,8 @@ func TestStartFailureShutsDown(t *testing.T) {
 	cfg.HTTPAddr = strings.TrimPrefix(first.URL, "http://")
 	cfg.DatabaseURL = testDSN
 	cfg.Sources = []config.Source{{Name: "erp", Type: "standard", Settings: standard.Settings{Secrets: []string{newSecret(t)}}}}
+	noDemo := false
+	cfg.Auth.DemoAccounts = &noDemo
 	node, err := New(t.Context(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
