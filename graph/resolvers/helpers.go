@@ -231,3 +231,15 @@ func nonNilStrings(s []string) []string {
 func overrideOf(o detection.Override) *model.DeadlineOverride {
 	return &model.DeadlineOverride{ID: strconv.FormatInt(o.ID, 10), Rule: o.Rule, ScopeKind: o.ScopeKind, ScopeValue: o.ScopeValue, After: o.After.String()}
 }
+
+// parkedError is the client's error for a retry or discard of parked
+// message id that failed.
+func parkedError(err error, id string) error {
+	switch {
+	case errors.Is(err, events.ErrParkedNotFound):
+		return &codedError{code: CodeNotFound, msg: "no parked message " + id}
+	case errors.As(err, new(*events.ResolvedError)), errors.As(err, new(*events.NotRetriableError)):
+		return &codedError{code: CodeConflict, msg: err.Error()}
+	}
+	return err
+}

@@ -7,7 +7,6 @@ package resolvers
 
 import (
 	"context"
-	"errors"
 	"strconv"
 
 	"github.com/towerhq/tower/events"
@@ -25,13 +24,8 @@ func (r *mutationResolver) RetryPoisonMessage(ctx context.Context, id string) (*
 		return nil, err
 	}
 	_, err = r.Poison.Retry(ctx, n, viewerName(ctx))
-	switch {
-	case errors.Is(err, events.ErrParkedNotFound):
-		return nil, &codedError{code: CodeNotFound, msg: "no parked message " + id}
-	case errors.As(err, new(*events.ResolvedError)), errors.As(err, new(*events.NotRetriableError)):
-		return nil, &codedError{code: CodeConflict, msg: err.Error()}
-	case err != nil:
-		return nil, err
+	if err != nil {
+		return nil, parkedError(err, id)
 	}
 	return r.Query().PoisonMessage(ctx, id)
 }
@@ -47,13 +41,8 @@ func (r *mutationResolver) DiscardPoisonMessage(ctx context.Context, id string) 
 		return nil, err
 	}
 	_, err = r.Poison.Discard(ctx, n, viewerName(ctx))
-	switch {
-	case errors.Is(err, events.ErrParkedNotFound):
-		return nil, &codedError{code: CodeNotFound, msg: "no parked message " + id}
-	case errors.As(err, new(*events.ResolvedError)), errors.As(err, new(*events.NotRetriableError)):
-		return nil, &codedError{code: CodeConflict, msg: err.Error()}
-	case err != nil:
-		return nil, err
+	if err != nil {
+		return nil, parkedError(err, id)
 	}
 	return r.Query().PoisonMessage(ctx, id)
 }

@@ -10,14 +10,12 @@ package audit
 
 import (
 	"context"
-	"encoding/base64"
-	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
+
+	"github.com/towerhq/tower/internal/cursor"
 )
 
 // Entry is one audited action.
@@ -69,14 +67,14 @@ type Page struct {
 }
 
 // ErrBadCursor is returned for a cursor List did not make.
-var ErrBadCursor = errors.New("invalid cursor")
+var ErrBadCursor = cursor.ErrBad
 
 // List returns entries newest first, keyset-paginated after a cursor.
 func List(ctx context.Context, db bun.IDB, first int, after string) (Page, error) {
 	q := `SELECT id, at, actor, action, subject, remote FROM audit_log`
 	args := []any{}
 	if after != "" {
-		at, id, err := decodeCursor(after)
+		at, id, err := cursor.Decode(after)
 		if err != nil {
 			return Page{}, err
 		}
@@ -95,7 +93,7 @@ func List(ctx context.Context, db bun.IDB, first int, after string) (Page, error
 	}
 	p.Entries = rows
 	for _, r := range rows {
-		p.Cursors = append(p.Cursors, encodeCursor(r.At, r.ID))
+		p.Cursors = append(p.Cursors, cursor.Encode(r.At, r.ID))
 	}
 	return p, nil
 }
@@ -108,27 +106,6 @@ func Prune(ctx context.Context, db bun.IDB, before time.Time) (int64, error) {
 	}
 	n, _ := res.RowsAffected()
 	return n, nil
-}
-
-func encodeCursor(at time.Time, id int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixMicro(), 10) + ":" + strconv.FormatInt(id, 10)))
-}
-
-func decodeCursor(c string) (time.Time, int64, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return time.Time{}, 0, ErrBadCursor
-	}
-	a, i, ok := strings.Cut(string(b), ":")
-	if !ok {
-		return time.Time{}, 0, ErrBadCursor
-	}
-	us, err1 := strconv.ParseInt(a, 10, 64)
-	id, err2 := strconv.ParseInt(i, 10, 64)
-	if err1 != nil || err2 != nil {
-		return time.Time{}, 0, ErrBadCursor
-	}
-	return time.UnixMicro(us), id, nil
 }
 
 type remoteKey struct{}

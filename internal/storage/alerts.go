@@ -13,6 +13,7 @@ import (
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/internal/alerts"
+	"github.com/towerhq/tower/internal/cursor"
 	"github.com/towerhq/tower/internal/workitems"
 )
 
@@ -54,7 +55,7 @@ func (s *Alerts) List(ctx context.Context, f AlertFilter, first int, after strin
 		args = append(args, *f.Since)
 	}
 	if after != "" {
-		at, id, err := decodeCursor(after)
+		at, id, err := cursor.Decode(after)
 		if err != nil {
 			return AlertPage{}, err
 		}
@@ -83,7 +84,7 @@ func (s *Alerts) List(ctx context.Context, f AlertFilter, first int, after strin
 		p.Alerts, p.HasNext = p.Alerts[:first], true
 	}
 	for _, a := range p.Alerts {
-		p.Cursors = append(p.Cursors, encodeCursor(a.RaisedAt, a.ID))
+		p.Cursors = append(p.Cursors, cursor.Encode(a.RaisedAt, a.ID))
 	}
 	return p, nil
 }

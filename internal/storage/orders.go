@@ -3,7 +3,6 @@ package storage
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/domain/twin"
 	"github.com/towerhq/tower/events"
+	"github.com/towerhq/tower/internal/cursor"
 )
 
 // OrderRow is a row of the orders read model.
@@ -95,7 +95,7 @@ type Page struct {
 }
 
 // ErrBadCursor is returned for a cursor List did not make.
-var ErrBadCursor = errors.New("invalid cursor")
+var ErrBadCursor = cursor.ErrBad
 
 // List returns orders most recently updated first, keyset-paginated.
 func (o *Orders) List(ctx context.Context, f Filter, first int, after string) (Page, error) {
@@ -120,7 +120,7 @@ func (o *Orders) List(ctx context.Context, f Filter, first int, after string) (P
 		q = q.Where("updated_at < ?", *f.UpdatedTo)
 	}
 	if after != "" {
-		at, id, err := decodeCursor(after)
+		at, id, err := cursor.Decode(after)
 		if err != nil {
 			return Page{}, err
 		}
@@ -139,30 +139,9 @@ func (o *Orders) List(ctx context.Context, f Filter, first int, after string) (P
 			return Page{}, err
 		}
 		p.Orders = append(p.Orders, s)
-		p.Cursors = append(p.Cursors, encodeCursor(rows[i].UpdatedAt, rows[i].ID))
+		p.Cursors = append(p.Cursors, cursor.Encode(rows[i].UpdatedAt, rows[i].ID))
 	}
 	return p, nil
-}
-
-func encodeCursor(at time.Time, id int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixMicro(), 10) + ":" + strconv.FormatInt(id, 10)))
-}
-
-func decodeCursor(c string) (time.Time, int64, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return time.Time{}, 0, ErrBadCursor
-	}
-	a, i, ok := strings.Cut(string(b), ":")
-	if !ok {
-		return time.Time{}, 0, ErrBadCursor
-	}
-	us, err1 := strconv.ParseInt(a, 10, 64)
-	id, err2 := strconv.ParseInt(i, 10, 64)
-	if err1 != nil || err2 != nil {
-		return time.Time{}, 0, ErrBadCursor
-	}
-	return time.UnixMicro(us), id, nil
 }
 
 // Backlog reads the per-stage counts the projection keeps.
