@@ -27,6 +27,7 @@ import (
 	"github.com/towerhq/tower/internal/config"
 	"github.com/towerhq/tower/internal/detection"
 	"github.com/towerhq/tower/internal/figures"
+	"github.com/towerhq/tower/internal/incidents"
 	"github.com/towerhq/tower/internal/ingest"
 	"github.com/towerhq/tower/internal/live"
 	"github.com/towerhq/tower/internal/metrics"
@@ -67,6 +68,7 @@ type Node struct {
 	detector  *detection.Detector
 	scheduler *timers.Scheduler
 	notifier  *notifier.Notifier
+	incidents *incidents.Store
 	poison    *events.PoisonQueue
 	committer *ingest.Committer
 	audit     *ingest.Committer
@@ -221,12 +223,32 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		return nil, err
 	}
 	n.router.AddConsumerHandler(notifier.Group, events.TopicAlerts, notifySub, n.notifier.Handle)
+	// Alerts sharing a cause become incidents; the robots hear of each
+	// incident once (opened, resolved), the browsers of every change.
+	n.incidents = incidents.New(incidents.Options{DB: n.DB, Bus: n.Bus, Config: cfg.Incidents.Config(), Now: n.now,
+		Logger: log, CheckEvery: cfg.Incidents.CheckEvery})
+	incidentSub, err := n.Bus.Subscriber(incidents.Group)
+	if err != nil {
+		return nil, err
+	}
+	n.router.AddConsumerHandler(incidents.Group, events.TopicAlerts, incidentSub, n.incidents.Handle)
+	incidentNotifySub, err := n.Bus.Subscriber(notifier.IncidentGroup)
+	if err != nil {
+		return nil, err
+	}
+	n.router.AddConsumerHandler(notifier.IncidentGroup, events.TopicIncidents, incidentNotifySub, n.notifier.HandleIncidents)
+	incidentFeed := incidents.NewFeed(func() { n.Metrics.SubscriptionDrops.WithLabelValues("incidentChanged").Inc() })
+	if err := incidentFeed.Register(ctx, n.router, n.Bus, n.DB, cfg.NodeName); err != nil {
+		return nil, err
+	}
 	// Parked messages of the handlers whose consumer group every node
 	// shares can be retried; the live fan-out's are only discarded. Real
 	// time, whatever the simulated clock says: this is the IT view's audit.
 	n.poison = events.NewPoisonQueue(n.apiDB, n.Bus, n.Metrics, log, time.Now, map[string]string{
 		projection.HandlerName: projection.ConsumerGroup,
 		notifier.Group:         notifier.Group,
+		incidents.Group:        incidents.Group,
+		notifier.IncidentGroup: notifier.IncidentGroup,
 	})
 	if err := n.poison.RegisterRedrive(n.router); err != nil {
 		return nil, err
@@ -253,7 +275,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		NotifyStore: n.notifier.Store(), NotifyFile: cfg.Notify,
 		Auth: n.Auth, Policy: policy,
 		Checks: healthChecks(n.readiness()), Sources: sourceList(cfg, n.sources),
-		Poison:  n.poison,
+		Poison:        n.poison,
+		IncidentStore: n.incidents, IncidentFeed: incidentFeed,
 		Figures: figureReader, FigurePushInterval: cfg.Figures.PushInterval, System: system, Log: log,
 	}
 	n.server = server.New(server.Options{
@@ -458,6 +481,7 @@ func (n *Node) Start(ctx context.Context) (string, error) {
 	go func() { n.busDone <- events.RunRouter(busCtx, n.router) }()
 	go n.prune(busCtx)
 	go n.poison.KeepGauge(busCtx, 30*time.Second)
+	go n.incidents.Run(busCtx)
 	if err := n.notifier.Start(busCtx); err != nil {
 		return "", err
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/internal/audit"
 	"github.com/towerhq/tower/internal/figures"
+	"github.com/towerhq/tower/internal/incidents"
 	"github.com/towerhq/tower/internal/ingest"
 	"github.com/towerhq/tower/internal/notifications/notifier"
 	"github.com/towerhq/tower/internal/projection"
@@ -18,8 +19,9 @@ import (
 var durableGroups = map[string][]string{
 	events.TopicOrderEvents: {projection.ConsumerGroup},
 	events.TopicTwinChanges: nil,
-	events.TopicAlerts:      {notifier.Group},
-	events.TopicRedrive:     {projection.ConsumerGroup, notifier.Group},
+	events.TopicAlerts:      {notifier.Group, incidents.Group},
+	events.TopicIncidents:   {notifier.IncidentGroup},
+	events.TopicRedrive:     {projection.ConsumerGroup, notifier.Group, incidents.Group, notifier.IncidentGroup},
 }
 
 // pruneEvery is how often each node prunes the bus; nodes pruning at once

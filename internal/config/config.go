@@ -59,6 +59,7 @@ type Config struct {
 	Simulator Simulator `yaml:"simulator"`
 	Notify    Notify    `yaml:"notifications"`
 	Figures   Figures   `yaml:"figures"`
+	Incidents Incidents `yaml:"incidents"`
 	// PublicURL is how people reach this server (links in robot messages).
 	PublicURL string `yaml:"public_url"`
 	Auth      Auth   `yaml:"auth"`
@@ -539,6 +540,9 @@ func (c *Config) Validate() error {
 				}
 			}
 		}
+	}
+	if err := c.Incidents.Config().Validate(); err != nil {
+		bad("incidents", "%v", err)
 	}
 	return errors.Join(errs...)
 }
