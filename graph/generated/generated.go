@@ -3894,8 +3894,8 @@ extend type Mutation {
 }
 
 extend type Subscription {
-  "Every incident opened, changed (a new member, acknowledged) or resolved."
-  incidentChanged: Incident! @hasRole(roles: [ceo, ops, warehouse, it, admin])
+  "Every incident opened, changed (a new member, acknowledged) or resolved. The it role, which holds no websocket, reads incidents instead."
+  incidentChanged: Incident! @hasRole(roles: [ceo, ops, warehouse, admin])
 }
 `, BuiltIn: false},
 	{Name: "../schema/notify.graphqls", Input: `"A group robot alerts are sent to."
@@ -17471,7 +17471,7 @@ func (ec *executionContext) _Subscription_incidentChanged(ctx context.Context, f
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
-				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRoleᚄ(ctx, []any{"ceo", "ops", "warehouse", "it", "admin"})
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRoleᚄ(ctx, []any{"ceo", "ops", "warehouse", "admin"})
 				if err != nil {
 					var zeroVal *model.Incident
 					return zeroVal, err

@@ -10,11 +10,10 @@ import (
 	"errors"
 
 	"github.com/towerhq/tower/domain/incident"
-	"github.com/towerhq/tower/internal/cursor"
-	"github.com/towerhq/tower/internal/incidents"
-
 	"github.com/towerhq/tower/graph/generated"
 	"github.com/towerhq/tower/graph/model"
+	"github.com/towerhq/tower/internal/cursor"
+	"github.com/towerhq/tower/internal/incidents"
 )
 
 // Alerts is the resolver for the alerts field.

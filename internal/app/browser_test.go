@@ -45,7 +45,7 @@ func TestBrowser(t *testing.T) {
 		accounts[r.String()] = map[string]string{"name": name, "password": pw}
 	}
 	rawAccounts, _ := json.Marshal(accounts)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", "--test", "--test-concurrency=1", "e2e/")
 	cmd.Dir = webapp
