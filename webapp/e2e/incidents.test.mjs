@@ -13,7 +13,7 @@ import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { RESULTS, TOWER_URL, openBrowser, requireEnv, sendWebhook, uniqueOrderNo, waitConnected } from './helpers.mjs'
 
-const WAIT = 20_000
+const WAIT = 30_000
 
 /** Runs a GraphQL operation as the page's logged-in account (cookie + CSRF token). */
 async function gql(page, query, variables) {
@@ -82,7 +82,10 @@ test('member alerts sharing a cause show as one incident with its blast radius',
     } catch {
       await page.screenshot({ path: path.join(RESULTS, 'incidents-missing.png'), fullPage: true })
       const shown = await page.evaluate(() => document.querySelector('[data-testid="incidents-panel"]')?.textContent ?? null)
-      assert.fail(`no incident for HZ-01/${courier} with ${orders} orders within ${WAIT / 1000} s; the panel shows: ${shown}`)
+      const server = await gql(page, `{ incidents(first: 5) { edges { node { key memberCount blastRadius { orders } } } } }`, {})
+      assert.fail(
+        `no incident for HZ-01/${courier} with ${orders} orders within ${WAIT / 1000} s; the panel shows: ${shown}; the server has ${JSON.stringify(server)}`,
+      )
     }
     assert.equal(await page.locator(sel).count(), 1, 'one incident for the cause')
     const cell = (id) => page.locator(`${sel} [data-testid="${id}"]`).first()
