@@ -38,6 +38,8 @@ var owners = map[string]string{
 	"amount_stats":       "internal/detection",
 	"timers":             "internal/timers",
 	"alerts":             "internal/alerts",
+	"incidents":          "internal/incidents",
+	"incident_members":   "internal/incidents",
 	"work_items":         "internal/workitems",
 	// Figures rolled up with the twins, and customer-service lookups.
 	"figure_rollups":  "internal/figures",
