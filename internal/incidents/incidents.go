@@ -208,21 +208,39 @@ func (s *Store) addMembers(ctx context.Context, tx bun.Tx, ids []int64) ([]incid
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("incidents: read alerts: %w", err)
 	}
+	if len(adds) == 0 {
+		return nil, nil
+	}
+	// One statement for a storm's thousands of alerts.
+	n := len(adds)
+	id, amount := make([]int64, n), make([]int64, n)
+	cause, value, kind, sev, ch, no, shop, wh, courier := make([]string, n), make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	raised := make([]time.Time, n)
+	resolved := make([]*time.Time, n)
 	var keys []incident.Key
-	for _, a := range adds {
+	for i, a := range adds {
 		m := a.m
-		if _, err := tx.ExecContext(ctx, `
-			INSERT INTO incident_members (alert_id, cause, cause_key, kind, severity, channel, order_no, shop, warehouse, courier, amount,
-				raised_at, resolved_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (alert_id) DO UPDATE SET resolved_at = coalesce(incident_members.resolved_at, excluded.resolved_at)`,
-			m.AlertID, a.key.Cause.String(), a.key.Value, m.Kind, m.severity, m.Channel, m.OrderNo, m.Shop, m.Warehouse, m.Courier,
-			m.Amount, m.At, nullTime(m.ResolvedAt)); err != nil {
-			return nil, fmt.Errorf("incidents: add member alert %d: %w", m.AlertID, err)
+		id[i], amount[i], raised[i] = m.AlertID, m.Amount, m.At
+		cause[i], value[i], kind[i], sev[i], ch[i], no[i], shop[i], wh[i], courier[i] = a.key.Cause.String(), a.key.Value, m.Kind,
+			m.severity, m.Channel, m.OrderNo, m.Shop, m.Warehouse, m.Courier
+		if !m.ResolvedAt.IsZero() {
+			resolved[i] = &m.ResolvedAt
 		}
 		if !slices.Contains(keys, a.key) {
 			keys = append(keys, a.key)
 		}
+	}
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO incident_members (alert_id, cause, cause_key, kind, severity, channel, order_no, shop, warehouse, courier, amount,
+			raised_at, resolved_at)
+		SELECT * FROM unnest(?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[],
+			?::bigint[], ?::timestamptz[], ?::timestamptz[])
+		ON CONFLICT (alert_id) DO UPDATE SET resolved_at = coalesce(incident_members.resolved_at, excluded.resolved_at)`,
+		pgdialect.Array(id), pgdialect.Array(cause), pgdialect.Array(value), pgdialect.Array(kind), pgdialect.Array(sev),
+		pgdialect.Array(ch), pgdialect.Array(no), pgdialect.Array(shop), pgdialect.Array(wh), pgdialect.Array(courier),
+		pgdialect.Array(amount), pgdialect.Array(raised), pgdialect.Array(resolved)); err != nil {
+		return nil, fmt.Errorf("incidents: add %d member alerts: %w", n, err)
 	}
 	return keys, nil
 }
@@ -359,18 +377,20 @@ func (s *Store) sync(ctx context.Context, tx bun.Tx, k incident.Key, now time.Ti
 			event = events.IncidentOpened
 			s.log.Info("incident opened", "cause", k.Cause.String(), "key", k.Value, "incident", target, "alerts", len(c.Members))
 		}
+		var joining []int64
 		for _, m := range c.Members {
 			if byID[m.AlertID].incident != target {
-				fresh++
+				joining = append(joining, m.AlertID)
 			}
 		}
+		fresh = len(joining)
 		ids := c.IDs()
 		if fresh > 0 {
 			if _, err := tx.ExecContext(ctx, `UPDATE incident_members SET incident_id = ? WHERE alert_id = ANY(?::bigint[])`,
-				target, pgdialect.Array(ids)); err != nil {
+				target, pgdialect.Array(joining)); err != nil {
 				return nil, fmt.Errorf("incidents: add members to %d: %w", target, err)
 			}
-			if err := alerts.SetIncident(ctx, tx, target, ids); err != nil {
+			if err := alerts.SetIncident(ctx, tx, target, joining); err != nil {
 				return nil, err
 			}
 		}

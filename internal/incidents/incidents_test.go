@@ -291,6 +291,11 @@ func TestIncidentLifecycle(t *testing.T) {
 	if ch := w.bus.take(); len(ch) != 1 || ch[0].Incidents[0].Event != events.IncidentResolved {
 		t.Errorf("resolution published: %+v", ch)
 	}
+	// The raises redelivered late (the alerts resolved meanwhile) change nothing.
+	w.take(raised...)
+	if list := w.incidents(); len(list) != 1 || list[0].State != "RESOLVED" {
+		t.Fatalf("after late redelivery: %+v", list)
+	}
 	if _, err := w.store.SetState(t.Context(), got.ID, incident.Acknowledged, "ops-li"); err == nil {
 		t.Error("a resolved incident moved")
 	}
