@@ -86,6 +86,15 @@ func (k Key) Warehouse() string {
 // warehouse when many of them come together.
 var courierKinds = []string{"not_collected", "divergence", "no_courier_update"}
 
+// MemberKinds are the alert kinds a cause's incidents group (none for the
+// signals).
+func MemberKinds(cause string) []string {
+	if cause == CourierStopped.String() {
+		return slices.Clone(courierKinds)
+	}
+	return nil
+}
+
 // CauseOf is the cause an alert of kind on an order shipped from warehouse
 // by courier may share with others; ok false for an alert no incident
 // groups (its kind says nothing about a common cause, or the order has no

@@ -343,20 +343,25 @@ type Incident struct {
 	Shops, Channels []string
 	ResolvedBy      string
 	Link            string
+	// Kinds are the member alerts' kinds: a route for any of them (or for
+	// the cause) gets the incident.
+	Kinds []string
 }
 
 // NotifyIncidents takes incident messages in: a row per channel a route
-// matches (routes match by Cause as the kind, Severity and Scope), due at
-// once. Taking the same incident event in twice changes nothing.
+// matches (by the cause or a member kind as the kind, Severity and Scope),
+// due at once. Taking the same incident event in twice changes nothing.
 func (d *Dispatcher) NotifyIncidents(ctx context.Context, is ...Incident) error {
 	now := d.now()
 	var rows []outboxRow
 	for _, in := range is {
-		probe := Alert{Kind: in.Cause, Severity: in.Severity, Scope: in.Scope}
 		var targets []string
-		for _, r := range d.routes {
-			if r.matches(probe) && !slices.Contains(targets, r.Channel) {
-				targets = append(targets, r.Channel)
+		for _, kind := range append([]string{in.Cause}, in.Kinds...) {
+			probe := Alert{Kind: kind, Severity: in.Severity, Scope: in.Scope}
+			for _, r := range d.routes {
+				if r.matches(probe) && !slices.Contains(targets, r.Channel) {
+					targets = append(targets, r.Channel)
+				}
 			}
 		}
 		msg := d.renderIncident(in)

@@ -146,13 +146,19 @@ func insertIncidentRows(ctx context.Context, db bun.IDB, rows []outboxRow, now t
 	return nil
 }
 
-// inIncidents returns the alerts among ids that belong to an incident.
-func inIncidents(ctx context.Context, db bun.IDB, ids []int64) (map[int64]bool, error) {
+// inIncidents returns the alerts among ids that belong to an incident whose
+// message goes to channel: a channel the incident's message does not reach
+// (its routes want other kinds) keeps hearing of each alert.
+func inIncidents(ctx context.Context, db bun.IDB, channel string, ids []int64) (map[int64]bool, error) {
 	out := map[int64]bool{}
 	if len(ids) == 0 {
 		return out, nil
 	}
-	rows, err := db.QueryContext(ctx, `SELECT id FROM alerts WHERE id = ANY(?::bigint[]) AND incident_id IS NOT NULL`, pgdialect.Array(ids))
+	rows, err := db.QueryContext(ctx, `
+		SELECT a.id FROM alerts a
+		WHERE a.id = ANY(?::bigint[]) AND a.incident_id IS NOT NULL AND EXISTS (
+			SELECT 1 FROM notification_outbox ob WHERE ob.incident_id = a.incident_id AND ob.channel = ? AND ob.purpose = ?)`,
+		pgdialect.Array(ids), channel, purposeIncident)
 	if err != nil {
 		return nil, fmt.Errorf("read alerts' incidents: %w", err)
 	}

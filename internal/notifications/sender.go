@@ -173,7 +173,7 @@ func (d *Dispatcher) silence(ctx context.Context, channel string, rows []outboxR
 }
 
 // fold marks due alert rows (and escalations) of alerts that belong to an
-// incident as folded: the robots hear of the incident, in one message on
+// incident told to this channel as folded: the robots hear of the incident, in one message on
 // open and one on resolve, instead of each member alert. It returns the
 // others.
 func (d *Dispatcher) fold(ctx context.Context, channel string, rows []outboxRow, now time.Time) ([]outboxRow, error) {
@@ -183,7 +183,7 @@ func (d *Dispatcher) fold(ctx context.Context, channel string, rows []outboxRow,
 			alertIDs = append(alertIDs, r.AlertID)
 		}
 	}
-	members, err := inIncidents(ctx, d.db, alertIDs)
+	members, err := inIncidents(ctx, d.db, channel, alertIDs)
 	if err != nil || len(members) == 0 {
 		return rows, err
 	}

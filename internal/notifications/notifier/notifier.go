@@ -20,6 +20,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/towerhq/tower/domain/alert"
+	"github.com/towerhq/tower/domain/incident"
 	"github.com/towerhq/tower/domain/notify"
 	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/internal/config"
@@ -307,7 +308,7 @@ func (n *Notifier) HandleIncidents(msg *message.Message) error {
 		is = append(is, notifications.Incident{
 			ID: in.ID, Event: in.Event, Cause: in.Cause, Key: in.Key, Scope: scope, Severity: in.Severity,
 			Start: in.StartedAt, LastSeen: in.LastSeenAt, Members: in.Members, Orders: in.Orders, Money: in.Money,
-			Shops: in.Shops, Channels: in.Channels, ResolvedBy: in.ResolvedBy,
+			Shops: in.Shops, Channels: in.Channels, ResolvedBy: in.ResolvedBy, Kinds: incident.MemberKinds(in.Cause),
 		})
 	}
 	if len(is) == 0 {
