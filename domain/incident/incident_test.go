@@ -274,3 +274,19 @@ func TestMove(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkGroup groups an exception storm's alerts of one cause (5,000
+// orders not collected within an hour), as every alert message of the
+// storm makes internal/incidents do.
+func BenchmarkGroup(b *testing.B) {
+	ms := make([]Member, 5000)
+	for i := range ms {
+		ms[i] = at(int64(i+1), float64(i)*60/5000, -1)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(Group(Config{}, ms, time.Time{})) != 1 {
+			b.Fatal("want one incident")
+		}
+	}
+}
