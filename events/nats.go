@@ -761,13 +761,12 @@ func (s *natsSubscriber) deliver(ctx context.Context, log *slog.Logger, jm jetst
 	for {
 		select {
 		case <-msg.Acked():
-			// Confirmed, so the partition's next message is not held up
-			// by an ack lost on the way; one lost anyway only redelivers.
-			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			err := jm.DoubleAck(actx)
-			cancel()
-			if err != nil {
-				log.Warn("bus: ack not confirmed; the message may be delivered again", "message_uuid", msg.UUID, "err", err)
+			// Not waiting for the server to confirm: with one message in
+			// flight per partition it hands out the next only after this
+			// ack, and an ack lost on the way only redelivers this message
+			// (before any later one), which the handlers absorb.
+			if err := jm.Ack(); err != nil {
+				log.Warn("bus: ack not sent; the message will be delivered again", "message_uuid", msg.UUID, "err", err)
 			}
 			return true
 		case <-msg.Nacked():
