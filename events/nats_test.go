@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/uptrace/bun"
@@ -358,6 +360,49 @@ type tbWriter struct{ tb testing.TB }
 func (w tbWriter) Write(p []byte) (int, error) {
 	w.tb.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// The forwarder and the subscribers outlive the broker going away: what is
+// committed meanwhile is delivered once it is back. A payload too large for
+// the broker travels by reference to the outbox.
+func TestNATSOutageAndLargePayloads(t *testing.T) {
+	srv := natstest.Start(t, func(o *server.Options) { o.MaxPayload = 64 << 10 })
+	db := pgtest.NewDB(t, "events_nats_outage")
+	migrate(t, db)
+	bus, err := events.NewNATSBus(ctxT(t), db.DB, testLog(t), events.NATSOptions{
+		URL: srv.URL(), Name: "test", Partitions: 2, AckWait: time.Second, Poll: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bus.Close() })
+	const topic = events.TopicTwinChanges
+	ch := subscribe(t, bus, topic, "outage-group")
+
+	t.Run("a payload over the broker's limit", func(t *testing.T) {
+		big := message.NewMessage(watermill.NewUUID(), fmt.Appendf(nil, `{"name": %q}`, strings.Repeat("大", 40<<10)))
+		publishTx(t, db, bus, topic, big)
+		got := receiveUntil(t, ch, big.UUID)
+		if len(got) != 1 || got[0] != string(big.Payload) {
+			t.Fatalf("received %d messages, the last %d bytes, want the %d bytes published", len(got), len(got[len(got)-1]), len(big.Payload))
+		}
+	})
+
+	t.Run("published while the broker is down", func(t *testing.T) {
+		srv.Stop()
+		pgtest.WaitFor(t, 10*time.Second, func() bool { return bus.Ping(ctxT(t)) != nil })
+		// The commit does not wait for the broker.
+		msg := newMsg("during the outage")
+		publishTx(t, db, bus, topic, msg)
+		srv.Restart()
+		// At least once: an ack the broker had not stored when it went
+		// down delivers that message again first (handlers absorb it).
+		got := receiveUntil(t, ch, msg.UUID)
+		if got[len(got)-1] != payloads("during the outage")[0] {
+			t.Errorf("received %d messages, the last not the one published during the outage", len(got))
+		}
+		pgtest.WaitFor(t, 10*time.Second, func() bool { return bus.Ping(ctxT(t)) == nil })
+	})
 }
 
 // BenchmarkBus is one message's way from a committed transaction to a

@@ -17,6 +17,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -164,3 +165,56 @@ func DeleteStreams(u, prefix string) error {
 	}
 	return nil
 }
+
+// Server is a NATS server of one test, which it may stop and start again
+// on the same address and store.
+type Server struct {
+	tb   testing.TB
+	opts server.Options
+	s    *server.Server
+}
+
+// Start runs a server of tb's own (JetStream, a temporary store) with
+// mutate applied to its options, stopped when tb ends.
+func Start(tb testing.TB, mutate func(*server.Options)) *Server {
+	tb.Helper()
+	opts := server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: tb.TempDir(), NoLog: true, NoSigs: true}
+	if mutate != nil {
+		mutate(&opts)
+	}
+	s := &Server{tb: tb, opts: opts}
+	s.run()
+	// The same port on a restart.
+	s.opts.Port = s.s.Addr().(*net.TCPAddr).Port
+	tb.Cleanup(s.Stop)
+	return s
+}
+
+func (s *Server) run() {
+	s.tb.Helper()
+	opts := s.opts
+	srv, err := server.NewServer(&opts)
+	if err != nil {
+		s.tb.Fatalf("natstest: %v", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		s.tb.Fatal("natstest: server did not start")
+	}
+	s.s = srv
+}
+
+// URL is the server's client URL.
+func (s *Server) URL() string { return fmt.Sprintf("nats://127.0.0.1:%d", s.opts.Port) }
+
+// Stop shuts the server down (its store stays for a Restart).
+func (s *Server) Stop() {
+	if s.s != nil {
+		s.s.Shutdown()
+		s.s.WaitForShutdown()
+		s.s = nil
+	}
+}
+
+// Restart starts the stopped server again.
+func (s *Server) Restart() { s.run() }
