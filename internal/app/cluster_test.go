@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"reflect"
 	"sync"
 	"testing"
@@ -155,6 +156,32 @@ func TestTwoNodes(t *testing.T) {
 						}
 					}
 				}
+			})
+
+			t.Run("both ready, and the bus backlog drained", func(t *testing.T) {
+				for _, s := range []*testServer{a, b} {
+					get(t, s.URL+"/readyz", http.StatusOK)
+				}
+				pgtest.WaitFor(t, 20*time.Second, func() bool {
+					data, errs := b.gql(t, `{ systemFigures { topics { topic group unread } } }`, nil)
+					if len(errs) > 0 {
+						t.Fatal(errs)
+					}
+					raw, _ := json.Marshal(data["systemFigures"])
+					var f struct {
+						Topics []struct {
+							Topic, Group string
+							Unread       int
+						}
+					}
+					_ = json.Unmarshal(raw, &f)
+					for _, tp := range f.Topics {
+						if tp.Topic == "order_events_v1" && tp.Unread != 0 {
+							return false
+						}
+					}
+					return len(f.Topics) > 0
+				})
 			})
 
 			t.Run("read models count each event once", func(t *testing.T) {
