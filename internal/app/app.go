@@ -114,7 +114,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	}); err != nil {
 		return nil, err
 	}
-	if n.Bus, err = events.NewPostgresBus(n.DB.DB, log); err != nil {
+	if n.Bus, err = openBus(ctx, cfg, n.DB, log); err != nil {
 		return nil, err
 	}
 	if cfg.Mode != "production" {
@@ -188,7 +188,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	hub := live.NewHub(initial, log, live.Options{
 		Dropped: func(field string) { n.Metrics.SubscriptionDrops.WithLabelValues(field).Inc() },
 	})
-	if err := hub.Register(ctx, n.router, n.Bus, n.DB, cfg.NodeName); err != nil {
+	if err := hub.Register(ctx, n.router, n.Bus, cfg.NodeName); err != nil {
 		return nil, err
 	}
 
@@ -263,8 +263,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		CacheFor: cfg.Figures.PushInterval / 2,
 	})
 	system := figures.SystemOptions{Gatherer: n.Metrics.Registry, Groups: durableGroups}
-	if pg, ok := n.Bus.(*events.PostgresBus); ok {
-		system.Unread = pg.Unread
+	switch b := n.Bus.(type) {
+	case *events.PostgresBus:
+		system.Unread = b.Unread
+	case *events.NATSBus:
+		system.Unread = b.Unread
 	}
 	res := &resolvers.Resolver{
 		Store: orders, Hub: hub, Metrics: n.Metrics, Now: n.now,
@@ -327,6 +330,22 @@ func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*bu
 		log.Warn("autovacuum is off on this PostgreSQL server: Tower's tables will bloat and slow down; switch it on or vacuum on a schedule")
 	}
 	return db, dsn, local, nil
+}
+
+// openBus builds the configured bus backend on db.
+func openBus(ctx context.Context, cfg config.Config, db *bun.DB, log *slog.Logger) (events.Bus, error) {
+	if cfg.Bus != "nats" {
+		return events.NewPostgresBus(db.DB, log)
+	}
+	b, err := events.NewNATSBus(ctx, db.DB, log, events.NATSOptions{
+		URL: cfg.NATSURL, Prefix: cfg.NATSPrefix, Name: cfg.NodeName,
+		AckWait: cfg.NATSAckWait, Retention: cfg.BusRetention,
+	})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("bus: NATS JetStream", "nats_prefix", cfg.NATSPrefix)
+	return b, nil
 }
 
 // ensureDevKeys gives a dev or simulation node throwaway platform keys
@@ -539,6 +558,12 @@ func (n *Node) shutdown(ctx context.Context) error {
 }
 
 func (n *Node) closeStorage() {
+	// The bus first: its forwarder reads the outbox.
+	if b, ok := n.Bus.(interface{ Close() error }); ok {
+		if err := b.Close(); err != nil {
+			n.log.Warn("close the bus", "err", err)
+		}
+	}
 	if n.apiDB != nil {
 		_ = n.apiDB.Close()
 	}

@@ -58,6 +58,9 @@ var owners = map[string]string{
 	"sessions":   "internal/auth",
 	"api_tokens": "internal/auth",
 	"audit_log":  "internal/audit",
+	// The NATS bus's outbox, written in the publishers' transactions
+	// through events.Bus and forwarded by it.
+	"bus_outbox": "events",
 }
 
 // busOwner writes the bus tables (watermill_*), through watermill-sql.
