@@ -243,3 +243,20 @@ func parkedError(err error, id string) error {
 	}
 	return err
 }
+
+// robotTypes maps each configured robot to its type (wecom, dingtalk):
+// those of the configuration file and those added through the API.
+func (r *Resolver) robotTypes(ctx context.Context) (map[string]string, error) {
+	out := make(map[string]string, len(r.NotifyFile.Channels))
+	for _, c := range r.NotifyFile.Channels {
+		out[c.Name] = c.Type
+	}
+	cs, err := r.NotifyStore.Channels(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cs {
+		out[c.Name] = c.Type
+	}
+	return out, nil
+}

@@ -46,7 +46,8 @@ func TestBrowser(t *testing.T) {
 		accounts[r.String()] = map[string]string{"name": name, "password": pw}
 	}
 	rawAccounts, _ := json.Marshal(accounts)
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	// Generous: on a loaded 2-core box one page test can take half a minute.
+	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
 	defer cancel()
 	// TOWER_E2E narrows the run to some files (e2e/incidents.test.mjs).
 	files := strings.Fields(os.Getenv("TOWER_E2E"))
