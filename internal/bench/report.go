@@ -72,6 +72,7 @@ func (s *ScaleReport) print(tw io.Writer, row func(k, v, goal string)) {
 		}
 		row("  "+q.Name+" ("+q.Role+")", fmt.Sprintf("%.1f / %.1f / %.1f  [%s]", q.P50Ms, q.P95Ms, q.P99Ms, q.Result), goal)
 	}
+	row("load average (1 min) at start / end", fmt.Sprintf("%.1f / %.1f", s.LoadAverage[0], s.LoadAverage[1]), "")
 	row("slowest view p95", fmt.Sprintf("%.1f ms", s.ViewsP95Ms), "≤ 50 ms")
 	row("slowest lookup p99", fmt.Sprintf("%.1f ms", s.LookupsP99Ms), "≤ 10 ms")
 }

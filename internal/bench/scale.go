@@ -8,8 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -54,6 +56,9 @@ type ScaleReport struct {
 	// lookup's p99: the goals' two figures.
 	ViewsP95Ms   float64 `json:"views_p95_ms"`
 	LookupsP99Ms float64 `json:"lookups_p99_ms"`
+	// LoadAverage is the machine's 1-minute load average when measuring
+	// began and ended: other work on the box slows every figure.
+	LoadAverage [2]float64 `json:"load_average"`
 }
 
 // QueryStat is one query's latencies over HTTP, GraphQL included.
@@ -182,6 +187,8 @@ func RunScale(ctx context.Context, cfg config.Config, o ScaleOptions, progress i
 		return nil, err
 	}
 	c := &gqlClient{url: url + "/graphql", http: &http.Client{Timeout: time.Minute}}
+	sr.LoadAverage[0] = loadAverage()
+	defer func() { sr.LoadAverage[1] = loadAverage() }()
 	for _, q := range scaleQueries(targets, sr.HistoryEnd) {
 		n := o.Reps
 		if q.kind == "lookup" {
@@ -531,4 +538,17 @@ func (c *gqlClient) measure(ctx context.Context, token string, q scaleQuery, n i
 	slices.Sort(lat)
 	qs.P50Ms, qs.P95Ms, qs.P99Ms, qs.MaxMs = lat.pct(0.50), lat.pct(0.95), lat.pct(0.99), float64(lat[len(lat)-1].Microseconds())/1000
 	return qs, nil
+}
+
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
 }
