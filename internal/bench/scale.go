@@ -197,7 +197,11 @@ func RunScale(ctx context.Context, cfg config.Config, o ScaleOptions, progress i
 		step("measuring %s as %s (%d requests)", q.name, q.role, n)
 		qs, err := c.measure(ctx, tokens[q.role], q, n)
 		if err != nil {
-			return nil, err
+			// One broken query does not lose the others' figures.
+			step("  failed: %v", err)
+			qs.Result = "error: " + err.Error()
+			sr.Queries = append(sr.Queries, qs)
+			continue
 		}
 		step("  p50 %.1f ms, p95 %.1f ms, p99 %.1f ms (%s)", qs.P50Ms, qs.P95Ms, qs.P99Ms, qs.Result)
 		sr.Queries = append(sr.Queries, qs)
