@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/uptrace/bun"
 
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/events"
@@ -65,15 +64,13 @@ func NewHub(initial events.Backlog, log *slog.Logger, o Options) *Hub {
 
 // Register consumes twin changes under a consumer group of this process
 // only, starting at the newest message: a live view needs the present, and
-// the hub's initial state came from the database.
-func (h *Hub) Register(ctx context.Context, r *message.Router, bus events.Bus, db *bun.DB, node string) error {
+// the hub's initial state came from the database. Every node has its own
+// group, so each one learns of the twins every other node changed.
+func (h *Hub) Register(ctx context.Context, r *message.Router, bus events.Bus, node string) error {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	group := "live-" + node + "-" + hex.EncodeToString(b[:])
-	if err := events.SeekToEnd(ctx, db, events.TopicTwinChanges, group); err != nil {
-		return err
-	}
-	sub, err := bus.Subscriber(group)
+	sub, err := bus.Tail(ctx, events.TopicTwinChanges, group)
 	if err != nil {
 		return err
 	}
@@ -89,13 +86,17 @@ func (h *Hub) Handle(msg *message.Message) error {
 	}
 	ch := events.TwinChanges{Backlog: w.Backlog, Alerts: w.Alerts, WorkItems: w.WorkItems}
 	for _, s := range w.Twins {
-		var head struct {
-			Key order.Key `json:"key"`
+		head := struct {
+			Key *order.Key `json:"key"`
+		}{s.Key}
+		// Snapshots name their order beside the twin; older messages only
+		// inside it.
+		if head.Key == nil {
+			if err := json.Unmarshal(s.Twin, &head); err != nil {
+				return fmt.Errorf("%w: decode twin in %s message %s: %v", events.ErrPermanent, events.TopicTwinChanges, msg.UUID, err)
+			}
 		}
-		if err := json.Unmarshal(s.Twin, &head); err != nil {
-			return fmt.Errorf("%w: decode twin in %s message %s: %v", events.ErrPermanent, events.TopicTwinChanges, msg.UUID, err)
-		}
-		if !h.watched(head.Key) {
+		if head.Key == nil || !h.watched(*head.Key) {
 			continue
 		}
 		snap := events.TwinSnapshot{ID: s.ID, Tags: s.Tags}
@@ -114,6 +115,7 @@ func (h *Hub) Handle(msg *message.Message) error {
 type wireChanges struct {
 	Twins []struct {
 		ID   int64           `json:"id"`
+		Key  *order.Key      `json:"key"`
 		Twin json.RawMessage `json:"twin"`
 		Tags []string        `json:"tags"`
 	} `json:"twins"`

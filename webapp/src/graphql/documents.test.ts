@@ -4,8 +4,9 @@ import { describe, expect, it } from 'vitest'
 import { buildSchema, validate, type DocumentNode } from 'graphql'
 import * as main from './documents'
 import * as access from './access'
+import * as incidents from './incidents'
 
-const documents = { ...main, ...access }
+const documents = { ...main, ...access, ...incidents }
 
 const files = import.meta.glob('../../../graph/schema/*.graphqls', { query: '?raw', import: 'default', eager: true })
 const schema = buildSchema(Object.values(files as Record<string, string>).join('\n'))
