@@ -24,6 +24,9 @@ func benchCmd(ctx context.Context, args []string) error {
 	fs.StringVar(&o.Out, "out", "bench/results", "folder of the JSON report")
 	fs.BoolVar(&o.Force, "force", false, "bench on a server whose database holds orders")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write the saturation phase's CPU profile here")
+	fs.IntVar(&o.Nodes, "nodes", 1, "nodes to start on the scratch database (senders and subscribers spread round robin)")
+	fs.StringVar(&o.Bus, "bus", "postgres", "bus the nodes share: postgres or nats")
+	natsURL := fs.String("nats-url", "", "NATS server with --bus nats (default: the config's nats_url, else nats://127.0.0.1:4222)")
 	var so bench.ScaleOptions
 	fs.IntVar(&so.Orders, "scale", 0, "measure the views and lookups over a generated history of this many orders (about 8 events each) instead of the pipeline")
 	fs.BoolVar(&so.Keep, "keep", false, "with --scale: keep the history's database for the next run (a run finding one of the same size reuses it)")
@@ -37,6 +40,10 @@ func benchCmd(ctx context.Context, args []string) error {
 	}
 	if *dsn != "" {
 		cfg.DatabaseURL = *dsn
+	}
+	o.NATSURL = *natsURL
+	if o.NATSURL == "" {
+		o.NATSURL = cfg.NATSURL
 	}
 	var r *bench.Report
 	if so.Orders > 0 {

@@ -23,7 +23,7 @@ usage:
   tower serve   [--config FILE] [--http-addr ADDR] [--database-url URL] [--bus postgres]
   tower migrate [--config FILE] [--database-url URL]
   tower simulate [--config FILE] [--target URL] [--orders N] [--speed N] [--seed N] [--truth FILE]
-  tower bench   [--duration 60s] [--rate N] [--senders N] [--subscribers N] [--out DIR] [--config FILE] [--force]
+  tower bench   [--duration 60s] [--rate N] [--senders N] [--subscribers N] [--nodes N] [--bus postgres|nats] [--nats-url URL] [--out DIR] [--config FILE] [--force]
   tower token create --role ROLE --name NAME [--scope channel=X] [--scope warehouse=Y] [--expires 720h] [--config FILE]
   tower token revoke NAME [--config FILE]
   tower token list [--config FILE]

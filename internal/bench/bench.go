@@ -16,6 +16,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"sync"
+	"strings"
 	"syscall"
 	"time"
 
@@ -43,6 +44,11 @@ type Options struct {
 	// CPUProfile, when set, is where the saturation phase's CPU profile
 	// goes (go tool pprof).
 	CPUProfile string
+	// Nodes is how many nodes run (in this process, on the one scratch
+	// database); senders and subscribers are spread over them.
+	Nodes int
+	// Bus is "postgres" or "nats"; NATSURL is the NATS server with nats.
+	Bus, NATSURL string
 }
 
 // Report is what a run measured; the JSON names are the contract's.
@@ -70,6 +76,8 @@ type Report struct {
 	Machine                 Machine   `json:"machine"`
 	Notes                   []string  `json:"notes"`
 	StartedAt               time.Time `json:"started_at"`
+	Nodes                   int       `json:"nodes"`
+	Bus                     string    `json:"bus"`
 
 	// Scale is `--scale`'s part: view and lookup latencies over a
 	// generated history.
@@ -90,7 +98,16 @@ func Run(ctx context.Context, cfg config.Config, o Options, progress io.Writer) 
 	if o.Subscribers < 0 {
 		o.Subscribers = 0
 	}
-	r := &Report{StartedAt: time.Now(), FixedLoadTarget: o.Rate, Subscribers: o.Subscribers}
+	if o.Nodes <= 0 {
+		o.Nodes = 1
+	}
+	if o.Bus == "" {
+		o.Bus = "postgres"
+	}
+	if o.Bus != "postgres" && o.Bus != "nats" {
+		return nil, fmt.Errorf("bench: --bus %q: want postgres or nats", o.Bus)
+	}
+	r := &Report{StartedAt: time.Now(), FixedLoadTarget: o.Rate, Subscribers: o.Subscribers, Nodes: o.Nodes, Bus: o.Bus}
 	step := func(format string, args ...any) {
 		fmt.Fprintf(progress, "[%5.1fs] "+format+"\n", append([]any{time.Since(r.StartedAt).Seconds()}, args...)...)
 	}
@@ -116,43 +133,81 @@ func Run(ctx context.Context, cfg config.Config, o Options, progress io.Writer) 
 
 	secret := newSecret()
 	ncfg := cfg
-	ncfg.Mode, ncfg.HTTPAddr, ncfg.DebugAddr, ncfg.DatabaseURL, ncfg.NodeName = "dev", "127.0.0.1:0", "", db.url, "bench"
+	ncfg.Mode, ncfg.HTTPAddr, ncfg.DebugAddr, ncfg.DatabaseURL = "dev", "127.0.0.1:0", "", db.url
 	ncfg.Simulator.Enabled = false
 	noDemo := false
 	ncfg.Auth.DemoAccounts = &noDemo
 	ncfg.Notify = config.Notify{}
 	ncfg.Sources = []config.Source{{Name: "bench", Type: standard.Type, Settings: standard.Settings{Secrets: []string{secret}}}}
-	if err := ncfg.Validate(); err != nil {
-		return nil, fmt.Errorf("bench config: %w", err)
+	ncfg.Bus = o.Bus
+	if o.Bus == "nats" {
+		ncfg.NATSURL = o.NATSURL
+		if ncfg.NATSURL == "" {
+			ncfg.NATSURL = "nats://127.0.0.1:4222"
+		}
+		// Streams of their own, deleted afterwards: the server may serve
+		// a real installation too.
+		ncfg.NATSPrefix = "bench" + strings.ToLower(strings.TrimRight(newSecret()[6:14], "=+/"))
+		ncfg.NATSPrefix = strings.Map(func(r rune) rune {
+			if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+				return r
+			}
+			return 'x'
+		}, ncfg.NATSPrefix)
+		defer func() {
+			if err := deleteStreams(ncfg.NATSURL, ncfg.NATSPrefix); err != nil {
+				step("could not delete the NATS streams %s_*: %v", strings.ToUpper(ncfg.NATSPrefix), err)
+			} else {
+				step("deleted the NATS streams %s_*", strings.ToUpper(ncfg.NATSPrefix))
+			}
+		}()
 	}
 	log := slog.New(slog.NewTextHandler(progress, &slog.HandlerOptions{Level: slog.LevelError}))
-	step("starting a node on the scratch database")
-	node, err := app.New(ctx, ncfg, log)
-	if err != nil {
-		return nil, err
-	}
-	url, err := node.Start(ctx)
-	if err != nil {
-		_ = node.Shutdown(context.Background())
-		return nil, err
-	}
+	var nodes []*app.Node
+	var urls []string
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		_ = node.Shutdown(sctx)
+		var wg sync.WaitGroup
+		for _, n := range nodes {
+			wg.Go(func() { _ = n.Shutdown(sctx) })
+		}
+		wg.Wait()
 	}()
-	// Subscribers watch as an operations manager's dashboard does.
-	token, _, err := node.Auth.CreateToken(ctx, auth.NewToken{Name: "bench-subscribers", Role: access.Ops}, "tower bench")
+	for i := range o.Nodes {
+		c := ncfg
+		c.NodeName = "bench"
+		if o.Nodes > 1 {
+			c.NodeName = fmt.Sprintf("bench-%d", i+1)
+		}
+		if err := c.Validate(); err != nil {
+			return nil, fmt.Errorf("bench config: %w", err)
+		}
+		step("starting node %s on the scratch database (bus: %s)", c.NodeName, o.Bus)
+		node, err := app.New(ctx, c, log)
+		if err != nil {
+			return nil, err
+		}
+		url, err := node.Start(ctx)
+		if err != nil {
+			_ = node.Shutdown(context.Background())
+			return nil, err
+		}
+		nodes, urls = append(nodes, node), append(urls, url)
+	}
+	// Subscribers watch as an operations manager's dashboard does; a
+	// token is a row in the shared database, good on every node.
+	token, _, err := nodes[0].Auth.CreateToken(ctx, auth.NewToken{Name: "bench-subscribers", Role: access.Ops}, "tower bench")
 	if err != nil {
 		return nil, err
 	}
-	snd := newSender(url, "bench", secret, o.Senders*2)
+	snd := newSender(urls, "bench", secret, o.Senders*2)
 
 	// Warm up: connections, prepared statements, rule programs.
 	if _, err := snd.saturate(ctx, 4, 20, 2*time.Second); err != nil {
 		return nil, fmt.Errorf("warm-up: %w", err)
 	}
-	if err := db.drained(ctx, time.Minute); err != nil {
+	if err := db.drained(ctx, snd.acked.Load(), time.Minute); err != nil {
 		return nil, err
 	}
 
@@ -168,7 +223,7 @@ func Run(ctx context.Context, cfg config.Config, o Options, progress io.Writer) 
 		return nil, err
 	}
 	sent := time.Since(t0)
-	err = db.drained(ctx, 5*time.Minute)
+	err = db.drained(ctx, snd.acked.Load(), 5*time.Minute)
 	stopProfile()
 	if err != nil {
 		return nil, err
@@ -189,12 +244,12 @@ func Run(ctx context.Context, cfg config.Config, o Options, progress io.Writer) 
 	}
 	r.SingleEventsPerS = float64(n) / time.Since(t0).Seconds()
 	r.SingleRatio = r.SingleEventsPerS / r.RawCeilingSingleRowsPer
-	if err := db.drained(ctx, 5*time.Minute); err != nil {
+	if err := db.drained(ctx, snd.acked.Load(), 5*time.Minute); err != nil {
 		return nil, err
 	}
 	step("  %.0f events/s acknowledged (%.2f× the one-per-commit ceiling)", r.SingleEventsPerS, r.SingleRatio)
 
-	subs, heapPer, err := openSubscribers(url, token, o.Subscribers, step)
+	subs, heapPer, err := openSubscribers(urls, token, o.Subscribers, step)
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +267,7 @@ func Run(ctx context.Context, cfg config.Config, o Options, progress io.Writer) 
 	}
 
 	step("fixed load: %d events/s open loop for %s, with push probes", o.Rate, phase)
-	fx, err := fixedLoad(ctx, snd, url, token, o.Rate, phase)
+	fx, err := fixedLoad(ctx, snd, urls, token, o.Rate, phase)
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +291,8 @@ func Run(ctx context.Context, cfg config.Config, o Options, progress io.Writer) 
 
 // openSubscribers opens n backlog subscribers and returns them with the
 // heap they cost, per subscription (both ends: they share the process).
-func openSubscribers(url, token string, n int, step func(string, ...any)) ([]*subscriber, float64, error) {
+// Subscriber i is on node i (round robin over the nodes).
+func openSubscribers(urls []string, token string, n int, step func(string, ...any)) ([]*subscriber, float64, error) {
 	if n == 0 {
 		return nil, 0, nil
 	}
@@ -244,7 +300,7 @@ func openSubscribers(url, token string, n int, step func(string, ...any)) ([]*su
 	before := heapInUse()
 	subs := make([]*subscriber, 0, n)
 	for i := range n {
-		s, err := dial(url, token)
+		s, err := dial(urls[i%len(urls)], token)
 		if err != nil {
 			for _, s := range subs {
 				s.close()
@@ -271,8 +327,12 @@ type fixed struct {
 // fixedLoad sends single-event webhooks at rate for d, on schedule whatever
 // the answers (open loop: a slow answer does not slow the sending), and
 // measures each answer from its scheduled time; every 20th order is
-// watched by an orderUpdated probe, measuring event → push.
-func fixedLoad(ctx context.Context, snd *sender, url, token string, rate int, d time.Duration) (fixed, error) {
+// watched by an orderUpdated probe, measuring event → push. Webhook i goes
+// to node i and probe connection j listens on node j+1 (round robin over
+// the nodes): with two nodes, every probe's webhook lands on the first
+// and half the probes listen on the second, so half the pushes measured
+// cross nodes.
+func fixedLoad(ctx context.Context, snd *sender, urls []string, token string, rate int, d time.Duration) (fixed, error) {
 	var out fixed
 	total := int(float64(rate) * d.Seconds())
 	const every = 20
@@ -282,7 +342,7 @@ func fixedLoad(ctx context.Context, snd *sender, url, token string, rate int, d 
 	var probeNos []string
 	for i := 0; i*every < total; i++ {
 		if i%40 == 0 {
-			p, err := dial(url, token)
+			p, err := dial(urls[(len(probes)+1)%len(urls)], token)
 			if err != nil {
 				return out, err
 			}
@@ -329,7 +389,7 @@ func fixedLoad(ctx context.Context, snd *sender, url, token string, rate int, d 
 		wg.Go(func() {
 			defer func() { <-sem }()
 			sentAt := time.Now()
-			if err := snd.post(ctx, body); err != nil {
+			if err := snd.post(ctx, i, body, 1); err != nil {
 				return
 			}
 			ack := time.Since(due)

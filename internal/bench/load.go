@@ -16,17 +16,22 @@ import (
 )
 
 // sender posts correctly signed Standard Webhooks to one source, as the
-// brand's systems and the platforms do.
+// brand's systems and the platforms do, on the nodes at urls (any node
+// accepts webhooks, as behind a load balancer).
 type sender struct {
-	url, source, secret string
-	client              *http.Client
-	run                 string // makes ids and order numbers unique per run
-	seq                 atomic.Int64
+	urls           []string
+	source, secret string
+	client         *http.Client
+	run            string // makes ids and order numbers unique per run
+	seq            atomic.Int64
+	// acked counts the events of every delivery answered 200: what the
+	// pipeline must have projected once drained.
+	acked atomic.Int64
 }
 
-func newSender(url, source, secret string, conns int) *sender {
+func newSender(urls []string, source, secret string, conns int) *sender {
 	tr := &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, IdleConnTimeout: time.Minute}
-	return &sender{url: url, source: source, secret: secret, client: &http.Client{Transport: tr, Timeout: 60 * time.Second},
+	return &sender{urls: urls, source: source, secret: secret, client: &http.Client{Transport: tr, Timeout: 60 * time.Second},
 		run: strconv.FormatInt(time.Now().UnixNano()%1e9, 36)}
 }
 
@@ -65,15 +70,16 @@ func (s *sender) events(n int) (body []byte, orderNos []string) {
 	return body, orderNos
 }
 
-// post sends one signed delivery and waits for its answer.
-func (s *sender) post(ctx context.Context, body []byte) error {
+// post sends one signed delivery of events events to node (modulo the
+// nodes) and waits for its answer.
+func (s *sender) post(ctx context.Context, node int, body []byte, events int) error {
 	id := "d-" + s.run + "-" + strconv.FormatInt(s.seq.Add(1), 10)
 	ts := time.Now()
 	sig, err := standard.Sign(s.secret, id, ts.Unix(), body)
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url+"/webhooks/"+s.source, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.urls[node%len(s.urls)]+"/webhooks/"+s.source, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -90,23 +96,25 @@ func (s *sender) post(ctx context.Context, body []byte) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("webhook answered %d", resp.StatusCode)
 	}
+	s.acked.Add(int64(events))
 	return nil
 }
 
 // saturate sends webhooks of perWebhook events from workers concurrent
-// senders, each waiting for its answer (closed loop), for d. It returns the
-// events acknowledged.
+// senders, each waiting for its answer (closed loop), for d; sender w
+// posts to node w (round robin over the nodes). It returns the events
+// acknowledged.
 func (s *sender) saturate(ctx context.Context, workers, perWebhook int, d time.Duration) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var acked atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
-	for range workers {
+	for w := range workers {
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				body, _ := s.events(perWebhook)
-				if err := s.post(ctx, body); err != nil {
+				if err := s.post(ctx, w, body, perWebhook); err != nil {
 					if ctx.Err() == nil {
 						firstErr.CompareAndSwap(nil, err)
 					}

@@ -24,6 +24,7 @@ func (r *Report) Print(w io.Writer) {
 		return
 	}
 	row("figure", "measured", "goal")
+	row("nodes (in this process, one PostgreSQL)", fmt.Sprintf("%d, bus: %s", max(r.Nodes, 1), r.Bus), "")
 	row("raw ceiling, 50 events per commit ("+r.CeilingBy+")", fmt.Sprintf("%.0f rows/s", r.RawCeilingRowsPerS), "")
 	row("raw ceiling, 1 event per commit", fmt.Sprintf("%.0f rows/s", r.RawCeilingSingleRowsPer), "")
 	row("pipeline at saturation (20-event webhooks, until projected)", fmt.Sprintf("%.0f events/s", r.SaturationEventsPerS), "")
