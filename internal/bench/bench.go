@@ -15,8 +15,8 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
-	"sync"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -131,70 +131,12 @@ func Run(ctx context.Context, cfg config.Config, o Options, progress io.Writer) 
 	}
 	step("  %.0f rows/s at 1 per commit, %.0f rows/s at 50 per commit (%s)", r.RawCeilingSingleRowsPer, r.RawCeilingRowsPerS, r.CeilingBy)
 
-	secret := newSecret()
-	ncfg := cfg
-	ncfg.Mode, ncfg.HTTPAddr, ncfg.DebugAddr, ncfg.DatabaseURL = "dev", "127.0.0.1:0", "", db.url
-	ncfg.Simulator.Enabled = false
-	noDemo := false
-	ncfg.Auth.DemoAccounts = &noDemo
-	ncfg.Notify = config.Notify{}
-	ncfg.Sources = []config.Source{{Name: "bench", Type: standard.Type, Settings: standard.Settings{Secrets: []string{secret}}}}
-	ncfg.Bus = o.Bus
-	if o.Bus == "nats" {
-		ncfg.NATSURL = o.NATSURL
-		if ncfg.NATSURL == "" {
-			ncfg.NATSURL = "nats://127.0.0.1:4222"
-		}
-		// Streams of their own, deleted afterwards: the server may serve
-		// a real installation too.
-		ncfg.NATSPrefix = "bench" + strings.ToLower(strings.TrimRight(newSecret()[6:14], "=+/"))
-		ncfg.NATSPrefix = strings.Map(func(r rune) rune {
-			if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-				return r
-			}
-			return 'x'
-		}, ncfg.NATSPrefix)
-		defer func() {
-			if err := deleteStreams(ncfg.NATSURL, ncfg.NATSPrefix); err != nil {
-				step("could not delete the NATS streams %s_*: %v", strings.ToUpper(ncfg.NATSPrefix), err)
-			} else {
-				step("deleted the NATS streams %s_*", strings.ToUpper(ncfg.NATSPrefix))
-			}
-		}()
+	cl, err := startNodes(ctx, cfg, db.url, o, progress, step)
+	defer cl.stop(step)
+	if err != nil {
+		return nil, err
 	}
-	log := slog.New(slog.NewTextHandler(progress, &slog.HandlerOptions{Level: slog.LevelError}))
-	var nodes []*app.Node
-	var urls []string
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		var wg sync.WaitGroup
-		for _, n := range nodes {
-			wg.Go(func() { _ = n.Shutdown(sctx) })
-		}
-		wg.Wait()
-	}()
-	for i := range o.Nodes {
-		c := ncfg
-		c.NodeName = "bench"
-		if o.Nodes > 1 {
-			c.NodeName = fmt.Sprintf("bench-%d", i+1)
-		}
-		if err := c.Validate(); err != nil {
-			return nil, fmt.Errorf("bench config: %w", err)
-		}
-		step("starting node %s on the scratch database (bus: %s)", c.NodeName, o.Bus)
-		node, err := app.New(ctx, c, log)
-		if err != nil {
-			return nil, err
-		}
-		url, err := node.Start(ctx)
-		if err != nil {
-			_ = node.Shutdown(context.Background())
-			return nil, err
-		}
-		nodes, urls = append(nodes, node), append(urls, url)
-	}
+	nodes, urls, secret := cl.nodes, cl.urls, cl.secret
 	// Subscribers watch as an operations manager's dashboard does; a
 	// token is a row in the shared database, good on every node.
 	token, _, err := nodes[0].Auth.CreateToken(ctx, auth.NewToken{Name: "bench-subscribers", Role: access.Ops}, "tower bench")
@@ -287,6 +229,87 @@ func Run(ctx context.Context, cfg config.Config, o Options, progress io.Writer) 
 		"the load generator and its websocket clients run in the node's process: CPU per 1,000 events and bytes per subscription include both ends (upper bounds)",
 		"PostgreSQL runs on the same machine; its CPU is not in cpu_seconds_per_1000_events")
 	return r, nil
+}
+
+// cluster is a run's nodes, all in this process on one database and bus.
+type cluster struct {
+	nodes               []*app.Node
+	urls                []string
+	secret              string
+	natsURL, natsPrefix string
+}
+
+// startNodes starts o.Nodes nodes on the database at dbURL, sharing one
+// webhook secret (as behind a load balancer), with distinct node names and
+// ports; on NATS, under a prefix of the run's own. Call stop even after
+// an error: it stops what started.
+func startNodes(ctx context.Context, cfg config.Config, dbURL string, o Options, progress io.Writer, step func(string, ...any)) (*cluster, error) {
+	cl := &cluster{secret: newSecret()}
+	ncfg := cfg
+	ncfg.Mode, ncfg.HTTPAddr, ncfg.DebugAddr, ncfg.DatabaseURL = "dev", "127.0.0.1:0", "", dbURL
+	ncfg.Simulator.Enabled = false
+	noDemo := false
+	ncfg.Auth.DemoAccounts = &noDemo
+	ncfg.Notify = config.Notify{}
+	ncfg.Sources = []config.Source{{Name: "bench", Type: standard.Type, Settings: standard.Settings{Secrets: []string{cl.secret}}}}
+	ncfg.Bus = o.Bus
+	if o.Bus == "nats" {
+		ncfg.NATSURL = o.NATSURL
+		if ncfg.NATSURL == "" {
+			ncfg.NATSURL = "nats://127.0.0.1:4222"
+		}
+		// Streams of the run's own, deleted afterwards: the server may
+		// serve a real installation too.
+		ncfg.NATSPrefix = "bench" + strings.Map(func(r rune) rune {
+			if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+				return r
+			}
+			return 'x'
+		}, strings.ToLower(cl.secret[6:14]))
+		cl.natsURL, cl.natsPrefix = ncfg.NATSURL, ncfg.NATSPrefix
+	}
+	log := slog.New(slog.NewTextHandler(progress, &slog.HandlerOptions{Level: slog.LevelError}))
+	for i := range max(o.Nodes, 1) {
+		c := ncfg
+		c.NodeName = "bench"
+		if o.Nodes > 1 {
+			c.NodeName = fmt.Sprintf("bench-%d", i+1)
+		}
+		if err := c.Validate(); err != nil {
+			return cl, fmt.Errorf("bench config: %w", err)
+		}
+		step("starting node %s on the scratch database (bus: %s)", c.NodeName, c.Bus)
+		node, err := app.New(ctx, c, log)
+		if err != nil {
+			return cl, err
+		}
+		url, err := node.Start(ctx)
+		if err != nil {
+			_ = node.Shutdown(context.Background())
+			return cl, err
+		}
+		cl.nodes, cl.urls = append(cl.nodes, node), append(cl.urls, url)
+	}
+	return cl, nil
+}
+
+// stop shuts the nodes down together and deletes the run's NATS streams.
+func (cl *cluster) stop(step func(string, ...any)) {
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, n := range cl.nodes {
+		wg.Go(func() { _ = n.Shutdown(sctx) })
+	}
+	wg.Wait()
+	if cl.natsPrefix == "" {
+		return
+	}
+	if err := deleteStreams(cl.natsURL, cl.natsPrefix); err != nil {
+		step("could not delete the NATS streams %s_*: %v", strings.ToUpper(cl.natsPrefix), err)
+	} else {
+		step("deleted the NATS streams %s_*", strings.ToUpper(cl.natsPrefix))
+	}
 }
 
 // openSubscribers opens n backlog subscribers and returns them with the
