@@ -377,6 +377,8 @@ type Order struct {
 	CreatedAt time.Time `json:"createdAt"`
 	// Source time of the latest event.
 	UpdatedAt time.Time `json:"updatedAt"`
+	// The channel's shop, when the order names one.
+	Shop *string `json:"shop,omitempty"`
 }
 
 type OrderConnection struct {
