@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,7 +17,9 @@ import (
 // TestBrowser drives the real SPA in Debian's headless chromium
 // (webapp/e2e, playwright-core) against a real server: the backlog on
 // screen moves when a signed webhook arrives, without a reload; people log
-// in as their role, see the pages it may use and are refused the others.
+// in as their role, see the pages it may use and are refused the others;
+// filters narrow figures and exports download; a page whose server goes
+// away (a proxy in front of it cut) says it is stale and recovers.
 // `make test` installs chromium and the npm packages and sets
 // TOWER_BROWSER_TESTS=1.
 func TestBrowser(t *testing.T) {
@@ -45,12 +48,22 @@ func TestBrowser(t *testing.T) {
 		accounts[r.String()] = map[string]string{"name": name, "password": pw}
 	}
 	rawAccounts, _ := json.Marshal(accounts)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	// The stale-page test reaches the server through a proxy it can cut.
+	proxyURL, proxyControl := startCutProxy(t, strings.TrimPrefix(s.URL, "http://"))
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "--test", "--test-concurrency=1", "e2e/")
+	// TOWER_E2E=viewkit,figures runs only those files of webapp/e2e.
+	files := []string{"e2e/"}
+	if only := os.Getenv("TOWER_E2E"); only != "" {
+		files = nil
+		for _, f := range strings.Split(only, ",") {
+			files = append(files, "e2e/"+strings.TrimSpace(f)+".test.mjs")
+		}
+	}
+	cmd := exec.CommandContext(ctx, "node", append([]string{"--test", "--test-concurrency=1"}, files...)...)
 	cmd.Dir = webapp
 	cmd.Env = append(os.Environ(), "TOWER_URL="+s.URL, "TOWER_WEBHOOK_SOURCE=erp", "TOWER_WEBHOOK_SECRET="+s.Secret,
-		"TOWER_ACCOUNTS="+string(rawAccounts))
+		"TOWER_ACCOUNTS="+string(rawAccounts), "TOWER_PROXY_URL="+proxyURL, "TOWER_PROXY_CONTROL="+proxyControl)
 	out, err := cmd.CombinedOutput()
 	t.Logf("node --test e2e/:\n%s", out)
 	if err != nil {
