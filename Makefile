@@ -36,9 +36,9 @@ webapp: webapp/dist/index.html ## build the SPA into webapp/dist (embedded by go
 deps-postgres: ## install Debian's PostgreSQL server binaries if missing
 	@bash dev/scripts/ensure-postgres.sh
 
-deps-browser: ## install Debian's chromium if missing (browser tests)
-	@command -v chromium >/dev/null || { echo "installing Debian's chromium"; \
-	  export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+deps-browser: ## install Debian's chromium and CJK fonts if missing (browser tests, zh-CN screenshots)
+	@command -v chromium >/dev/null && [ -d /usr/share/fonts/opentype/noto ] || { echo "installing Debian's chromium and fonts-noto-cjk"; \
+	  export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
 
 test: deps-postgres deps-browser webapp ## everything: Go tests (real PostgreSQL), fuzz smoke, SPA unit and browser tests
 	$(MAKE) test-go test-webapp fuzz-smoke

@@ -44,8 +44,8 @@ type simNode struct {
 }
 
 // newSimNode starts it on dsn; pullBase is where its channel sources
-// reconcile from.
-func newSimNode(t *testing.T, dsn, pullBase string) simNode {
+// reconcile from; tune, if given, changes the configuration first.
+func newSimNode(t *testing.T, dsn, pullBase string, tune ...func(*config.Config)) simNode {
 	t.Helper()
 	ctx := context.Background()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -81,6 +81,9 @@ func newSimNode(t *testing.T, dsn, pullBase string) simNode {
 		{Name: "wms", Type: "qimen", Settings: qimen.Settings{AppKey: "wms-key", AppSecret: "wms-secret", CustomerID: "C1001"}},
 		{Name: "kd100", Type: "kuaidi100", Settings: kuaidi100.Settings{Salt: "k100salt"}},
 		{Name: "erp", Type: "standard", Settings: standard.Settings{Secrets: []string{erpSecret}}},
+	}
+	for _, f := range tune {
+		f(&cfg)
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

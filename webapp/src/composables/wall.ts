@@ -1,8 +1,11 @@
 // Wall mode (数据大屏): the view fills the screen, fonts grow, the header hides.
+// A TV in the office opens the view with ?wall=1 and stays in wall mode
+// without anyone pressing a button.
 import { onBeforeUnmount, ref } from 'vue'
 
 export function useWallMode() {
-  const on = ref(false)
+  const on = ref(new URLSearchParams(window.location.search).get('wall') === '1')
+  document.documentElement.classList.toggle('wall', on.value)
   function sync() {
     on.value = document.fullscreenElement !== null
     document.documentElement.classList.toggle('wall', on.value)
