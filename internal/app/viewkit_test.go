@@ -326,7 +326,9 @@ func TestTimeZone(t *testing.T) {
 	}
 	me := func() string {
 		_, raw := b.gql(`{me{timeZone}}`, true)
-		var out struct{ Data struct{ Me struct{ TimeZone string } } }
+		var out struct {
+			Data struct{ Me struct{ TimeZone string } }
+		}
 		_ = json.Unmarshal([]byte(raw), &out)
 		return out.Data.Me.TimeZone
 	}
