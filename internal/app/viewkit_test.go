@@ -163,6 +163,37 @@ func TestDrillDown(t *testing.T) {
 		}
 	})
 
+	t.Run("filter options within scopes", func(t *testing.T) {
+		opts := func(token string) map[string][]string {
+			data, errs := s.gqlAs(t, token, `{filterOptions{channels shops warehouses}}`, nil)
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			out := map[string][]string{}
+			for k, vs := range data["filterOptions"].(map[string]any) {
+				for _, v := range vs.([]any) {
+					out[k] = append(out[k], v.(string))
+				}
+			}
+			return out
+		}
+		all := opts(s.Token)
+		for k, want := range map[string][]string{"channels": {o.chA, o.chB}, "warehouses": {o.whA, o.whB}, "shops": {"=cmd|shop"}} {
+			for _, w := range want {
+				if !slices.Contains(all[k], w) {
+					t.Errorf("%s %v lack %s", k, all[k], w)
+				}
+			}
+			if !slices.IsSorted(all[k]) {
+				t.Errorf("%s not sorted: %v", k, all[k])
+			}
+		}
+		scoped := opts(s.tokenFor(t, access.Warehouse, "warehouse="+o.whA))
+		if !slices.Equal(scoped["warehouses"], []string{o.whA}) || slices.Contains(scoped["channels"], "") {
+			t.Errorf("warehouse=%s is offered %v", o.whA, scoped)
+		}
+	})
+
 	for _, bad := range []map[string]any{
 		{"set": "LATE_SHIP"},
 		{"set": "ABNORMAL", "from": o.to.Format(time.RFC3339), "to": o.from.Format(time.RFC3339)},
