@@ -118,6 +118,18 @@ test('the CEO view compares with last week and lists the top causes, in the filt
   await page.getByTestId('filter-range-yesterday').click()
   await page.waitForFunction(() => new URLSearchParams(location.search).get('range') === 'yesterday', null, { timeout: 10_000 })
   assert.match((await text(page, 'time-zone')) ?? '', /Asia\/Shanghai/)
+
+  // The person's own zone, chosen in the header, applies at once and is kept.
+  const chooseZone = async (label) => {
+    await page.getByTestId('tz-menu').click()
+    await page.locator('.n-base-select-option', { hasText: label }).first().click()
+  }
+  await chooseZone('Europe/Berlin')
+  await page.waitForFunction(() => /Europe\/Berlin/.test(document.querySelector('[data-testid="time-zone"]')?.textContent ?? ''), null, { timeout: 10_000 })
+  await page.reload()
+  await page.waitForFunction(() => /Europe\/Berlin/.test(document.querySelector('[data-testid="time-zone"]')?.textContent ?? ''), null, { timeout: 15_000 })
+  await chooseZone('业务时区')
+  await page.waitForFunction(() => /Asia\/Shanghai/.test(document.querySelector('[data-testid="time-zone"]')?.textContent ?? ''), null, { timeout: 10_000 })
   assert.deepEqual(pageErrors, [], 'uncaught errors in the page')
 })
 

@@ -491,7 +491,7 @@ const enUS: typeof zhCN = {
       outbound: 'Shipped orders',
     },
     causes: { title: 'Top causes of exceptions', none: 'No alerts in this period', total: '{n} alerts in this period' },
-    tz: { choose: 'Choose the time zone times are shown in', business: 'Business time zone (default)', failed: 'Could not save the time zone' },
+    tz: { choose: 'Choose the time zone times are shown in', business: 'Business time zone (default)', failed: 'Could not save the time zone', column: 'Time zone' },
   },
   notFound: {
     title: 'Page not found',

@@ -494,7 +494,7 @@ export default {
       outbound: '出库订单',
     },
     causes: { title: '异常主要原因', none: '本时段没有告警', total: '本时段共 {n} 条告警' },
-    tz: { choose: '选择显示时区', business: '业务时区（默认）', failed: '时区保存失败' },
+    tz: { choose: '选择显示时区', business: '业务时区（默认）', failed: '时区保存失败', column: '时区' },
   },
   notFound: {
     title: '页面不存在',

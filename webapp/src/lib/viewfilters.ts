@@ -167,3 +167,6 @@ export function exportHref(f: OrderFilterVars): string {
   const q = p.toString()
   return `/api/export/orders.csv${q ? `?${q}` : ''}`
 }
+
+/** Zones offered when choosing one (any IANA name is accepted by the server). */
+export const TIME_ZONES = ['Asia/Shanghai', 'Asia/Hong_Kong', 'Asia/Singapore', 'Asia/Tokyo', 'Europe/London', 'Europe/Berlin', 'America/New_York', 'America/Los_Angeles', 'UTC']
