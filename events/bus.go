@@ -2,9 +2,10 @@
 // transactional publish that makes an acknowledged webhook impossible to
 // lose, and the router with its reliability middleware.
 //
-// The backend sits behind Bus so a broker (NATS JetStream) can replace the
-// default SQL Pub/Sub on PostgreSQL: there, PublishTx would write the same
-// outbox table and a forwarder would move it to the broker.
+// The backend sits behind Bus: the default SQL Pub/Sub on PostgreSQL
+// (PostgresBus), or NATS JetStream (NATSBus), where PublishTx writes an
+// outbox table in the same transaction and a forwarder moves it to the
+// broker after commit.
 package events
 
 import (
@@ -52,6 +53,9 @@ type Bus interface {
 	// Subscriber consumes topics as the given consumer group: each group
 	// sees every message once; members of a group share them.
 	Subscriber(group string) (message.Subscriber, error)
+	// Tail consumes topic from its newest message on, as a group of this
+	// process alone (the live fan-out): nothing older is delivered.
+	Tail(ctx context.Context, topic, group string) (message.Subscriber, error)
 	// Ping checks the backend is reachable (readiness).
 	Ping(ctx context.Context) error
 	Logger() watermill.LoggerAdapter
@@ -110,6 +114,14 @@ func (b *PostgresBus) PublishTx(ctx context.Context, tx *sql.Tx, topic string, m
 }
 
 func (b *PostgresBus) Publisher() message.Publisher { return b.pub }
+
+// Tail seeks group to the end of topic, then subscribes as it.
+func (b *PostgresBus) Tail(ctx context.Context, topic, group string) (message.Subscriber, error) {
+	if err := seekToEnd(ctx, b.db, topic, group); err != nil {
+		return nil, err
+	}
+	return b.Subscriber(group)
+}
 
 func (b *PostgresBus) Subscriber(group string) (message.Subscriber, error) {
 	ack := 30 * time.Second

@@ -44,7 +44,7 @@ const (
 // they describe the parking, or are set afresh.
 var notCarried = []string{
 	middleware.ReasonForPoisonedKey, middleware.PoisonedTopicKey, middleware.PoisonedHandlerKey, middleware.PoisonedSubscriberKey,
-	MetaAttempts, MetaPublishedAt, metaResolution, metaResolvedBy, metaResolvedAt, metaRetriedAs,
+	MetaAttempts, MetaPublishedAt, MetaUnackedDeliveries, metaResolution, metaResolvedBy, metaResolvedAt, metaRetriedAs,
 }
 
 // redriveSuffix names a handler's companion on TopicRedrive.

@@ -26,7 +26,7 @@ import (
 // it sees) and one with a per-node group (fanout).
 type poisonBench struct {
 	db  *bun.DB
-	bus *events.PostgresBus
+	bus events.Bus
 	m   *metrics.Metrics
 	q   *events.PoisonQueue
 
@@ -41,12 +41,12 @@ type poisonBench struct {
 
 const poisonTopic = events.TopicAlerts
 
-func newPoisonBench(t *testing.T) *poisonBench {
+func newPoisonBench(t *testing.T, backend string) *poisonBench {
 	t.Helper()
 	db := pgtest.NewDB(t, "events_poison")
 	migrate(t, db)
 	b := &poisonBench{
-		db: db, bus: newBus(t, db), m: metrics.New(),
+		db: db, bus: newBackend(t, db, backend), m: metrics.New(),
 		fail:     map[string]func(int) error{},
 		attempts: map[string]int{}, applied: map[string]int{}, seen: map[string]int{}, fanout: map[string]int{},
 	}
@@ -189,8 +189,16 @@ func (b *poisonBench) parkings(t *testing.T, name string) int {
 	return n
 }
 
+// The poison queue is the same on both buses: parked in PostgreSQL,
+// retried through TopicRedrive on the bus.
 func TestPoisonQueue(t *testing.T) {
-	b := newPoisonBench(t)
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) { testPoisonQueue(t, backend) })
+	}
+}
+
+func testPoisonQueue(t *testing.T, backend string) {
+	b := newPoisonBench(t, backend)
 	ctx := ctxT(t)
 
 	t.Run("a database outage is waited out, never parked", func(t *testing.T) {

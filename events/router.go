@@ -67,11 +67,24 @@ func NewRouter(bus Bus, m *metrics.Metrics, log *slog.Logger, opts ...RouterOpti
 	r.AddMiddleware(
 		observe(m, log, true),
 		poison,
+		unacked,
 		cfg.retry.middleware(log),
 		observe(m, log, false),
 		middleware.Recoverer,
 	)
 	return r, nil
+}
+
+// unacked parks a message the broker gave up waiting for too often (its
+// handler outlasted the ack deadline, or its node died, every time)
+// instead of running it once more.
+func unacked(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		if n := msg.Metadata.Get(MetaUnackedDeliveries); n != "" {
+			return nil, fmt.Errorf("%w: delivered %s times without an acknowledgement (handler timed out or its node died each time)", ErrPermanent, n)
+		}
+		return h(msg)
+	}
 }
 
 // middleware retries with Watermill's Retry, deciding per message: the

@@ -39,6 +39,7 @@ var appTables = []string{
 	"watermill_offsets_twin_changes_v1",
 	"watermill_poison_v1",
 	"watermill_offsets_poison_v1",
+	"bus_outbox",
 }
 
 // upMigrations lists the migration names from the SQL files beside the

@@ -25,13 +25,7 @@ func Gentle(ctx context.Context, target string, routes Routes, pull []platformte
 		defer srv.Close()
 	}
 	for day := int64(1); ctx.Err() == nil; day++ {
-		c := Defaults()
-		c.Seed = time.Now().Unix()%100_000*100 + day
-		c.Orders = ordersPerDay
-		c.Start = time.Now().Truncate(time.Second)
-		c.BurstAt, c.BurstShare = 30*time.Minute, 0.3
-		c.Faults.StallFrom, c.Faults.StallTo = 2*time.Hour, 3*time.Hour
-		plan := Generate(c)
+		plan := Generate(GentleDay(time.Now().Unix()%100_000*100+day, ordersPerDay, time.Now().Truncate(time.Second)))
 		log.Info("simulator: playing a gentle day", "orders", len(plan.Orders), "pushes", len(plan.Sends), "speed", speed)
 		p := &Player{Plan: plan, BaseURL: target, Route: routes.Route, Speed: speed, Workers: 4, Log: log,
 			OnPlayed: func(s Send, _ bool, at time.Time) { state.Remember(s.Event, at) }}
@@ -40,4 +34,16 @@ func Gentle(ctx context.Context, target string, routes Routes, pull []platformte
 		}
 	}
 	return nil
+}
+
+// GentleDay is the day Gentle plays: a small live-stream burst half an
+// hour in, and warehouse GZ-03's courier collecting nothing in the third
+// hour (enough not_collected alerts of one warehouse and courier for an
+// incident).
+func GentleDay(seed int64, orders int, start time.Time) Config {
+	c := Defaults()
+	c.Seed, c.Orders, c.Start = seed, orders, start
+	c.BurstAt, c.BurstShare = 30*time.Minute, 0.3
+	c.Faults.StallFrom, c.Faults.StallTo = 2*time.Hour, 3*time.Hour
+	return c
 }

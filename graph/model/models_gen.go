@@ -93,6 +93,16 @@ type BacktestSample struct {
 	EventType string    `json:"eventType"`
 }
 
+// What an incident touches.
+type BlastRadius struct {
+	// Orders affected, each once.
+	Orders int `json:"orders"`
+	// Money at stake: the sum of the affected orders' amounts, in yuan ("1234.50").
+	Money    string   `json:"money"`
+	Shops    []string `json:"shops"`
+	Channels []string `json:"channels"`
+}
+
 type ClockInfo struct {
 	Now        time.Time `json:"now"`
 	Speed      float64   `json:"speed"`
@@ -272,6 +282,44 @@ type HealthComponent struct {
 type HourCount struct {
 	Hour  time.Time `json:"hour"`
 	Count int       `json:"count"`
+}
+
+// Alerts that share one cause, grouped; the alerts stay one per order underneath.
+type Incident struct {
+	ID    string        `json:"id"`
+	Cause IncidentCause `json:"cause"`
+	// What the cause is about: warehouse/courier (HZ-01/SF), a source, a channel.
+	Key string `json:"key"`
+	// The warehouse of a COURIER_STOPPED incident.
+	Warehouse *string       `json:"warehouse,omitempty"`
+	State     IncidentState `json:"state"`
+	// info | warning | critical: the highest of its members'.
+	Severity string `json:"severity"`
+	// The first member alert (for a silence: the channel's last event).
+	StartedAt time.Time `json:"startedAt"`
+	// The newest member alert, or failure.
+	LastSeenAt time.Time `json:"lastSeenAt"`
+	OpenedAt   time.Time `json:"openedAt"`
+	// Member alerts; for SIGNATURE_FAILURES the refused deliveries.
+	MemberCount    int          `json:"memberCount"`
+	BlastRadius    *BlastRadius `json:"blastRadius"`
+	AcknowledgedAt *time.Time   `json:"acknowledgedAt,omitempty"`
+	AcknowledgedBy *string      `json:"acknowledgedBy,omitempty"`
+	ResolvedAt     *time.Time   `json:"resolvedAt,omitempty"`
+	// Who resolved it, or auto: … when its cause was over.
+	ResolvedBy *string `json:"resolvedBy,omitempty"`
+	// The member alerts, newest first (those on orders the caller may see).
+	Alerts *AlertConnection `json:"alerts"`
+}
+
+type IncidentConnection struct {
+	Edges    []*IncidentEdge `json:"edges"`
+	PageInfo *PageInfo       `json:"pageInfo"`
+}
+
+type IncidentEdge struct {
+	Cursor string    `json:"cursor"`
+	Node   *Incident `json:"node"`
 }
 
 // The caller.
@@ -708,6 +756,123 @@ func (e *AlertState) UnmarshalJSON(b []byte) error {
 }
 
 func (e AlertState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type IncidentCause string
+
+const (
+	// One warehouse's courier stopped collecting: many not_collected / divergence alerts of one warehouse and courier.
+	IncidentCauseCourierStopped IncidentCause = "COURIER_STOPPED"
+	// One connector failing its signatures: many deliveries of one source refused for their signature.
+	IncidentCauseSignatureFailures IncidentCause = "SIGNATURE_FAILURES"
+	// One channel silent far longer than usual while the others flow.
+	IncidentCauseChannelSilent IncidentCause = "CHANNEL_SILENT"
+)
+
+var AllIncidentCause = []IncidentCause{
+	IncidentCauseCourierStopped,
+	IncidentCauseSignatureFailures,
+	IncidentCauseChannelSilent,
+}
+
+func (e IncidentCause) IsValid() bool {
+	switch e {
+	case IncidentCauseCourierStopped, IncidentCauseSignatureFailures, IncidentCauseChannelSilent:
+		return true
+	}
+	return false
+}
+
+func (e IncidentCause) String() string {
+	return string(e)
+}
+
+func (e *IncidentCause) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = IncidentCause(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid IncidentCause", str)
+	}
+	return nil
+}
+
+func (e IncidentCause) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *IncidentCause) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e IncidentCause) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type IncidentState string
+
+const (
+	IncidentStateOpen         IncidentState = "OPEN"
+	IncidentStateAcknowledged IncidentState = "ACKNOWLEDGED"
+	IncidentStateResolved     IncidentState = "RESOLVED"
+)
+
+var AllIncidentState = []IncidentState{
+	IncidentStateOpen,
+	IncidentStateAcknowledged,
+	IncidentStateResolved,
+}
+
+func (e IncidentState) IsValid() bool {
+	switch e {
+	case IncidentStateOpen, IncidentStateAcknowledged, IncidentStateResolved:
+		return true
+	}
+	return false
+}
+
+func (e IncidentState) String() string {
+	return string(e)
+}
+
+func (e *IncidentState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = IncidentState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid IncidentState", str)
+	}
+	return nil
+}
+
+func (e IncidentState) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *IncidentState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e IncidentState) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -18,6 +18,7 @@ import (
 	"github.com/towerhq/tower/internal/config"
 	"github.com/towerhq/tower/internal/detection"
 	"github.com/towerhq/tower/internal/figures"
+	"github.com/towerhq/tower/internal/incidents"
 	"github.com/towerhq/tower/internal/live"
 	"github.com/towerhq/tower/internal/metrics"
 	"github.com/towerhq/tower/internal/storage"
@@ -57,6 +58,11 @@ type Resolver struct {
 	// Auth holds accounts and tokens; Policy is the schema's @hasRole.
 	Auth   *auth.Service
 	Policy *directives.Policy
+
+	// Incidents groups alerts sharing a cause; IncidentFeed pushes their
+	// changes to this node's subscribers.
+	IncidentStore *incidents.Store
+	IncidentFeed  *incidents.Feed
 
 	// Checks are the node's readiness checks; Sources its ingest sources
 	// (for systemHealth).

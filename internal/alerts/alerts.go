@@ -183,3 +183,16 @@ func SetState(ctx context.Context, tx bun.Tx, id int64, to alert.State, by strin
 	}
 	return a, nil
 }
+
+// SetIncident points alerts at the incident they belong to (internal/incidents
+// groups them; the alerts stay one per order).
+func SetIncident(ctx context.Context, tx bun.Tx, incident int64, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE alerts SET incident_id = ? WHERE id = ANY(?::bigint[]) AND incident_id IS DISTINCT FROM ?`,
+		incident, pgdialect.Array(ids), incident); err != nil {
+		return fmt.Errorf("point %d alerts at incident %d: %w", len(ids), incident, err)
+	}
+	return nil
+}

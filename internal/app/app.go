@@ -27,6 +27,7 @@ import (
 	"github.com/towerhq/tower/internal/config"
 	"github.com/towerhq/tower/internal/detection"
 	"github.com/towerhq/tower/internal/figures"
+	"github.com/towerhq/tower/internal/incidents"
 	"github.com/towerhq/tower/internal/ingest"
 	"github.com/towerhq/tower/internal/live"
 	"github.com/towerhq/tower/internal/metrics"
@@ -67,6 +68,7 @@ type Node struct {
 	detector  *detection.Detector
 	scheduler *timers.Scheduler
 	notifier  *notifier.Notifier
+	incidents *incidents.Store
 	poison    *events.PoisonQueue
 	committer *ingest.Committer
 	audit     *ingest.Committer
@@ -112,7 +114,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	}); err != nil {
 		return nil, err
 	}
-	if n.Bus, err = events.NewPostgresBus(n.DB.DB, log); err != nil {
+	if n.Bus, err = openBus(ctx, cfg, n.DB, log); err != nil {
 		return nil, err
 	}
 	if cfg.Mode != "production" {
@@ -186,7 +188,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 	hub := live.NewHub(initial, log, live.Options{
 		Dropped: func(field string) { n.Metrics.SubscriptionDrops.WithLabelValues(field).Inc() },
 	})
-	if err := hub.Register(ctx, n.router, n.Bus, n.DB, cfg.NodeName); err != nil {
+	if err := hub.Register(ctx, n.router, n.Bus, cfg.NodeName); err != nil {
 		return nil, err
 	}
 
@@ -221,12 +223,32 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		return nil, err
 	}
 	n.router.AddConsumerHandler(notifier.Group, events.TopicAlerts, notifySub, n.notifier.Handle)
+	// Alerts sharing a cause become incidents; the robots hear of each
+	// incident once (opened, resolved), the browsers of every change.
+	n.incidents = incidents.New(incidents.Options{DB: n.DB, Bus: n.Bus, Config: cfg.Incidents.Config(), Now: n.now,
+		Logger: log, CheckEvery: cfg.Incidents.CheckEvery})
+	incidentSub, err := n.Bus.Subscriber(incidents.Group)
+	if err != nil {
+		return nil, err
+	}
+	n.router.AddConsumerHandler(incidents.Group, events.TopicAlerts, incidentSub, n.incidents.Handle)
+	incidentNotifySub, err := n.Bus.Subscriber(notifier.IncidentGroup)
+	if err != nil {
+		return nil, err
+	}
+	n.router.AddConsumerHandler(notifier.IncidentGroup, events.TopicIncidents, incidentNotifySub, n.notifier.HandleIncidents)
+	incidentFeed := incidents.NewFeed(func() { n.Metrics.SubscriptionDrops.WithLabelValues("incidentChanged").Inc() })
+	if err := incidentFeed.Register(ctx, n.router, n.Bus, n.DB, cfg.NodeName); err != nil {
+		return nil, err
+	}
 	// Parked messages of the handlers whose consumer group every node
 	// shares can be retried; the live fan-out's are only discarded. Real
 	// time, whatever the simulated clock says: this is the IT view's audit.
 	n.poison = events.NewPoisonQueue(n.apiDB, n.Bus, n.Metrics, log, time.Now, map[string]string{
 		projection.HandlerName: projection.ConsumerGroup,
 		notifier.Group:         notifier.Group,
+		incidents.Group:        incidents.Group,
+		notifier.IncidentGroup: notifier.IncidentGroup,
 	})
 	if err := n.poison.RegisterRedrive(n.router); err != nil {
 		return nil, err
@@ -241,8 +263,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		CacheFor: cfg.Figures.PushInterval / 2,
 	})
 	system := figures.SystemOptions{Gatherer: n.Metrics.Registry, Groups: durableGroups}
-	if pg, ok := n.Bus.(*events.PostgresBus); ok {
-		system.Unread = pg.Unread
+	switch b := n.Bus.(type) {
+	case *events.PostgresBus:
+		system.Unread = b.Unread
+	case *events.NATSBus:
+		system.Unread = b.Unread
 	}
 	res := &resolvers.Resolver{
 		Store: orders, Hub: hub, Metrics: n.Metrics, Now: n.now,
@@ -253,7 +278,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		NotifyStore: n.notifier.Store(), NotifyFile: cfg.Notify,
 		Auth: n.Auth, Policy: policy,
 		Checks: healthChecks(n.readiness()), Sources: sourceList(cfg, n.sources),
-		Poison:  n.poison,
+		Poison:        n.poison,
+		IncidentStore: n.incidents, IncidentFeed: incidentFeed,
 		Figures: figureReader, FigurePushInterval: cfg.Figures.PushInterval, System: system, Log: log,
 	}
 	n.server = server.New(server.Options{
@@ -304,6 +330,22 @@ func openDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*bu
 		log.Warn("autovacuum is off on this PostgreSQL server: Tower's tables will bloat and slow down; switch it on or vacuum on a schedule")
 	}
 	return db, dsn, local, nil
+}
+
+// openBus builds the configured bus backend on db.
+func openBus(ctx context.Context, cfg config.Config, db *bun.DB, log *slog.Logger) (events.Bus, error) {
+	if cfg.Bus != "nats" {
+		return events.NewPostgresBus(db.DB, log)
+	}
+	b, err := events.NewNATSBus(ctx, db.DB, log, events.NATSOptions{
+		URL: cfg.NATSURL, Prefix: cfg.NATSPrefix, Name: cfg.NodeName,
+		AckWait: cfg.NATSAckWait, Retention: cfg.BusRetention,
+	})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("bus: NATS JetStream", "nats_prefix", cfg.NATSPrefix)
+	return b, nil
 }
 
 // ensureDevKeys gives a dev or simulation node throwaway platform keys
@@ -458,6 +500,7 @@ func (n *Node) Start(ctx context.Context) (string, error) {
 	go func() { n.busDone <- events.RunRouter(busCtx, n.router) }()
 	go n.prune(busCtx)
 	go n.poison.KeepGauge(busCtx, 30*time.Second)
+	go n.incidents.Run(busCtx)
 	if err := n.notifier.Start(busCtx); err != nil {
 		return "", err
 	}
@@ -515,6 +558,12 @@ func (n *Node) shutdown(ctx context.Context) error {
 }
 
 func (n *Node) closeStorage() {
+	// The bus first: its forwarder reads the outbox.
+	if b, ok := n.Bus.(interface{ Close() error }); ok {
+		if err := b.Close(); err != nil {
+			n.log.Warn("close the bus", "err", err)
+		}
+	}
 	if n.apiDB != nil {
 		_ = n.apiDB.Close()
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/internal/audit"
 	"github.com/towerhq/tower/internal/figures"
+	"github.com/towerhq/tower/internal/incidents"
 	"github.com/towerhq/tower/internal/ingest"
 	"github.com/towerhq/tower/internal/notifications/notifier"
 	"github.com/towerhq/tower/internal/projection"
@@ -18,8 +19,9 @@ import (
 var durableGroups = map[string][]string{
 	events.TopicOrderEvents: {projection.ConsumerGroup},
 	events.TopicTwinChanges: nil,
-	events.TopicAlerts:      {notifier.Group},
-	events.TopicRedrive:     {projection.ConsumerGroup, notifier.Group},
+	events.TopicAlerts:      {notifier.Group, incidents.Group},
+	events.TopicIncidents:   {notifier.IncidentGroup},
+	events.TopicRedrive:     {projection.ConsumerGroup, notifier.Group, incidents.Group, notifier.IncidentGroup},
 }
 
 // pruneEvery is how often each node prunes the bus; nodes pruning at once
@@ -37,8 +39,19 @@ func (n *Node) prune(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if pg, ok := n.Bus.(*events.PostgresBus); ok && n.cfg.BusRetention > 0 {
-			n.pruneBus(ctx, pg, n.cfg.BusRetention)
+		switch b := n.Bus.(type) {
+		case *events.PostgresBus:
+			if n.cfg.BusRetention > 0 {
+				n.pruneBus(ctx, b, n.cfg.BusRetention)
+			}
+		case *events.NATSBus:
+			// The streams keep BusRetention themselves (max age); only the
+			// payloads too large for the broker stay in the outbox.
+			if pruned, err := b.PruneOutbox(ctx, n.cfg.BusRetention); err != nil && ctx.Err() == nil {
+				n.log.Warn("bus retention: outbox", "err", err)
+			} else if pruned > 0 {
+				n.log.Info("bus retention: pruned outbox payloads", "rows", pruned)
+			}
 		}
 		if keep := n.cfg.Ingest.RefusedRetention; keep > 0 {
 			pruned, err := ingest.PruneRefused(ctx, n.DB, n.now().Add(-keep))

@@ -38,6 +38,8 @@ var owners = map[string]string{
 	"amount_stats":       "internal/detection",
 	"timers":             "internal/timers",
 	"alerts":             "internal/alerts",
+	"incidents":          "internal/incidents",
+	"incident_members":   "internal/incidents",
 	"work_items":         "internal/workitems",
 	// Figures rolled up with the twins, and customer-service lookups.
 	"figure_rollups":  "internal/figures",
@@ -56,6 +58,9 @@ var owners = map[string]string{
 	"sessions":   "internal/auth",
 	"api_tokens": "internal/auth",
 	"audit_log":  "internal/audit",
+	// The NATS bus's outbox, written in the publishers' transactions
+	// through events.Bus and forwarded by it.
+	"bus_outbox": "events",
 }
 
 // busOwner writes the bus tables (watermill_*), through watermill-sql.

@@ -48,7 +48,13 @@ type Config struct {
 	// consumer has them (canonical events stay in order_events); 0 keeps
 	// them forever.
 	BusRetention time.Duration `yaml:"bus_retention"`
-	NATSURL      string        `yaml:"nats_url"`
+	// NATSURL is the NATS server (several: comma-separated) when Bus is
+	// nats; NATSPrefix namespaces Tower's streams and subjects on it, and
+	// NATSAckWait is how long a delivery may go silent before the broker
+	// hands it to another node.
+	NATSURL     string        `yaml:"nats_url"`
+	NATSPrefix  string        `yaml:"nats_prefix"`
+	NATSAckWait time.Duration `yaml:"nats_ack_wait"`
 	// NodeName identifies this process on the bus (live fan-out consumer group).
 	NodeName  string    `yaml:"node_name"`
 	LogFormat string    `yaml:"log_format"`
@@ -59,6 +65,7 @@ type Config struct {
 	Simulator Simulator `yaml:"simulator"`
 	Notify    Notify    `yaml:"notifications"`
 	Figures   Figures   `yaml:"figures"`
+	Incidents Incidents `yaml:"incidents"`
 	// PublicURL is how people reach this server (links in robot messages).
 	PublicURL string `yaml:"public_url"`
 	Auth      Auth   `yaml:"auth"`
@@ -240,6 +247,9 @@ func (s Source) Spec() platforms.Spec {
 	return platforms.Spec{Name: s.Name, Channel: s.Channel, PullURL: s.PullURL, Settings: s.Settings}
 }
 
+// natsPrefix is what a stream and subject namespace may be.
+var natsPrefix = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
+
 // Default is the configuration with every default filled in.
 func Default() Config {
 	host, _ := os.Hostname()
@@ -249,6 +259,8 @@ func Default() Config {
 		DataDir:      ".data",
 		Bus:          "postgres",
 		BusRetention: 72 * time.Hour,
+		NATSPrefix:   "tower",
+		NATSAckWait:  10 * time.Second,
 		NodeName:     host,
 		LogFormat:    "text",
 		LogLevel:     "info",
@@ -301,21 +313,26 @@ func Load(file string, getenv func(string) string) (Config, error) {
 
 func (c *Config) applyEnv(getenv func(string) string) error {
 	str := map[string]*string{
-		"TOWER_MODE":       &c.Mode,
-		"TOWER_HTTP_ADDR":  &c.HTTPAddr,
-		"TOWER_DEBUG_ADDR": &c.DebugAddr,
-		"DATABASE_URL":     &c.DatabaseURL,
-		"TOWER_DATA_DIR":   &c.DataDir,
-		"TOWER_BUS":        &c.Bus,
-		"NATS_URL":         &c.NATSURL,
-		"TOWER_NODE_NAME":  &c.NodeName,
-		"TOWER_LOG_FORMAT": &c.LogFormat,
-		"TOWER_LOG_LEVEL":  &c.LogLevel,
+		"TOWER_MODE":        &c.Mode,
+		"TOWER_HTTP_ADDR":   &c.HTTPAddr,
+		"TOWER_DEBUG_ADDR":  &c.DebugAddr,
+		"DATABASE_URL":      &c.DatabaseURL,
+		"TOWER_DATA_DIR":    &c.DataDir,
+		"TOWER_BUS":         &c.Bus,
+		"NATS_URL":          &c.NATSURL,
+		"TOWER_NATS_PREFIX": &c.NATSPrefix,
+		"TOWER_NODE_NAME":   &c.NodeName,
+		"TOWER_LOG_FORMAT":  &c.LogFormat,
+		"TOWER_LOG_LEVEL":   &c.LogLevel,
 	}
 	for k, p := range str {
 		if v := getenv(k); v != "" {
 			*p = v
 		}
+	}
+	// Tower's own name wins over the one NATS tools share.
+	if v := getenv("TOWER_NATS_URL"); v != "" {
+		c.NATSURL = v
 	}
 	if v := getenv("TOWER_INGEST_BATCH_WAIT"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -415,7 +432,22 @@ func (c *Config) Validate() error {
 	switch c.Bus {
 	case "postgres":
 	case "nats":
-		bad("bus", "nats is not available in this build yet; use postgres")
+		if c.NATSURL == "" {
+			bad("nats_url", "required with bus: nats (nats://host:4222, or several comma-separated)")
+		}
+		for _, raw := range strings.Split(c.NATSURL, ",") {
+			u, err := url.Parse(strings.TrimSpace(raw))
+			if c.NATSURL != "" && (err != nil || u.Host == "" || !slices.Contains([]string{"nats", "tls", "ws", "wss"}, u.Scheme)) {
+				bad("nats_url", "want nats://host:port (or tls://, ws://, wss://), got a value that does not parse as one")
+				break
+			}
+		}
+		if !natsPrefix.MatchString(c.NATSPrefix) {
+			bad("nats_prefix", "%q: want lower-case letters, digits, - or _, starting with a letter, at most 32", c.NATSPrefix)
+		}
+		if c.NATSAckWait < time.Second || c.NATSAckWait > 10*time.Minute {
+			bad("nats_ack_wait", "%s is outside 1s..10m", c.NATSAckWait)
+		}
 	default:
 		bad("bus", "%q is not one of postgres, nats", c.Bus)
 	}
@@ -540,6 +572,9 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	if err := c.Incidents.Config().Validate(); err != nil {
+		bad("incidents", "%v", err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -576,6 +611,21 @@ func (c Config) Redacted() Config {
 			u.User = url.UserPassword(u.User.Username(), "REDACTED")
 			r.DatabaseURL = u.String()
 		}
+	}
+	if c.NATSURL != "" {
+		urls := strings.Split(c.NATSURL, ",")
+		for i, raw := range urls {
+			// A token alone (nats://token@host) is a secret too.
+			if u, err := url.Parse(strings.TrimSpace(raw)); err == nil && u.User != nil {
+				if _, has := u.User.Password(); has {
+					u.User = url.UserPassword(u.User.Username(), "REDACTED")
+				} else {
+					u.User = url.User("REDACTED")
+				}
+				urls[i] = u.String()
+			}
+		}
+		r.NATSURL = strings.Join(urls, ",")
 	}
 	return r
 }

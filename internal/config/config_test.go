@@ -182,6 +182,8 @@ ingest:
 				"TOWER_DATA_DIR":              "env-data",
 				"TOWER_BUS":                   "postgres",
 				"NATS_URL":                    "nats://env:4222",
+				"TOWER_NATS_URL":              "nats://tower-env:4222",
+				"TOWER_NATS_PREFIX":           "staging",
 				"TOWER_NODE_NAME":             "env-node",
 				"TOWER_LOG_FORMAT":            "json",
 				"TOWER_LOG_LEVEL":             "warn",
@@ -195,7 +197,8 @@ ingest:
 				want.DatabaseURL = "postgres://env@db/tower"
 				want.DataDir = "env-data"
 				want.Bus = "postgres"
-				want.NATSURL = "nats://env:4222"
+				want.NATSURL = "nats://tower-env:4222" // TOWER_NATS_URL wins over NATS_URL
+				want.NATSPrefix = "staging"
 				want.NodeName = "env-node"
 				want.LogFormat = "json"
 				want.LogLevel = "warn"
@@ -590,8 +593,22 @@ func TestValidate(t *testing.T) {
 			want: [][2]string{{"mode", `"staging"`}}},
 		{name: "bus kafka", mutate: func(c *config.Config) { c.Bus = "kafka" },
 			want: [][2]string{{"bus", `"kafka" is not one of postgres, nats`}}},
-		{name: "bus nats not yet available", mutate: func(c *config.Config) { c.Bus = "nats" },
-			want: [][2]string{{"bus", "not available"}}},
+		{name: "bus nats", mutate: func(c *config.Config) { c.Bus, c.NATSURL = "nats", "nats://127.0.0.1:4222" }},
+		{name: "bus nats on a cluster", mutate: func(c *config.Config) {
+			c.Bus, c.NATSURL, c.NATSPrefix, c.NATSAckWait = "nats", "nats://a:4222, tls://b:4222", "tower-eu_1", time.Second
+		}},
+		{name: "bus nats without nats_url", mutate: func(c *config.Config) { c.Bus = "nats" },
+			want: [][2]string{{"nats_url", "required with bus: nats"}}},
+		{name: "nats_url not a nats URL", mutate: func(c *config.Config) { c.Bus, c.NATSURL = "nats", "nats://a:4222,http://b:4222" },
+			want: [][2]string{{"nats_url", "want nats://host:port"}}},
+		{name: "nats_url without host", mutate: func(c *config.Config) { c.Bus, c.NATSURL = "nats", "127.0.0.1:4222" },
+			want: [][2]string{{"nats_url", "want nats://host:port"}}},
+		{name: "nats_prefix with a dot", mutate: func(c *config.Config) { c.Bus, c.NATSURL, c.NATSPrefix = "nats", "nats://a:4222", "tower.eu" },
+			want: [][2]string{{"nats_prefix", `"tower.eu"`}}},
+		{name: "nats_ack_wait too short", mutate: func(c *config.Config) {
+			c.Bus, c.NATSURL, c.NATSAckWait = "nats", "nats://a:4222", 100*time.Millisecond
+		}, want: [][2]string{{"nats_ack_wait", "outside 1s..10m"}}},
+		{name: "nats settings unchecked on the postgres bus", mutate: func(c *config.Config) { c.NATSURL, c.NATSPrefix = "bad", "Bad.Prefix" }},
 		{name: "bad log level", mutate: func(c *config.Config) { c.LogLevel = "verbose" },
 			want: [][2]string{{"log_level", `"verbose"`}}},
 		{name: "bad log format", mutate: func(c *config.Config) { c.LogFormat = "xml" },
@@ -693,14 +710,14 @@ func TestValidate(t *testing.T) {
 			},
 		},
 		{
-			name: "nats and production without database together",
+			name: "nats without its URL and production without database together",
 			mutate: func(c *config.Config) {
 				c.Bus = "nats"
 				c.Mode = "production"
 			},
 			want: [][2]string{
 				{"database_url", "required in production"},
-				{"bus", "nats is not available"},
+				{"nats_url", "required with bus: nats"},
 			},
 		},
 	}
@@ -768,7 +785,7 @@ func TestRedacted(t *testing.T) {
 	c := config.Default()
 	c.NodeName = "node-a"
 	c.DatabaseURL = "postgres://tower:hunter2@db.internal:5432/tower?sslmode=require"
-	c.NATSURL = "nats://nats:4222"
+	c.NATSURL = "nats://nats:4222,nats://tower:natspass@nats-2:4222,nats://s3cr3t-token@nats-3:4222"
 	c.Ingest.StoreBodies = &storeBodies
 	c.GraphQL.AllowedOrigins = []string{"https://a.example"}
 	c.Sources = []config.Source{
@@ -794,7 +811,7 @@ func TestRedacted(t *testing.T) {
 
 	// Nothing secret survives, in the struct or when printed as main does.
 	printed := fmt.Sprintf("%+v", r)
-	for _, secret := range []string{"hunter2", "whsec_first", "whsec_second", "app-secret-1", "app-secret-2", "app-secret-3", "apiv3-key-1", "salt-1"} {
+	for _, secret := range []string{"hunter2", "natspass", "s3cr3t-token", "whsec_first", "whsec_second", "app-secret-1", "app-secret-2", "app-secret-3", "apiv3-key-1", "salt-1"} {
 		if strings.Contains(printed, secret) {
 			t.Errorf("Redacted still shows %q: %s", secret, printed)
 		}
@@ -832,6 +849,8 @@ func TestRedacted(t *testing.T) {
 	// Everything else is kept as is.
 	want := c
 	want.DatabaseURL = r.DatabaseURL
+	// Each NATS server keeps its address and user; passwords and tokens go.
+	want.NATSURL = "nats://nats:4222,nats://tower:REDACTED@nats-2:4222,nats://REDACTED@nats-3:4222"
 	want.Sources = slices.Clone(c.Sources)
 	want.Sources[0].Settings = standard.Settings{Secrets: []string{"***", "***"}, SecretsFile: "/run/secrets/erp", SecretsEnv: "ERP_SECRETS"}
 	want.Sources[1].Settings = tmall.Settings{AppKey: "app-key-1", AppSecret: "***"}

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/uptrace/bun"
 
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/events"
@@ -65,15 +64,13 @@ func NewHub(initial events.Backlog, log *slog.Logger, o Options) *Hub {
 
 // Register consumes twin changes under a consumer group of this process
 // only, starting at the newest message: a live view needs the present, and
-// the hub's initial state came from the database.
-func (h *Hub) Register(ctx context.Context, r *message.Router, bus events.Bus, db *bun.DB, node string) error {
+// the hub's initial state came from the database. Every node has its own
+// group, so each one learns of the twins every other node changed.
+func (h *Hub) Register(ctx context.Context, r *message.Router, bus events.Bus, node string) error {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	group := "live-" + node + "-" + hex.EncodeToString(b[:])
-	if err := events.SeekToEnd(ctx, db, events.TopicTwinChanges, group); err != nil {
-		return err
-	}
-	sub, err := bus.Subscriber(group)
+	sub, err := bus.Tail(ctx, events.TopicTwinChanges, group)
 	if err != nil {
 		return err
 	}

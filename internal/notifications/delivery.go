@@ -14,6 +14,7 @@ const (
 	StatusFailed      = "failed"       // transient (RetryAt set) or given up (RetryAt zero)
 	StatusRateLimited = "rate_limited" // the robot refused for now; RetryAt is when the channel resumes
 	StatusSilenced    = "silenced"     // a group suppressed by a silence: counted, not sent
+	StatusFolded      = "folded"       // member alerts of an incident: the incident's message tells of them
 )
 
 // Delivery is one row of notification_deliveries: one send attempt of one

@@ -201,6 +201,7 @@ type Stats struct {
 	Received   int64 // alerts passed to Notify
 	Unrouted   int64 // alerts no route matched
 	Silenced   int64 // notifications suppressed by a silence (counted, not sent)
+	Folded     int64 // alert notifications folded into their incident's message
 	Escalated  int64 // critical alerts re-notified to EscalateTo
 	Sent       int64 // robot messages delivered
 	SentAlerts int64 // alerts covered by delivered messages (per channel)
@@ -318,6 +319,61 @@ func (d *Dispatcher) Notify(ctx context.Context, as ...Alert) error {
 	d.mu.Lock()
 	d.stats.Unrouted += int64(unrouted)
 	d.mu.Unlock()
+	d.poke()
+	return nil
+}
+
+// Incident is an incident opened or resolved, for the robots: one message
+// each, instead of one per member alert (those are folded).
+type Incident struct {
+	ID int64
+	// Event is "opened" or "resolved".
+	Event string
+	// Cause is courier_stopped, signature_failures or channel_silent; Key
+	// what it is about (HZ-01/SF, a source, a channel).
+	Cause, Key string
+	// Scope routes the message like an alert's (the warehouse, else the
+	// key).
+	Scope    string
+	Severity string
+	// Start, LastSeen, the members and the blast radius, as shown.
+	Start, LastSeen time.Time
+	Members, Orders int
+	Money           int64 // fen
+	Shops, Channels []string
+	ResolvedBy      string
+	Link            string
+	// Kinds are the member alerts' kinds: a route for any of them (or for
+	// the cause) gets the incident.
+	Kinds []string
+}
+
+// NotifyIncidents takes incident messages in: a row per channel a route
+// matches (by the cause or a member kind as the kind, Severity and Scope),
+// due at once. Taking the same incident event in twice changes nothing.
+func (d *Dispatcher) NotifyIncidents(ctx context.Context, is ...Incident) error {
+	now := d.now()
+	var rows []outboxRow
+	for _, in := range is {
+		var targets []string
+		for _, kind := range append([]string{in.Cause}, in.Kinds...) {
+			probe := Alert{Kind: kind, Severity: in.Severity, Scope: in.Scope}
+			for _, r := range d.routes {
+				if r.matches(probe) && !slices.Contains(targets, r.Channel) {
+					targets = append(targets, r.Channel)
+				}
+			}
+		}
+		msg := d.renderIncident(in)
+		for _, ch := range targets {
+			rows = append(rows, outboxRow{Channel: ch, Purpose: purposeIncident, IncidentID: in.ID, IncidentEvent: in.Event,
+				GroupKey: fmt.Sprintf("incident:%d:%s", in.ID, in.Event), Rule: in.Cause, Kind: in.Cause, Severity: in.Severity,
+				Scope: in.Scope, Summary: msg.Title, Body: msg.Markdown, RaisedAt: in.Start})
+		}
+	}
+	if err := insertIncidentRows(ctx, d.db, rows, now); err != nil {
+		return fmt.Errorf("notifications: take in %d incidents: %w", len(is), err)
+	}
 	d.poke()
 	return nil
 }

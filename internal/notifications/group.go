@@ -9,11 +9,18 @@ import (
 type groupKey struct {
 	rule, scope string
 	escalation  bool
+	// incident is "incident:ID:event" for an incident's message: each is
+	// a message of its own.
+	incident string
 }
 
 // String is the group_key stored with each outbox row and in the delivery
-// log: "rule|scope", "escalation:rule|scope" for a re-notification.
+// log: "rule|scope", "escalation:rule|scope" for a re-notification,
+// "incident:ID:event" for an incident opened or resolved.
 func (k groupKey) String() string {
+	if k.incident != "" {
+		return k.incident
+	}
 	s := k.rule + "|" + k.scope
 	if k.escalation {
 		s = "escalation:" + s
@@ -32,6 +39,9 @@ type group struct {
 	first, last time.Time
 	ids         []int64 // the outbox rows
 	attempts    int     // the most attempts any of them had
+	// title and body are an incident message's, rendered when it was
+	// taken in.
+	title, body string
 }
 
 func (g *group) add(a Alert, samples int, now time.Time) {
@@ -64,6 +74,9 @@ func (d *Dispatcher) groupRows(rows []outboxRow) []*group {
 		g := byKey[k]
 		if g == nil {
 			g = &group{key: k, kind: r.Kind}
+			if k.incident != "" {
+				g.title, g.body = r.Summary, r.Body
+			}
 			byKey[k] = g
 			out = append(out, g)
 		}

@@ -17,12 +17,15 @@ import (
 const (
 	purposeAlert      = "alert"
 	purposeEscalation = "escalation"
+	purposeIncident   = "incident"
 
 	statePending   = "pending"
 	stateSent      = "sent"
 	stateFailed    = "failed"
 	stateSilenced  = "silenced"
 	stateCancelled = "cancelled"
+	// stateFolded: an alert whose incident the robots are told of instead.
+	stateFolded = "folded"
 )
 
 // outboxRow is one alert on its way to one channel.
@@ -47,12 +50,20 @@ type outboxRow struct {
 	// end, escalation time or retry.
 	DueAt    time.Time
 	Attempts int
+	// IncidentID and IncidentEvent name an incident's message (purpose
+	// incident); Body is its rendered markdown, Summary its title.
+	IncidentID    int64
+	IncidentEvent string
+	Body          string
 	// earliest is when the row could go without grouping (insert only):
 	// now for an alert, now + EscalateAfter for an escalation.
 	earliest time.Time
 }
 
 func (r outboxRow) key() groupKey {
+	if r.Purpose == purposeIncident {
+		return groupKey{rule: r.Rule, scope: r.Scope, incident: r.GroupKey}
+	}
 	return groupKey{rule: r.Rule, scope: r.Scope, escalation: r.Purpose == purposeEscalation}
 }
 
@@ -101,6 +112,67 @@ func insertRows(ctx context.Context, db bun.IDB, rows []outboxRow, now time.Time
 	return nil
 }
 
+// insertIncidentRows adds incident messages, due at once, skipping those
+// whose (incident, event, channel) is in the outbox already: a redelivered
+// incident change adds nothing.
+func insertIncidentRows(ctx context.Context, db bun.IDB, rows []outboxRow, now time.Time) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	n := len(rows)
+	ch, key, ev, rule, kind, sev, scope, title, body := make([]string, n), make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	ids := make([]int64, n)
+	raised := make([]time.Time, n)
+	for i, r := range rows {
+		ch[i], key[i], ev[i], rule[i], kind[i], sev[i], scope[i], title[i], body[i] =
+			r.Channel, r.GroupKey, r.IncidentEvent, r.Rule, r.Kind, r.Severity, r.Scope, r.Summary, r.Body
+		ids[i], raised[i] = r.IncidentID, r.RaisedAt
+	}
+	_, err := db.ExecContext(ctx, `
+		INSERT INTO notification_outbox (channel, purpose, incident_id, incident_event, group_key, rule, kind, severity, scope, summary, body,
+			raised_at, received_at, due_at)
+		SELECT x.c, ?, x.i, x.e, x.g, x.r, x.k, x.s, x.sc, x.t, x.b, x.ra, ?, ?
+		FROM unnest(?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[],
+			?::timestamptz[]) WITH ORDINALITY AS x(c, i, e, g, r, k, s, sc, t, b, ra, n)
+		ORDER BY x.n
+		ON CONFLICT (incident_id, incident_event, channel) WHERE incident_id IS NOT NULL DO NOTHING`,
+		purposeIncident, now, now, pgdialect.Array(ch), pgdialect.Array(ids), pgdialect.Array(ev), pgdialect.Array(key),
+		pgdialect.Array(rule), pgdialect.Array(kind), pgdialect.Array(sev), pgdialect.Array(scope), pgdialect.Array(title),
+		pgdialect.Array(body), pgdialect.Array(raised))
+	if err != nil {
+		return fmt.Errorf("insert %d incident outbox rows: %w", n, err)
+	}
+	return nil
+}
+
+// inIncidents returns the alerts among ids that belong to an incident whose
+// message goes to channel: a channel the incident's message does not reach
+// (its routes want other kinds) keeps hearing of each alert.
+func inIncidents(ctx context.Context, db bun.IDB, channel string, ids []int64) (map[int64]bool, error) {
+	out := map[int64]bool{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := db.QueryContext(ctx, `
+		SELECT a.id FROM alerts a
+		WHERE a.id = ANY(?::bigint[]) AND a.incident_id IS NOT NULL AND EXISTS (
+			SELECT 1 FROM notification_outbox ob WHERE ob.incident_id = a.incident_id AND ob.channel = ? AND ob.purpose = ?)`,
+		pgdialect.Array(ids), channel, purposeIncident)
+	if err != nil {
+		return nil, fmt.Errorf("read alerts' incidents: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("read alerts' incidents: %w", err)
+		}
+		out[id] = true
+	}
+	return out, rows.Err()
+}
+
 // cancelEscalations cancels the pending escalations of alerts; with
 // escalateTo, an alert whose escalation is not in the outbox yet gets a
 // cancelled row there, which the escalation's own insert then runs into.
@@ -146,7 +218,7 @@ const maxDueRows = 50_000
 func dueRows(ctx context.Context, db bun.IDB, channel string, now time.Time) ([]outboxRow, error) {
 	rows, err := db.QueryContext(ctx, `
 		SELECT id, coalesce(alert_id, 0), channel, purpose, group_key, rule, kind, severity, order_ref, scope, summary, link,
-			raised_at, received_at, due_at, attempts
+			raised_at, received_at, due_at, attempts, coalesce(incident_id, 0), incident_event, body
 		FROM notification_outbox WHERE channel = ? AND state = ? AND due_at <= ?
 		ORDER BY id LIMIT ?`, channel, statePending, now, maxDueRows)
 	if err != nil {
@@ -157,7 +229,7 @@ func dueRows(ctx context.Context, db bun.IDB, channel string, now time.Time) ([]
 	for rows.Next() {
 		var r outboxRow
 		if err := rows.Scan(&r.ID, &r.AlertID, &r.Channel, &r.Purpose, &r.GroupKey, &r.Rule, &r.Kind, &r.Severity, &r.OrderRef,
-			&r.Scope, &r.Summary, &r.Link, &r.RaisedAt, &r.ReceivedAt, &r.DueAt, &r.Attempts); err != nil {
+			&r.Scope, &r.Summary, &r.Link, &r.RaisedAt, &r.ReceivedAt, &r.DueAt, &r.Attempts, &r.IncidentID, &r.IncidentEvent, &r.Body); err != nil {
 			return nil, fmt.Errorf("read due notifications of %s: %w", channel, err)
 		}
 		out = append(out, r)

@@ -40,6 +40,9 @@ func (d *Dispatcher) ruleTitle(rule string) string {
 
 // headline is "【严重】出库未揽收 ×1,234 (仓库 GZ-03)".
 func (d *Dispatcher) headline(g *group) string {
+	if g.key.incident != "" {
+		return plain(g.title)
+	}
 	label := SeverityLabel(g.severity)
 	if g.key.escalation {
 		label += "·升级"
@@ -60,6 +63,9 @@ func (d *Dispatcher) headline(g *group) string {
 //	- …
 //	- 另有 1,229 单未列出
 func (d *Dispatcher) renderGroup(g *group) Message {
+	if g.key.incident != "" {
+		return Message{Title: g.title, Markdown: g.body, Severity: g.severity}
+	}
 	var b strings.Builder
 	if g.key.escalation {
 		fmt.Fprintf(&b, "> **已 %s无人确认,请立即处理**\n\n", humanDuration(d.opts.EscalateAfter))
@@ -209,6 +215,74 @@ func humanDuration(d time.Duration) string {
 		return strconv.Itoa(int(d/time.Minute)) + " 分钟"
 	}
 	return d.String()
+}
+
+var causeTitles = map[string]string{
+	"courier_stopped":    "快递停止揽收",
+	"signature_failures": "接口验签失败",
+	"channel_silent":     "渠道无消息",
+}
+
+// renderIncident is an incident's message:
+//
+//	title: 【事件·严重】快递停止揽收 HZ-01/SF
+//	> 影响 **1,234** 单 · 店铺 3 家 · 金额 ¥123,456.00 · 渠道 tmall、douyin
+//	> 开始 11-25 21:30:00 · 最近 22:10:05 · 告警 1,240 条
+//
+//	后续同因告警已并入此事件，不再逐条发送。
+func (d *Dispatcher) renderIncident(in Incident) Message {
+	cause := causeTitles[in.Cause]
+	if cause == "" {
+		cause = in.Cause
+	}
+	label := "事件·" + SeverityLabel(in.Severity)
+	if in.Event == "resolved" {
+		label = "事件已恢复"
+	}
+	var b strings.Builder
+	var facts []string
+	if in.Orders > 0 {
+		facts = append(facts, "影响 **"+Thousands(in.Orders)+"** 单", "店铺 "+strconv.Itoa(len(in.Shops))+" 家", "金额 ¥"+yuan(in.Money))
+	}
+	if len(in.Channels) > 0 {
+		facts = append(facts, "渠道 "+plain(strings.Join(in.Channels, "、")))
+	}
+	if len(facts) > 0 {
+		b.WriteString("> " + strings.Join(facts, " · ") + "\n")
+	}
+	what := "告警 " + Thousands(in.Members) + " 条"
+	if in.Cause == "signature_failures" {
+		what = "验签失败 " + Thousands(in.Members) + " 次"
+	}
+	seen := "开始 " + in.Start.In(cst).Format("01-02 15:04:05")
+	if !in.LastSeen.IsZero() {
+		seen += " · 最近 " + in.LastSeen.In(cst).Format("01-02 15:04:05")
+	}
+	if in.Cause != "channel_silent" {
+		seen += " · " + what
+	}
+	b.WriteString("> " + seen + "\n\n")
+	switch {
+	case in.Event == "resolved" && in.ResolvedBy != "":
+		b.WriteString("已恢复（" + plain(in.ResolvedBy) + "）")
+	case in.Event == "resolved":
+		b.WriteString("已恢复")
+	default:
+		b.WriteString("后续同因告警已并入此事件，不再逐条发送。")
+	}
+	if link := safeLink(in.Link); link != "" {
+		b.WriteString("\n\n[查看事件](" + link + ")")
+	}
+	return Message{
+		Title:    fmt.Sprintf("【%s】%s %s", label, cause, plain(in.Key)),
+		Markdown: b.String(),
+		Severity: in.Severity,
+	}
+}
+
+// yuan writes fen as yuan with thousands separators: 12345678 → "123,456.78".
+func yuan(fen int64) string {
+	return Thousands(int(fen/100)) + fmt.Sprintf(".%02d", fen%100)
 }
 
 // Thousands formats n with thousands separators: 1234 → "1,234".

@@ -112,6 +112,9 @@ func (d *Dispatcher) sendDue(ctx context.Context, ch Channel, now time.Time) (ra
 	if err != nil || len(rows) == 0 {
 		return rl, err
 	}
+	if rows, err = d.fold(ctx, name, rows, now); err != nil || len(rows) == 0 {
+		return rl, err
+	}
 	if rows, err = d.silence(ctx, name, rows, now); err != nil || len(rows) == 0 {
 		return rl, err
 	}
@@ -159,8 +162,55 @@ func (d *Dispatcher) silence(ctx context.Context, channel string, rows []outboxR
 	if len(quiet) == 0 {
 		return keep, nil
 	}
-	silenced := 0
-	err = d.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	silenced, err := d.drop(ctx, channel, quiet, stateSilenced, StatusSilenced, now)
+	if err != nil {
+		return nil, fmt.Errorf("silence %d notifications: %w", len(quiet), err)
+	}
+	d.mu.Lock()
+	d.stats.Silenced += int64(silenced)
+	d.mu.Unlock()
+	return keep, nil
+}
+
+// fold marks due alert rows (and escalations) of alerts that belong to an
+// incident told to this channel as folded: the robots hear of the incident, in one message on
+// open and one on resolve, instead of each member alert. It returns the
+// others.
+func (d *Dispatcher) fold(ctx context.Context, channel string, rows []outboxRow, now time.Time) ([]outboxRow, error) {
+	var alertIDs []int64
+	for _, r := range rows {
+		if r.Purpose != purposeIncident && r.AlertID != 0 {
+			alertIDs = append(alertIDs, r.AlertID)
+		}
+	}
+	members, err := inIncidents(ctx, d.db, channel, alertIDs)
+	if err != nil || len(members) == 0 {
+		return rows, err
+	}
+	var keep, folded []outboxRow
+	for _, r := range rows {
+		if r.Purpose != purposeIncident && members[r.AlertID] {
+			folded = append(folded, r)
+		} else {
+			keep = append(keep, r)
+		}
+	}
+	n, err := d.drop(ctx, channel, folded, stateFolded, StatusFolded, now)
+	if err != nil {
+		return nil, fmt.Errorf("fold %d notifications into incidents: %w", len(folded), err)
+	}
+	d.mu.Lock()
+	d.stats.Folded += int64(n)
+	d.mu.Unlock()
+	return keep, nil
+}
+
+// drop ends rows without sending them (silenced, folded), one delivery
+// log row per group, and returns how many it ended: rows another
+// transaction holds are left to it.
+func (d *Dispatcher) drop(ctx context.Context, channel string, quiet []outboxRow, state, status string, now time.Time) (int, error) {
+	dropped := 0
+	err := d.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		ids := make([]int64, len(quiet))
 		for i, r := range quiet {
 			ids[i] = r.ID
@@ -183,24 +233,18 @@ func (d *Dispatcher) silence(ctx context.Context, channel string, rows []outboxR
 				continue
 			}
 			at[k] = len(log)
-			log = append(log, Delivery{Channel: channel, GroupKey: k, AlertCount: 1, Status: StatusSilenced, CreatedAt: now})
+			log = append(log, Delivery{Channel: channel, GroupKey: k, AlertCount: 1, Status: status, CreatedAt: now})
 		}
 		if len(done) == 0 {
 			return nil
 		}
-		if err := finish(ctx, tx, done, stateSilenced, false, "", now); err != nil {
+		if err := finish(ctx, tx, done, state, false, "", now); err != nil {
 			return err
 		}
-		silenced = len(done)
+		dropped = len(done)
 		return writeDeliveries(ctx, tx, log)
 	})
-	if err != nil {
-		return nil, fmt.Errorf("silence %d notifications: %w", len(quiet), err)
-	}
-	d.mu.Lock()
-	d.stats.Silenced += int64(silenced)
-	d.mu.Unlock()
-	return keep, nil
+	return dropped, err
 }
 
 // deliver sends one message in the transaction that claims its rows and

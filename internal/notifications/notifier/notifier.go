@@ -20,6 +20,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/towerhq/tower/domain/alert"
+	"github.com/towerhq/tower/domain/incident"
 	"github.com/towerhq/tower/domain/notify"
 	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/internal/config"
@@ -32,6 +33,10 @@ import (
 // Group is the consumer group of the alerts topic that takes alerts into
 // the outbox: every alert is handled by one node.
 const Group = "notifier"
+
+// IncidentGroup is the consumer group of the incidents topic that takes
+// incident messages (opened, resolved) into the outbox.
+const IncidentGroup = "notifier-incidents"
 
 // reloadEvery is how often a node checks whether the API changed the
 // robots: another node may have taken every alert message since.
@@ -280,6 +285,43 @@ func (n *Notifier) Handle(msg *message.Message) error {
 		return err
 	}
 	return d.Acknowledged(msg.Context(), closed...)
+}
+
+// HandleIncidents is the bus handler for events.TopicIncidents: an
+// incident opened or resolved becomes one robot message per channel (its
+// member alerts are folded when their turn to be sent comes). Exactly once
+// as Handle is: the rows are unique per incident, event and channel.
+func (n *Notifier) HandleIncidents(msg *message.Message) error {
+	var ch events.IncidentChanges
+	if err := json.Unmarshal(msg.Payload, &ch); err != nil {
+		return fmt.Errorf("%w: decode %s message %s: %v", events.ErrPermanent, events.TopicIncidents, msg.UUID, err)
+	}
+	var is []notifications.Incident
+	for _, in := range ch.Incidents {
+		if in.Event != events.IncidentOpened && in.Event != events.IncidentResolved {
+			continue
+		}
+		scope := in.Warehouse
+		if scope == "" {
+			scope = in.Key
+		}
+		is = append(is, notifications.Incident{
+			ID: in.ID, Event: in.Event, Cause: in.Cause, Key: in.Key, Scope: scope, Severity: in.Severity,
+			Start: in.StartedAt, LastSeen: in.LastSeenAt, Members: in.Members, Orders: in.Orders, Money: in.Money,
+			Shops: in.Shops, Channels: in.Channels, ResolvedBy: in.ResolvedBy, Kinds: incident.MemberKinds(in.Cause),
+		})
+	}
+	if len(is) == 0 {
+		return nil
+	}
+	d, err := n.current(msg.Context())
+	if err != nil {
+		return err
+	}
+	if d == nil {
+		return nil // no robot configured
+	}
+	return d.NotifyIncidents(msg.Context(), is...)
 }
 
 // Start loads the robots and runs the dispatcher in ctx, checking every
