@@ -196,6 +196,11 @@ func NewMessage(v any) (*message.Message, error) {
 	return message.NewMessage(watermill.NewUUID(), b), nil
 }
 
+// NewRawMessage builds a message around an already encoded payload.
+func NewRawMessage(payload []byte) *message.Message {
+	return message.NewMessage(watermill.NewUUID(), payload)
+}
+
 // PublishedAt reads the publish time a message carries, zero if none.
 func PublishedAt(m *message.Message) time.Time {
 	n, err := strconv.ParseInt(m.Metadata.Get(MetaPublishedAt), 10, 64)

@@ -71,7 +71,7 @@ const MetaUnackedDeliveries = "unacked_deliveries"
 const metaPayloadRef = "payload_ref"
 
 // natsTopics are the topics on JetStream (the poison queue is not).
-var natsTopics = []string{TopicOrderEvents, TopicTwinChanges, TopicAlerts, TopicRedrive}
+var natsTopics = []string{TopicOrderEvents, TopicTwinChanges, TopicAlerts, TopicIncidents, TopicRedrive}
 
 // NATSOptions configures NewNATSBus; zero fields take the defaults.
 type NATSOptions struct {

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/internal/ingest"
@@ -12,13 +13,18 @@ import (
 
 // BenchmarkGroupCommit measures ingest throughput with 64 concurrent
 // clients: one op is 64 deliveries submitted at once (one per client), each
-// waiting until its commit is durable.
+// waiting until its commit is durable; wait is Options.BatchWait (2ms is
+// the configured default).
 func BenchmarkGroupCommit(b *testing.B) {
 	const clients = 64
-	for _, perDelivery := range []int{1, 100} {
-		b.Run(fmt.Sprintf("events=%d", perDelivery), func(b *testing.B) {
+	for _, tc := range []struct {
+		perDelivery int
+		wait        time.Duration
+	}{{1, 0}, {1, 2 * time.Millisecond}, {100, 0}} {
+		perDelivery := tc.perDelivery
+		b.Run(fmt.Sprintf("events=%d/wait=%s", perDelivery, tc.wait), func(b *testing.B) {
 			src := uniqueSource(b.Name())
-			c, m := startCommitter(b, ingest.Options{})
+			c, m := startCommitter(b, ingest.Options{BatchWait: tc.wait})
 			var seq atomic.Int64
 			next := func() *ingest.Delivery {
 				n := seq.Add(1)
@@ -52,5 +58,33 @@ func BenchmarkGroupCommit(b *testing.B) {
 				b.ReportMetric(deliveries/float64(n), "deliveries/commit")
 			}
 		})
+	}
+}
+
+// BenchmarkGroupCommitSenders is single-event webhooks at saturation: 32
+// senders, each submitting its next delivery as soon as the last is
+// durable (closed loop), with the configured batch wait.
+func BenchmarkGroupCommitSenders(b *testing.B) {
+	src := uniqueSource(b.Name())
+	c, m := startCommitter(b, ingest.Options{BatchWait: 2 * time.Millisecond})
+	var seq atomic.Int64
+	ctx := ctxT(b)
+	var failed atomic.Int64
+	b.SetParallelism(16) // 32 senders on 2 cores
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			n := seq.Add(1)
+			res, err := c.Submit(ctx, delivery(src, fmt.Sprint("d-", n), ev(src, fmt.Sprint("e-", n))))
+			if err != nil || res.Accepted != 1 {
+				failed.Add(1)
+			}
+		}
+	})
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d deliveries failed or were not accepted", n)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	if n, deliveries := commits(b, m); n > 0 {
+		b.ReportMetric(deliveries/float64(n), "deliveries/commit")
 	}
 }

@@ -16,7 +16,6 @@ package ingest
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -377,91 +376,47 @@ func refusedForData(err error) bool {
 // JSON: like a refused value, it follows the delivery.
 var errUnencodable = errors.New("cannot encode")
 
-// eventRow is one event to insert, pointing back at its delivery.
-type eventRow struct {
-	e   *order.Event
-	del int // index in batch
-}
-
 func (c *Committer) commit(ctx context.Context, batch []*pending) ([]Result, error) {
+	in, err := c.statementArgs(batch)
+	if err != nil {
+		return nil, err
+	}
 	results := make([]Result, len(batch))
 	var newEvents []order.Event
-	err := c.db.RunInTx(ctx, nil, func(ctx context.Context, btx bun.Tx) error {
+	err = c.db.RunInTx(ctx, nil, func(ctx context.Context, btx bun.Tx) error {
 		tx := btx.Tx
-		ids, err := allocateIDs(ctx, tx, len(batch))
+		newEvents = newEvents[:0]
+		rows, err := tx.QueryContext(ctx, storeSQL, in.args...)
 		if err != nil {
-			return err
+			return fmt.Errorf("store %d deliveries: %w", len(batch), err)
 		}
+		defer rows.Close()
+		var fresh []int32
+		for rows.Next() {
+			var isEvent bool
+			var i, acc, dup int32
+			var outcome string
+			if err := rows.Scan(&isEvent, &i, &outcome, &acc, &dup); err != nil {
+				return fmt.Errorf("store deliveries: %w", err)
+			}
+			if isEvent {
+				fresh = append(fresh, i)
+				continue
+			}
+			results[i] = Result{Outcome: outcome, Accepted: int(acc), Duplicates: int(dup), Sanitized: batch[i].sanitized}
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store deliveries: %w", err)
+		}
+		rows.Close()
 
-		// 1. Delivery-id dedupe: first in batch wins, then the receipts table.
-		dupDelivery := make([]bool, len(batch))
-		type rk struct{ source, id string }
-		seen := map[rk]bool{}
-		var rSrc, rID []string
-		var rPK []int64
-		var rAt []time.Time
-		for i, p := range batch {
-			d := p.d
-			if d.Outcome != "" || d.DeliveryID == "" {
-				continue
-			}
-			k := rk{d.Source, d.DeliveryID}
-			if seen[k] {
-				dupDelivery[i] = true
-				continue
-			}
-			seen[k] = true
-			rSrc, rID, rPK, rAt = append(rSrc, d.Source), append(rID, d.DeliveryID), append(rPK, ids[i]), append(rAt, d.ReceivedAt)
+		// Publish the new events in this same transaction, in key order.
+		for _, k := range fresh {
+			newEvents = append(newEvents, *in.events[k])
 		}
-		if len(rSrc) > 0 {
-			fresh, err := insertReceipts(ctx, tx, rSrc, rID, rPK, rAt)
-			if err != nil {
-				return err
-			}
-			for i, p := range batch {
-				d := p.d
-				if d.Outcome == "" && d.DeliveryID != "" && !dupDelivery[i] && !fresh[d.Source+"\x00"+d.DeliveryID] {
-					dupDelivery[i] = true
-				}
-			}
-		}
-
-		// 2. Events of fresh deliveries, deduplicated in the batch, sorted so
-		// concurrent commits take unique-index locks in one order.
-		var rows []eventRow
-		evSeen := map[rk]int{}
-		for i, p := range batch {
-			if p.d.Outcome != "" || dupDelivery[i] {
-				continue
-			}
-			for j := range p.d.Events {
-				e := &p.d.Events[j]
-				k := rk{e.Source, e.ID}
-				if _, ok := evSeen[k]; ok {
-					results[i].Duplicates++
-					continue
-				}
-				evSeen[k] = len(rows)
-				rows = append(rows, eventRow{e: e, del: i})
-			}
-		}
-		slices.SortFunc(rows, func(a, b eventRow) int {
-			return cmp.Or(cmp.Compare(a.e.Source, b.e.Source), cmp.Compare(a.e.ID, b.e.ID))
+		slices.SortFunc(newEvents, func(a, b order.Event) int {
+			return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.ID, b.ID))
 		})
-		inserted, err := insertEvents(ctx, tx, rows, batch, ids)
-		if err != nil {
-			return err
-		}
-		for k, r := range rows {
-			if inserted[k] {
-				results[r.del].Accepted++
-				newEvents = append(newEvents, *r.e)
-			} else {
-				results[r.del].Duplicates++
-			}
-		}
-
-		// 3. Publish the new events in this same transaction.
 		if len(newEvents) > 0 {
 			msg, err := events.NewMessage(events.OrderEventsBatch{Events: newEvents})
 			if err != nil {
@@ -471,20 +426,7 @@ func (c *Committer) commit(ctx context.Context, batch []*pending) ([]Result, err
 				return err
 			}
 		}
-
-		// 4. The audit rows, with their verdicts.
-		for i, p := range batch {
-			switch {
-			case p.d.Outcome != "":
-				results[i].Outcome = p.d.Outcome
-			case dupDelivery[i] || (results[i].Accepted == 0 && results[i].Duplicates > 0):
-				results[i].Outcome = OutcomeDuplicate
-				results[i].Duplicates += len(p.d.Events) - results[i].Duplicates - results[i].Accepted
-			default:
-				results[i].Outcome = OutcomeAccepted
-			}
-		}
-		return c.insertDeliveries(ctx, tx, batch, ids, results)
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ingest: commit %d deliveries: %w", len(batch), err)
@@ -499,120 +441,106 @@ func (c *Committer) commit(ctx context.Context, batch []*pending) ([]Result, err
 	return results, nil
 }
 
-func allocateIDs(ctx context.Context, tx *sql.Tx, n int) ([]int64, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT nextval('webhook_deliveries_id_seq') FROM generate_series(1, $1)`, n)
-	if err != nil {
-		return nil, fmt.Errorf("allocate delivery ids: %w", err)
-	}
-	defer rows.Close()
-	ids := make([]int64, 0, n)
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("allocate delivery ids: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
-}
+// storeSQL stores a batch in one statement, so a commit costs the server
+// three round trips (begin, this, the bus message) and its commit, however
+// many deliveries share it: a single-event webhook's latency, and so what
+// a sender waiting for its answer can send, is mostly round trips.
+//
+// Deliveries ($1..$15, in batch order) get their audit row; those with a
+// delivery id not seen earlier in the batch (receipt) claim it in
+// webhook_receipts, and one already claimed there is a duplicate. The
+// events ($16..$25) of the others, first occurrence of each key in batch
+// order, are inserted in key order, so that concurrent commits take
+// unique-index locks in one order instead of deadlocking; an event already
+// stored is a duplicate. The result has a row per delivery (false, its
+// index, outcome, accepted, duplicates) and per new event (true, its index).
+const storeSQL = `
+WITH d AS MATERIALIZED (
+	SELECT t.*, nextval('webhook_deliveries_id_seq') AS id
+	FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::bytea[], $6::boolean[], $7::smallint[],
+		$8::text[], $9::text[], $10::jsonb[], $11::int[], $12::boolean[], $13::int[], $14::boolean[], $15::boolean[])
+		WITH ORDINALITY AS t(source, delivery_id, received_at, headers, body, verified, status,
+			given, error, flags, events_flagged, sanitized, events, receipt, dup, i)
+), rec AS (
+	INSERT INTO webhook_receipts (source, delivery_id, delivery_pk, received_at)
+	SELECT source, delivery_id, id, received_at FROM d WHERE receipt
+	ORDER BY source, delivery_id
+	ON CONFLICT DO NOTHING
+	RETURNING delivery_pk
+), pick AS MATERIALIZED (
+	SELECT DISTINCT ON (e.source, e.event_id) e.*, d.id AS delivery_pk, d.received_at
+	FROM unnest($16::int[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[],
+		$23::timestamptz[], $24::boolean[], $25::jsonb[])
+		WITH ORDINALITY AS e(del, source, event_id, kind, system, channel, order_no, occurred_at, recovered, data, k)
+	JOIN d ON d.i = e.del
+	WHERE NOT d.receipt OR d.id IN (SELECT delivery_pk FROM rec)
+	ORDER BY e.source, e.event_id, e.k
+), ins AS (
+	INSERT INTO order_events (source, event_id, kind, system, channel, order_no, occurred_at, received_at, delivery_pk, recovered, data)
+	SELECT source, event_id, kind, system, channel, order_no, occurred_at, received_at, delivery_pk, recovered, data
+	FROM pick ORDER BY source, event_id
+	ON CONFLICT (source, event_id) DO NOTHING
+	RETURNING source, event_id, delivery_pk
+), acc AS (
+	SELECT delivery_pk, count(*)::int AS n FROM ins GROUP BY delivery_pk
+), verdict AS (
+	SELECT d.*, coalesce(acc.n, 0) AS accepted,
+		CASE
+			WHEN d.given <> '' THEN d.given
+			WHEN d.dup OR (d.receipt AND d.id NOT IN (SELECT delivery_pk FROM rec)) OR (acc.n IS NULL AND d.events > 0) THEN 'duplicate'
+			ELSE 'accepted'
+		END AS outcome
+	FROM d LEFT JOIN acc ON acc.delivery_pk = d.id
+), del AS (
+	INSERT INTO webhook_deliveries (id, source, delivery_id, received_at, headers, body, verified, status, outcome, error,
+		events_accepted, events_duplicate, flags, events_flagged, sanitized)
+	SELECT id, source, delivery_id, received_at, headers, body, verified, status, outcome, error,
+		accepted, CASE WHEN given <> '' THEN 0 ELSE events - accepted END, flags, events_flagged, sanitized
+	FROM verdict
+	RETURNING id, outcome, events_accepted, events_duplicate
+)
+SELECT false, (d.i - 1)::int, del.outcome, del.events_accepted, del.events_duplicate FROM del JOIN d USING (id)
+UNION ALL
+SELECT true, (pick.k - 1)::int, '', 0, 0 FROM ins JOIN pick USING (source, event_id)`
 
-func insertReceipts(ctx context.Context, tx *sql.Tx, src, id []string, pk []int64, at []time.Time) (map[string]bool, error) {
-	rows, err := tx.QueryContext(ctx, `
-		INSERT INTO webhook_receipts (source, delivery_id, delivery_pk, received_at)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[]) AS t(source, delivery_id, delivery_pk, received_at)
-		-- In key order, so that concurrent commits carrying the same
-		-- (redelivered) ids take their unique-index locks in one order
-		-- instead of deadlocking.
-		ORDER BY source, delivery_id
-		ON CONFLICT DO NOTHING
-		RETURNING source, delivery_id`, src, id, pk, at)
-	if err != nil {
-		return nil, fmt.Errorf("store receipts: %w", err)
-	}
-	defer rows.Close()
-	fresh := make(map[string]bool, len(src))
-	for rows.Next() {
-		var s, d string
-		if err := rows.Scan(&s, &d); err != nil {
-			return nil, fmt.Errorf("store receipts: %w", err)
-		}
-		fresh[s+"\x00"+d] = true
-	}
-	return fresh, rows.Err()
-}
-
-// insertEvents inserts rows and reports which were new (not already stored).
-func insertEvents(ctx context.Context, tx *sql.Tx, rows []eventRow, batch []*pending, ids []int64) ([]bool, error) {
-	if len(rows) == 0 {
-		return nil, nil
-	}
-	n := len(rows)
-	var (
-		src, eid, kind, sys, ch, no, data = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		occ, rec                          = make([]time.Time, n), make([]time.Time, n)
-		dpk                               = make([]int64, n)
-		recov                             = make([]bool, n)
-		idx                               = make([]int32, n)
-	)
-	for k, r := range rows {
-		e := r.e
-		b, err := json.Marshal(e.Data)
-		if err != nil {
-			return nil, fmt.Errorf("encode event %s data: %w: %w", e.ID, errUnencodable, err)
-		}
-		src[k], eid[k], kind[k], sys[k], ch[k], no[k], data[k] = e.Source, e.ID, string(e.Kind), string(e.System), e.Order.Channel, e.Order.OrderNo, string(b)
-		occ[k], rec[k], dpk[k], recov[k], idx[k] = e.OccurredAt, batch[r.del].d.ReceivedAt, ids[r.del], e.Recovered, int32(k)
-	}
-	res, err := tx.QueryContext(ctx, `
-		WITH input AS (
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-				$7::timestamptz[], $8::timestamptz[], $9::bigint[], $10::boolean[], $11::jsonb[], $12::int[])
-				AS t(source, event_id, kind, system, channel, order_no, occurred_at, received_at, delivery_pk, recovered, data, idx)
-		), ins AS (
-			INSERT INTO order_events (source, event_id, kind, system, channel, order_no, occurred_at, received_at, delivery_pk, recovered, data)
-			SELECT source, event_id, kind, system, channel, order_no, occurred_at, received_at, delivery_pk, recovered, data FROM input
-			ON CONFLICT (source, event_id) DO NOTHING
-			RETURNING source, event_id
-		)
-		SELECT input.idx FROM input JOIN ins USING (source, event_id)`,
-		src, eid, kind, sys, ch, no, occ, rec, dpk, recov, data, idx)
-	if err != nil {
-		return nil, fmt.Errorf("store %d events: %w", n, err)
-	}
-	defer res.Close()
-	inserted := make([]bool, n)
-	for res.Next() {
-		var i int32
-		if err := res.Scan(&i); err != nil {
-			return nil, fmt.Errorf("store events: %w", err)
-		}
-		inserted[i] = true
-	}
-	return inserted, res.Err()
+// statement is storeSQL's parameters, and the events its event rows
+// list, by position.
+type statement struct {
+	args   []any
+	events []*order.Event
 }
 
 const maxAuditBody = 64 << 10
 
-func (c *Committer) insertDeliveries(ctx context.Context, tx *sql.Tx, batch []*pending, ids []int64, results []Result) error {
+// statementArgs lays batch out as storeSQL's arrays. Deliveries refused
+// before the committer, and repeats of a delivery id earlier in the batch,
+// list no events.
+func (c *Committer) statementArgs(batch []*pending) (*statement, error) {
 	n := len(batch)
 	var (
-		src, did, hdr, outc, errs = make([]string, n), make([]*string, n), make([]string, n), make([]string, n), make([]*string, n)
-		at                        = make([]time.Time, n)
-		body                      = make([][]byte, n)
-		ver                       = make([]bool, n)
-		status, acc, dup, nflag   = make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
-		flags                     = make([]*string, n)
-		sanitized                 = make([]bool, n)
+		src, hdr, given        = make([]string, n), make([]string, n), make([]string, n)
+		did, errs, flags       = make([]*string, n), make([]*string, n), make([]*string, n)
+		at                     = make([]time.Time, n)
+		body                   = make([][]byte, n)
+		ver, sanitized         = make([]bool, n), make([]bool, n)
+		receipt, dup           = make([]bool, n), make([]bool, n)
+		status, nflag, nevents = make([]int32, n), make([]int32, n), make([]int32, n)
+		eDel                   []int32
+		eSrc, eID, eKind, eSys []string
+		eCh, eNo, eData        []string
+		eAt                    []time.Time
+		eRecov                 []bool
+		st                     = &statement{}
 	)
+	type rk struct{ source, id string }
+	seen := map[rk]bool{}
 	for i, p := range batch {
 		d := p.d
 		h, err := json.Marshal(d.Headers)
 		if err != nil {
-			return fmt.Errorf("encode headers: %w: %w", errUnencodable, err)
+			return nil, fmt.Errorf("encode headers: %w: %w", errUnencodable, err)
 		}
-		sanitized[i] = p.sanitized
-		results[i].Sanitized = p.sanitized
-		src[i], hdr[i], outc[i], at[i], ver[i] = d.Source, string(h), results[i].Outcome, d.ReceivedAt, d.Verified
+		src[i], hdr[i], given[i], at[i], ver[i], sanitized[i] = d.Source, string(h), d.Outcome, d.ReceivedAt, d.Verified, p.sanitized
 		if d.DeliveryID != "" {
 			did[i] = &d.DeliveryID
 		}
@@ -632,22 +560,42 @@ func (c *Committer) insertDeliveries(ctx context.Context, tx *sql.Tx, batch []*p
 			status[i] = 200
 		}
 		errs[i] = p.errText
-		acc[i], dup[i] = int32(results[i].Accepted), int32(results[i].Duplicates)
+		nevents[i] = int32(len(d.Events))
 		if len(d.Flagged) > 0 {
 			fb, err := json.Marshal(d.Flagged)
 			if err != nil {
-				return fmt.Errorf("encode flags: %w: %w", errUnencodable, err)
+				return nil, fmt.Errorf("encode flags: %w: %w", errUnencodable, err)
 			}
 			f := string(fb)
 			flags[i], nflag[i] = &f, int32(len(d.Flagged))
 		}
+		if d.Outcome != "" {
+			continue
+		}
+		// Delivery-id dedupe: first in batch wins, then the receipts table.
+		if d.DeliveryID != "" {
+			k := rk{d.Source, d.DeliveryID}
+			if seen[k] {
+				dup[i] = true
+				continue
+			}
+			seen[k] = true
+			receipt[i] = true
+		}
+		for j := range d.Events {
+			e := &d.Events[j]
+			data, err := json.Marshal(e.Data)
+			if err != nil {
+				return nil, fmt.Errorf("encode event %s data: %w: %w", e.ID, errUnencodable, err)
+			}
+			eDel = append(eDel, int32(i+1))
+			eSrc, eID, eKind, eSys = append(eSrc, e.Source), append(eID, e.ID), append(eKind, string(e.Kind)), append(eSys, string(e.System))
+			eCh, eNo, eData = append(eCh, e.Order.Channel), append(eNo, e.Order.OrderNo), append(eData, string(data))
+			eAt, eRecov = append(eAt, e.OccurredAt), append(eRecov, e.Recovered)
+			st.events = append(st.events, e)
+		}
 	}
-	_, err := tx.ExecContext(ctx, `
-		INSERT INTO webhook_deliveries (id, source, delivery_id, received_at, headers, body, verified, status, outcome, error, events_accepted, events_duplicate, flags, events_flagged, sanitized)
-		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[], $6::bytea[], $7::boolean[], $8::smallint[], $9::text[], $10::text[], $11::int[], $12::int[], $13::jsonb[], $14::int[], $15::boolean[])`,
-		ids, src, did, at, hdr, body, ver, status, outc, errs, acc, dup, flags, nflag, sanitized)
-	if err != nil {
-		return fmt.Errorf("store %d deliveries: %w", n, err)
-	}
-	return nil
+	st.args = []any{src, did, at, hdr, body, ver, status, given, errs, flags, nflag, sanitized, nevents, receipt, dup,
+		eDel, eSrc, eID, eKind, eSys, eCh, eNo, eAt, eRecov, eData}
+	return st, nil
 }

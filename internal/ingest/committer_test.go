@@ -204,9 +204,11 @@ func cmpString(a, b string) int {
 // a single worker) and checks the batch is deduplicated within itself.
 func TestSameBatch(t *testing.T) {
 	cases := []struct {
-		name   string
-		ds     func(src string) []*ingest.Delivery
-		events int // distinct events stored
+		name string
+		// before are committed first, one by one.
+		before func(src string) []*ingest.Delivery
+		ds     func(src string) []*ingest.Delivery // queued in this order
+		events int                                 // distinct events the batch stores
 		// Outcomes in any order.
 		outcomes []string
 	}{
@@ -244,21 +246,50 @@ func TestSameBatch(t *testing.T) {
 			events:   3,
 			outcomes: []string{"accepted", "accepted", "duplicate"},
 		},
+		{
+			// The repeat claims nothing, so its events are the next
+			// delivery's to store.
+			name: "a repeated delivery id first, then a new one carrying its new event",
+			before: func(src string) []*ingest.Delivery {
+				return []*ingest.Delivery{delivery(src, "d-1", evs(src, "e-0")...)}
+			},
+			ds: func(src string) []*ingest.Delivery {
+				return []*ingest.Delivery{
+					delivery(src, "d-1", evs(src, "e-1")...),
+					delivery(src, "d-2", evs(src, "e-1")...),
+				}
+			},
+			events:   1,
+			outcomes: []string{"accepted", "duplicate"},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			src := uniqueSource("same-batch/" + tc.name)
 			ds := tc.ds(src)
+			stored0, bus0, audit0 := 0, 0, 0
+			if tc.before != nil {
+				c0, _ := startCommitter(t, ingest.Options{})
+				for _, d := range tc.before(src) {
+					if _, err := c0.Submit(ctxT(t), d); err != nil {
+						t.Fatal(err)
+					}
+					stored0 += len(d.Events)
+				}
+				c0.Close()
+				bus0, audit0 = len(busBatches(t, src)), len(auditRows(t, src))
+			}
 			c, m := startCommitter(t, ingest.Options{BatchWait: 2 * time.Second, Workers: 1})
 			results := make([]ingest.Result, len(ds))
 			errs := make([]error, len(ds))
 			var wg sync.WaitGroup
 			for i, d := range ds {
 				wg.Go(func() { results[i], errs[i] = c.Submit(ctxT(t), d) })
+				// Queued one after another: the batch keeps this order.
+				pgtest.WaitFor(t, 5*time.Second, func() bool { return queued(t, m) == float64(i+1) })
 			}
 			// The batch waits for company; once all are queued, closing
 			// ends the wait and commits them together.
-			pgtest.WaitFor(t, 5*time.Second, func() bool { return queued(t, m) == float64(len(ds)) })
 			c.Close()
 			wg.Wait()
 
@@ -290,18 +321,18 @@ func TestSameBatch(t *testing.T) {
 				t.Errorf("accepted+duplicates = %d, want every submitted event counted once (%d)", total, wantTotal)
 			}
 			stored := storedEventIDs(t, src)
-			if len(stored) != tc.events {
-				t.Errorf("stored %d distinct events, want %d", len(stored), tc.events)
+			if len(stored) != stored0+tc.events {
+				t.Errorf("stored %d distinct events, want %d", len(stored), stored0+tc.events)
 			}
 			for id, n := range stored {
 				if n != 1 {
 					t.Errorf("event %s stored %d times", id, n)
 				}
 			}
-			if msgs := busBatches(t, src); len(msgs) != 1 || len(msgs[0]) != tc.events {
+			if msgs := busBatches(t, src)[bus0:]; len(msgs) != 1 || len(msgs[0]) != tc.events {
 				t.Errorf("bus messages %v, want one with %d events", msgs, tc.events)
 			}
-			if n := len(auditRows(t, src)); n != len(ds) {
+			if n := len(auditRows(t, src)) - audit0; n != len(ds) {
 				t.Errorf("%d audit rows, want %d", n, len(ds))
 			}
 		})

@@ -86,13 +86,17 @@ func (h *Hub) Handle(msg *message.Message) error {
 	}
 	ch := events.TwinChanges{Backlog: w.Backlog, Alerts: w.Alerts, WorkItems: w.WorkItems}
 	for _, s := range w.Twins {
-		var head struct {
-			Key order.Key `json:"key"`
+		head := struct {
+			Key *order.Key `json:"key"`
+		}{s.Key}
+		// Snapshots name their order beside the twin; older messages only
+		// inside it.
+		if head.Key == nil {
+			if err := json.Unmarshal(s.Twin, &head); err != nil {
+				return fmt.Errorf("%w: decode twin in %s message %s: %v", events.ErrPermanent, events.TopicTwinChanges, msg.UUID, err)
+			}
 		}
-		if err := json.Unmarshal(s.Twin, &head); err != nil {
-			return fmt.Errorf("%w: decode twin in %s message %s: %v", events.ErrPermanent, events.TopicTwinChanges, msg.UUID, err)
-		}
-		if !h.watched(head.Key) {
+		if head.Key == nil || !h.watched(*head.Key) {
 			continue
 		}
 		snap := events.TwinSnapshot{ID: s.ID, Tags: s.Tags}
@@ -111,6 +115,7 @@ func (h *Hub) Handle(msg *message.Message) error {
 type wireChanges struct {
 	Twins []struct {
 		ID   int64           `json:"id"`
+		Key  *order.Key      `json:"key"`
 		Twin json.RawMessage `json:"twin"`
 		Tags []string        `json:"tags"`
 	} `json:"twins"`

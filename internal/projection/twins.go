@@ -83,30 +83,33 @@ func (p *Twins) Register(r *message.Router) error {
 
 // Handle applies one OrderEventsBatch.
 func (p *Twins) Handle(msg *message.Message) error {
-	var batch events.OrderEventsBatch
-	if err := json.Unmarshal(msg.Payload, &batch); err != nil {
-		return fmt.Errorf("%w: decode %s message %s: %v", events.ErrPermanent, events.TopicOrderEvents, msg.UUID, err)
-	}
 	// Read ahead: fold the events of the next committed messages into this
 	// transaction too. Their own deliveries then find them folded and
 	// change nothing, so a burst of small ingest commits costs one
-	// projection transaction per ReadAhead messages, not one each.
-	evs := batch.Events
-	var ahead []string
+	// projection transaction per ReadAhead messages, not one each. A
+	// message already folded is not even decoded.
 	if p.readAheadN > 0 {
-		ctx := msg.Context()
 		// Folded by this process: known without asking the database.
 		if p.folded.take(msg.UUID) {
 			return nil
 		}
 		// Folded by another node, or before a restart: a read, no write.
 		var done bool
-		if err := p.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM projected_messages WHERE uuid = ?)`, msg.UUID).Scan(&done); err != nil {
+		if err := p.db.QueryRowContext(msg.Context(), `SELECT EXISTS (SELECT 1 FROM projected_messages WHERE uuid = ?)`, msg.UUID).Scan(&done); err != nil {
 			return fmt.Errorf("project %s: %w", msg.UUID, err)
 		}
 		if done {
 			return nil
 		}
+	}
+	var batch events.OrderEventsBatch
+	if err := json.Unmarshal(msg.Payload, &batch); err != nil {
+		return fmt.Errorf("%w: decode %s message %s: %v", events.ErrPermanent, events.TopicOrderEvents, msg.UUID, err)
+	}
+	evs := batch.Events
+	var ahead []string
+	if p.readAheadN > 0 {
+		ctx := msg.Context()
 		more, uuids, err := p.readAhead(ctx, msg.UUID)
 		if err != nil {
 			return fmt.Errorf("read ahead of %s: %w", msg.UUID, err)
@@ -455,11 +458,11 @@ func (p *Twins) write(ctx context.Context, w *work, now time.Time) (int, error) 
 			return 0, err
 		}
 	}
-	msg, err := events.NewMessage(snap)
+	payload, err := snap.Encode()
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("encode twin changes: %w", err)
 	}
-	if err := p.bus.PublishTx(ctx, w.tx, events.TopicTwinChanges, msg); err != nil {
+	if err := p.bus.PublishTx(ctx, w.tx, events.TopicTwinChanges, events.NewRawMessage(payload)); err != nil {
 		return 0, err
 	}
 	return len(twins), nil

@@ -44,6 +44,17 @@ func (s *Source) ParseBody(body []byte) ([]order.Event, error) {
 	if path, reason := textProblem(body); path != "" {
 		return nil, malformed(wire.FieldErr(path, reason), "")
 	}
+	if trimmed[0] == '{' {
+		if events, ok := s.fastParse(body); ok {
+			return events, nil
+		}
+	}
+	return s.parseExact(body, trimmed)
+}
+
+// parseExact is ParseBody level by level, naming the field at fault; body
+// holds only storable text.
+func (s *Source) parseExact(body, trimmed []byte) ([]order.Event, error) {
 	var top wireBody
 	if err := json.Unmarshal(body, &top); err != nil || trimmed[0] != '{' {
 		if se, ok := errors.AsType[*json.SyntaxError](err); ok {
