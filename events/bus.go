@@ -59,6 +59,10 @@ type Bus interface {
 	// Ping checks the backend is reachable (readiness).
 	Ping(ctx context.Context) error
 	Logger() watermill.LoggerAdapter
+	// Partitions is how many ordered partitions a topic has: messages whose
+	// MetaPartitionKey falls in one partition (PartitionOf) are delivered in
+	// order, partitions in parallel. 1 when the backend keeps one order.
+	Partitions() int
 }
 
 // PostgresBus is Watermill's SQL Pub/Sub on Tower's own PostgreSQL. The
@@ -94,6 +98,9 @@ func NewPostgresBus(db *sql.DB, log *slog.Logger) (*PostgresBus, error) {
 }
 
 func (b *PostgresBus) Logger() watermill.LoggerAdapter { return b.logger }
+
+// Partitions is 1: a topic is one table, read in commit order.
+func (b *PostgresBus) Partitions() int { return 1 }
 
 func (b *PostgresBus) PublishTx(ctx context.Context, tx *sql.Tx, topic string, msgs ...*message.Message) error {
 	pub, err := wsql.NewPublisher(wsql.TxFromStdSQL(tx), wsql.PublisherConfig{SchemaAdapter: b.schema}, b.logger)

@@ -233,6 +233,8 @@ func PartitionOf(key string, n int) int {
 
 func (b *NATSBus) Logger() watermill.LoggerAdapter { return b.logger }
 
+func (b *NATSBus) Partitions() int { return b.opts.Partitions }
+
 // outboxChannel is the NOTIFY channel that wakes the forwarders.
 const outboxChannel = "tower_bus_outbox"
 

@@ -24,6 +24,10 @@ func benchCmd(ctx context.Context, args []string) error {
 	fs.StringVar(&o.Out, "out", "bench/results", "folder of the JSON report")
 	fs.BoolVar(&o.Force, "force", false, "bench on a server whose database holds orders")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write the saturation phase's CPU profile here")
+	var so bench.ScaleOptions
+	fs.IntVar(&so.Orders, "scale", 0, "measure the views and lookups over a generated history of this many orders (about 8 events each) instead of the pipeline")
+	fs.BoolVar(&so.Keep, "keep", false, "with --scale: keep the history's database for the next run (a run finding one of the same size reuses it)")
+	fs.IntVar(&so.Reps, "scale-reps", 200, "with --scale: requests per view query (lookups: twice as many)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -34,7 +38,13 @@ func benchCmd(ctx context.Context, args []string) error {
 	if *dsn != "" {
 		cfg.DatabaseURL = *dsn
 	}
-	r, err := bench.Run(ctx, cfg, o, os.Stderr)
+	var r *bench.Report
+	if so.Orders > 0 {
+		so.Force = o.Force
+		r, err = bench.RunScale(ctx, cfg, so, os.Stderr)
+	} else {
+		r, err = bench.Run(ctx, cfg, o, os.Stderr)
+	}
 	if err != nil {
 		return err
 	}

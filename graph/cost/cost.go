@@ -111,5 +111,17 @@ func Complexity() generated.ComplexityRoot {
 	c.SystemFigures.Connectors = func(child int) int { return systemListed * max(child, 1) }
 	c.SystemFigures.Handlers = func(child int) int { return systemListed * max(child, 1) }
 	c.SystemFigures.Topics = func(child int) int { return systemListed * max(child, 1) }
+	// The role views' additions (views.graphqls): the delivery log pages
+	// like the poison queue; the rules firing most read the alerts and the
+	// hourly counters; queue sizes are one row per queue.
+	c.Query.RobotDeliveries = func(child int, _, _ *string, first *int, _ *string) int { return 2*query + page(first, child) }
+	c.Query.TopRules = func(child int, _, _ time.Time, _, _ *string, first *int) int {
+		n := 10
+		if first != nil {
+			n = min(max(*first, 1), 100)
+		}
+		return 2*query + n*max(child, 1)
+	}
+	c.Query.WorkQueueSizes = func(child int, _, _ *string) int { return query + 4*max(child, 1) }
 	return c
 }

@@ -57,3 +57,18 @@ func TestFiguresFit(t *testing.T) {
 var t0 = time.Time{}
 
 func model0() model.RuleInput { return model.RuleInput{} }
+
+// The IT view's one poll (system figures, a page of the poison queue and
+// one of the robot delivery log, every field) fits one query.
+func TestITViewFits(t *testing.T) {
+	c := Complexity()
+	sys := c.Query.SystemFigures(1 + c.SystemFigures.Connectors(7) + c.SystemFigures.Handlers(6) + c.SystemFigures.Topics(4))
+	total := sys + c.Query.PoisonMessages(11, nil, nil, nil, nil) + c.Query.RobotDeliveries(13, nil, nil, nil, nil)
+	if total > Limit {
+		t.Errorf("the IT view's poll costs %d of %d", total, Limit)
+	}
+	big := 1000
+	if got := c.Query.TopRules(6, t0, t0, nil, nil, &big); got != 2*query+100*6 {
+		t.Errorf("topRules is clamped as the resolver clamps it: %d", got)
+	}
+}

@@ -367,6 +367,7 @@ type ComplexityRoot struct {
 	Order struct {
 		Alerts     func(childComplexity int) int
 		Amount     func(childComplexity int) int
+		Answer     func(childComplexity int, lang *string) int
 		BuyerID    func(childComplexity int) int
 		BuyerIP    func(childComplexity int) int
 		Channel    func(childComplexity int) int
@@ -386,6 +387,14 @@ type ComplexityRoot struct {
 		TrackingNo func(childComplexity int) int
 		UpdatedAt  func(childComplexity int) int
 		Warehouse  func(childComplexity int) int
+	}
+
+	OrderAnswer struct {
+		Divergent func(childComplexity int) int
+		Shipped   func(childComplexity int) int
+		Since     func(childComplexity int) int
+		State     func(childComplexity int) int
+		Text      func(childComplexity int) int
 	}
 
 	OrderConnection struct {
@@ -449,6 +458,7 @@ type ComplexityRoot struct {
 		PoisonMessage        func(childComplexity int, id string) int
 		PoisonMessageCount   func(childComplexity int, topic *string) int
 		PoisonMessages       func(childComplexity int, topic *string, status *string, first *int, before *string) int
+		RobotDeliveries      func(childComplexity int, robot *string, status *string, first *int, before *string) int
 		Rule                 func(childComplexity int, name string) int
 		RuleNames            func(childComplexity int) int
 		RuleVersions         func(childComplexity int, name string) int
@@ -456,8 +466,10 @@ type ComplexityRoot struct {
 		Silences             func(childComplexity int) int
 		SystemFigures        func(childComplexity int) int
 		SystemHealth         func(childComplexity int) int
+		TopRules             func(childComplexity int, from time.Time, to time.Time, channel *string, warehouse *string, first *int) int
 		Users                func(childComplexity int) int
 		WorkItems            func(childComplexity int, queue string, status *string, first *int) int
+		WorkQueueSizes       func(childComplexity int, channel *string, warehouse *string) int
 	}
 
 	Rate struct {
@@ -473,6 +485,22 @@ type ComplexityRoot struct {
 		Name     func(childComplexity int) int
 		Phone    func(childComplexity int) int
 		Province func(childComplexity int) int
+	}
+
+	RobotDelivery struct {
+		Alerts    func(childComplexity int) int
+		At        func(childComplexity int) int
+		Attempt   func(childComplexity int) int
+		Error     func(childComplexity int) int
+		Group     func(childComplexity int) int
+		ID        func(childComplexity int) int
+		LatencyMs func(childComplexity int) int
+		RetryAt   func(childComplexity int) int
+		Robot     func(childComplexity int) int
+		RobotType func(childComplexity int) int
+		Rule      func(childComplexity int) int
+		Scope     func(childComplexity int) int
+		Status    func(childComplexity int) int
 	}
 
 	Rule struct {
@@ -495,6 +523,15 @@ type ComplexityRoot struct {
 		UpdatedAt      func(childComplexity int) int
 		UpdatedBy      func(childComplexity int) int
 		Version        func(childComplexity int) int
+	}
+
+	RuleFiring struct {
+		Hits         func(childComplexity int) int
+		Kind         func(childComplexity int) int
+		LastRaisedAt func(childComplexity int) int
+		Open         func(childComplexity int) int
+		Raised       func(childComplexity int) int
+		Rule         func(childComplexity int) int
 	}
 
 	RuleName struct {
@@ -618,6 +655,13 @@ type ComplexityRoot struct {
 		By   func(childComplexity int) int
 		Text func(childComplexity int) int
 	}
+
+	WorkQueueSize struct {
+		Claimed         func(childComplexity int) int
+		OldestOpenSince func(childComplexity int) int
+		Open            func(childComplexity int) int
+		Queue           func(childComplexity int) int
+	}
 }
 
 // endregion ***************************** api!.gotpl *****************************
@@ -665,6 +709,8 @@ type MutationResolver interface {
 }
 type OrderResolver interface {
 	Alerts(ctx context.Context, obj *model.Order) ([]*model.Alert, error)
+
+	Answer(ctx context.Context, obj *model.Order, lang *string) (*model.OrderAnswer, error)
 }
 type QueryResolver interface {
 	Order(ctx context.Context, channel string, orderNo string) (*model.Order, error)
@@ -699,6 +745,9 @@ type QueryResolver interface {
 	DeadlineOverrides(ctx context.Context) ([]*model.DeadlineOverride, error)
 	FilterOptions(ctx context.Context) (*model.FilterOptions, error)
 	ExceptionCauses(ctx context.Context, from time.Time, to time.Time, channel *string, shop *string, warehouse *string, first *int) (*model.ExceptionCauses, error)
+	WorkQueueSizes(ctx context.Context, channel *string, warehouse *string) ([]*model.WorkQueueSize, error)
+	TopRules(ctx context.Context, from time.Time, to time.Time, channel *string, warehouse *string, first *int) ([]*model.RuleFiring, error)
+	RobotDeliveries(ctx context.Context, robot *string, status *string, first *int, before *string) ([]*model.RobotDelivery, error)
 }
 type RuleResolver interface {
 	HitsByHour(ctx context.Context, obj *model.Rule) ([]*model.HourCount, error)
@@ -2244,6 +2293,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Order.Amount(childComplexity), true
+	case "Order.answer":
+		if e.ComplexityRoot.Order.Answer == nil {
+			break
+		}
+
+		args, err := ec.field_Order_answer_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Order.Answer(childComplexity, args["lang"].(*string)), true
 	case "Order.buyerId":
 		if e.ComplexityRoot.Order.BuyerID == nil {
 			break
@@ -2358,6 +2418,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Order.Warehouse(childComplexity), true
+
+	case "OrderAnswer.divergent":
+		if e.ComplexityRoot.OrderAnswer.Divergent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderAnswer.Divergent(childComplexity), true
+	case "OrderAnswer.shipped":
+		if e.ComplexityRoot.OrderAnswer.Shipped == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderAnswer.Shipped(childComplexity), true
+	case "OrderAnswer.since":
+		if e.ComplexityRoot.OrderAnswer.Since == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderAnswer.Since(childComplexity), true
+	case "OrderAnswer.state":
+		if e.ComplexityRoot.OrderAnswer.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderAnswer.State(childComplexity), true
+	case "OrderAnswer.text":
+		if e.ComplexityRoot.OrderAnswer.Text == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderAnswer.Text(childComplexity), true
 
 	case "OrderConnection.edges":
 		if e.ComplexityRoot.OrderConnection.Edges == nil {
@@ -2710,6 +2801,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PoisonMessages(childComplexity, args["topic"].(*string), args["status"].(*string), args["first"].(*int), args["before"].(*string)), true
+	case "Query.robotDeliveries":
+		if e.ComplexityRoot.Query.RobotDeliveries == nil {
+			break
+		}
+
+		args, err := ec.field_Query_robotDeliveries_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.RobotDeliveries(childComplexity, args["robot"].(*string), args["status"].(*string), args["first"].(*int), args["before"].(*string)), true
 	case "Query.rule":
 		if e.ComplexityRoot.Query.Rule == nil {
 			break
@@ -2762,6 +2864,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.SystemHealth(childComplexity), true
+	case "Query.topRules":
+		if e.ComplexityRoot.Query.TopRules == nil {
+			break
+		}
+
+		args, err := ec.field_Query_topRules_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.TopRules(childComplexity, args["from"].(time.Time), args["to"].(time.Time), args["channel"].(*string), args["warehouse"].(*string), args["first"].(*int)), true
 	case "Query.users":
 		if e.ComplexityRoot.Query.Users == nil {
 			break
@@ -2779,6 +2892,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.WorkItems(childComplexity, args["queue"].(string), args["status"].(*string), args["first"].(*int)), true
+	case "Query.workQueueSizes":
+		if e.ComplexityRoot.Query.WorkQueueSizes == nil {
+			break
+		}
+
+		args, err := ec.field_Query_workQueueSizes_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.WorkQueueSizes(childComplexity, args["channel"].(*string), args["warehouse"].(*string)), true
 
 	case "Rate.count":
 		if e.ComplexityRoot.Rate.Count == nil {
@@ -2835,6 +2959,85 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Receiver.Province(childComplexity), true
+
+	case "RobotDelivery.alerts":
+		if e.ComplexityRoot.RobotDelivery.Alerts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RobotDelivery.Alerts(childComplexity), true
+	case "RobotDelivery.at":
+		if e.ComplexityRoot.RobotDelivery.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RobotDelivery.At(childComplexity), true
+	case "RobotDelivery.attempt":
+		if e.ComplexityRoot.RobotDelivery.Attempt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RobotDelivery.Attempt(childComplexity), true
+	case "RobotDelivery.error":
+		if e.ComplexityRoot.RobotDelivery.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RobotDelivery.Error(childComplexity), true
+	case "RobotDelivery.group":
+		if e.ComplexityRoot.RobotDelivery.Group == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RobotDelivery.Group(childComplexity), true
+	case "RobotDelivery.id":
+		if e.ComplexityRoot.RobotDelivery.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RobotDelivery.ID(childComplexity), true
+	case "RobotDelivery.latencyMs":
+		if e.ComplexityRoot.RobotDelivery.LatencyMs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RobotDelivery.LatencyMs(childComplexity), true
+	case "RobotDelivery.retryAt":
+		if e.ComplexityRoot.RobotDelivery.RetryAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RobotDelivery.RetryAt(childComplexity), true
+	case "RobotDelivery.robot":
+		if e.ComplexityRoot.RobotDelivery.Robot == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RobotDelivery.Robot(childComplexity), true
+	case "RobotDelivery.robotType":
+		if e.ComplexityRoot.RobotDelivery.RobotType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RobotDelivery.RobotType(childComplexity), true
+	case "RobotDelivery.rule":
+		if e.ComplexityRoot.RobotDelivery.Rule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RobotDelivery.Rule(childComplexity), true
+	case "RobotDelivery.scope":
+		if e.ComplexityRoot.RobotDelivery.Scope == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RobotDelivery.Scope(childComplexity), true
+	case "RobotDelivery.status":
+		if e.ComplexityRoot.RobotDelivery.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RobotDelivery.Status(childComplexity), true
 
 	case "Rule.after":
 		if e.ComplexityRoot.Rule.After == nil {
@@ -2950,6 +3153,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Rule.Version(childComplexity), true
+
+	case "RuleFiring.hits":
+		if e.ComplexityRoot.RuleFiring.Hits == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuleFiring.Hits(childComplexity), true
+	case "RuleFiring.kind":
+		if e.ComplexityRoot.RuleFiring.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuleFiring.Kind(childComplexity), true
+	case "RuleFiring.lastRaisedAt":
+		if e.ComplexityRoot.RuleFiring.LastRaisedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuleFiring.LastRaisedAt(childComplexity), true
+	case "RuleFiring.open":
+		if e.ComplexityRoot.RuleFiring.Open == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuleFiring.Open(childComplexity), true
+	case "RuleFiring.raised":
+		if e.ComplexityRoot.RuleFiring.Raised == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuleFiring.Raised(childComplexity), true
+	case "RuleFiring.rule":
+		if e.ComplexityRoot.RuleFiring.Rule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuleFiring.Rule(childComplexity), true
 
 	case "RuleName.description":
 		if e.ComplexityRoot.RuleName.Description == nil {
@@ -3447,6 +3687,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.WorkNote.Text(childComplexity), true
+
+	case "WorkQueueSize.claimed":
+		if e.ComplexityRoot.WorkQueueSize.Claimed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WorkQueueSize.Claimed(childComplexity), true
+	case "WorkQueueSize.oldestOpenSince":
+		if e.ComplexityRoot.WorkQueueSize.OldestOpenSince == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WorkQueueSize.OldestOpenSince(childComplexity), true
+	case "WorkQueueSize.open":
+		if e.ComplexityRoot.WorkQueueSize.Open == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WorkQueueSize.Open(childComplexity), true
+	case "WorkQueueSize.queue":
+		if e.ComplexityRoot.WorkQueueSize.Queue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WorkQueueSize.Queue(childComplexity), true
 
 	}
 	return 0, false
@@ -4590,6 +4855,91 @@ extend type Order {
   shop: String
 }
 `, BuiltIn: false},
+	{Name: "../schema/views.graphqls", Input: `# What the operations, customer-service and IT views need beyond the
+# figures: the answer customer service reads out, work queue sizes, the
+# rules firing most, and the robot delivery log. Scope arguments narrow
+# what is counted; the caller's own scopes narrow it further.
+
+extend type Order {
+  "Where the order is and whether it has really shipped, in one sentence computed from the twin (lang: zh-CN or en-US)."
+  answer(lang: String = "zh-CN"): OrderAnswer!
+}
+
+"""
+The truthful answer to "where is it, and has it really shipped?": the
+stage says what the systems claim; the courier's own scans say whether the
+parcel has left.
+"""
+type OrderAnswer {
+  "not_paid | awaiting_warehouse | in_warehouse | outbound_not_collected | shipped | delivered | delivery_failed | cancelled | refunded | returned"
+  state: String!
+  "A courier has reported the parcel (collected, or a later scan when the collection was lost)."
+  shipped: Boolean!
+  "The systems disagree: WMS outbound with the courier silent, the courier without a WMS outbound, a cancelled order that left."
+  divergent: Boolean!
+  "When the current state began, when known."
+  since: Time
+  "The sentence, times in the business day's time zone."
+  text: String!
+}
+
+"How much of one work queue waits for people."
+type WorkQueueSize {
+  queue: String!
+  open: Int!
+  claimed: Int!
+  "When the longest-waiting open item was opened."
+  oldestOpenSince: Time
+}
+
+"How often one rule fired in a window."
+type RuleFiring {
+  rule: String!
+  "The kind of its alerts; null for a rule that raised none in the window."
+  kind: String
+  "Alerts it raised in the window, and how many of them are still open."
+  raised: Int!
+  open: Int!
+  "Its matches (alerts, tags, queue routings) in the hours of the window; null for a scoped question (they are counted for all orders together)."
+  hits: Int
+  lastRaisedAt: Time
+}
+
+"One send attempt of one robot message, or one group a silence held back."
+type RobotDelivery {
+  id: ID!
+  at: Time!
+  "The robot's name."
+  robot: String!
+  "wecom | dingtalk; null when the robot is no longer configured."
+  robotType: String
+  "What was sent: the alert group (rule|scope, escalation:rule|scope); a digest lists its groups."
+  group: String!
+  "The group's rule and scope, when it is one group."
+  rule: String
+  scope: String
+  "Alerts the message carried."
+  alerts: Int!
+  "sent | failed | rate_limited | silenced"
+  status: String!
+  "1 for the first try of a message (0 for a silenced group)."
+  attempt: Int!
+  error: String
+  "How long the robot took to answer, milliseconds."
+  latencyMs: Int!
+  "A failed try: when the next is due; rate_limited: when the robot takes messages again."
+  retryAt: Time
+}
+
+extend type Query {
+  "Open and claimed items per work queue the caller reads."
+  workQueueSizes(channel: String, warehouse: String): [WorkQueueSize!]! @hasRole(roles: [ceo, ops, warehouse, cs, admin])
+  "The rules that fired most in [from, to) (at most 7 days), most first."
+  topRules(from: Time!, to: Time!, channel: String, warehouse: String, first: Int = 10): [RuleFiring!]! @hasRole(roles: [ceo, ops, admin])
+  "The robots' delivery log, newest first: of one robot or all, with one status or any, older than ` + "`" + `before` + "`" + ` to page."
+  robotDeliveries(robot: String, status: String, first: Int = 50, before: ID): [RobotDelivery!]! @hasRole(roles: [it, admin])
+}
+`, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -5211,8 +5561,26 @@ func (ec *executionContext) childFields_Order(ctx context.Context, field graphql
 		return ec.fieldContext_Order_updatedAt(ctx, field)
 	case "shop":
 		return ec.fieldContext_Order_shop(ctx, field)
+	case "answer":
+		return ec.fieldContext_Order_answer(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Order", field.Name)
+}
+
+func (ec *executionContext) childFields_OrderAnswer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "state":
+		return ec.fieldContext_OrderAnswer_state(ctx, field)
+	case "shipped":
+		return ec.fieldContext_OrderAnswer_shipped(ctx, field)
+	case "divergent":
+		return ec.fieldContext_OrderAnswer_divergent(ctx, field)
+	case "since":
+		return ec.fieldContext_OrderAnswer_since(ctx, field)
+	case "text":
+		return ec.fieldContext_OrderAnswer_text(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrderAnswer", field.Name)
 }
 
 func (ec *executionContext) childFields_OrderConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5319,6 +5687,38 @@ func (ec *executionContext) childFields_Receiver(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type Receiver", field.Name)
 }
 
+func (ec *executionContext) childFields_RobotDelivery(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_RobotDelivery_id(ctx, field)
+	case "at":
+		return ec.fieldContext_RobotDelivery_at(ctx, field)
+	case "robot":
+		return ec.fieldContext_RobotDelivery_robot(ctx, field)
+	case "robotType":
+		return ec.fieldContext_RobotDelivery_robotType(ctx, field)
+	case "group":
+		return ec.fieldContext_RobotDelivery_group(ctx, field)
+	case "rule":
+		return ec.fieldContext_RobotDelivery_rule(ctx, field)
+	case "scope":
+		return ec.fieldContext_RobotDelivery_scope(ctx, field)
+	case "alerts":
+		return ec.fieldContext_RobotDelivery_alerts(ctx, field)
+	case "status":
+		return ec.fieldContext_RobotDelivery_status(ctx, field)
+	case "attempt":
+		return ec.fieldContext_RobotDelivery_attempt(ctx, field)
+	case "error":
+		return ec.fieldContext_RobotDelivery_error(ctx, field)
+	case "latencyMs":
+		return ec.fieldContext_RobotDelivery_latencyMs(ctx, field)
+	case "retryAt":
+		return ec.fieldContext_RobotDelivery_retryAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RobotDelivery", field.Name)
+}
+
 func (ec *executionContext) childFields_Rule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "name":
@@ -5361,6 +5761,24 @@ func (ec *executionContext) childFields_Rule(ctx context.Context, field graphql.
 		return ec.fieldContext_Rule_errors24h(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Rule", field.Name)
+}
+
+func (ec *executionContext) childFields_RuleFiring(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "rule":
+		return ec.fieldContext_RuleFiring_rule(ctx, field)
+	case "kind":
+		return ec.fieldContext_RuleFiring_kind(ctx, field)
+	case "raised":
+		return ec.fieldContext_RuleFiring_raised(ctx, field)
+	case "open":
+		return ec.fieldContext_RuleFiring_open(ctx, field)
+	case "hits":
+		return ec.fieldContext_RuleFiring_hits(ctx, field)
+	case "lastRaisedAt":
+		return ec.fieldContext_RuleFiring_lastRaisedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RuleFiring", field.Name)
 }
 
 func (ec *executionContext) childFields_RuleName(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5583,6 +6001,20 @@ func (ec *executionContext) childFields_WorkNote(ctx context.Context, field grap
 		return ec.fieldContext_WorkNote_text(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type WorkNote", field.Name)
+}
+
+func (ec *executionContext) childFields_WorkQueueSize(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "queue":
+		return ec.fieldContext_WorkQueueSize_queue(ctx, field)
+	case "open":
+		return ec.fieldContext_WorkQueueSize_open(ctx, field)
+	case "claimed":
+		return ec.fieldContext_WorkQueueSize_claimed(ctx, field)
+	case "oldestOpenSince":
+		return ec.fieldContext_WorkQueueSize_oldestOpenSince(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WorkQueueSize", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6281,6 +6713,20 @@ func (ec *executionContext) field_Mutation_silence_args(ctx context.Context, raw
 	return args, nil
 }
 
+func (ec *executionContext) field_Order_answer_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "lang",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["lang"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6737,6 +7183,44 @@ func (ec *executionContext) field_Query_poisonMessages_args(ctx context.Context,
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_robotDeliveries_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "robot",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["robot"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_ruleVersions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6762,6 +7246,52 @@ func (ec *executionContext) field_Query_rule_args(ctx context.Context, rawArgs m
 		return nil, err
 	}
 	args["name"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_topRules_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "channel",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["channel"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "warehouse",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["warehouse"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg4
 	return args, nil
 }
 
@@ -6792,6 +7322,28 @@ func (ec *executionContext) field_Query_workItems_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["first"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_workQueueSizes_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "channel",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["channel"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "warehouse",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["warehouse"] = arg1
 	return args, nil
 }
 
@@ -14531,6 +15083,165 @@ func (ec *executionContext) fieldContext_Order_shop(_ context.Context, field gra
 	return graphql.NewScalarFieldContext("Order", field, false, false, "String")
 }
 
+func (ec *executionContext) _Order_answer(ctx context.Context, field graphql.CollectedField, obj *model.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_answer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Order().Answer(ctx, obj, fc.Args["lang"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.OrderAnswer) graphql.Marshaler {
+			return ec.marshalNOrderAnswer2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐOrderAnswer(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Order_answer(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Order",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrderAnswer(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Order_answer_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OrderAnswer_state(ctx context.Context, field graphql.CollectedField, obj *model.OrderAnswer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrderAnswer_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.State, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrderAnswer_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrderAnswer", field, false, false, "String")
+}
+
+func (ec *executionContext) _OrderAnswer_shipped(ctx context.Context, field graphql.CollectedField, obj *model.OrderAnswer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrderAnswer_shipped(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Shipped, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrderAnswer_shipped(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrderAnswer", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _OrderAnswer_divergent(ctx context.Context, field graphql.CollectedField, obj *model.OrderAnswer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrderAnswer_divergent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Divergent, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrderAnswer_divergent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrderAnswer", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _OrderAnswer_since(ctx context.Context, field graphql.CollectedField, obj *model.OrderAnswer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrderAnswer_since(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Since, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrderAnswer_since(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrderAnswer", field, false, false, "Time")
+}
+
+func (ec *executionContext) _OrderAnswer_text(ctx context.Context, field graphql.CollectedField, obj *model.OrderAnswer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrderAnswer_text(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Text, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrderAnswer_text(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrderAnswer", field, false, false, "String")
+}
+
 func (ec *executionContext) _OrderConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.OrderConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16880,6 +17591,192 @@ func (ec *executionContext) fieldContext_Query_exceptionCauses(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_workQueueSizes(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_workQueueSizes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().WorkQueueSizes(ctx, fc.Args["channel"].(*string), fc.Args["warehouse"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRoleᚄ(ctx, []any{"ceo", "ops", "warehouse", "cs", "admin"})
+				if err != nil {
+					var zeroVal []*model.WorkQueueSize
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal []*model.WorkQueueSize
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.WorkQueueSize) graphql.Marshaler {
+			return ec.marshalNWorkQueueSize2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐWorkQueueSizeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_workQueueSizes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WorkQueueSize(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_workQueueSizes_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_topRules(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_topRules(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().TopRules(ctx, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["channel"].(*string), fc.Args["warehouse"].(*string), fc.Args["first"].(*int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRoleᚄ(ctx, []any{"ceo", "ops", "admin"})
+				if err != nil {
+					var zeroVal []*model.RuleFiring
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal []*model.RuleFiring
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.RuleFiring) graphql.Marshaler {
+			return ec.marshalNRuleFiring2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRuleFiringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_topRules(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RuleFiring(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_topRules_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_robotDeliveries(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_robotDeliveries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().RobotDeliveries(ctx, fc.Args["robot"].(*string), fc.Args["status"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRoleᚄ(ctx, []any{"it", "admin"})
+				if err != nil {
+					var zeroVal []*model.RobotDelivery
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal []*model.RobotDelivery
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.RobotDelivery) graphql.Marshaler {
+			return ec.marshalNRobotDelivery2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRobotDeliveryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_robotDeliveries(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RobotDelivery(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_robotDeliveries_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -17161,6 +18058,305 @@ func (ec *executionContext) _Receiver_address(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_Receiver_address(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Receiver", field, false, false, "String")
+}
+
+func (ec *executionContext) _RobotDelivery_id(ctx context.Context, field graphql.CollectedField, obj *model.RobotDelivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RobotDelivery_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RobotDelivery_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RobotDelivery", field, false, false, "ID")
+}
+
+func (ec *executionContext) _RobotDelivery_at(ctx context.Context, field graphql.CollectedField, obj *model.RobotDelivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RobotDelivery_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RobotDelivery_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RobotDelivery", field, false, false, "Time")
+}
+
+func (ec *executionContext) _RobotDelivery_robot(ctx context.Context, field graphql.CollectedField, obj *model.RobotDelivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RobotDelivery_robot(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Robot, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RobotDelivery_robot(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RobotDelivery", field, false, false, "String")
+}
+
+func (ec *executionContext) _RobotDelivery_robotType(ctx context.Context, field graphql.CollectedField, obj *model.RobotDelivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RobotDelivery_robotType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RobotType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RobotDelivery_robotType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RobotDelivery", field, false, false, "String")
+}
+
+func (ec *executionContext) _RobotDelivery_group(ctx context.Context, field graphql.CollectedField, obj *model.RobotDelivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RobotDelivery_group(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Group, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RobotDelivery_group(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RobotDelivery", field, false, false, "String")
+}
+
+func (ec *executionContext) _RobotDelivery_rule(ctx context.Context, field graphql.CollectedField, obj *model.RobotDelivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RobotDelivery_rule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rule, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RobotDelivery_rule(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RobotDelivery", field, false, false, "String")
+}
+
+func (ec *executionContext) _RobotDelivery_scope(ctx context.Context, field graphql.CollectedField, obj *model.RobotDelivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RobotDelivery_scope(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Scope, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RobotDelivery_scope(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RobotDelivery", field, false, false, "String")
+}
+
+func (ec *executionContext) _RobotDelivery_alerts(ctx context.Context, field graphql.CollectedField, obj *model.RobotDelivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RobotDelivery_alerts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Alerts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RobotDelivery_alerts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RobotDelivery", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RobotDelivery_status(ctx context.Context, field graphql.CollectedField, obj *model.RobotDelivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RobotDelivery_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RobotDelivery_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RobotDelivery", field, false, false, "String")
+}
+
+func (ec *executionContext) _RobotDelivery_attempt(ctx context.Context, field graphql.CollectedField, obj *model.RobotDelivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RobotDelivery_attempt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attempt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RobotDelivery_attempt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RobotDelivery", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RobotDelivery_error(ctx context.Context, field graphql.CollectedField, obj *model.RobotDelivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RobotDelivery_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RobotDelivery_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RobotDelivery", field, false, false, "String")
+}
+
+func (ec *executionContext) _RobotDelivery_latencyMs(ctx context.Context, field graphql.CollectedField, obj *model.RobotDelivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RobotDelivery_latencyMs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LatencyMs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RobotDelivery_latencyMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RobotDelivery", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RobotDelivery_retryAt(ctx context.Context, field graphql.CollectedField, obj *model.RobotDelivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RobotDelivery_retryAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RetryAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RobotDelivery_retryAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RobotDelivery", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Rule_name(ctx context.Context, field graphql.CollectedField, obj *model.Rule) (ret graphql.Marshaler) {
@@ -17607,6 +18803,144 @@ func (ec *executionContext) _Rule_errors24h(ctx context.Context, field graphql.C
 }
 func (ec *executionContext) fieldContext_Rule_errors24h(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Rule", field, true, true, "Int")
+}
+
+func (ec *executionContext) _RuleFiring_rule(ctx context.Context, field graphql.CollectedField, obj *model.RuleFiring) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuleFiring_rule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rule, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RuleFiring_rule(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuleFiring", field, false, false, "String")
+}
+
+func (ec *executionContext) _RuleFiring_kind(ctx context.Context, field graphql.CollectedField, obj *model.RuleFiring) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuleFiring_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RuleFiring_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuleFiring", field, false, false, "String")
+}
+
+func (ec *executionContext) _RuleFiring_raised(ctx context.Context, field graphql.CollectedField, obj *model.RuleFiring) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuleFiring_raised(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Raised, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RuleFiring_raised(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuleFiring", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RuleFiring_open(ctx context.Context, field graphql.CollectedField, obj *model.RuleFiring) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuleFiring_open(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Open, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RuleFiring_open(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuleFiring", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RuleFiring_hits(ctx context.Context, field graphql.CollectedField, obj *model.RuleFiring) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuleFiring_hits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Hits, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RuleFiring_hits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuleFiring", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RuleFiring_lastRaisedAt(ctx context.Context, field graphql.CollectedField, obj *model.RuleFiring) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuleFiring_lastRaisedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastRaisedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RuleFiring_lastRaisedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuleFiring", field, false, false, "Time")
 }
 
 func (ec *executionContext) _RuleName_name(ctx context.Context, field graphql.CollectedField, obj *model.RuleName) (ret graphql.Marshaler) {
@@ -19705,6 +21039,98 @@ func (ec *executionContext) _WorkNote_text(ctx context.Context, field graphql.Co
 }
 func (ec *executionContext) fieldContext_WorkNote_text(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("WorkNote", field, false, false, "String")
+}
+
+func (ec *executionContext) _WorkQueueSize_queue(ctx context.Context, field graphql.CollectedField, obj *model.WorkQueueSize) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WorkQueueSize_queue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Queue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WorkQueueSize_queue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WorkQueueSize", field, false, false, "String")
+}
+
+func (ec *executionContext) _WorkQueueSize_open(ctx context.Context, field graphql.CollectedField, obj *model.WorkQueueSize) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WorkQueueSize_open(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Open, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WorkQueueSize_open(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WorkQueueSize", field, false, false, "Int")
+}
+
+func (ec *executionContext) _WorkQueueSize_claimed(ctx context.Context, field graphql.CollectedField, obj *model.WorkQueueSize) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WorkQueueSize_claimed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Claimed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WorkQueueSize_claimed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WorkQueueSize", field, false, false, "Int")
+}
+
+func (ec *executionContext) _WorkQueueSize_oldestOpenSince(ctx context.Context, field graphql.CollectedField, obj *model.WorkQueueSize) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WorkQueueSize_oldestOpenSince(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OldestOpenSince, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WorkQueueSize_oldestOpenSince(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WorkQueueSize", field, false, false, "Time")
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -23574,6 +25000,65 @@ func (ec *executionContext) _Order(ctx context.Context, sel ast.SelectionSet, ob
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "answer":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Order_answer(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var orderAnswerImplementors = []string{"OrderAnswer"}
+
+func (ec *executionContext) _OrderAnswer(ctx context.Context, sel ast.SelectionSet, obj *model.OrderAnswer) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, orderAnswerImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OrderAnswer")
+		case "state":
+			out.Values[i] = ec._OrderAnswer_state(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "shipped":
+			out.Values[i] = ec._OrderAnswer_shipped(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "divergent":
+			out.Values[i] = ec._OrderAnswer_divergent(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "since":
+			out.Values[i] = ec._OrderAnswer_since(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "text":
+			out.Values[i] = ec._OrderAnswer_text(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -24052,6 +25537,24 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_exceptionCauses(ctx, field)
 				})
+		case "workQueueSizes":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_workQueueSizes(ctx, field)
+				})
+		case "topRules":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_topRules(ctx, field)
+				})
+		case "robotDeliveries":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_robotDeliveries(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -24184,6 +25687,99 @@ func (ec *executionContext) _Receiver(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var robotDeliveryImplementors = []string{"RobotDelivery"}
+
+func (ec *executionContext) _RobotDelivery(ctx context.Context, sel ast.SelectionSet, obj *model.RobotDelivery) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, robotDeliveryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RobotDelivery")
+		case "id":
+			out.Values[i] = ec._RobotDelivery_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._RobotDelivery_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "robot":
+			out.Values[i] = ec._RobotDelivery_robot(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "robotType":
+			out.Values[i] = ec._RobotDelivery_robotType(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "group":
+			out.Values[i] = ec._RobotDelivery_group(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rule":
+			out.Values[i] = ec._RobotDelivery_rule(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "scope":
+			out.Values[i] = ec._RobotDelivery_scope(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "alerts":
+			out.Values[i] = ec._RobotDelivery_alerts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._RobotDelivery_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "attempt":
+			out.Values[i] = ec._RobotDelivery_attempt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._RobotDelivery_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "latencyMs":
+			out.Values[i] = ec._RobotDelivery_latencyMs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "retryAt":
+			out.Values[i] = ec._RobotDelivery_retryAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var ruleImplementors = []string{"Rule"}
 
 func (ec *executionContext) _Rule(ctx context.Context, sel ast.SelectionSet, obj *model.Rule) graphql.Marshaler {
@@ -24292,6 +25888,64 @@ func (ec *executionContext) _Rule(ctx context.Context, sel ast.SelectionSet, obj
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Rule_errors24h(ctx, field, obj)
 				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var ruleFiringImplementors = []string{"RuleFiring"}
+
+func (ec *executionContext) _RuleFiring(ctx context.Context, sel ast.SelectionSet, obj *model.RuleFiring) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, ruleFiringImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RuleFiring")
+		case "rule":
+			out.Values[i] = ec._RuleFiring_rule(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._RuleFiring_kind(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "raised":
+			out.Values[i] = ec._RuleFiring_raised(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "open":
+			out.Values[i] = ec._RuleFiring_open(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hits":
+			out.Values[i] = ec._RuleFiring_hits(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastRaisedAt":
+			out.Values[i] = ec._RuleFiring_lastRaisedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -25062,6 +26716,54 @@ func (ec *executionContext) _WorkNote(ctx context.Context, sel ast.SelectionSet,
 		case "text":
 			out.Values[i] = ec._WorkNote_text(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var workQueueSizeImplementors = []string{"WorkQueueSize"}
+
+func (ec *executionContext) _WorkQueueSize(ctx context.Context, sel ast.SelectionSet, obj *model.WorkQueueSize) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, workQueueSizeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WorkQueueSize")
+		case "queue":
+			out.Values[i] = ec._WorkQueueSize_queue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "open":
+			out.Values[i] = ec._WorkQueueSize_open(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "claimed":
+			out.Values[i] = ec._WorkQueueSize_claimed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "oldestOpenSince":
+			out.Values[i] = ec._WorkQueueSize_oldestOpenSince(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -26104,6 +27806,14 @@ func (ec *executionContext) marshalNOrder2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgr
 	return ec._Order(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNOrderAnswer2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐOrderAnswer(ctx context.Context, sel ast.SelectionSet, v *model.OrderAnswer) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "OrderAnswer!")
+		return graphql.Null
+	}
+	return ec._OrderAnswer(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNOrderConnection2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐOrderConnection(ctx context.Context, sel ast.SelectionSet, v *model.OrderConnection) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "OrderConnection!")
@@ -26184,6 +27894,30 @@ func (ec *executionContext) marshalNRate2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgra
 	return ec._Rate(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNRobotDelivery2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRobotDeliveryᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.RobotDelivery) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRobotDelivery2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRobotDelivery(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRobotDelivery2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRobotDelivery(ctx context.Context, sel ast.SelectionSet, v *model.RobotDelivery) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RobotDelivery!")
+		return graphql.Null
+	}
+	return ec._RobotDelivery(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNRole2githubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRole(ctx context.Context, v any) (model.Role, error) {
 	var res model.Role
 	err := res.UnmarshalGQL(v)
@@ -26246,6 +27980,30 @@ func (ec *executionContext) marshalNRule2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgra
 		return graphql.Null
 	}
 	return ec._Rule(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRuleFiring2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRuleFiringᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.RuleFiring) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRuleFiring2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRuleFiring(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRuleFiring2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRuleFiring(ctx context.Context, sel ast.SelectionSet, v *model.RuleFiring) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RuleFiring!")
+		return graphql.Null
+	}
+	return ec._RuleFiring(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRuleInput2githubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRuleInput(ctx context.Context, v any) (model.RuleInput, error) {
@@ -26632,6 +28390,30 @@ func (ec *executionContext) marshalNWorkNote2ᚖgithubᚗcomᚋtowerhqᚋtower�
 		return graphql.Null
 	}
 	return ec._WorkNote(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNWorkQueueSize2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐWorkQueueSizeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.WorkQueueSize) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNWorkQueueSize2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐWorkQueueSize(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNWorkQueueSize2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐWorkQueueSize(ctx context.Context, sel ast.SelectionSet, v *model.WorkQueueSize) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "WorkQueueSize!")
+		return graphql.Null
+	}
+	return ec._WorkQueueSize(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {

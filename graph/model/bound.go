@@ -1,6 +1,9 @@
 package model
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Alert is bound by hand (gqlgen.yml) so resolvers can find its order.
 type Alert struct {
@@ -19,6 +22,8 @@ type Alert struct {
 	ResolvedBy     *string    `json:"resolvedBy,omitempty"`
 	// The order, resolved on demand.
 	Channel, OrderNo string `json:"-"`
+	// Orders, when set, reads the orders of the whole list at once.
+	Orders OrderLoader `json:"-"`
 }
 
 // WorkItem is bound by hand so resolvers can find its order.
@@ -32,5 +37,12 @@ type WorkItem struct {
 	CreatedAt time.Time   `json:"createdAt"`
 	UpdatedAt time.Time   `json:"updatedAt"`
 
-	Channel, OrderNo string `json:"-"`
+	Channel, OrderNo string      `json:"-"`
+	Orders           OrderLoader `json:"-"`
+}
+
+// OrderLoader finds the orders of a list of alerts or work items with one
+// read for the whole list, the first time one of them is asked for.
+type OrderLoader interface {
+	Load(ctx context.Context, channel, orderNo string) (*Order, error)
 }

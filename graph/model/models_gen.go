@@ -8,6 +8,8 @@ import (
 	"io"
 	"strconv"
 	"time"
+
+	"github.com/towerhq/tower/domain/twin"
 )
 
 type AlertConnection struct {
@@ -427,6 +429,26 @@ type Order struct {
 	UpdatedAt time.Time `json:"updatedAt"`
 	// The channel's shop, when the order names one.
 	Shop *string `json:"shop,omitempty"`
+	// Where the order is and whether it has really shipped, in one sentence computed from the twin (lang: zh-CN or en-US).
+	Answer *OrderAnswer `json:"answer"`
+	// The twin the order was read from (for fields computed from it, such as answer).
+	Twin *twin.Twin `json:"-"`
+}
+
+// The truthful answer to "where is it, and has it really shipped?": the
+// stage says what the systems claim; the courier's own scans say whether the
+// parcel has left.
+type OrderAnswer struct {
+	// not_paid | awaiting_warehouse | in_warehouse | outbound_not_collected | shipped | delivered | delivery_failed | cancelled | refunded | returned
+	State string `json:"state"`
+	// A courier has reported the parcel (collected, or a later scan when the collection was lost).
+	Shipped bool `json:"shipped"`
+	// The systems disagree: WMS outbound with the courier silent, the courier without a WMS outbound, a cancelled order that left.
+	Divergent bool `json:"divergent"`
+	// When the current state began, when known.
+	Since *time.Time `json:"since,omitempty"`
+	// The sentence, times in the business day's time zone.
+	Text string `json:"text"`
 }
 
 type OrderConnection struct {
@@ -520,6 +542,32 @@ type Receiver struct {
 	Address  *string `json:"address,omitempty"`
 }
 
+// One send attempt of one robot message, or one group a silence held back.
+type RobotDelivery struct {
+	ID string    `json:"id"`
+	At time.Time `json:"at"`
+	// The robot's name.
+	Robot string `json:"robot"`
+	// wecom | dingtalk; null when the robot is no longer configured.
+	RobotType *string `json:"robotType,omitempty"`
+	// What was sent: the alert group (rule|scope, escalation:rule|scope); a digest lists its groups.
+	Group string `json:"group"`
+	// The group's rule and scope, when it is one group.
+	Rule  *string `json:"rule,omitempty"`
+	Scope *string `json:"scope,omitempty"`
+	// Alerts the message carried.
+	Alerts int `json:"alerts"`
+	// sent | failed | rate_limited | silenced
+	Status string `json:"status"`
+	// 1 for the first try of a message (0 for a silenced group).
+	Attempt int     `json:"attempt"`
+	Error   *string `json:"error,omitempty"`
+	// How long the robot took to answer, milliseconds.
+	LatencyMs int `json:"latencyMs"`
+	// A failed try: when the next is due; rate_limited: when the robot takes messages again.
+	RetryAt *time.Time `json:"retryAt,omitempty"`
+}
+
 // A business rule: an expression over the event, the order, its twin and stateful features.
 type Rule struct {
 	Name        string `json:"name"`
@@ -549,6 +597,19 @@ type Rule struct {
 	HitsByHour []*HourCount `json:"hitsByHour"`
 	// Evaluations that failed at run time in the last 24 hours.
 	Errors24h int `json:"errors24h"`
+}
+
+// How often one rule fired in a window.
+type RuleFiring struct {
+	Rule string `json:"rule"`
+	// The kind of its alerts; null for a rule that raised none in the window.
+	Kind *string `json:"kind,omitempty"`
+	// Alerts it raised in the window, and how many of them are still open.
+	Raised int `json:"raised"`
+	Open   int `json:"open"`
+	// Its matches (alerts, tags, queue routings) in the hours of the window; null for a scoped question (they are counted for all orders together).
+	Hits         *int       `json:"hits,omitempty"`
+	LastRaisedAt *time.Time `json:"lastRaisedAt,omitempty"`
 }
 
 type RuleInput struct {
@@ -702,6 +763,15 @@ type WorkNote struct {
 	At   time.Time `json:"at"`
 	By   string    `json:"by"`
 	Text string    `json:"text"`
+}
+
+// How much of one work queue waits for people.
+type WorkQueueSize struct {
+	Queue   string `json:"queue"`
+	Open    int    `json:"open"`
+	Claimed int    `json:"claimed"`
+	// When the longest-waiting open item was opened.
+	OldestOpenSince *time.Time `json:"oldestOpenSince,omitempty"`
 }
 
 type AlertState string

@@ -20,6 +20,9 @@ import (
 
 // Order is the resolver for the order field.
 func (r *alertResolver) Order(ctx context.Context, obj *model.Alert) (*model.Order, error) {
+	if obj.Orders != nil {
+		return obj.Orders.Load(ctx, obj.Channel, obj.OrderNo)
+	}
 	return r.orderView(ctx, order.Key{Channel: obj.Channel, OrderNo: obj.OrderNo})
 }
 
@@ -108,8 +111,15 @@ func (r *queryResolver) Alerts(ctx context.Context, first *int, after *string, s
 		return nil, err
 	}
 	conn := &model.AlertConnection{Edges: []*model.AlertEdge{}, PageInfo: &model.PageInfo{HasNextPage: page.HasNext}}
+	keys := make([]order.Key, 0, len(page.Alerts))
+	for _, a := range page.Alerts {
+		keys = append(keys, order.Key{Channel: a.Channel, OrderNo: a.OrderNo})
+	}
+	batch := r.orderBatch(keys)
 	for i, a := range page.Alerts {
-		conn.Edges = append(conn.Edges, &model.AlertEdge{Cursor: page.Cursors[i], Node: alertOf(a)})
+		m := alertOf(a)
+		m.Orders = batch
+		conn.Edges = append(conn.Edges, &model.AlertEdge{Cursor: page.Cursors[i], Node: m})
 	}
 	if len(page.Cursors) > 0 {
 		conn.PageInfo.EndCursor = &page.Cursors[len(page.Cursors)-1]

@@ -32,6 +32,7 @@ func orderOf(s events.TwinSnapshot, showPII bool) *model.Order {
 		UpdatedAt:  t.UpdatedAt,
 		Systems:    []*model.SystemStatus{},
 		Timeline:   make([]*model.TimelineEntry, 0, len(t.Timeline)),
+		Twin:       t,
 	}
 	if o.Tags == nil {
 		o.Tags = []string{}

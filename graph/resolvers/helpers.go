@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -91,6 +92,33 @@ func (r *Resolver) orderView(ctx context.Context, k order.Key) (*model.Order, er
 	}
 	if err != nil {
 		return nil, err
+	}
+	return orderOf(s, seesPersonal(ctx, false)), nil
+}
+
+// orderBatch reads the orders of one list of alerts or work items in one
+// query, the first time the list's order field is resolved, instead of one
+// query per row.
+type orderBatch struct {
+	r    *Resolver
+	keys []order.Key
+	once sync.Once
+	got  map[order.Key]events.TwinSnapshot
+	err  error
+}
+
+func (r *Resolver) orderBatch(keys []order.Key) *orderBatch { return &orderBatch{r: r, keys: keys} }
+
+// Load answers as orderView does.
+func (b *orderBatch) Load(ctx context.Context, channel, orderNo string) (*model.Order, error) {
+	b.once.Do(func() { b.got, b.err = b.r.Store.GetMany(ctx, b.keys) })
+	if b.err != nil {
+		return nil, b.err
+	}
+	k := order.Key{Channel: channel, OrderNo: orderNo}
+	s, ok := b.got[k]
+	if !ok || !twinInScope(ctx, s) {
+		return nil, &codedError{code: CodeNotFound, msg: "no order " + k.String()}
 	}
 	return orderOf(s, seesPersonal(ctx, false)), nil
 }
@@ -242,4 +270,21 @@ func parkedError(err error, id string) error {
 		return &codedError{code: CodeConflict, msg: err.Error()}
 	}
 	return err
+}
+
+// robotTypes maps each configured robot to its type (wecom, dingtalk):
+// those of the configuration file and those added through the API.
+func (r *Resolver) robotTypes(ctx context.Context) (map[string]string, error) {
+	out := make(map[string]string, len(r.NotifyFile.Channels))
+	for _, c := range r.NotifyFile.Channels {
+		out[c.Name] = c.Type
+	}
+	cs, err := r.NotifyStore.Channels(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cs {
+		out[c.Name] = c.Type
+	}
+	return out, nil
 }

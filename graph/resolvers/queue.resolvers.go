@@ -66,8 +66,15 @@ func (r *queryResolver) WorkItems(ctx context.Context, queue string, status *str
 		return nil, err
 	}
 	out := make([]*model.WorkItem, 0, len(ws))
+	keys := make([]order.Key, 0, len(ws))
 	for _, w := range ws {
-		out = append(out, workItemOf(w))
+		keys = append(keys, order.Key{Channel: w.Channel, OrderNo: w.OrderNo})
+	}
+	batch := r.orderBatch(keys)
+	for _, w := range ws {
+		m := workItemOf(w)
+		m.Orders = batch
+		out = append(out, m)
 	}
 	return out, nil
 }
@@ -105,6 +112,9 @@ func (r *subscriptionResolver) WorkItemChanged(ctx context.Context, queue *strin
 
 // Order is the resolver for the order field.
 func (r *workItemResolver) Order(ctx context.Context, obj *model.WorkItem) (*model.Order, error) {
+	if obj.Orders != nil {
+		return obj.Orders.Load(ctx, obj.Channel, obj.OrderNo)
+	}
 	return r.orderView(ctx, order.Key{Channel: obj.Channel, OrderNo: obj.OrderNo})
 }
 

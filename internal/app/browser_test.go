@@ -50,6 +50,7 @@ func TestBrowser(t *testing.T) {
 	rawAccounts, _ := json.Marshal(accounts)
 	// The stale-page test reaches the server through a proxy it can cut.
 	proxyURL, proxyControl := startCutProxy(t, strings.TrimPrefix(s.URL, "http://"))
+	// Generous: on a loaded 2-core box one page test can take half a minute.
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 	// TOWER_E2E narrows the run to some files (e2e/incidents.test.mjs).

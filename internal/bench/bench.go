@@ -70,6 +70,10 @@ type Report struct {
 	Machine                 Machine   `json:"machine"`
 	Notes                   []string  `json:"notes"`
 	StartedAt               time.Time `json:"started_at"`
+
+	// Scale is `--scale`'s part: view and lookup latencies over a
+	// generated history.
+	Scale *ScaleReport `json:"scale,omitempty"`
 }
 
 // Run measures and returns the report; progress gets one line per step.

@@ -15,6 +15,14 @@ func (r *Report) Print(w io.Writer) {
 	row := func(k, v, goal string) { fmt.Fprintf(tw, "%s\t%s\t%s\n", k, v, goal) }
 	m := r.Machine
 	fmt.Fprintf(w, "\nTower bench on %d CPUs (%s), %.1f GiB, PostgreSQL %s, %s\n\n", m.CPUs, m.CPUModel, m.MemoryGiB, m.PostgreSQL, m.Go)
+	if r.Scale != nil {
+		r.Scale.print(tw, row)
+		_ = tw.Flush()
+		for _, n := range r.Notes {
+			fmt.Fprintln(w, "note:", n)
+		}
+		return
+	}
 	row("figure", "measured", "goal")
 	row("raw ceiling, 50 events per commit ("+r.CeilingBy+")", fmt.Sprintf("%.0f rows/s", r.RawCeilingRowsPerS), "")
 	row("raw ceiling, 1 event per commit", fmt.Sprintf("%.0f rows/s", r.RawCeilingSingleRowsPer), "")
@@ -47,4 +55,24 @@ func (r *Report) Write(dir string) (string, error) {
 		return "", err
 	}
 	return p, os.WriteFile(p, append(b, '\n'), 0o644)
+}
+
+func (s *ScaleReport) print(tw io.Writer, row func(k, v, goal string)) {
+	row("history", fmt.Sprintf("%d orders, %d events (%.1f per order), %.1f GiB", s.Orders, s.Events, s.EventsPerOrder, float64(s.DatabaseBytes)/(1<<30)), "")
+	if s.Reused {
+		row("  generation", "reused from an earlier run (ends "+s.HistoryEnd.Format("2006-01-02 15:04 MST")+")", "")
+	} else {
+		row("  generation", fmt.Sprintf("%.0f s: %.0f orders/s, %.0f events/s (indexes %.0f s)", s.GenerationS, s.GenerationPerS, s.GenerationEventsS, s.IndexS), "")
+	}
+	row("query (role)", "p50 / p95 / p99 ms", "goal")
+	for _, q := range s.Queries {
+		goal := "p95 ≤ 50 ms"
+		if q.Kind == "lookup" {
+			goal = "p99 ≤ 10 ms"
+		}
+		row("  "+q.Name+" ("+q.Role+")", fmt.Sprintf("%.1f / %.1f / %.1f  [%s]", q.P50Ms, q.P95Ms, q.P99Ms, q.Result), goal)
+	}
+	row("load average (1 min) at start / end", fmt.Sprintf("%.1f / %.1f", s.LoadAverage[0], s.LoadAverage[1]), "")
+	row("slowest view p95", fmt.Sprintf("%.1f ms", s.ViewsP95Ms), "≤ 50 ms")
+	row("slowest lookup p99", fmt.Sprintf("%.1f ms", s.LookupsP99Ms), "≤ 10 ms")
 }

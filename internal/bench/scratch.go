@@ -23,22 +23,43 @@ type scratchDB struct {
 }
 
 func scratch(ctx context.Context, cfg config.Config, force bool, step func(string, ...any)) (*scratchDB, error) {
+	s, conn, err := server(ctx, cfg, force, step)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	s.name = "tower_bench_" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{s.name}.Sanitize()); err != nil {
+		s.stopLocal()
+		return nil, fmt.Errorf("bench: create scratch database: %w", err)
+	}
+	if s.url, err = withDatabase(s.admin, s.name); err != nil {
+		s.drop(step)
+		return nil, err
+	}
+	step("scratch database %s on %s", s.name, redact(s.admin))
+	return s, nil
+}
+
+// server connects to the configured server (starting the project-local
+// one without a database_url) and refuses one whose database holds orders
+// unless forced. The caller closes the connection.
+func server(ctx context.Context, cfg config.Config, force bool, step func(string, ...any)) (*scratchDB, *pgx.Conn, error) {
 	s := &scratchDB{}
 	base := cfg.DatabaseURL
 	if base == "" {
 		step("no database_url: starting the project-local PostgreSQL")
 		var err error
 		if s.local, err = pglocal.Start(ctx, pglocal.Options{Dir: cfg.DataDir + "/postgres"}); err != nil {
-			return nil, fmt.Errorf("start project-local PostgreSQL: %w", err)
+			return nil, nil, fmt.Errorf("start project-local PostgreSQL: %w", err)
 		}
 		base = s.local.URL()
 	}
 	conn, err := pgx.Connect(ctx, base)
 	if err != nil {
 		s.stopLocal()
-		return nil, fmt.Errorf("bench: connect: %w", err)
+		return nil, nil, fmt.Errorf("bench: connect: %w", err)
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
 	// The server a bench loads must not be serving a real installation.
 	var orders int64
 	var table *string
@@ -47,26 +68,18 @@ func scratch(ctx context.Context, cfg config.Config, force bool, step func(strin
 		err = conn.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM orders LIMIT 1001) o`).Scan(&orders)
 	}
 	if err != nil {
+		conn.Close(context.WithoutCancel(ctx))
 		s.stopLocal()
-		return nil, fmt.Errorf("bench: inspect %s: %w", redact(base), err)
+		return nil, nil, fmt.Errorf("bench: inspect %s: %w", redact(base), err)
 	}
 	if orders > 0 && !force {
+		conn.Close(context.WithoutCancel(ctx))
 		s.stopLocal()
-		return nil, fmt.Errorf("bench: the database at %s holds orders (%d%s): a bench would load the server they live on; use a server of its own, or --force",
+		return nil, nil, fmt.Errorf("bench: the database at %s holds orders (%d%s): a bench would load the server they live on; use a server of its own, or --force",
 			redact(base), min(orders, 1000), map[bool]string{true: "+", false: ""}[orders > 1000])
 	}
 	s.admin = base
-	s.name = "tower_bench_" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{s.name}.Sanitize()); err != nil {
-		s.stopLocal()
-		return nil, fmt.Errorf("bench: create scratch database: %w", err)
-	}
-	if s.url, err = withDatabase(base, s.name); err != nil {
-		s.drop(step)
-		return nil, err
-	}
-	step("scratch database %s on %s", s.name, redact(base))
-	return s, nil
+	return s, conn, nil
 }
 
 // drained waits until the twin projection has acknowledged every message

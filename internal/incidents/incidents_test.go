@@ -73,6 +73,7 @@ func (b *bus) PublishTx(_ context.Context, _ *sql.Tx, topic string, msgs ...*mes
 func (b *bus) Publisher() message.Publisher                                     { return nil }
 func (b *bus) Subscriber(string) (message.Subscriber, error)                    { return nil, nil }
 func (b *bus) Tail(context.Context, string, string) (message.Subscriber, error) { return nil, nil }
+func (b *bus) Partitions() int                                                  { return 1 }
 func (b *bus) Ping(context.Context) error                                       { return nil }
 func (b *bus) Logger() watermill.LoggerAdapter                                  { return watermill.NopLogger{} }
 func (b *bus) take() []events.IncidentChanges {

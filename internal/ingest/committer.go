@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/uptrace/bun"
 
@@ -417,12 +418,15 @@ func (c *Committer) commit(ctx context.Context, batch []*pending) ([]Result, err
 		slices.SortFunc(newEvents, func(a, b order.Event) int {
 			return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.ID, b.ID))
 		})
-		if len(newEvents) > 0 {
-			msg, err := events.NewMessage(events.OrderEventsBatch{Events: newEvents})
-			if err != nil {
-				return err
-			}
-			if err := c.bus.PublishTx(ctx, tx, events.TopicOrderEvents, msg); err != nil {
+		// One message per partition of the bus (one on PostgreSQL), keyed
+		// by order so that each order's events stay in order while
+		// partitions are projected in parallel.
+		msgs, err := partitionMessages(newEvents, c.bus.Partitions())
+		if err != nil {
+			return err
+		}
+		if len(msgs) > 0 {
+			if err := c.bus.PublishTx(ctx, tx, events.TopicOrderEvents, msgs...); err != nil {
 				return err
 			}
 		}
@@ -598,4 +602,39 @@ func (c *Committer) statementArgs(batch []*pending) (*statement, error) {
 	st.args = []any{src, did, at, hdr, body, ver, status, given, errs, flags, nflag, sanitized, nevents, receipt, dup,
 		eDel, eSrc, eID, eKind, eSys, eCh, eNo, eAt, eRecov, eData}
 	return st, nil
+}
+
+// partitionMessages splits a commit's new events into one bus message per
+// partition (PartitionOf the order key among n), each keyed by one of its
+// orders (all of which share its partition), in the events' order.
+func partitionMessages(evs []order.Event, n int) ([]*message.Message, error) {
+	if len(evs) == 0 {
+		return nil, nil
+	}
+	if n <= 1 {
+		msg, err := events.NewMessage(events.OrderEventsBatch{Events: evs})
+		if err != nil {
+			return nil, err
+		}
+		return []*message.Message{msg}, nil
+	}
+	parts := map[int][]order.Event{}
+	var seen []int
+	for _, e := range evs {
+		p := events.PartitionOf(e.Order.String(), n)
+		if _, ok := parts[p]; !ok {
+			seen = append(seen, p)
+		}
+		parts[p] = append(parts[p], e)
+	}
+	out := make([]*message.Message, 0, len(seen))
+	for _, p := range seen {
+		msg, err := events.NewMessage(events.OrderEventsBatch{Events: parts[p]})
+		if err != nil {
+			return nil, err
+		}
+		msg.Metadata.Set(events.MetaPartitionKey, parts[p][0].Order.String())
+		out = append(out, msg)
+	}
+	return out, nil
 }

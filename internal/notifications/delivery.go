@@ -52,3 +52,33 @@ func writeDeliveries(ctx context.Context, db bun.IDB, rows []Delivery) error {
 	}
 	return nil
 }
+
+// DeliveryFilter narrows ListDeliveries; zero values leave a field open.
+type DeliveryFilter struct {
+	Robot  string
+	Status string
+	// Before pages: rows with a smaller id only.
+	Before int64
+	First  int
+}
+
+// ListDeliveries reads the delivery log newest first (by id, which follows
+// the insertion order), for the IT view: what went to which robot, and how
+// it ended.
+func ListDeliveries(ctx context.Context, db bun.IDB, f DeliveryFilter) ([]Delivery, error) {
+	var out []Delivery
+	q := db.NewSelect().Model(&out).OrderExpr("id DESC").Limit(int64(f.First))
+	if f.Robot != "" {
+		q = q.Where("channel = ?", f.Robot)
+	}
+	if f.Status != "" {
+		q = q.Where("status = ?", f.Status)
+	}
+	if f.Before > 0 {
+		q = q.Where("id < ?", f.Before)
+	}
+	if err := q.Scan(ctx); err != nil {
+		return nil, fmt.Errorf("list robot deliveries: %w", err)
+	}
+	return out, nil
+}

@@ -59,6 +59,32 @@ func (o *Orders) Get(ctx context.Context, k order.Key) (events.TwinSnapshot, err
 	return snapshotOf(&r, err, k.String())
 }
 
+// GetMany returns the twins of keys that exist, in one read.
+func (o *Orders) GetMany(ctx context.Context, keys []order.Key) (map[order.Key]events.TwinSnapshot, error) {
+	out := make(map[order.Key]events.TwinSnapshot, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	chs, nos := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		chs[i], nos[i] = k.Channel, k.OrderNo
+	}
+	var rows []OrderRow
+	if err := o.db.NewSelect().Model(&rows).
+		Where("(channel, order_no) IN (SELECT * FROM unnest(?::text[], ?::text[]))", pgdialect.Array(chs), pgdialect.Array(nos)).
+		Scan(ctx); err != nil {
+		return nil, fmt.Errorf("get %d orders: %w", len(keys), err)
+	}
+	for i := range rows {
+		s, err := rows[i].Snapshot()
+		if err != nil {
+			return nil, err
+		}
+		out[s.Twin.Key] = s
+	}
+	return out, nil
+}
+
 // GetByID returns the twin with id, or ErrNotFound.
 func (o *Orders) GetByID(ctx context.Context, id int64) (events.TwinSnapshot, error) {
 	var r OrderRow
@@ -183,7 +209,9 @@ var lookupVia = []string{"order_no", "tracking_no", "phone_tail"}
 // number, a tracking number (any the order has had), or 4 digits that end
 // the receiver's phone; in channel only when channel is not empty. Newest
 // (most recently updated) first, at most first. Each way is one index
-// lookup: orders by order_no, tracking_numbers, orders by phone_tail.
+// range read in that order, cut at first before they are merged (a phone
+// tail matches thousands of orders in a large history): orders by
+// order_no, tracking_numbers, orders by (phone_tail, updated_at).
 func (o *Orders) LookupOrders(ctx context.Context, text, channel string, first int) ([]Lookup, error) {
 	text = strings.TrimSpace(text)
 	if text == "" {
@@ -195,16 +223,21 @@ func (o *Orders) LookupOrders(ctx context.Context, text, channel string, first i
 	}
 	err := o.db.NewRaw(`
 		WITH hits AS (
-			SELECT id, 0 AS pref FROM orders WHERE order_no = ?0 AND (?1 = '' OR channel = ?1)
+			(SELECT id, updated_at, 0 AS pref FROM orders WHERE order_no = ?0 AND (?1 = '' OR channel = ?1)
+				ORDER BY updated_at DESC, id DESC LIMIT ?3)
 			UNION ALL
-			SELECT o.id, 1 FROM tracking_numbers t JOIN orders o ON o.channel = t.channel AND o.order_no = t.order_no
-				WHERE t.tracking_no = ?0 AND (?1 = '' OR o.channel = ?1)
+			(SELECT o.id, o.updated_at, 1 FROM tracking_numbers t JOIN orders o ON o.channel = t.channel AND o.order_no = t.order_no
+				WHERE t.tracking_no = ?0 AND (?1 = '' OR o.channel = ?1) ORDER BY o.updated_at DESC, o.id DESC LIMIT ?3)
 			UNION ALL
-			SELECT id, 2 FROM orders WHERE ?2 AND phone_tail = ?0 AND phone_tail <> '' AND (?1 = '' OR channel = ?1)
-		), best AS (SELECT id, min(pref) AS pref FROM hits GROUP BY id)
+			(SELECT id, updated_at, 2 FROM orders WHERE ?2 AND phone_tail = ?0 AND phone_tail <> '' AND (?1 = '' OR channel = ?1)
+				ORDER BY updated_at DESC, id DESC LIMIT ?3)
+		), best AS (
+			SELECT id, min(pref) AS pref, max(updated_at) AS updated_at FROM hits GROUP BY id
+			ORDER BY updated_at DESC, id DESC LIMIT ?3
+		)
 		SELECT o.id, o.channel, o.order_no, o.stage, o.twin, o.tags, o.created_at, o.updated_at, o.projected_at, o.version, best.pref
 		FROM best JOIN orders o USING (id)
-		ORDER BY o.updated_at DESC, o.id DESC LIMIT ?3`,
+		ORDER BY o.updated_at DESC, o.id DESC`,
 		text, channel, isPhoneTail(text), first).Scan(ctx, &rows)
 	if err != nil {
 		return nil, fmt.Errorf("look up orders by %q: %w", text, err)

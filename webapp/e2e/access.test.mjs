@@ -44,6 +44,9 @@ test('a warehouse lead sees the backlog, the boards, orders and alerts, and is r
   assert.equal(await text(page, 'user-name'), ACCOUNTS.warehouse.name)
   assert.equal(await text(page, 'user-role'), '仓库主管')
   assert.deepEqual(await navPages(page), ['backlog', 'ceo', 'warehouse', 'orders', 'alerts'])
+  // The warehouse board is the lead's start page; the backlog is one click away.
+  await page.waitForURL('**/warehouse', { timeout: WAIT })
+  await page.getByTestId('nav-backlog').click()
   await page.waitForSelector('[data-testid="backlog-total"]', { timeout: WAIT })
   await page.screenshot({ path: path.join(RESULTS, 'warehouse.png'), fullPage: true })
 
@@ -106,7 +109,7 @@ test('customer service sees one order\'s receiver, operations sees it masked', {
 test('an admin manages accounts and makes a token shown once', { timeout: 60_000 }, async () => {
   requireEnv('TOWER_URL', 'TOWER_ACCOUNTS')
   const { page, pageErrors } = await openBrowser('admin')
-  assert.deepEqual(await navPages(page), ['backlog', 'ceo', 'warehouse', 'orders', 'alerts', 'rules', 'system', 'access'])
+  assert.deepEqual(await navPages(page), ['backlog', 'ceo', 'ops', 'warehouse', 'cs', 'orders', 'alerts', 'rules', 'system', 'access'])
   await page.goto(`${TOWER_URL}/access`)
   await page.waitForSelector('[data-testid="user-row-name"]', { timeout: WAIT })
   const names = await page.evaluate(() => [...document.querySelectorAll('[data-testid="user-row-name"]')].map((e) => e.textContent))

@@ -11,6 +11,8 @@ import LoginView from './views/LoginView.vue'
 import ForbiddenView from './views/ForbiddenView.vue'
 import AccessView from './views/AccessView.vue'
 import SystemView from './views/SystemView.vue'
+import OpsView from './views/ops/OpsView.vue'
+import CsView from './views/cs/CsView.vue'
 import { canAny, current, loadSession, onSessionChange, sessionLoaded, type Caller } from './auth/session'
 
 declare module 'vue-router' {
@@ -21,6 +23,8 @@ declare module 'vue-router' {
     public?: boolean
     /** Root fields the page is built on: the caller must may use one of them. */
     needs?: readonly string[]
+    /** A work queue the page is built on: the caller must read it. */
+    queue?: string
   }
 }
 
@@ -36,6 +40,8 @@ export const routes: RouteRecordRaw[] = [
   { path: '/alerts', name: 'alerts', component: AlertsView, meta: { titleKey: 'alerts.title', needs: ['Query.alerts'] } },
   { path: '/rules', name: 'rules', component: RulesView, meta: { titleKey: 'rules.title', needs: ['Query.rules'] } },
   { path: '/ceo', name: 'ceo', component: CeoView, meta: { titleKey: 'ceo.title', needs: ['Query.figures'] } },
+  { path: '/ops', name: 'ops', component: OpsView, meta: { titleKey: 'ops.title', needs: ['Query.topRules'] } },
+  { path: '/cs', name: 'cs', component: CsView, meta: { titleKey: 'cs.title', needs: ['Query.orderLookup'], queue: 'customer_service' } },
   { path: '/warehouse', name: 'warehouse', component: WarehouseView, meta: { titleKey: 'warehouse.title', needs: ['Query.figures'] } },
   { path: '/system', name: 'system', component: SystemView, meta: { titleKey: 'sysHealth.title', needs: ['Query.systemHealth'] } },
   {
@@ -50,21 +56,38 @@ export const routes: RouteRecordRaw[] = [
 ]
 
 /** The pages of the header, in order. */
-export const NAV = ['backlog', 'ceo', 'warehouse', 'orders', 'alerts', 'rules', 'system', 'access'] as const
+export const NAV = ['backlog', 'ceo', 'ops', 'warehouse', 'cs', 'orders', 'alerts', 'rules', 'system', 'access'] as const
 
-function needsOf(name: string): readonly string[] {
-  return routes.find((r) => r.name === name)?.meta?.needs ?? []
+/** The page each role starts on (admin: the backlog). */
+export const ROLE_HOME: Readonly<Record<string, (typeof NAV)[number]>> = {
+  ceo: 'ceo',
+  ops: 'ops',
+  warehouse: 'warehouse',
+  cs: 'cs',
+  it: 'system',
+  admin: 'backlog',
+}
+
+/** What mayOpen reads of a caller: its fields, and its role and queues when known. */
+type Visitor = Caller & { readonly role?: string; readonly queues?: readonly string[] }
+
+function metaOf(name: string) {
+  return routes.find((r) => r.name === name)?.meta
 }
 
 /** Whether who may open the page called name. */
-export function mayOpen(name: string, who: Caller | null = current.value): boolean {
-  const needs = needsOf(name)
-  return needs.length === 0 || canAny(needs, who)
+export function mayOpen(name: string, who: Visitor | null = current.value): boolean {
+  const meta = metaOf(name)
+  const needs = meta?.needs ?? []
+  if (needs.length > 0 && !canAny(needs, who)) return false
+  return !meta?.queue || (who?.queues?.includes(meta.queue) ?? false)
 }
 
-/** The first header page who may open: the start page of their role. */
-export function homeFor(who: Caller | null): RouteLocationRaw {
-  const name = NAV.find((n) => mayOpen(n, who))
+/** The start page of who's role, else the first header page who may open. */
+export function homeFor(who: Visitor | null): RouteLocationRaw {
+  const own = who?.role ? ROLE_HOME[who.role] : undefined
+  const name = own && mayOpen(own, who) ? own : NAV.find((n) => mayOpen(n, who))
+  if (name === 'backlog') return '/'
   return name ? { name } : { name: 'forbidden' }
 }
 
@@ -78,8 +101,7 @@ router.beforeEach(async (to) => {
   const me = current.value
   if (to.meta.public) return to.name === 'login' && me ? homeFor(me) : true
   if (!me) return { name: 'login', query: to.fullPath === '/' ? {} : { next: to.fullPath } }
-  const needs = to.meta.needs
-  if (needs && !canAny(needs, me)) {
+  if (to.name && !mayOpen(String(to.name), me)) {
     // The start page follows the role; any other page says no.
     if (to.name === 'backlog') return homeFor(me)
     return { name: 'forbidden', query: { from: to.fullPath } }

@@ -1,7 +1,9 @@
 // English. Same keys as zh-CN.ts (the type below and i18n.test.ts enforce it).
 import type zhCN from './zh-CN'
+import views from './views.en-US'
 
 const enUS: typeof zhCN = {
+  ...views,
   app: {
     name: '塔台 Tower',
     tagline: 'Real-time order fulfilment control tower',
@@ -11,7 +13,9 @@ const enUS: typeof zhCN = {
     orders: 'Find order',
     alerts: 'Alerts',
     ceo: 'Overview',
+    ops: 'Operations',
     warehouse: 'Warehouse',
+    cs: 'Customer service',
     rules: 'Rules',
     access: 'Access',
     system: 'System',

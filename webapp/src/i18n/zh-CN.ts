@@ -1,7 +1,10 @@
 // Simplified Chinese: the default language and the reference key set.
 // Keep every key in en-US.ts too (src/i18n/i18n.test.ts fails otherwise).
 // Avoid the characters @ $ | in messages: vue-i18n treats them as syntax.
+import views from './views.zh-CN'
+
 export default {
+  ...views,
   app: {
     name: '塔台 Tower',
     tagline: '订单履约实时控制塔',
@@ -11,7 +14,9 @@ export default {
     orders: '订单查询',
     alerts: '告警',
     ceo: '经营总览',
+    ops: '运营看板',
     warehouse: '仓库看板',
+    cs: '客服工作台',
     rules: '规则',
     access: '账号与权限',
     system: '系统状态',
