@@ -29,8 +29,8 @@ type viewkitOrders struct {
 	s1, s2, s3, late, onTime string
 	phone1                   string
 	// shop of the late order: a formula, to see the export keep it text.
-	shop string
-	from, to                 time.Time
+	shop     string
+	from, to time.Time
 }
 
 func sendViewkitOrders(t *testing.T, s *testServer) viewkitOrders {
