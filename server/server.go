@@ -53,6 +53,8 @@ type Options struct {
 	Metrics        *metrics.Metrics
 	Logger         *slog.Logger
 	Now            func() time.Time
+	// Export bounds the CSV export of orders.
+	Export Export
 	// Auth decides who may use the API (everything but the SPA's files,
 	// the probes and the webhooks, which carry their own signatures).
 	Auth Auth
@@ -87,6 +89,9 @@ func New(o Options) *Server {
 	for _, m := range []string{"GET", "POST", "OPTIONS"} {
 		mux.Handle(m+" /graphql", gql)
 	}
+	o.Export.defaults()
+	mux.Handle("GET /api/export/orders.csv", s.authn.guard(&exporter{res: o.Resolver, policy: o.Auth.Policy, o: o.Export,
+		log: o.Logger.With("component", "export")}))
 	mux.HandleFunc("POST /auth/login", s.authn.login)
 	mux.HandleFunc("POST /auth/logout", s.authn.logout)
 	mux.HandleFunc("GET /auth/session", s.authn.session)

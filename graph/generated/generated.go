@@ -172,6 +172,21 @@ type ComplexityRoot struct {
 		P90   func(childComplexity int) int
 	}
 
+	ExceptionCause struct {
+		Count  func(childComplexity int) int
+		Kind   func(childComplexity int) int
+		Orders func(childComplexity int) int
+		Rule   func(childComplexity int) int
+		Share  func(childComplexity int) int
+	}
+
+	ExceptionCauses struct {
+		Causes func(childComplexity int) int
+		From   func(childComplexity int) int
+		To     func(childComplexity int) int
+		Total  func(childComplexity int) int
+	}
+
 	FigureHour struct {
 		At       func(childComplexity int) int
 		Backlog  func(childComplexity int) int
@@ -206,6 +221,12 @@ type ComplexityRoot struct {
 		TimeZone                 func(childComplexity int) int
 		To                       func(childComplexity int) int
 		Waiting                  func(childComplexity int) int
+	}
+
+	FilterOptions struct {
+		Channels   func(childComplexity int) int
+		Shops      func(childComplexity int) int
+		Warehouses func(childComplexity int) int
 	}
 
 	HandlerFigures struct {
@@ -281,6 +302,7 @@ type ComplexityRoot struct {
 		Queues       func(childComplexity int) int
 		Role         func(childComplexity int) int
 		Scopes       func(childComplexity int) int
+		TimeZone     func(childComplexity int) int
 		Via          func(childComplexity int) int
 	}
 
@@ -311,8 +333,10 @@ type ComplexityRoot struct {
 		SaveRule                  func(childComplexity int, input model.RuleInput) int
 		SetClockSpeed             func(childComplexity int, speed float64, at *time.Time) int
 		SetDeadlineOverride       func(childComplexity int, rule string, scopeKind string, scopeValue string, after string) int
+		SetMyTimeZone             func(childComplexity int, timeZone string) int
 		SetRuleEnabled            func(childComplexity int, name string, enabled bool) int
 		SetUserDisabled           func(childComplexity int, name string, disabled bool) int
+		SetUserTimeZone           func(childComplexity int, name string, timeZone string) int
 		Silence                   func(childComplexity int, input model.SilenceInput) int
 	}
 
@@ -355,6 +379,7 @@ type ComplexityRoot struct {
 		PromisedBy func(childComplexity int) int
 		Receiver   func(childComplexity int) int
 		ShipBy     func(childComplexity int) int
+		Shop       func(childComplexity int) int
 		Stage      func(childComplexity int) int
 		Systems    func(childComplexity int) int
 		Tags       func(childComplexity int) int
@@ -417,7 +442,9 @@ type ComplexityRoot struct {
 		BacktestRule         func(childComplexity int, input model.RuleInput, from time.Time, to time.Time, samples *int) int
 		Clock                func(childComplexity int) int
 		DeadlineOverrides    func(childComplexity int) int
+		ExceptionCauses      func(childComplexity int, from time.Time, to time.Time, channel *string, shop *string, warehouse *string, first *int) int
 		Figures              func(childComplexity int, from time.Time, to time.Time, channel *string, shop *string, warehouse *string, courier *string) int
+		FilterOptions        func(childComplexity int) int
 		FulfillmentHealth    func(childComplexity int, channel *string, warehouse *string) int
 		Incident             func(childComplexity int, id string) int
 		Incidents            func(childComplexity int, state *model.IncidentState, first *int, after *string) int
@@ -608,6 +635,7 @@ type ComplexityRoot struct {
 		Name        func(childComplexity int) int
 		Role        func(childComplexity int) int
 		Scopes      func(childComplexity int) int
+		TimeZone    func(childComplexity int) int
 	}
 
 	WorkItem struct {
@@ -676,6 +704,8 @@ type MutationResolver interface {
 	DeleteRule(ctx context.Context, name string) (bool, error)
 	SetDeadlineOverride(ctx context.Context, rule string, scopeKind string, scopeValue string, after string) (*model.DeadlineOverride, error)
 	DeleteDeadlineOverride(ctx context.Context, id string) (bool, error)
+	SetMyTimeZone(ctx context.Context, timeZone string) (*model.Me, error)
+	SetUserTimeZone(ctx context.Context, name string, timeZone string) (*model.User, error)
 }
 type OrderResolver interface {
 	Alerts(ctx context.Context, obj *model.Order) ([]*model.Alert, error)
@@ -713,6 +743,8 @@ type QueryResolver interface {
 	RuleNames(ctx context.Context) ([]*model.RuleName, error)
 	BacktestRule(ctx context.Context, input model.RuleInput, from time.Time, to time.Time, samples *int) (*model.Backtest, error)
 	DeadlineOverrides(ctx context.Context) ([]*model.DeadlineOverride, error)
+	FilterOptions(ctx context.Context) (*model.FilterOptions, error)
+	ExceptionCauses(ctx context.Context, from time.Time, to time.Time, channel *string, shop *string, warehouse *string, first *int) (*model.ExceptionCauses, error)
 	WorkQueueSizes(ctx context.Context, channel *string, warehouse *string) ([]*model.WorkQueueSize, error)
 	TopRules(ctx context.Context, from time.Time, to time.Time, channel *string, warehouse *string, first *int) ([]*model.RuleFiring, error)
 	RobotDeliveries(ctx context.Context, robot *string, status *string, first *int, before *string) ([]*model.RobotDelivery, error)
@@ -1243,6 +1275,62 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Durations.P90(childComplexity), true
 
+	case "ExceptionCause.count":
+		if e.ComplexityRoot.ExceptionCause.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExceptionCause.Count(childComplexity), true
+	case "ExceptionCause.kind":
+		if e.ComplexityRoot.ExceptionCause.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExceptionCause.Kind(childComplexity), true
+	case "ExceptionCause.orders":
+		if e.ComplexityRoot.ExceptionCause.Orders == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExceptionCause.Orders(childComplexity), true
+	case "ExceptionCause.rule":
+		if e.ComplexityRoot.ExceptionCause.Rule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExceptionCause.Rule(childComplexity), true
+	case "ExceptionCause.share":
+		if e.ComplexityRoot.ExceptionCause.Share == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExceptionCause.Share(childComplexity), true
+
+	case "ExceptionCauses.causes":
+		if e.ComplexityRoot.ExceptionCauses.Causes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExceptionCauses.Causes(childComplexity), true
+	case "ExceptionCauses.from":
+		if e.ComplexityRoot.ExceptionCauses.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExceptionCauses.From(childComplexity), true
+	case "ExceptionCauses.to":
+		if e.ComplexityRoot.ExceptionCauses.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExceptionCauses.To(childComplexity), true
+	case "ExceptionCauses.total":
+		if e.ComplexityRoot.ExceptionCauses.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExceptionCauses.Total(childComplexity), true
+
 	case "FigureHour.at":
 		if e.ComplexityRoot.FigureHour.At == nil {
 			break
@@ -1424,6 +1512,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Figures.Waiting(childComplexity), true
+
+	case "FilterOptions.channels":
+		if e.ComplexityRoot.FilterOptions.Channels == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FilterOptions.Channels(childComplexity), true
+	case "FilterOptions.shops":
+		if e.ComplexityRoot.FilterOptions.Shops == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FilterOptions.Shops(childComplexity), true
+	case "FilterOptions.warehouses":
+		if e.ComplexityRoot.FilterOptions.Warehouses == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FilterOptions.Warehouses(childComplexity), true
 
 	case "HandlerFigures.failures":
 		if e.ComplexityRoot.HandlerFigures.Failures == nil {
@@ -1726,6 +1833,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Me.Scopes(childComplexity), true
+	case "Me.timeZone":
+		if e.ComplexityRoot.Me.TimeZone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Me.TimeZone(childComplexity), true
 	case "Me.via":
 		if e.ComplexityRoot.Me.Via == nil {
 			break
@@ -2019,6 +2132,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetDeadlineOverride(childComplexity, args["rule"].(string), args["scopeKind"].(string), args["scopeValue"].(string), args["after"].(string)), true
+	case "Mutation.setMyTimeZone":
+		if e.ComplexityRoot.Mutation.SetMyTimeZone == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setMyTimeZone_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetMyTimeZone(childComplexity, args["timeZone"].(string)), true
 	case "Mutation.setRuleEnabled":
 		if e.ComplexityRoot.Mutation.SetRuleEnabled == nil {
 			break
@@ -2041,6 +2165,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetUserDisabled(childComplexity, args["name"].(string), args["disabled"].(bool)), true
+	case "Mutation.setUserTimeZone":
+		if e.ComplexityRoot.Mutation.SetUserTimeZone == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setUserTimeZone_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetUserTimeZone(childComplexity, args["name"].(string), args["timeZone"].(string)), true
 	case "Mutation.silence":
 		if e.ComplexityRoot.Mutation.Silence == nil {
 			break
@@ -2235,6 +2370,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Order.ShipBy(childComplexity), true
+	case "Order.shop":
+		if e.ComplexityRoot.Order.Shop == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Order.Shop(childComplexity), true
 	case "Order.stage":
 		if e.ComplexityRoot.Order.Stage == nil {
 			break
@@ -2503,6 +2644,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.DeadlineOverrides(childComplexity), true
+	case "Query.exceptionCauses":
+		if e.ComplexityRoot.Query.ExceptionCauses == nil {
+			break
+		}
+
+		args, err := ec.field_Query_exceptionCauses_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ExceptionCauses(childComplexity, args["from"].(time.Time), args["to"].(time.Time), args["channel"].(*string), args["shop"].(*string), args["warehouse"].(*string), args["first"].(*int)), true
 	case "Query.figures":
 		if e.ComplexityRoot.Query.Figures == nil {
 			break
@@ -2514,6 +2666,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Figures(childComplexity, args["from"].(time.Time), args["to"].(time.Time), args["channel"].(*string), args["shop"].(*string), args["warehouse"].(*string), args["courier"].(*string)), true
+	case "Query.filterOptions":
+		if e.ComplexityRoot.Query.FilterOptions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.FilterOptions(childComplexity), true
 	case "Query.fulfillmentHealth":
 		if e.ComplexityRoot.Query.FulfillmentHealth == nil {
 			break
@@ -3449,6 +3607,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Scopes(childComplexity), true
+	case "User.timeZone":
+		if e.ComplexityRoot.User.TimeZone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.TimeZone(childComplexity), true
 
 	case "WorkItem.assignee":
 		if e.ComplexityRoot.WorkItem.Assignee == nil {
@@ -4599,6 +4763,98 @@ extend type Mutation {
   deleteDeadlineOverride(id: ID!): Boolean! @hasRole(roles: [ops, admin]) @audit(action: "deadline_override.deleted", subject: "override {id}")
 }
 `, BuiltIn: false},
+	{Name: "../schema/viewkit.graphqls", Input: `# The views' shared toolkit: the filters' choices, the drill-down from a
+# figure to the orders behind it (the orders query's set), the top causes of
+# exceptions, and each person's time zone. The CSV export of the same
+# orders is GET /api/export/orders.csv (see the README).
+
+"""
+The orders behind a figure (domain/figures Set): the list has the orders the
+tile counts.
+"""
+enum OrderSet {
+  "Paid, not void, ship-by deadline in the window and passed, not out of the warehouse by it (onTimeShip's misses)."
+  LATE_SHIP
+  "Created in the window, with an open alert or an exception tag (abnormal.count)."
+  ABNORMAL
+  "Paid and still in the warehouse now (waiting.of)."
+  WAITING
+  "Of those, paid longer than the backlog SLA ago (waiting.count)."
+  WAITING_OVER_SLA
+  "Open orders with an open divergence alert (openDivergences.count)."
+  OPEN_DIVERGENCE
+  "Open orders (paid, not final), of ` + "`" + `stages` + "`" + ` when given (backlog)."
+  BACKLOG
+}
+
+extend input OrderFilter {
+  set: OrderSet
+  "Orders in one of these stages (with ` + "`" + `stage` + "`" + `, both must hold)."
+  stages: [Stage!]
+  shop: String
+  warehouse: String
+  "The set's window [from, to): ship-by deadlines (LATE_SHIP), creation (ABNORMAL, and without a set). Sets of what is open now ignore it."
+  from: Time
+  to: Time
+}
+
+"The values the view filters offer, within the caller's scopes."
+type FilterOptions {
+  channels: [String!]!
+  shops: [String!]!
+  warehouses: [String!]!
+}
+
+"One cause of exceptions: an alert rule, with its kind."
+type ExceptionCause {
+  rule: String!
+  kind: String!
+  "Alerts it raised in the window."
+  count: Int!
+  "count / the window's alerts."
+  share: Float!
+  "Distinct orders they are on."
+  orders: Int!
+}
+
+type ExceptionCauses {
+  from: Time!
+  to: Time!
+  "Alerts raised in the window."
+  total: Int!
+  "Most alerts first."
+  causes: [ExceptionCause!]!
+}
+
+extend type Me {
+  "The IANA zone the SPA shows times in: the user's own, else the business zone (figures.time_zone)."
+  timeZone: String!
+}
+
+extend type User {
+  "The user's own zone; empty: the business zone."
+  timeZone: String!
+}
+
+extend type Query {
+  "Channels, shops and warehouses to filter views by, within the caller's scopes."
+  filterOptions: FilterOptions! @hasRole(roles: [ceo, ops, warehouse, cs, admin])
+  "What raised the alerts of the window [from, to) (at most 31 days), most first, within the caller's scopes."
+  exceptionCauses(from: Time!, to: Time!, channel: String, shop: String, warehouse: String, first: Int = 10): ExceptionCauses! @hasRole(roles: [ceo, ops, warehouse, admin])
+}
+
+extend type Mutation {
+  "A logged-in person sets the zone they read times in (empty: the business zone)."
+  setMyTimeZone(timeZone: String!): Me! @hasRole(roles: [ceo, ops, warehouse, cs, it, admin]) @audit(action: "user.time_zone_set", subject: "time zone {timeZone}")
+  "An administrator sets someone's zone."
+  setUserTimeZone(name: String!, timeZone: String!): User! @hasRole(roles: [admin]) @audit(action: "user.time_zone_set", subject: "user {name} time zone {timeZone}")
+}
+
+extend type Order {
+  "The channel's shop, when the order names one."
+  shop: String
+}
+`, BuiltIn: false},
 	{Name: "../schema/views.graphqls", Input: `# What the operations, customer-service and IT views need beyond the
 # figures: the answer customer service reads out, work queue sizes, the
 # rules firing most, and the robot delivery log. Scope arguments narrow
@@ -4945,6 +5201,36 @@ func (ec *executionContext) childFields_Durations(ctx context.Context, field gra
 	return nil, fmt.Errorf("no field named %q was found under type Durations", field.Name)
 }
 
+func (ec *executionContext) childFields_ExceptionCause(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "rule":
+		return ec.fieldContext_ExceptionCause_rule(ctx, field)
+	case "kind":
+		return ec.fieldContext_ExceptionCause_kind(ctx, field)
+	case "count":
+		return ec.fieldContext_ExceptionCause_count(ctx, field)
+	case "share":
+		return ec.fieldContext_ExceptionCause_share(ctx, field)
+	case "orders":
+		return ec.fieldContext_ExceptionCause_orders(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ExceptionCause", field.Name)
+}
+
+func (ec *executionContext) childFields_ExceptionCauses(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "from":
+		return ec.fieldContext_ExceptionCauses_from(ctx, field)
+	case "to":
+		return ec.fieldContext_ExceptionCauses_to(ctx, field)
+	case "total":
+		return ec.fieldContext_ExceptionCauses_total(ctx, field)
+	case "causes":
+		return ec.fieldContext_ExceptionCauses_causes(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ExceptionCauses", field.Name)
+}
+
 func (ec *executionContext) childFields_FigureHour(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "at":
@@ -5015,6 +5301,18 @@ func (ec *executionContext) childFields_Figures(ctx context.Context, field graph
 		return ec.fieldContext_Figures_hours(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Figures", field.Name)
+}
+
+func (ec *executionContext) childFields_FilterOptions(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "channels":
+		return ec.fieldContext_FilterOptions_channels(ctx, field)
+	case "shops":
+		return ec.fieldContext_FilterOptions_shops(ctx, field)
+	case "warehouses":
+		return ec.fieldContext_FilterOptions_warehouses(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FilterOptions", field.Name)
 }
 
 func (ec *executionContext) childFields_HandlerFigures(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5165,6 +5463,8 @@ func (ec *executionContext) childFields_Me(ctx context.Context, field graphql.Co
 		return ec.fieldContext_Me_personalData(ctx, field)
 	case "can":
 		return ec.fieldContext_Me_can(ctx, field)
+	case "timeZone":
+		return ec.fieldContext_Me_timeZone(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Me", field.Name)
 }
@@ -5259,6 +5559,8 @@ func (ec *executionContext) childFields_Order(ctx context.Context, field graphql
 		return ec.fieldContext_Order_createdAt(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_Order_updatedAt(ctx, field)
+	case "shop":
+		return ec.fieldContext_Order_shop(ctx, field)
 	case "answer":
 		return ec.fieldContext_Order_answer(ctx, field)
 	}
@@ -5659,6 +5961,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_createdAt(ctx, field)
 	case "createdBy":
 		return ec.fieldContext_User_createdBy(ctx, field)
+	case "timeZone":
+		return ec.fieldContext_User_timeZone(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
 }
@@ -6315,6 +6619,20 @@ func (ec *executionContext) field_Mutation_setDeadlineOverride_args(ctx context.
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setMyTimeZone_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "timeZone",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timeZone"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_setRuleEnabled_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6356,6 +6674,28 @@ func (ec *executionContext) field_Mutation_setUserDisabled_args(ctx context.Cont
 		return nil, err
 	}
 	args["disabled"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setUserTimeZone_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "name",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["name"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "timeZone",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timeZone"] = arg1
 	return args, nil
 }
 
@@ -6504,6 +6844,60 @@ func (ec *executionContext) field_Query_backtestRule_args(ctx context.Context, r
 		return nil, err
 	}
 	args["samples"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_exceptionCauses_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "channel",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["channel"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "shop",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["shop"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "warehouse",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["warehouse"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg5
 	return args, nil
 }
 
@@ -9037,6 +9431,222 @@ func (ec *executionContext) fieldContext_Durations_p90(_ context.Context, field 
 	return graphql.NewScalarFieldContext("Durations", field, false, false, "Float")
 }
 
+func (ec *executionContext) _ExceptionCause_rule(ctx context.Context, field graphql.CollectedField, obj *model.ExceptionCause) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExceptionCause_rule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rule, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExceptionCause_rule(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExceptionCause", field, false, false, "String")
+}
+
+func (ec *executionContext) _ExceptionCause_kind(ctx context.Context, field graphql.CollectedField, obj *model.ExceptionCause) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExceptionCause_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExceptionCause_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExceptionCause", field, false, false, "String")
+}
+
+func (ec *executionContext) _ExceptionCause_count(ctx context.Context, field graphql.CollectedField, obj *model.ExceptionCause) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExceptionCause_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExceptionCause_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExceptionCause", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExceptionCause_share(ctx context.Context, field graphql.CollectedField, obj *model.ExceptionCause) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExceptionCause_share(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Share, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExceptionCause_share(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExceptionCause", field, false, false, "Float")
+}
+
+func (ec *executionContext) _ExceptionCause_orders(ctx context.Context, field graphql.CollectedField, obj *model.ExceptionCause) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExceptionCause_orders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Orders, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExceptionCause_orders(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExceptionCause", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExceptionCauses_from(ctx context.Context, field graphql.CollectedField, obj *model.ExceptionCauses) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExceptionCauses_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExceptionCauses_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExceptionCauses", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ExceptionCauses_to(ctx context.Context, field graphql.CollectedField, obj *model.ExceptionCauses) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExceptionCauses_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExceptionCauses_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExceptionCauses", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ExceptionCauses_total(ctx context.Context, field graphql.CollectedField, obj *model.ExceptionCauses) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExceptionCauses_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExceptionCauses_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExceptionCauses", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExceptionCauses_causes(ctx context.Context, field graphql.CollectedField, obj *model.ExceptionCauses) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExceptionCauses_causes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Causes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ExceptionCause) graphql.Marshaler {
+			return ec.marshalNExceptionCause2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐExceptionCauseᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExceptionCauses_causes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ExceptionCauses",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExceptionCause(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _FigureHour_at(ctx context.Context, field graphql.CollectedField, obj *model.FigureHour) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9869,6 +10479,75 @@ func (ec *executionContext) fieldContext_Figures_hours(_ context.Context, field 
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _FilterOptions_channels(ctx context.Context, field graphql.CollectedField, obj *model.FilterOptions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FilterOptions_channels(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Channels, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FilterOptions_channels(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FilterOptions", field, false, false, "String")
+}
+
+func (ec *executionContext) _FilterOptions_shops(ctx context.Context, field graphql.CollectedField, obj *model.FilterOptions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FilterOptions_shops(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Shops, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FilterOptions_shops(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FilterOptions", field, false, false, "String")
+}
+
+func (ec *executionContext) _FilterOptions_warehouses(ctx context.Context, field graphql.CollectedField, obj *model.FilterOptions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FilterOptions_warehouses(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Warehouses, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FilterOptions_warehouses(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FilterOptions", field, false, false, "String")
 }
 
 func (ec *executionContext) _HandlerFigures_handler(ctx context.Context, field graphql.CollectedField, obj *model.HandlerFigures) (ret graphql.Marshaler) {
@@ -11061,6 +11740,29 @@ func (ec *executionContext) _Me_can(ctx context.Context, field graphql.Collected
 	)
 }
 func (ec *executionContext) fieldContext_Me_can(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Me", field, false, false, "String")
+}
+
+func (ec *executionContext) _Me_timeZone(ctx context.Context, field graphql.CollectedField, obj *model.Me) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Me_timeZone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeZone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Me_timeZone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Me", field, false, false, "String")
 }
 
@@ -13350,6 +14052,164 @@ func (ec *executionContext) fieldContext_Mutation_deleteDeadlineOverride(ctx con
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_setMyTimeZone(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setMyTimeZone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetMyTimeZone(ctx, fc.Args["timeZone"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRoleᚄ(ctx, []any{"ceo", "ops", "warehouse", "cs", "it", "admin"})
+				if err != nil {
+					var zeroVal *model.Me
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.Me
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				action, err := ec.unmarshalNString2string(ctx, "user.time_zone_set")
+				if err != nil {
+					var zeroVal *model.Me
+					return zeroVal, err
+				}
+				subject, err := ec.unmarshalOString2ᚖstring(ctx, "time zone {timeZone}")
+				if err != nil {
+					var zeroVal *model.Me
+					return zeroVal, err
+				}
+				if ec.Directives.Audit == nil {
+					var zeroVal *model.Me
+					return zeroVal, errors.New("directive audit is not implemented")
+				}
+				return ec.Directives.Audit(ctx, nil, directive1, action, subject)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Me) graphql.Marshaler {
+			return ec.marshalNMe2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐMe(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setMyTimeZone(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Me(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setMyTimeZone_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setUserTimeZone(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setUserTimeZone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetUserTimeZone(ctx, fc.Args["name"].(string), fc.Args["timeZone"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRoleᚄ(ctx, []any{"admin"})
+				if err != nil {
+					var zeroVal *model.User
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.User
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				action, err := ec.unmarshalNString2string(ctx, "user.time_zone_set")
+				if err != nil {
+					var zeroVal *model.User
+					return zeroVal, err
+				}
+				subject, err := ec.unmarshalOString2ᚖstring(ctx, "user {name} time zone {timeZone}")
+				if err != nil {
+					var zeroVal *model.User
+					return zeroVal, err
+				}
+				if ec.Directives.Audit == nil {
+					var zeroVal *model.User
+					return zeroVal, errors.New("directive audit is not implemented")
+				}
+				return ec.Directives.Audit(ctx, nil, directive1, action, subject)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setUserTimeZone(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setUserTimeZone_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _NewApiToken_token(ctx context.Context, field graphql.CollectedField, obj *model.NewAPIToken) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14198,6 +15058,29 @@ func (ec *executionContext) _Order_updatedAt(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_Order_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Order", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Order_shop(ctx context.Context, field graphql.CollectedField, obj *model.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_shop(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Shop, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Order_shop(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Order", field, false, false, "String")
 }
 
 func (ec *executionContext) _Order_answer(ctx context.Context, field graphql.CollectedField, obj *model.Order) (ret graphql.Marshaler) {
@@ -16592,6 +17475,118 @@ func (ec *executionContext) fieldContext_Query_deadlineOverrides(_ context.Conte
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_DeadlineOverride(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_filterOptions(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_filterOptions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().FilterOptions(ctx)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRoleᚄ(ctx, []any{"ceo", "ops", "warehouse", "cs", "admin"})
+				if err != nil {
+					var zeroVal *model.FilterOptions
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.FilterOptions
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.FilterOptions) graphql.Marshaler {
+			return ec.marshalNFilterOptions2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐFilterOptions(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_filterOptions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FilterOptions(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_exceptionCauses(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_exceptionCauses(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ExceptionCauses(ctx, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["channel"].(*string), fc.Args["shop"].(*string), fc.Args["warehouse"].(*string), fc.Args["first"].(*int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRoleᚄ(ctx, []any{"ceo", "ops", "warehouse", "admin"})
+				if err != nil {
+					var zeroVal *model.ExceptionCauses
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.ExceptionCauses
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ExceptionCauses) graphql.Marshaler {
+			return ec.marshalNExceptionCauses2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐExceptionCauses(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_exceptionCauses(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExceptionCauses(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_exceptionCauses_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -19729,6 +20724,29 @@ func (ec *executionContext) fieldContext_User_createdBy(_ context.Context, field
 	return graphql.NewScalarFieldContext("User", field, false, false, "String")
 }
 
+func (ec *executionContext) _User_timeZone(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_timeZone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeZone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_timeZone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("User", field, false, false, "String")
+}
+
 func (ec *executionContext) _WorkItem_id(ctx context.Context, field graphql.CollectedField, obj *model.WorkItem) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -21402,7 +22420,7 @@ func (ec *executionContext) unmarshalInputOrderFilter(ctx context.Context, obj a
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"stage", "channel", "updatedFrom", "updatedTo"}
+	fieldsInOrder := [...]string{"stage", "channel", "updatedFrom", "updatedTo", "set", "stages", "shop", "warehouse", "from", "to"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -21437,6 +22455,48 @@ func (ec *executionContext) unmarshalInputOrderFilter(ctx context.Context, obj a
 				return it, err
 			}
 			it.UpdatedTo = data
+		case "set":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("set"))
+			data, err := ec.unmarshalOOrderSet2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐOrderSet(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Set = data
+		case "stages":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stages"))
+			data, err := ec.unmarshalOStage2ᚕgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐStageᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Stages = data
+		case "shop":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("shop"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Shop = data
+		case "warehouse":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("warehouse"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Warehouse = data
+		case "from":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("from"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.From = data
+		case "to":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("to"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.To = data
 		}
 	}
 	return it, nil
@@ -22558,6 +23618,107 @@ func (ec *executionContext) _Durations(ctx context.Context, sel ast.SelectionSet
 	return out
 }
 
+var exceptionCauseImplementors = []string{"ExceptionCause"}
+
+func (ec *executionContext) _ExceptionCause(ctx context.Context, sel ast.SelectionSet, obj *model.ExceptionCause) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, exceptionCauseImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ExceptionCause")
+		case "rule":
+			out.Values[i] = ec._ExceptionCause_rule(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._ExceptionCause_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._ExceptionCause_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "share":
+			out.Values[i] = ec._ExceptionCause_share(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "orders":
+			out.Values[i] = ec._ExceptionCause_orders(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var exceptionCausesImplementors = []string{"ExceptionCauses"}
+
+func (ec *executionContext) _ExceptionCauses(ctx context.Context, sel ast.SelectionSet, obj *model.ExceptionCauses) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, exceptionCausesImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ExceptionCauses")
+		case "from":
+			out.Values[i] = ec._ExceptionCauses_from(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._ExceptionCauses_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._ExceptionCauses_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "causes":
+			out.Values[i] = ec._ExceptionCauses_causes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var figureHourImplementors = []string{"FigureHour"}
 
 func (ec *executionContext) _FigureHour(ctx context.Context, sel ast.SelectionSet, obj *model.FigureHour) graphql.Marshaler {
@@ -22744,6 +23905,49 @@ func (ec *executionContext) _Figures(ctx context.Context, sel ast.SelectionSet, 
 			}
 		case "hours":
 			out.Values[i] = ec._Figures_hours(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var filterOptionsImplementors = []string{"FilterOptions"}
+
+func (ec *executionContext) _FilterOptions(ctx context.Context, sel ast.SelectionSet, obj *model.FilterOptions) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, filterOptionsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FilterOptions")
+		case "channels":
+			out.Values[i] = ec._FilterOptions_channels(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "shops":
+			out.Values[i] = ec._FilterOptions_shops(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "warehouses":
+			out.Values[i] = ec._FilterOptions_warehouses(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -23245,6 +24449,11 @@ func (ec *executionContext) _Me(ctx context.Context, sel ast.SelectionSet, obj *
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "timeZone":
+			out.Values[i] = ec._Me_timeZone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -23480,6 +24689,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "deleteDeadlineOverride":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_deleteDeadlineOverride(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setMyTimeZone":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setMyTimeZone(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setUserTimeZone":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setUserTimeZone(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -23770,6 +24993,11 @@ func (ec *executionContext) _Order(ctx context.Context, sel ast.SelectionSet, ob
 		case "updatedAt":
 			out.Values[i] = ec._Order_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "shop":
+			out.Values[i] = ec._Order_shop(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "answer":
@@ -24296,6 +25524,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_deadlineOverrides(ctx, field)
+				})
+		case "filterOptions":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_filterOptions(ctx, field)
+				})
+		case "exceptionCauses":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_exceptionCauses(ctx, field)
 				})
 		case "workQueueSizes":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -25356,6 +26596,11 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "timeZone":
+			out.Values[i] = ec._User_timeZone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -26185,6 +27430,38 @@ func (ec *executionContext) marshalNDurations2ᚖgithubᚗcomᚋtowerhqᚋtower�
 	return ec._Durations(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNExceptionCause2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐExceptionCauseᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ExceptionCause) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNExceptionCause2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐExceptionCause(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNExceptionCause2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐExceptionCause(ctx context.Context, sel ast.SelectionSet, v *model.ExceptionCause) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ExceptionCause!")
+		return graphql.Null
+	}
+	return ec._ExceptionCause(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNExceptionCauses2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐExceptionCauses(ctx context.Context, sel ast.SelectionSet, v *model.ExceptionCauses) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ExceptionCauses!")
+		return graphql.Null
+	}
+	return ec._ExceptionCauses(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNFigureHour2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐFigureHourᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.FigureHour) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -26215,6 +27492,14 @@ func (ec *executionContext) marshalNFigures2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋ
 		return graphql.Null
 	}
 	return ec._Figures(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNFilterOptions2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐFilterOptions(ctx context.Context, sel ast.SelectionSet, v *model.FilterOptions) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "FilterOptions!")
+		return graphql.Null
+	}
+	return ec._FilterOptions(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
@@ -27410,6 +28695,22 @@ func (ec *executionContext) unmarshalOOrderFilter2ᚖgithubᚗcomᚋtowerhqᚋto
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalOOrderSet2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐOrderSet(ctx context.Context, v any) (*model.OrderSet, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.OrderSet)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOOrderSet2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐOrderSet(ctx context.Context, sel ast.SelectionSet, v *model.OrderSet) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) marshalOPoisonMessage2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐPoisonMessage(ctx context.Context, sel ast.SelectionSet, v *model.PoisonMessage) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -27429,6 +28730,42 @@ func (ec *executionContext) marshalORule2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgra
 		return graphql.Null
 	}
 	return ec._Rule(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOStage2ᚕgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐStageᚄ(ctx context.Context, v any) ([]model.Stage, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.Stage, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNStage2githubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐStage(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOStage2ᚕgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐStageᚄ(ctx context.Context, sel ast.SelectionSet, v []model.Stage) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNStage2githubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐStage(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalOStage2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐStage(ctx context.Context, v any) (*model.Stage, error) {

@@ -156,6 +156,27 @@ type Durations struct {
 	P90   *float64 `json:"p90,omitempty"`
 }
 
+// One cause of exceptions: an alert rule, with its kind.
+type ExceptionCause struct {
+	Rule string `json:"rule"`
+	Kind string `json:"kind"`
+	// Alerts it raised in the window.
+	Count int `json:"count"`
+	// count / the window's alerts.
+	Share float64 `json:"share"`
+	// Distinct orders they are on.
+	Orders int `json:"orders"`
+}
+
+type ExceptionCauses struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	// Alerts raised in the window.
+	Total int `json:"total"`
+	// Most alerts first.
+	Causes []*ExceptionCause `json:"causes"`
+}
+
 type FigureHour struct {
 	At       time.Time `json:"at"`
 	Orders   int       `json:"orders"`
@@ -206,6 +227,13 @@ type Figures struct {
 	Throughput []*Throughput `json:"throughput"`
 	// The window hour by hour.
 	Hours []*FigureHour `json:"hours"`
+}
+
+// The values the view filters offer, within the caller's scopes.
+type FilterOptions struct {
+	Channels   []string `json:"channels"`
+	Shops      []string `json:"shops"`
+	Warehouses []string `json:"warehouses"`
 }
 
 // One bus handler's work on this node since it started.
@@ -311,6 +339,8 @@ type Me struct {
 	PersonalData string `json:"personalData"`
 	// The root fields the caller may use, as Type.field (e.g. Mutation.saveRule): the SPA hides what is not here; the server refuses it anyway.
 	Can []string `json:"can"`
+	// The IANA zone the SPA shows times in: the user's own, else the business zone (figures.time_zone).
+	TimeZone string `json:"timeZone"`
 }
 
 type Mutation struct {
@@ -397,6 +427,8 @@ type Order struct {
 	CreatedAt time.Time `json:"createdAt"`
 	// Source time of the latest event.
 	UpdatedAt time.Time `json:"updatedAt"`
+	// The channel's shop, when the order names one.
+	Shop *string `json:"shop,omitempty"`
 	// Where the order is and whether it has really shipped, in one sentence computed from the twin (lang: zh-CN or en-US).
 	Answer *OrderAnswer `json:"answer"`
 	// The twin the order was read from (for fields computed from it, such as answer).
@@ -436,6 +468,14 @@ type OrderFilter struct {
 	UpdatedFrom *time.Time `json:"updatedFrom,omitempty"`
 	// Orders updated before this time.
 	UpdatedTo *time.Time `json:"updatedTo,omitempty"`
+	Set       *OrderSet  `json:"set,omitempty"`
+	// Orders in one of these stages (with `stage`, both must hold).
+	Stages    []Stage `json:"stages,omitempty"`
+	Shop      *string `json:"shop,omitempty"`
+	Warehouse *string `json:"warehouse,omitempty"`
+	// The set's window [from, to): ship-by deadlines (LATE_SHIP), creation (ABNORMAL, and without a set). Sets of what is open now ignore it.
+	From *time.Time `json:"from,omitempty"`
+	To   *time.Time `json:"to,omitempty"`
 }
 
 type PageInfo struct {
@@ -708,6 +748,8 @@ type User struct {
 	LastLoginAt *time.Time `json:"lastLoginAt,omitempty"`
 	CreatedAt   time.Time  `json:"createdAt"`
 	CreatedBy   string     `json:"createdBy"`
+	// The user's own zone; empty: the business zone.
+	TimeZone string `json:"timeZone"`
 }
 
 type UserInput struct {
@@ -901,6 +943,77 @@ func (e *IncidentState) UnmarshalJSON(b []byte) error {
 }
 
 func (e IncidentState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// The orders behind a figure (domain/figures Set): the list has the orders the
+// tile counts.
+type OrderSet string
+
+const (
+	// Paid, not void, ship-by deadline in the window and passed, not out of the warehouse by it (onTimeShip's misses).
+	OrderSetLateShip OrderSet = "LATE_SHIP"
+	// Created in the window, with an open alert or an exception tag (abnormal.count).
+	OrderSetAbnormal OrderSet = "ABNORMAL"
+	// Paid and still in the warehouse now (waiting.of).
+	OrderSetWaiting OrderSet = "WAITING"
+	// Of those, paid longer than the backlog SLA ago (waiting.count).
+	OrderSetWaitingOverSLA OrderSet = "WAITING_OVER_SLA"
+	// Open orders with an open divergence alert (openDivergences.count).
+	OrderSetOpenDivergence OrderSet = "OPEN_DIVERGENCE"
+	// Open orders (paid, not final), of `stages` when given (backlog).
+	OrderSetBacklog OrderSet = "BACKLOG"
+)
+
+var AllOrderSet = []OrderSet{
+	OrderSetLateShip,
+	OrderSetAbnormal,
+	OrderSetWaiting,
+	OrderSetWaitingOverSLA,
+	OrderSetOpenDivergence,
+	OrderSetBacklog,
+}
+
+func (e OrderSet) IsValid() bool {
+	switch e {
+	case OrderSetLateShip, OrderSetAbnormal, OrderSetWaiting, OrderSetWaitingOverSLA, OrderSetOpenDivergence, OrderSetBacklog:
+		return true
+	}
+	return false
+}
+
+func (e OrderSet) String() string {
+	return string(e)
+}
+
+func (e *OrderSet) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = OrderSet(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid OrderSet", str)
+	}
+	return nil
+}
+
+func (e OrderSet) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *OrderSet) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e OrderSet) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -101,8 +101,12 @@ func (r *mutationResolver) RevokeAPIToken(ctx context.Context, name string) (boo
 func (r *queryResolver) Me(ctx context.Context) (*model.Me, error) {
 	p := caller(ctx)
 	pd := map[access.PersonalData]string{access.Masked: "masked", access.OneOrder: "one_order", access.Unmasked: "unmasked"}[p.Role.PersonalData()]
+	tz, err := r.timeZone(ctx)
+	if err != nil {
+		return nil, err
+	}
 	return &model.Me{Name: p.Name, Role: model.Role(p.Role.String()), Scopes: nonNilStrings(p.Scopes.Strings()), Via: string(p.Via),
-		Queues: nonNilStrings(p.Role.Queues()), PersonalData: pd, Can: nonNilStrings(r.Policy.Can(p.Role))}, nil
+		Queues: nonNilStrings(p.Role.Queues()), PersonalData: pd, Can: nonNilStrings(r.Policy.Can(p.Role)), TimeZone: tz}, nil
 }
 
 // Users is the resolver for the users field.

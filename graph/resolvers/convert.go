@@ -22,6 +22,7 @@ func orderOf(s events.TwinSnapshot, showPII bool) *model.Order {
 		Stage:      model.Stage(t.Stage),
 		Tags:       s.Tags,
 		Currency:   nonEmpty(d.Currency),
+		Shop:       nonEmpty(d.Shop),
 		Warehouse:  nonEmpty(d.Warehouse),
 		Courier:    nonEmpty(d.Courier),
 		TrackingNo: nonEmpty(d.TrackingNo),

@@ -12,7 +12,6 @@ import (
 
 	"github.com/towerhq/tower/domain/access"
 	"github.com/towerhq/tower/domain/order"
-	"github.com/towerhq/tower/domain/twin"
 	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/graph/generated"
 	"github.com/towerhq/tower/graph/model"
@@ -89,17 +88,10 @@ func (r *queryResolver) Orders(ctx context.Context, filter *model.OrderFilter, f
 	if n < 1 || n > 500 {
 		return nil, badInput("first", "first must be between 1 and 500")
 	}
-	var f storage.Filter
-	if filter != nil {
-		if filter.Stage != nil {
-			f.Stage = twin.Stage(*filter.Stage)
-		}
-		if filter.Channel != nil {
-			f.Channel = *filter.Channel
-		}
-		f.UpdatedFrom, f.UpdatedTo = filter.UpdatedFrom, filter.UpdatedTo
+	f, err := r.OrderFilter(ctx, filter)
+	if err != nil {
+		return nil, err
 	}
-	f.Scope = caller(ctx).Scopes
 	cur := ""
 	if after != nil {
 		cur = *after
@@ -116,8 +108,8 @@ func (r *queryResolver) Orders(ctx context.Context, filter *model.OrderFilter, f
 	for i, s := range page.Orders {
 		conn.Edges = append(conn.Edges, &model.OrderEdge{Cursor: page.Cursors[i], Node: orderOf(s, pii)})
 	}
-	if len(page.Cursors) > 0 {
-		conn.PageInfo.EndCursor = &page.Cursors[len(page.Cursors)-1]
+	if page.EndCursor != "" {
+		conn.PageInfo.EndCursor = &page.EndCursor
 	}
 	return conn, nil
 }

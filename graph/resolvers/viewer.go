@@ -54,7 +54,7 @@ func authError(err error) error {
 
 func userOf(u auth.User) *model.User {
 	return &model.User{Name: u.Name, Role: model.Role(u.Role.String()), Scopes: nonNilStrings(u.Scopes.Strings()), Disabled: u.Disabled,
-		Demo: u.Demo, LastLoginAt: u.LastLoginAt, CreatedAt: u.CreatedAt, CreatedBy: u.CreatedBy}
+		Demo: u.Demo, LastLoginAt: u.LastLoginAt, CreatedAt: u.CreatedAt, CreatedBy: u.CreatedBy, TimeZone: u.TimeZone}
 }
 
 func tokenOf(t auth.Token) *model.APIToken {

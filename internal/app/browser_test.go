@@ -17,7 +17,9 @@ import (
 // TestBrowser drives the real SPA in Debian's headless chromium
 // (webapp/e2e, playwright-core) against a real server: the backlog on
 // screen moves when a signed webhook arrives, without a reload; people log
-// in as their role, see the pages it may use and are refused the others.
+// in as their role, see the pages it may use and are refused the others;
+// filters narrow figures and exports download; a page whose server goes
+// away (a proxy in front of it cut) says it is stale and recovers.
 // `make test` installs chromium and the npm packages and sets
 // TOWER_BROWSER_TESTS=1.
 func TestBrowser(t *testing.T) {
@@ -46,8 +48,10 @@ func TestBrowser(t *testing.T) {
 		accounts[r.String()] = map[string]string{"name": name, "password": pw}
 	}
 	rawAccounts, _ := json.Marshal(accounts)
+	// The stale-page test reaches the server through a proxy it can cut.
+	proxyURL, proxyControl := startCutProxy(t, strings.TrimPrefix(s.URL, "http://"))
 	// Generous: on a loaded 2-core box one page test can take half a minute.
-	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 	// TOWER_E2E narrows the run to some files (e2e/incidents.test.mjs).
 	files := strings.Fields(os.Getenv("TOWER_E2E"))
@@ -57,7 +61,7 @@ func TestBrowser(t *testing.T) {
 	cmd := exec.CommandContext(ctx, "node", append([]string{"--test", "--test-concurrency=1"}, files...)...)
 	cmd.Dir = webapp
 	cmd.Env = append(os.Environ(), "TOWER_URL="+s.URL, "TOWER_WEBHOOK_SOURCE=erp", "TOWER_WEBHOOK_SECRET="+s.Secret,
-		"TOWER_ACCOUNTS="+string(rawAccounts))
+		"TOWER_ACCOUNTS="+string(rawAccounts), "TOWER_PROXY_URL="+proxyURL, "TOWER_PROXY_CONTROL="+proxyControl)
 	out, err := cmd.CombinedOutput()
 	t.Logf("node --test e2e/:\n%s", out)
 	if err != nil {

@@ -210,6 +210,13 @@ func TestEveryTableHasAnOwner(t *testing.T) {
 	}
 }
 
+// historyGenerator writes a synthetic history straight into a bench
+// database of its own (tower bench --scale: refused on a database holding
+// real data), consistent by construction and checked against the owners'
+// own rebuild in its tests; going through each owner would take hours for
+// ten million orders.
+const historyGenerator = "internal/bench"
+
 func TestOnlyTheOwnerWritesATable(t *testing.T) {
 	root := repoRoot(t)
 	found := writes(t, root)
@@ -230,7 +237,7 @@ func TestOnlyTheOwnerWritesATable(t *testing.T) {
 			continue // not a table of ours (a temporary or a word in a message)
 		}
 		for _, pkg := range pkgs {
-			if pkg != owner {
+			if pkg != owner && pkg != historyGenerator {
 				t.Errorf("table %s is written by %s; only its owner %s may write it (ask the owner instead)", table, pkg, owner)
 			}
 		}

@@ -217,6 +217,9 @@ type User struct {
 	LastLoginAt *time.Time
 	CreatedAt   time.Time
 	CreatedBy   string
+	// TimeZone is the zone the user reads times in ("": the configured
+	// business zone).
+	TimeZone string
 }
 
 // NewUser is what CreateUser needs.
@@ -242,9 +245,10 @@ type userRow struct {
 	LastLoginAt sql.NullTime `bun:"last_login_at"`
 	CreatedAt   time.Time    `bun:"created_at"`
 	CreatedBy   string       `bun:"created_by"`
+	TimeZone    string       `bun:"time_zone"`
 }
 
-const userColumns = `id, name, role, scopes, password_hash, demo, disabled_at, failed_logins, locked_until, last_login_at, created_at, created_by`
+const userColumns = `id, name, role, scopes, password_hash, demo, disabled_at, failed_logins, locked_until, last_login_at, created_at, created_by, time_zone`
 
 func (r userRow) user() (User, error) {
 	role, err := access.ParseRole(r.Role)
@@ -256,7 +260,7 @@ func (r userRow) user() (User, error) {
 		return User{}, fmt.Errorf("user %s: %w", r.Name, err)
 	}
 	u := User{ID: r.ID, Name: r.Name, Role: role, Scopes: scopes, Demo: r.Demo, Disabled: r.DisabledAt.Valid,
-		CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy}
+		CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy, TimeZone: r.TimeZone}
 	if r.LastLoginAt.Valid {
 		u.LastLoginAt = &r.LastLoginAt.Time
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/domain/twin"
 	"github.com/towerhq/tower/events"
-	"github.com/towerhq/tower/internal/cursor"
 )
 
 // OrderRow is a row of the orders read model.
@@ -101,73 +100,6 @@ func snapshotOf(r *OrderRow, err error, what string) (events.TwinSnapshot, error
 		return events.TwinSnapshot{}, fmt.Errorf("get order %s: %w", what, err)
 	}
 	return r.Snapshot()
-}
-
-// Filter narrows List.
-type Filter struct {
-	Stage       twin.Stage
-	Channel     string
-	UpdatedFrom *time.Time
-	UpdatedTo   *time.Time
-	// Scope leaves out orders the caller may not see.
-	Scope access.Scopes
-}
-
-// Page is one page of List.
-type Page struct {
-	Orders  []events.TwinSnapshot
-	Cursors []string
-	HasNext bool
-}
-
-// ErrBadCursor is returned for a cursor List did not make.
-var ErrBadCursor = cursor.ErrBad
-
-// List returns orders most recently updated first, keyset-paginated.
-func (o *Orders) List(ctx context.Context, f Filter, first int, after string) (Page, error) {
-	var rows []OrderRow
-	q := o.db.NewSelect().Model(&rows).OrderExpr("updated_at DESC, id DESC").Limit(int64(first) + 1)
-	if f.Stage != "" {
-		q = q.Where("stage = ?", string(f.Stage))
-	}
-	if f.Channel != "" {
-		q = q.Where("channel = ?", f.Channel)
-	}
-	if len(f.Scope.Channels) > 0 {
-		q = q.Where("channel = ANY(?)", pgdialect.Array(f.Scope.Channels))
-	}
-	if len(f.Scope.Warehouses) > 0 {
-		q = q.Where("warehouse = ANY(?)", pgdialect.Array(f.Scope.Warehouses))
-	}
-	if f.UpdatedFrom != nil {
-		q = q.Where("updated_at >= ?", *f.UpdatedFrom)
-	}
-	if f.UpdatedTo != nil {
-		q = q.Where("updated_at < ?", *f.UpdatedTo)
-	}
-	if after != "" {
-		at, id, err := cursor.Decode(after)
-		if err != nil {
-			return Page{}, err
-		}
-		q = q.Where("(updated_at, id) < (?, ?)", at, id)
-	}
-	if err := q.Scan(ctx); err != nil {
-		return Page{}, fmt.Errorf("list orders: %w", err)
-	}
-	var p Page
-	if len(rows) > first {
-		rows, p.HasNext = rows[:first], true
-	}
-	for i := range rows {
-		s, err := rows[i].Snapshot()
-		if err != nil {
-			return Page{}, err
-		}
-		p.Orders = append(p.Orders, s)
-		p.Cursors = append(p.Cursors, cursor.Encode(rows[i].UpdatedAt, rows[i].ID))
-	}
-	return p, nil
 }
 
 // Backlog reads the per-stage counts the projection keeps.

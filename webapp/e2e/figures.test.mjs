@@ -64,9 +64,8 @@ test('the warehouse board counts an order to ship in its warehouse live', { time
   requireEnv('TOWER_URL', 'TOWER_WEBHOOK_SECRET')
   const { page, pageErrors } = await openBrowser()
   const wh = `WH-${randomUUID().slice(0, 8)}`
-  await page.goto(`${TOWER_URL}/warehouse`)
-  await page.getByTestId('scope-warehouse').locator('input').fill(wh)
-  await page.getByTestId('scope-warehouse').locator('input').press('Enter')
+  // The view filters live in the URL: a link opens the board of one warehouse.
+  await page.goto(`${TOWER_URL}/warehouse?warehouse=${encodeURIComponent(wh)}`)
   await waitCount(page, 'tile-to-ship-value', 0)
   await waitConnected(page)
   await page.waitForTimeout(500)

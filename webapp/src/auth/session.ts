@@ -17,6 +17,8 @@ export interface Me {
   queues: string[]
   personalData: 'masked' | 'one_order' | 'unmasked'
   can: string[]
+  /** The IANA zone times are shown in (the user's, else the business zone). */
+  timeZone: string
 }
 
 /** What the permission checks read of a caller. */
@@ -69,7 +71,7 @@ export function authHeaders(): Record<string, string> {
   return csrf ? { 'X-CSRF-Token': csrf } : {}
 }
 
-const ME_QUERY = 'query Me { me { name role scopes via queues personalData can } }'
+const ME_QUERY = 'query Me { me { name role scopes via queues personalData can timeZone } }'
 
 async function fetchMe(): Promise<Me | null> {
   const res = await fetch('/graphql', {
@@ -157,6 +159,11 @@ export async function logout(): Promise<void> {
   }
   csrf = ''
   set(null)
+}
+
+/** The caller chose another time zone (setMyTimeZone answered). */
+export function timeZoneChanged(timeZone: string): void {
+  if (me.value) set({ ...me.value, timeZone })
 }
 
 /** The server said the credentials no longer hold (401, websocket 4401). */

@@ -12,6 +12,8 @@ export interface User {
   lastLoginAt: Time | null
   createdAt: Time
   createdBy: string
+  /** The user's own zone ('': the business zone). */
+  timeZone: string
 }
 
 export interface ApiToken {
@@ -34,7 +36,7 @@ export interface AuditEntry {
   remote: string
 }
 
-const USER_FIELDS = 'name role scopes disabled demo lastLoginAt createdAt createdBy'
+const USER_FIELDS = 'name role scopes disabled demo lastLoginAt createdAt createdBy timeZone'
 const TOKEN_FIELDS = 'name prefix role scopes createdAt createdBy expiresAt lastUsedAt revokedAt'
 
 export const USERS_QUERY: TypedDocumentNode<{ users: User[] }, Record<string, never>> = gql`
@@ -62,6 +64,9 @@ export const CREATE_USER: TypedDocumentNode<
 `
 export const SET_USER_DISABLED: TypedDocumentNode<{ setUserDisabled: User }, { name: string; disabled: boolean }> = gql`
   mutation SetUserDisabled($name: String!, $disabled: Boolean!) { setUserDisabled(name: $name, disabled: $disabled) { ${USER_FIELDS} } }
+`
+export const SET_USER_TIME_ZONE: TypedDocumentNode<{ setUserTimeZone: User }, { name: string; timeZone: string }> = gql`
+  mutation SetUserTimeZone($name: String!, $timeZone: String!) { setUserTimeZone(name: $name, timeZone: $timeZone) { ${USER_FIELDS} } }
 `
 export const RESET_PASSWORD: TypedDocumentNode<{ resetPassword: boolean }, { name: string; password: string }> = gql`
   mutation ResetPassword($name: String!, $password: String!) { resetPassword(name: $name, password: $password) }

@@ -4,10 +4,12 @@ import { describe, expect, it } from 'vitest'
 import { buildSchema, validate, type DocumentNode } from 'graphql'
 import * as main from './documents'
 import * as access from './access'
+import * as figures from './figures'
 import * as views from './views'
 import * as incidents from './incidents'
+import * as viewkit from './viewkit'
 
-const documents = { ...main, ...access, ...views, ...incidents }
+const documents = { ...main, ...access, ...figures, ...views, ...incidents, ...viewkit }
 
 const files = import.meta.glob('../../../graph/schema/*.graphqls', { query: '?raw', import: 'default', eager: true })
 const schema = buildSchema(Object.values(files as Record<string, string>).join('\n'))

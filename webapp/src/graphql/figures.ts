@@ -128,8 +128,8 @@ export const FIGURES_CHANGED: TypedDocumentNode<{ figuresChanged: Figures }, Fig
 
 /** A comparison window: the headline rates only (no series). */
 export const FIGURES_COMPARE: TypedDocumentNode<{ figures: Pick<Figures, 'inflow' | 'outbound' | 'onTimeShip' | 'onTimeDelivery' | 'sameDayShipping' | 'abnormal'> }, FiguresVars & { to: Time }> = gql`
-  query FiguresCompare($from: Time!, $to: Time!, $channel: String, $warehouse: String) {
-    figures(from: $from, to: $to, channel: $channel, warehouse: $warehouse) {
+  query FiguresCompare($from: Time!, $to: Time!, $channel: String, $shop: String, $warehouse: String) {
+    figures(from: $from, to: $to, channel: $channel, shop: $shop, warehouse: $warehouse) {
       inflow outbound onTimeShip { ${RATE} } onTimeDelivery { ${RATE} } sameDayShipping { ${RATE} } abnormal { ${RATE} }
     }
   }
