@@ -74,7 +74,7 @@ func Complexity() generated.ComplexityRoot {
 	c.Query.Incidents = func(child int, _ *model.IncidentState, first *int, _ *string) int { return page(first, child) }
 	c.Query.Incident = func(child int, _ string) int { return dbField(child) }
 	c.Incident.Alerts = func(child int, first *int, _ *string) int { return page(first, child) }
-	c.Query.WorkItems = func(child int, _ string, _ *string, first *int) int { return page(first, child) }
+	c.Query.WorkItems = func(child int, _ string, _ *string, first *int, _, _ *string) int { return page(first, child) }
 	c.Query.PoisonMessages = func(child int, _, _ *string, first *int, _ *string) int { return page(first, child) }
 	c.Query.BacktestRule = func(child int, _ model.RuleInput, _, _ time.Time, _ *int) int { return Backtest + child }
 	c.Query.Order = func(child int, _, _ string) int { return dbField(child) }

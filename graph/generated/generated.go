@@ -468,7 +468,7 @@ type ComplexityRoot struct {
 		SystemHealth         func(childComplexity int) int
 		TopRules             func(childComplexity int, from time.Time, to time.Time, channel *string, warehouse *string, first *int) int
 		Users                func(childComplexity int) int
-		WorkItems            func(childComplexity int, queue string, status *string, first *int) int
+		WorkItems            func(childComplexity int, queue string, status *string, first *int, channel *string, warehouse *string) int
 		WorkQueueSizes       func(childComplexity int, channel *string, warehouse *string) int
 	}
 
@@ -736,7 +736,7 @@ type QueryResolver interface {
 	PoisonMessages(ctx context.Context, topic *string, status *string, first *int, before *string) ([]*model.PoisonMessage, error)
 	PoisonMessage(ctx context.Context, id string) (*model.PoisonMessage, error)
 	PoisonMessageCount(ctx context.Context, topic *string) (int, error)
-	WorkItems(ctx context.Context, queue string, status *string, first *int) ([]*model.WorkItem, error)
+	WorkItems(ctx context.Context, queue string, status *string, first *int, channel *string, warehouse *string) ([]*model.WorkItem, error)
 	Rules(ctx context.Context) ([]*model.Rule, error)
 	Rule(ctx context.Context, name string) (*model.Rule, error)
 	RuleVersions(ctx context.Context, name string) ([]*model.RuleVersion, error)
@@ -2891,7 +2891,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.WorkItems(childComplexity, args["queue"].(string), args["status"].(*string), args["first"].(*int)), true
+		return e.ComplexityRoot.Query.WorkItems(childComplexity, args["queue"].(string), args["status"].(*string), args["first"].(*int), args["channel"].(*string), args["warehouse"].(*string)), true
 	case "Query.workQueueSizes":
 		if e.ComplexityRoot.Query.WorkQueueSizes == nil {
 			break
@@ -4624,7 +4624,7 @@ type WorkNote {
 
 extend type Query {
   "Items of a queue (customer_service, risk_review, warehouse_hold, logistics_follow_up), newest first."
-  workItems(queue: String!, status: String, first: Int = 50): [WorkItem!]! @hasRole(roles: [ceo, ops, warehouse, cs, admin])
+  workItems(queue: String!, status: String, first: Int = 50, "Only items of orders of this channel / warehouse (within the caller's scopes)." channel: String, warehouse: String): [WorkItem!]! @hasRole(roles: [ceo, ops, warehouse, cs, admin])
 }
 
 extend type Mutation {
@@ -7322,6 +7322,22 @@ func (ec *executionContext) field_Query_workItems_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["first"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "channel",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["channel"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "warehouse",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["warehouse"] = arg4
 	return args, nil
 }
 
@@ -17091,7 +17107,7 @@ func (ec *executionContext) _Query_workItems(ctx context.Context, field graphql.
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().WorkItems(ctx, fc.Args["queue"].(string), fc.Args["status"].(*string), fc.Args["first"].(*int))
+			return ec.Resolvers.Query().WorkItems(ctx, fc.Args["queue"].(string), fc.Args["status"].(*string), fc.Args["first"].(*int), fc.Args["channel"].(*string), fc.Args["warehouse"].(*string))
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next

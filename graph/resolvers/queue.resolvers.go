@@ -46,7 +46,7 @@ func (r *mutationResolver) AddWorkNote(ctx context.Context, id string, text stri
 }
 
 // WorkItems is the resolver for the workItems field.
-func (r *queryResolver) WorkItems(ctx context.Context, queue string, status *string, first *int) ([]*model.WorkItem, error) {
+func (r *queryResolver) WorkItems(ctx context.Context, queue string, status *string, first *int, channel *string, warehouse *string) ([]*model.WorkItem, error) {
 	n := 50
 	if first != nil {
 		n = *first
@@ -61,7 +61,11 @@ func (r *queryResolver) WorkItems(ctx context.Context, queue string, status *str
 	if status != nil {
 		st = *status
 	}
-	ws, err := r.AlertStore.WorkItems(ctx, queue, st, caller(ctx).Scopes, n)
+	scopes, any := narrowScopes(caller(ctx).Scopes, deref(channel), deref(warehouse))
+	if !any {
+		return []*model.WorkItem{}, nil
+	}
+	ws, err := r.AlertStore.WorkItems(ctx, queue, st, scopes, n)
 	if err != nil {
 		return nil, err
 	}

@@ -214,6 +214,11 @@ func TestScopes(t *testing.T) {
 			if itemsSeen != want {
 				t.Errorf("work items of %s: %d of this test's, want %d", sc.queue, itemsSeen, want)
 			}
+			// Filtering to a warehouse nobody ships from leaves nothing.
+			data, errs = s.gqlAs(t, sc.token, `query($q:String!){ workItems(queue: $q, warehouse: "NONE-99") { id } }`, map[string]any{"q": sc.queue})
+			if len(errs) > 0 || len(data["workItems"].([]any)) != 0 {
+				t.Errorf("work items of warehouse NONE-99: %v %v", data["workItems"], errs)
+			}
 			// An alert outside the scope cannot be acted on either.
 			if sc.queue == "warehouse_hold" {
 				_, errs = s.gqlAs(t, sc.token, `mutation($id:ID!){ acknowledgeAlert(id:$id){ id } }`, map[string]any{"id": foreignAlert})

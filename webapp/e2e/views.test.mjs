@@ -154,6 +154,13 @@ test('customer service finds an order by number, tracking number and phone tail 
   // The queue: claim the item of a, then resolve it with a note.
   const item = page.locator(`[data-testid="cs-item"][data-order-no="${a}"]`)
   await item.waitFor({ timeout: LIVE })
+  // The filter bar narrows the queue: another warehouse's queue lacks a,
+  // its own has it.
+  await page.goto(`${TOWER_URL}/cs?warehouse=GZ-03`)
+  await page.waitForSelector('[data-testid="cs-queue"][data-loaded="true"]', { timeout: WAIT })
+  assert.equal(await item.count(), 0, 'an HZ-01 order in the GZ-03 queue')
+  await page.goto(`${TOWER_URL}/cs?warehouse=HZ-01`)
+  await item.waitFor({ timeout: LIVE })
   assert.equal(await scrollsSideways(page), false, 'the queue scrolls sideways at 360 px')
   await page.screenshot({ path: path.join(RESULTS, 'cs-phone.png'), fullPage: true })
   await item.getByTestId('cs-item-claim').click()

@@ -65,9 +65,12 @@ export interface WorkItem {
 
 const WORK_ITEM = `id queue rule status assignee notes { at by text } order { id channel orderNo stage trackingNo } createdAt updatedAt`
 
-export const WORK_ITEMS: TypedDocumentNode<{ workItems: WorkItem[] }, { queue: string; status?: string | null; first?: number }> = gql`
-  query WorkItems($queue: String!, $status: String, $first: Int) {
-    workItems(queue: $queue, status: $status, first: $first) { ${WORK_ITEM} }
+export const WORK_ITEMS: TypedDocumentNode<
+  { workItems: WorkItem[] },
+  { queue: string; status?: string | null; first?: number; channel?: string | null; warehouse?: string | null }
+> = gql`
+  query WorkItems($queue: String!, $status: String, $first: Int, $channel: String, $warehouse: String) {
+    workItems(queue: $queue, status: $status, first: $first, channel: $channel, warehouse: $warehouse) { ${WORK_ITEM} }
   }
 `
 
