@@ -796,3 +796,35 @@ func (s *natsSubscriber) Close() error {
 		return errors.New("bus: subscriber: deliveries still in flight after 30s")
 	}
 }
+
+// DeleteNATSStreams deletes every stream of prefix on the NATS server at
+// url: what a bench run or a test leaves behind under its own prefix.
+func DeleteNATSStreams(url, prefix string) error {
+	nc, err := nats.Connect(url)
+	if err != nil {
+		return fmt.Errorf("nats: connect %s: %w", url, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("nats: jetstream: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	names := js.StreamNames(ctx)
+	var doomed []string
+	for n := range names.Name() {
+		if strings.HasPrefix(n, strings.ToUpper(prefix)+"_") {
+			doomed = append(doomed, n)
+		}
+	}
+	if err := names.Err(); err != nil {
+		return fmt.Errorf("nats: list streams: %w", err)
+	}
+	for _, n := range doomed {
+		if err := js.DeleteStream(ctx, n); err != nil {
+			return fmt.Errorf("nats: delete stream %s: %w", n, err)
+		}
+	}
+	return nil
+}

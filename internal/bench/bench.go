@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/towerhq/tower/domain/access"
+	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/internal/app"
 	"github.com/towerhq/tower/internal/auth"
 	"github.com/towerhq/tower/internal/config"
@@ -305,7 +306,7 @@ func (cl *cluster) stop(step func(string, ...any)) {
 	if cl.natsPrefix == "" {
 		return
 	}
-	if err := deleteStreams(cl.natsURL, cl.natsPrefix); err != nil {
+	if err := events.DeleteNATSStreams(cl.natsURL, cl.natsPrefix); err != nil {
 		step("could not delete the NATS streams %s_*: %v", strings.ToUpper(cl.natsPrefix), err)
 	} else {
 		step("deleted the NATS streams %s_*", strings.ToUpper(cl.natsPrefix))

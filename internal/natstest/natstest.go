@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,6 +26,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/towerhq/tower/events"
 )
 
 // DefaultURL is the server tried when $TEST_NATS_URL is not set.
@@ -128,42 +129,11 @@ func Prefix(tb testing.TB) string {
 	_, _ = rand.Read(b)
 	p := "t" + hex.EncodeToString(b)
 	tb.Cleanup(func() {
-		if err := DeleteStreams(u, p); err != nil {
+		if err := events.DeleteNATSStreams(u, p); err != nil {
 			tb.Logf("natstest: clean up %s: %v", p, err)
 		}
 	})
 	return p
-}
-
-// DeleteStreams deletes the streams of prefix on the server at u.
-func DeleteStreams(u, prefix string) error {
-	nc, err := nats.Connect(u)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	names := js.StreamNames(ctx)
-	var doomed []string
-	for n := range names.Name() {
-		if strings.HasPrefix(n, strings.ToUpper(prefix)+"_") {
-			doomed = append(doomed, n)
-		}
-	}
-	if err := names.Err(); err != nil {
-		return err
-	}
-	for _, n := range doomed {
-		if err := js.DeleteStream(ctx, n); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // Server is a NATS server of one test, which it may stop and start again
