@@ -92,6 +92,8 @@ func New(o Options) *Server {
 	o.Export.defaults()
 	mux.Handle("GET /api/export/orders.csv", s.authn.guard(&exporter{res: o.Resolver, policy: o.Auth.Policy, o: o.Export,
 		log: o.Logger.With("component", "export")}))
+	mux.Handle("GET /api/export/system.csv", s.authn.guard(&systemExporter{res: o.Resolver, policy: o.Auth.Policy,
+		log: o.Logger.With("component", "export")}))
 	mux.HandleFunc("POST /auth/login", s.authn.login)
 	mux.HandleFunc("POST /auth/logout", s.authn.logout)
 	mux.HandleFunc("GET /auth/session", s.authn.session)

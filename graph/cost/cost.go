@@ -102,7 +102,7 @@ func Complexity() generated.ComplexityRoot {
 	c.Subscription.FiguresChanged = func(child int, _ time.Time, _ *time.Time, _, _, _, _ *string) int {
 		return figuresQueries + child
 	}
-	c.Query.SystemFigures = func(child int) int { return 2*query + child }
+	c.Query.SystemFigures = func(child int, _, _ *time.Time, _ *string) int { return 3*query + child }
 	c.Health.Components = func(child int) int { return healthComponents * max(child, 1) }
 	c.Figures.Backlog = func(child int) int { return stages * max(child, 1) }
 	c.Figures.Throughput = func(child int) int { return throughputListed * max(child, 1) }
@@ -111,6 +111,9 @@ func Complexity() generated.ComplexityRoot {
 	c.SystemFigures.Connectors = func(child int) int { return systemListed * max(child, 1) }
 	c.SystemFigures.Handlers = func(child int) int { return systemListed * max(child, 1) }
 	c.SystemFigures.Topics = func(child int) int { return systemListed * max(child, 1) }
+	// Every connector's trend comes from one statement with the figures
+	// (systemFigures' 3 queries), at most 120 points of plain numbers.
+	c.ConnectorFigures.Trend = func(child int) int { return max(child, 1) }
 	// The role views' additions (views.graphqls): the delivery log pages
 	// like the poison queue; the rules firing most read the alerts and the
 	// hourly counters; queue sizes are one row per queue.

@@ -62,7 +62,7 @@ func model0() model.RuleInput { return model.RuleInput{} }
 // one of the robot delivery log, every field) fits one query.
 func TestITViewFits(t *testing.T) {
 	c := Complexity()
-	sys := c.Query.SystemFigures(1 + c.SystemFigures.Connectors(7) + c.SystemFigures.Handlers(6) + c.SystemFigures.Topics(4))
+	sys := c.Query.SystemFigures(3+c.SystemFigures.Connectors(9+c.ConnectorFigures.Trend(4))+c.SystemFigures.Handlers(6)+c.SystemFigures.Topics(4), nil, nil, nil)
 	total := sys + c.Query.PoisonMessages(11, nil, nil, nil, nil) + c.Query.RobotDeliveries(13, nil, nil, nil, nil)
 	if total > Limit {
 		t.Errorf("the IT view's poll costs %d of %d", total, Limit)

@@ -139,13 +139,17 @@ type ComplexityRoot struct {
 	}
 
 	ConnectorFigures struct {
+		Channel           func(childComplexity int) int
 		LatencyP50        func(childComplexity int) int
 		LatencyP90        func(childComplexity int) int
+		RatePerMinute     func(childComplexity int) int
 		Requests          func(childComplexity int) int
 		SignatureFailures func(childComplexity int) int
 		Source            func(childComplexity int) int
 		Succeeded         func(childComplexity int) int
 		SuccessRate       func(childComplexity int) int
+		Trend             func(childComplexity int) int
+		Type              func(childComplexity int) int
 	}
 
 	ConnectorStatus struct {
@@ -464,7 +468,7 @@ type ComplexityRoot struct {
 		RuleVersions         func(childComplexity int, name string) int
 		Rules                func(childComplexity int) int
 		Silences             func(childComplexity int) int
-		SystemFigures        func(childComplexity int) int
+		SystemFigures        func(childComplexity int, from *time.Time, to *time.Time, channel *string) int
 		SystemHealth         func(childComplexity int) int
 		TopRules             func(childComplexity int, from time.Time, to time.Time, channel *string, warehouse *string, first *int) int
 		Users                func(childComplexity int) int
@@ -583,10 +587,13 @@ type ComplexityRoot struct {
 	}
 
 	SystemFigures struct {
-		At         func(childComplexity int) int
-		Connectors func(childComplexity int) int
-		Handlers   func(childComplexity int) int
-		Topics     func(childComplexity int) int
+		At          func(childComplexity int) int
+		Connectors  func(childComplexity int) int
+		From        func(childComplexity int) int
+		Handlers    func(childComplexity int) int
+		StepSeconds func(childComplexity int) int
+		To          func(childComplexity int) int
+		Topics      func(childComplexity int) int
 	}
 
 	SystemHealth struct {
@@ -624,6 +631,13 @@ type ComplexityRoot struct {
 		Parked func(childComplexity int) int
 		Topic  func(childComplexity int) int
 		Unread func(childComplexity int) int
+	}
+
+	TrafficPoint struct {
+		At                func(childComplexity int) int
+		Requests          func(childComplexity int) int
+		SignatureFailures func(childComplexity int) int
+		Succeeded         func(childComplexity int) int
 	}
 
 	User struct {
@@ -726,7 +740,7 @@ type QueryResolver interface {
 	OrderLookup(ctx context.Context, text string, channel *string, first *int) ([]*model.Order, error)
 	FulfillmentHealth(ctx context.Context, channel *string, warehouse *string) (*model.Health, error)
 	Figures(ctx context.Context, from time.Time, to time.Time, channel *string, shop *string, warehouse *string, courier *string) (*model.Figures, error)
-	SystemFigures(ctx context.Context) (*model.SystemFigures, error)
+	SystemFigures(ctx context.Context, from *time.Time, to *time.Time, channel *string) (*model.SystemFigures, error)
 	SystemHealth(ctx context.Context) (*model.SystemHealth, error)
 	Incidents(ctx context.Context, state *model.IncidentState, first *int, after *string) (*model.IncidentConnection, error)
 	Incident(ctx context.Context, id string) (*model.Incident, error)
@@ -1139,6 +1153,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ClockInfo.Speed(childComplexity), true
 
+	case "ConnectorFigures.channel":
+		if e.ComplexityRoot.ConnectorFigures.Channel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectorFigures.Channel(childComplexity), true
 	case "ConnectorFigures.latencyP50":
 		if e.ComplexityRoot.ConnectorFigures.LatencyP50 == nil {
 			break
@@ -1151,6 +1171,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ConnectorFigures.LatencyP90(childComplexity), true
+	case "ConnectorFigures.ratePerMinute":
+		if e.ComplexityRoot.ConnectorFigures.RatePerMinute == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectorFigures.RatePerMinute(childComplexity), true
 	case "ConnectorFigures.requests":
 		if e.ComplexityRoot.ConnectorFigures.Requests == nil {
 			break
@@ -1181,6 +1207,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ConnectorFigures.SuccessRate(childComplexity), true
+	case "ConnectorFigures.trend":
+		if e.ComplexityRoot.ConnectorFigures.Trend == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectorFigures.Trend(childComplexity), true
+	case "ConnectorFigures.type":
+		if e.ComplexityRoot.ConnectorFigures.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectorFigures.Type(childComplexity), true
 
 	case "ConnectorStatus.lastError":
 		if e.ComplexityRoot.ConnectorStatus.LastError == nil {
@@ -2857,7 +2895,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Query.SystemFigures(childComplexity), true
+		args, err := ec.field_Query_systemFigures_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.SystemFigures(childComplexity, args["from"].(*time.Time), args["to"].(*time.Time), args["channel"].(*string)), true
 	case "Query.systemHealth":
 		if e.ComplexityRoot.Query.SystemHealth == nil {
 			break
@@ -3409,12 +3452,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SystemFigures.Connectors(childComplexity), true
+	case "SystemFigures.from":
+		if e.ComplexityRoot.SystemFigures.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SystemFigures.From(childComplexity), true
 	case "SystemFigures.handlers":
 		if e.ComplexityRoot.SystemFigures.Handlers == nil {
 			break
 		}
 
 		return e.ComplexityRoot.SystemFigures.Handlers(childComplexity), true
+	case "SystemFigures.stepSeconds":
+		if e.ComplexityRoot.SystemFigures.StepSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SystemFigures.StepSeconds(childComplexity), true
+	case "SystemFigures.to":
+		if e.ComplexityRoot.SystemFigures.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SystemFigures.To(childComplexity), true
 	case "SystemFigures.topics":
 		if e.ComplexityRoot.SystemFigures.Topics == nil {
 			break
@@ -3558,6 +3619,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TopicBacklog.Unread(childComplexity), true
+
+	case "TrafficPoint.at":
+		if e.ComplexityRoot.TrafficPoint.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrafficPoint.At(childComplexity), true
+	case "TrafficPoint.requests":
+		if e.ComplexityRoot.TrafficPoint.Requests == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrafficPoint.Requests(childComplexity), true
+	case "TrafficPoint.signatureFailures":
+		if e.ComplexityRoot.TrafficPoint.SignatureFailures == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrafficPoint.SignatureFailures(childComplexity), true
+	case "TrafficPoint.succeeded":
+		if e.ComplexityRoot.TrafficPoint.Succeeded == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrafficPoint.Succeeded(childComplexity), true
 
 	case "User.createdAt":
 		if e.ComplexityRoot.User.CreatedAt == nil {
@@ -4048,8 +4134,14 @@ extend type Query {
   fulfillmentHealth(channel: String, warehouse: String): Health! @hasRole(roles: [ceo, ops, warehouse, admin])
   "The figures of the window [from, to) (at most 7 days), counted in the scopes given; ` + "`" + `to` + "`" + ` may lie ahead (today)."
   figures(from: Time!, to: Time!, channel: String, shop: String, warehouse: String, courier: String): Figures! @hasRole(roles: [ceo, ops, warehouse, admin])
-  "Interfaces and bus as this node sees them (counts since it started): the IT view."
-  systemFigures: SystemFigures! @hasRole(roles: [it, admin])
+  """
+  The IT figures: each connector's and bus handler's traffic over [from, to)
+  for the whole cluster (from defaults to an hour before to, to to now; at
+  most 90 days; over a day from is rounded down to its hour), and the bus
+  backlog as it is now. channel keeps the connectors of that channel and
+  those serving every channel (ERP, WMS, couriers).
+  """
+  systemFigures(from: Time, to: Time, channel: String): SystemFigures! @hasRole(roles: [it, admin])
 }
 
 extend type Subscription {
@@ -4176,14 +4268,23 @@ type FigureHour {
 
 type SystemFigures {
   at: Time!
+  "The range the traffic covers."
+  from: Time!
+  to: Time!
+  "The trends' step, seconds."
+  stepSeconds: Int!
   connectors: [ConnectorFigures!]!
   handlers: [HandlerFigures!]!
   topics: [TopicBacklog!]!
 }
 
-"One ingest source's webhooks on this node since it started."
+"One ingest source's webhooks over the range, every node's."
 type ConnectorFigures {
   source: String!
+  "Its platform type (standard, douyin, ...), when it is configured."
+  type: String
+  "The sales channel of its orders; null when it serves every channel."
+  channel: String
   requests: Int!
   "Answered 2xx (accepted or duplicates)."
   succeeded: Int!
@@ -4192,9 +4293,21 @@ type ConnectorFigures {
   "Arrival to answer, seconds."
   latencyP50: Float
   latencyP90: Float
+  "Requests per minute over the range."
+  ratePerMinute: Float!
+  "Its requests per step of the range, oldest first; steps without any are left out."
+  trend: [TrafficPoint!]!
 }
 
-"One bus handler's work on this node since it started."
+type TrafficPoint {
+  "The step's start."
+  at: Time!
+  requests: Int!
+  succeeded: Int!
+  signatureFailures: Int!
+}
+
+"One bus handler's work over the range, every node's."
 type HandlerFigures {
   handler: String!
   messages: Int!
@@ -5137,6 +5250,10 @@ func (ec *executionContext) childFields_ConnectorFigures(ctx context.Context, fi
 	switch field.Name {
 	case "source":
 		return ec.fieldContext_ConnectorFigures_source(ctx, field)
+	case "type":
+		return ec.fieldContext_ConnectorFigures_type(ctx, field)
+	case "channel":
+		return ec.fieldContext_ConnectorFigures_channel(ctx, field)
 	case "requests":
 		return ec.fieldContext_ConnectorFigures_requests(ctx, field)
 	case "succeeded":
@@ -5149,6 +5266,10 @@ func (ec *executionContext) childFields_ConnectorFigures(ctx context.Context, fi
 		return ec.fieldContext_ConnectorFigures_latencyP50(ctx, field)
 	case "latencyP90":
 		return ec.fieldContext_ConnectorFigures_latencyP90(ctx, field)
+	case "ratePerMinute":
+		return ec.fieldContext_ConnectorFigures_ratePerMinute(ctx, field)
+	case "trend":
+		return ec.fieldContext_ConnectorFigures_trend(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ConnectorFigures", field.Name)
 }
@@ -5859,6 +5980,12 @@ func (ec *executionContext) childFields_SystemFigures(ctx context.Context, field
 	switch field.Name {
 	case "at":
 		return ec.fieldContext_SystemFigures_at(ctx, field)
+	case "from":
+		return ec.fieldContext_SystemFigures_from(ctx, field)
+	case "to":
+		return ec.fieldContext_SystemFigures_to(ctx, field)
+	case "stepSeconds":
+		return ec.fieldContext_SystemFigures_stepSeconds(ctx, field)
 	case "connectors":
 		return ec.fieldContext_SystemFigures_connectors(ctx, field)
 	case "handlers":
@@ -5941,6 +6068,20 @@ func (ec *executionContext) childFields_TopicBacklog(ctx context.Context, field 
 		return ec.fieldContext_TopicBacklog_parked(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TopicBacklog", field.Name)
+}
+
+func (ec *executionContext) childFields_TrafficPoint(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "at":
+		return ec.fieldContext_TrafficPoint_at(ctx, field)
+	case "requests":
+		return ec.fieldContext_TrafficPoint_requests(ctx, field)
+	case "succeeded":
+		return ec.fieldContext_TrafficPoint_succeeded(ctx, field)
+	case "signatureFailures":
+		return ec.fieldContext_TrafficPoint_signatureFailures(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TrafficPoint", field.Name)
 }
 
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7246,6 +7387,36 @@ func (ec *executionContext) field_Query_rule_args(ctx context.Context, rawArgs m
 		return nil, err
 	}
 	args["name"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_systemFigures_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "channel",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["channel"] = arg2
 	return args, nil
 }
 
@@ -8964,6 +9135,52 @@ func (ec *executionContext) fieldContext_ConnectorFigures_source(_ context.Conte
 	return graphql.NewScalarFieldContext("ConnectorFigures", field, false, false, "String")
 }
 
+func (ec *executionContext) _ConnectorFigures_type(ctx context.Context, field graphql.CollectedField, obj *model.ConnectorFigures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectorFigures_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectorFigures_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectorFigures", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConnectorFigures_channel(ctx context.Context, field graphql.CollectedField, obj *model.ConnectorFigures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectorFigures_channel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Channel, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectorFigures_channel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectorFigures", field, false, false, "String")
+}
+
 func (ec *executionContext) _ConnectorFigures_requests(ctx context.Context, field graphql.CollectedField, obj *model.ConnectorFigures) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9100,6 +9317,61 @@ func (ec *executionContext) _ConnectorFigures_latencyP90(ctx context.Context, fi
 }
 func (ec *executionContext) fieldContext_ConnectorFigures_latencyP90(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ConnectorFigures", field, false, false, "Float")
+}
+
+func (ec *executionContext) _ConnectorFigures_ratePerMinute(ctx context.Context, field graphql.CollectedField, obj *model.ConnectorFigures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectorFigures_ratePerMinute(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RatePerMinute, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectorFigures_ratePerMinute(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectorFigures", field, false, false, "Float")
+}
+
+func (ec *executionContext) _ConnectorFigures_trend(ctx context.Context, field graphql.CollectedField, obj *model.ConnectorFigures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectorFigures_trend(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Trend, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.TrafficPoint) graphql.Marshaler {
+			return ec.marshalNTrafficPoint2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐTrafficPointᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectorFigures_trend(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ConnectorFigures",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TrafficPoint(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _ConnectorStatus_source(ctx context.Context, field graphql.CollectedField, obj *model.ConnectorStatus) (ret graphql.Marshaler) {
@@ -16546,7 +16818,8 @@ func (ec *executionContext) _Query_systemFigures(ctx context.Context, field grap
 			return ec.fieldContext_Query_systemFigures(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Query().SystemFigures(ctx)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().SystemFigures(ctx, fc.Args["from"].(*time.Time), fc.Args["to"].(*time.Time), fc.Args["channel"].(*string))
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
@@ -16574,7 +16847,7 @@ func (ec *executionContext) _Query_systemFigures(ctx context.Context, field grap
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Query_systemFigures(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Query_systemFigures(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
@@ -16583,6 +16856,17 @@ func (ec *executionContext) fieldContext_Query_systemFigures(_ context.Context, 
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_SystemFigures(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_systemFigures_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -19936,6 +20220,75 @@ func (ec *executionContext) fieldContext_SystemFigures_at(_ context.Context, fie
 	return graphql.NewScalarFieldContext("SystemFigures", field, false, false, "Time")
 }
 
+func (ec *executionContext) _SystemFigures_from(ctx context.Context, field graphql.CollectedField, obj *model.SystemFigures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SystemFigures_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SystemFigures_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SystemFigures", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SystemFigures_to(ctx context.Context, field graphql.CollectedField, obj *model.SystemFigures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SystemFigures_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SystemFigures_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SystemFigures", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SystemFigures_stepSeconds(ctx context.Context, field graphql.CollectedField, obj *model.SystemFigures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SystemFigures_stepSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StepSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SystemFigures_stepSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SystemFigures", field, false, false, "Int")
+}
+
 func (ec *executionContext) _SystemFigures_connectors(ctx context.Context, field graphql.CollectedField, obj *model.SystemFigures) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -20554,6 +20907,98 @@ func (ec *executionContext) _TopicBacklog_parked(ctx context.Context, field grap
 }
 func (ec *executionContext) fieldContext_TopicBacklog_parked(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("TopicBacklog", field, false, false, "Int")
+}
+
+func (ec *executionContext) _TrafficPoint_at(ctx context.Context, field graphql.CollectedField, obj *model.TrafficPoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrafficPoint_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrafficPoint_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrafficPoint", field, false, false, "Time")
+}
+
+func (ec *executionContext) _TrafficPoint_requests(ctx context.Context, field graphql.CollectedField, obj *model.TrafficPoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrafficPoint_requests(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Requests, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrafficPoint_requests(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrafficPoint", field, false, false, "Int")
+}
+
+func (ec *executionContext) _TrafficPoint_succeeded(ctx context.Context, field graphql.CollectedField, obj *model.TrafficPoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrafficPoint_succeeded(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Succeeded, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrafficPoint_succeeded(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrafficPoint", field, false, false, "Int")
+}
+
+func (ec *executionContext) _TrafficPoint_signatureFailures(ctx context.Context, field graphql.CollectedField, obj *model.TrafficPoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrafficPoint_signatureFailures(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SignatureFailures, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrafficPoint_signatureFailures(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrafficPoint", field, false, false, "Int")
 }
 
 func (ec *executionContext) _User_name(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
@@ -23428,6 +23873,16 @@ func (ec *executionContext) _ConnectorFigures(ctx context.Context, sel ast.Selec
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "type":
+			out.Values[i] = ec._ConnectorFigures_type(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "channel":
+			out.Values[i] = ec._ConnectorFigures_channel(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "requests":
 			out.Values[i] = ec._ConnectorFigures_requests(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -23456,6 +23911,16 @@ func (ec *executionContext) _ConnectorFigures(ctx context.Context, sel ast.Selec
 		case "latencyP90":
 			out.Values[i] = ec._ConnectorFigures_latencyP90(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "ratePerMinute":
+			out.Values[i] = ec._ConnectorFigures_ratePerMinute(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "trend":
+			out.Values[i] = ec._ConnectorFigures_trend(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -26279,6 +26744,21 @@ func (ec *executionContext) _SystemFigures(ctx context.Context, sel ast.Selectio
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "from":
+			out.Values[i] = ec._SystemFigures_from(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._SystemFigures_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stepSeconds":
+			out.Values[i] = ec._SystemFigures_stepSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "connectors":
 			out.Values[i] = ec._SystemFigures_connectors(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -26541,6 +27021,54 @@ func (ec *executionContext) _TopicBacklog(ctx context.Context, sel ast.Selection
 			}
 		case "parked":
 			out.Values[i] = ec._TopicBacklog_parked(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var trafficPointImplementors = []string{"TrafficPoint"}
+
+func (ec *executionContext) _TrafficPoint(ctx context.Context, sel ast.SelectionSet, obj *model.TrafficPoint) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, trafficPointImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TrafficPoint")
+		case "at":
+			out.Values[i] = ec._TrafficPoint_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requests":
+			out.Values[i] = ec._TrafficPoint_requests(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "succeeded":
+			out.Values[i] = ec._TrafficPoint_succeeded(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "signatureFailures":
+			out.Values[i] = ec._TrafficPoint_signatureFailures(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -28329,6 +28857,30 @@ func (ec *executionContext) marshalNTopicBacklog2ᚖgithubᚗcomᚋtowerhqᚋtow
 		return graphql.Null
 	}
 	return ec._TopicBacklog(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNTrafficPoint2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐTrafficPointᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.TrafficPoint) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTrafficPoint2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐTrafficPoint(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNTrafficPoint2ᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐTrafficPoint(ctx context.Context, sel ast.SelectionSet, v *model.TrafficPoint) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TrafficPoint!")
+		return graphql.Null
+	}
+	return ec._TrafficPoint(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNUser2ᚕᚖgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐUserᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.User) graphql.Marshaler {

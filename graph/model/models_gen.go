@@ -111,10 +111,14 @@ type ClockInfo struct {
 	Simulation bool      `json:"simulation"`
 }
 
-// One ingest source's webhooks on this node since it started.
+// One ingest source's webhooks over the range, every node's.
 type ConnectorFigures struct {
-	Source   string `json:"source"`
-	Requests int    `json:"requests"`
+	Source string `json:"source"`
+	// Its platform type (standard, douyin, ...), when it is configured.
+	Type *string `json:"type,omitempty"`
+	// The sales channel of its orders; null when it serves every channel.
+	Channel  *string `json:"channel,omitempty"`
+	Requests int     `json:"requests"`
 	// Answered 2xx (accepted or duplicates).
 	Succeeded         int      `json:"succeeded"`
 	SuccessRate       *float64 `json:"successRate,omitempty"`
@@ -122,6 +126,10 @@ type ConnectorFigures struct {
 	// Arrival to answer, seconds.
 	LatencyP50 *float64 `json:"latencyP50,omitempty"`
 	LatencyP90 *float64 `json:"latencyP90,omitempty"`
+	// Requests per minute over the range.
+	RatePerMinute float64 `json:"ratePerMinute"`
+	// Its requests per step of the range, oldest first; steps without any are left out.
+	Trend []*TrafficPoint `json:"trend"`
 }
 
 type ConnectorStatus struct {
@@ -236,7 +244,7 @@ type FilterOptions struct {
 	Warehouses []string `json:"warehouses"`
 }
 
-// One bus handler's work on this node since it started.
+// One bus handler's work over the range, every node's.
 type HandlerFigures struct {
 	Handler  string `json:"handler"`
 	Messages int    `json:"messages"`
@@ -681,10 +689,15 @@ type Subscription struct {
 }
 
 type SystemFigures struct {
-	At         time.Time           `json:"at"`
-	Connectors []*ConnectorFigures `json:"connectors"`
-	Handlers   []*HandlerFigures   `json:"handlers"`
-	Topics     []*TopicBacklog     `json:"topics"`
+	At time.Time `json:"at"`
+	// The range the traffic covers.
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	// The trends' step, seconds.
+	StepSeconds int                 `json:"stepSeconds"`
+	Connectors  []*ConnectorFigures `json:"connectors"`
+	Handlers    []*HandlerFigures   `json:"handlers"`
+	Topics      []*TopicBacklog     `json:"topics"`
 }
 
 // How this node and its connections are doing: what /readyz checks, each ingest source's last reconciliation, the poison queue.
@@ -736,6 +749,14 @@ type TopicBacklog struct {
 	Group  string `json:"group"`
 	Unread int    `json:"unread"`
 	Parked int    `json:"parked"`
+}
+
+type TrafficPoint struct {
+	// The step's start.
+	At                time.Time `json:"at"`
+	Requests          int       `json:"requests"`
+	Succeeded         int       `json:"succeeded"`
+	SignatureFailures int       `json:"signatureFailures"`
 }
 
 type User struct {

@@ -134,20 +134,86 @@ func figuresOf(w ifigures.Window, tz string) *model.Figures {
 	return f
 }
 
-func systemOf(s ifigures.System, at time.Time) *model.SystemFigures {
-	out := &model.SystemFigures{At: at, Connectors: []*model.ConnectorFigures{}, Handlers: []*model.HandlerFigures{}, Topics: []*model.TopicBacklog{}}
+// maxTrafficRange is how far back the IT figures reach: the hourly traffic
+// rows' retention.
+const maxTrafficRange = ifigures.TrafficHourRetention
+
+// SystemFigures are the IT figures of a range and channel (the
+// systemFigures field, the IT view's export).
+func (r *Resolver) SystemFigures(ctx context.Context, from, to *time.Time, channel *string) (*model.SystemFigures, error) {
+	q, err := r.trafficQuery(from, to, channel)
+	if err != nil {
+		return nil, err
+	}
+	s, err := ifigures.ReadSystem(ctx, r.System, q)
+	if err != nil {
+		return nil, err
+	}
+	return r.systemOf(s, time.Now()), nil
+}
+
+// trafficQuery is the range and sources the IT figures were asked for:
+// wall-clock time, as the traffic is recorded.
+func (r *Resolver) trafficQuery(from, to *time.Time, channel *string) (ifigures.TrafficQuery, error) {
+	var q ifigures.TrafficQuery
+	// To stays zero, the present, unless the range ends before it: then
+	// this node's counts not flushed yet belong in it.
+	end := time.Now()
+	if to != nil && to.Before(end) {
+		q.To, end = *to, *to
+	}
+	q.From = end.Add(-time.Hour)
+	if from != nil {
+		q.From = *from
+	}
+	if !q.From.Before(end) {
+		return q, badInput("to", "to must be after from")
+	}
+	if end.Sub(q.From) > maxTrafficRange {
+		return q, badInput("from", "the IT figures reach back 90 days at most")
+	}
+	if channel != nil && *channel != "" {
+		q.Sources = []string{}
+		for _, s := range r.Sources {
+			if s.Channel == *channel || s.Channel == "" {
+				q.Sources = append(q.Sources, s.Name)
+			}
+		}
+	}
+	return q, nil
+}
+
+func (r *Resolver) systemOf(s ifigures.System, at time.Time) *model.SystemFigures {
+	out := &model.SystemFigures{At: at, From: s.From, To: s.To, StepSeconds: int(s.Step / time.Second),
+		Connectors: []*model.ConnectorFigures{}, Handlers: []*model.HandlerFigures{}, Topics: []*model.TopicBacklog{}}
 	opt := func(v float64, ok bool) *float64 {
 		if !ok {
 			return nil
 		}
 		return &v
 	}
+	str := func(s string) *string {
+		if s == "" {
+			return nil
+		}
+		return &s
+	}
+	minutes := max(s.To.Sub(s.From).Minutes(), 1)
 	for _, c := range s.Connectors {
 		cf := &model.ConnectorFigures{Source: c.Source, Requests: int(c.Requests), Succeeded: int(c.OK), SignatureFailures: int(c.SignatureFailures),
-			LatencyP50: opt(c.LatencyP50, c.LatencyKnown), LatencyP90: opt(c.LatencyP90, c.LatencyKnown)}
+			LatencyP50: opt(c.LatencyP50, c.LatencyKnown), LatencyP90: opt(c.LatencyP90, c.LatencyKnown),
+			RatePerMinute: float64(c.Requests) / minutes, Trend: []*model.TrafficPoint{}}
+		for _, src := range r.Sources {
+			if src.Name == c.Source {
+				cf.Type, cf.Channel = str(src.Type), str(src.Channel)
+			}
+		}
 		if c.Requests > 0 {
 			r := float64(c.OK) / float64(c.Requests)
 			cf.SuccessRate = &r
+		}
+		for _, p := range s.Trends[c.Source] {
+			cf.Trend = append(cf.Trend, &model.TrafficPoint{At: p.At, Requests: int(p.Requests), Succeeded: int(p.OK), SignatureFailures: int(p.SigFailures)})
 		}
 		out.Connectors = append(out.Connectors, cf)
 	}

@@ -92,12 +92,8 @@ func (r *queryResolver) Figures(ctx context.Context, from time.Time, to time.Tim
 }
 
 // SystemFigures is the resolver for the systemFigures field.
-func (r *queryResolver) SystemFigures(ctx context.Context) (*model.SystemFigures, error) {
-	s, err := figures.ReadSystem(ctx, r.System)
-	if err != nil {
-		return nil, err
-	}
-	return systemOf(s, time.Now()), nil
+func (r *queryResolver) SystemFigures(ctx context.Context, from *time.Time, to *time.Time, channel *string) (*model.SystemFigures, error) {
+	return r.Resolver.SystemFigures(ctx, from, to, channel)
 }
 
 // FulfillmentHealthChanged is the resolver for the fulfillmentHealthChanged field.

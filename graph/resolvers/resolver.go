@@ -81,6 +81,9 @@ type HealthCheck struct {
 // Source is a configured ingest source.
 type Source struct {
 	Name, Type string
+	// Channel is the sales channel whose orders it reports; "" when it
+	// serves every channel.
+	Channel    string
 	Reconciled bool
 }
 

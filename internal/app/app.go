@@ -70,6 +70,7 @@ type Node struct {
 	notifier  *notifier.Notifier
 	incidents *incidents.Store
 	poison    *events.PoisonQueue
+	traffic   *figures.Traffic
 	committer *ingest.Committer
 	audit     *ingest.Committer
 	router    *message.Router
@@ -77,9 +78,10 @@ type Node struct {
 	sources   []reconcile.Source
 	server    *server.Server
 
-	committing bool
-	stopBus    context.CancelFunc
-	busDone    chan error
+	committing  bool
+	stopBus     context.CancelFunc
+	busDone     chan error
+	trafficDone chan struct{}
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -262,7 +264,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		// Subscribers of one scope share a computation.
 		CacheFor: cfg.Figures.PushInterval / 2,
 	})
-	system := figures.SystemOptions{Gatherer: n.Metrics.Registry, Groups: durableGroups}
+	// Interface traffic on the wall clock, like the poison queue's audit.
+	n.traffic = figures.NewTraffic(n.DB, n.Metrics.Registry, time.Now)
+	system := figures.SystemOptions{Traffic: n.traffic, Gatherer: n.Metrics.Registry, Groups: durableGroups}
 	switch b := n.Bus.(type) {
 	case *events.PostgresBus:
 		system.Unread = b.Unread
@@ -499,6 +503,11 @@ func (n *Node) Start(ctx context.Context) (string, error) {
 	n.busDone = make(chan error, 1)
 	go func() { n.busDone <- events.RunRouter(busCtx, n.router) }()
 	go n.prune(busCtx)
+	n.trafficDone = make(chan struct{})
+	go func() {
+		defer close(n.trafficDone)
+		n.traffic.Run(busCtx, trafficFlushEvery, func(err error) { n.log.Warn("interface traffic: flush", "err", err) })
+	}()
 	go n.poison.KeepGauge(busCtx, 30*time.Second)
 	go n.incidents.Run(busCtx)
 	if err := n.notifier.Start(busCtx); err != nil {
@@ -550,8 +559,10 @@ func (n *Node) shutdown(ctx context.Context) error {
 		if err := <-n.busDone; err != nil {
 			errs = append(errs, err)
 		}
-		// A robot message under way is recorded before storage closes.
+		// A robot message under way is recorded before storage closes, and
+		// the last traffic counts.
 		n.notifier.Wait()
+		<-n.trafficDone
 	}
 	n.closeStorage()
 	return errors.Join(errs...)
@@ -593,6 +604,9 @@ func sourceList(cfg config.Config, pulled []reconcile.Source) []resolvers.Source
 	out := make([]resolvers.Source, 0, len(cfg.Sources))
 	for _, s := range cfg.Sources {
 		rs := resolvers.Source{Name: s.Name, Type: s.Type}
+		if p, ok := registry.Lookup(s.Type); ok {
+			rs.Channel = p.Channel(s.Spec())
+		}
 		for _, p := range pulled {
 			rs.Reconciled = rs.Reconciled || p.Name == s.Name
 		}

@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -171,7 +172,7 @@ func TestHealthPushedAfterWebhooks(t *testing.T) {
 }
 
 // TestFiguresThroughGraphQL: a window's figures and hourly series for one
-// channel, and this node's connector figures.
+// channel, and the connector figures of a time range and a channel.
 func TestFiguresThroughGraphQL(t *testing.T) {
 	s := startServer(t)
 	ch := uniq("fg")
@@ -193,7 +194,7 @@ func TestFiguresThroughGraphQL(t *testing.T) {
 			paidToWms { count p50 } backlog { stage count } throughput { by id packed }
 			hours { at inflow outbound backlog { stage count } }
 		}
-		systemFigures { connectors { source requests succeeded successRate latencyP50 } handlers { handler messages } topics { topic group unread } }
+		systemFigures { stepSeconds connectors { source type requests succeeded successRate latencyP50 ratePerMinute trend { at requests } } handlers { handler messages } topics { topic group unread } }
 	}`, map[string]any{"f": from.Format(time.RFC3339), "t": to.Format(time.RFC3339), "c": ch})
 	if len(errs) > 0 {
 		t.Fatal(errs)
@@ -226,11 +227,43 @@ func TestFiguresThroughGraphQL(t *testing.T) {
 			erp = c.(map[string]any)
 		}
 	}
-	if erp == nil || erp["requests"].(float64) < 1 || erp["successRate"] != 1.0 || erp["latencyP50"] == nil {
-		t.Errorf("erp connector %v", erp)
+	if erp == nil || erp["requests"].(float64) < 1 || erp["successRate"] != 1.0 || erp["latencyP50"] == nil || erp["type"] != "standard" {
+		t.Fatalf("erp connector %v", erp)
+	}
+	var trend float64
+	for _, p := range erp["trend"].([]any) {
+		trend += p.(map[string]any)["requests"].(float64)
+	}
+	if trend != erp["requests"] || sys["stepSeconds"] != 60.0 || erp["ratePerMinute"].(float64) <= 0 {
+		t.Errorf("erp's trend adds up to %v of %v requests, step %v s", trend, erp["requests"], sys["stepSeconds"])
 	}
 	if len(sys["topics"].([]any)) == 0 || len(sys["handlers"].([]any)) == 0 {
 		t.Errorf("system %v", sys)
+	}
+	// Another time range, a channel: nothing yet two hours ago; the ERP,
+	// which serves every channel, under any channel (trafficQuery's test
+	// has the others).
+	sources := func(vars map[string]any) []string {
+		t.Helper()
+		data, errs := s.gql(t, `query($f: Time, $t: Time, $c: String) { systemFigures(from: $f, to: $t, channel: $c) { connectors { source } } }`, vars)
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		var out []string
+		for _, c := range data["systemFigures"].(map[string]any)["connectors"].([]any) {
+			out = append(out, c.(map[string]any)["source"].(string))
+		}
+		return out
+	}
+	if got := sources(map[string]any{"f": time.Now().Add(-3 * time.Hour).Format(time.RFC3339), "t": time.Now().Add(-2 * time.Hour).Format(time.RFC3339)}); len(got) != 0 {
+		t.Errorf("traffic two hours before the test: %v", got)
+	}
+	if got := sources(map[string]any{"c": "douyin"}); !slices.Contains(got, "erp") {
+		t.Errorf("connectors under douyin: %v", got)
+	}
+	_, errs = s.gql(t, `{ systemFigures(from: "2026-01-02T00:00:00Z", to: "2026-01-01T00:00:00Z") { at } }`, nil)
+	if len(errs) == 0 || errs[0]["extensions"].(map[string]any)["code"] != "BAD_USER_INPUT" {
+		t.Errorf("a range ending before it starts: %v", errs)
 	}
 
 	// A window over 7 days is refused.

@@ -24,6 +24,11 @@ var durableGroups = map[string][]string{
 	events.TopicRedrive:     {projection.ConsumerGroup, notifier.Group, incidents.Group, notifier.IncidentGroup},
 }
 
+// trafficFlushEvery is how often a node adds its interface traffic to the
+// cluster's per-minute rows; the IT view adds the node's own counts since,
+// so only other nodes' last seconds are missing from it.
+const trafficFlushEvery = 10 * time.Second
+
 // pruneEvery is how often each node prunes the bus; nodes pruning at once
 // only find less to delete.
 const pruneEvery = time.Hour

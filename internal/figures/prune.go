@@ -21,6 +21,8 @@ func Prune(ctx context.Context, db bun.IDB, minutesBefore, now time.Time) (int64
 		{`DELETE FROM figure_rollups WHERE res = 1 AND at < ?`, []any{minutesBefore}},
 		{`DELETE FROM figure_rollups WHERE res = 60 AND at >= ? AND at < ? AND n = 0`, []any{now.Add(-48 * time.Hour), now.Add(-time.Hour)}},
 		{`DELETE FROM figure_open WHERE n = 0`, nil},
+		{`DELETE FROM traffic_rollups WHERE res = 1 AND at < ?`, []any{minutesBefore}},
+		{`DELETE FROM traffic_rollups WHERE res = 60 AND at < ?`, []any{now.Add(-TrafficHourRetention)}},
 	} {
 		res, err := db.ExecContext(ctx, q.sql, q.args...)
 		if err != nil {

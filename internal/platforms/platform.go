@@ -86,6 +86,10 @@ func SourceVar(name, suffix string) string {
 type Def[S Settings] struct {
 	// Type is the sources[].type that selects the platform.
 	Type string
+	// Channel is the sales channel whose orders its sources report unless
+	// a source names its own; "" for systems that serve every channel
+	// (ERP, WMS, couriers).
+	Channel string
 	// NewSource builds the push source of a configured source; s is its
 	// section.
 	NewSource func(spec Spec, s S, now func() time.Time) (Source, error)
@@ -101,6 +105,7 @@ type Def[S Settings] struct {
 // (douyin.Platform), made with Define; platforms/registry lists them.
 type Platform struct {
 	typ       string
+	channel   string
 	keys      []string
 	decode    func(n *yaml.Node) (Settings, error)
 	settings  func(spec Spec) (Settings, error)
@@ -110,7 +115,7 @@ type Platform struct {
 
 // Define makes the Platform of d.
 func Define[S Settings](d Def[S]) Platform {
-	p := Platform{typ: d.Type, keys: yamlKeys(reflect.TypeFor[S]())}
+	p := Platform{typ: d.Type, channel: d.Channel, keys: yamlKeys(reflect.TypeFor[S]())}
 	p.decode = func(n *yaml.Node) (Settings, error) {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			if k := n.Content[i]; !slices.Contains(p.keys, k.Value) {
@@ -160,6 +165,15 @@ func SettingsOf[S Settings](spec Spec) (S, error) {
 
 // Type is the sources[].type of the platform.
 func (p Platform) Type() string { return p.typ }
+
+// Channel is the sales channel whose orders spec reports: its own, else the
+// platform's; "" for a system serving every channel.
+func (p Platform) Channel(spec Spec) string {
+	if spec.Channel != "" {
+		return spec.Channel
+	}
+	return p.channel
+}
 
 // Keys are the section's own keys.
 func (p Platform) Keys() []string { return slices.Clone(p.keys) }

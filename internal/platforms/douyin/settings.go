@@ -3,6 +3,7 @@ package douyin
 import (
 	"time"
 
+	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/internal/platforms"
 	"github.com/towerhq/tower/internal/reconcile/pull"
 )
@@ -17,7 +18,8 @@ type Settings struct {
 // Platform is Douyin Shop: message pushes, and order.searchList for
 // reconciliation.
 var Platform = platforms.Define(platforms.Def[Settings]{
-	Type: Type,
+	Type:    Type,
+	Channel: order.ChannelDouyin,
 	NewSource: func(spec platforms.Spec, s Settings, now func() time.Time) (platforms.Source, error) {
 		return New(Config{Name: spec.Name, Channel: spec.Channel, AppKey: s.AppKey, AppSecret: s.AppSecret}, now)
 	},

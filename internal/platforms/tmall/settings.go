@@ -3,6 +3,7 @@ package tmall
 import (
 	"time"
 
+	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/internal/platforms"
 	"github.com/towerhq/tower/internal/reconcile/pull"
 )
@@ -18,7 +19,8 @@ type Settings struct {
 // Platform is Taobao/Tmall: TMC messages relayed over HTTP, and
 // taobao.trades.sold.increment.get for reconciliation.
 var Platform = platforms.Define(platforms.Def[Settings]{
-	Type: Type,
+	Type:    Type,
+	Channel: order.ChannelTmall,
 	NewSource: func(spec platforms.Spec, s Settings, now func() time.Time) (platforms.Source, error) {
 		return New(Config{Name: spec.Name, Channel: spec.Channel, AppKey: s.AppKey, AppSecret: s.AppSecret}, now)
 	},

@@ -18,7 +18,8 @@ type Settings struct {
 // Platform is WeChat Pay v3: payment and refund notifications (no order
 // list; the mini-program backend's is reconciled as a standard source).
 var Platform = platforms.Define(platforms.Def[Settings]{
-	Type: Type,
+	Type:    Type,
+	Channel: DefaultChannel,
 	NewSource: func(spec platforms.Spec, s Settings, now func() time.Time) (platforms.Source, error) {
 		return New(Config{Name: spec.Name, Channel: spec.Channel, MchID: s.MchID, APIv3Key: s.APIv3Key,
 			PlatformPublicKeyFile: s.PlatformPublicKeyFile, PlatformPublicKeyID: s.PlatformPublicKeyID}, now)
