@@ -4951,7 +4951,7 @@ extend type User {
 
 extend type Query {
   "Channels, shops and warehouses to filter views by, within the caller's scopes."
-  filterOptions: FilterOptions! @hasRole(roles: [ceo, ops, warehouse, cs, admin])
+  filterOptions: FilterOptions! @hasRole(roles: [ceo, ops, warehouse, cs, it, admin])
   "What raised the alerts of the window [from, to) (at most 31 days), most first, within the caller's scopes."
   exceptionCauses(from: Time!, to: Time!, channel: String, shop: String, warehouse: String, first: Int = 10): ExceptionCauses! @hasRole(roles: [ceo, ops, warehouse, admin])
 }
@@ -17794,7 +17794,7 @@ func (ec *executionContext) _Query_filterOptions(ctx context.Context, field grap
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
-				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRoleᚄ(ctx, []any{"ceo", "ops", "warehouse", "cs", "admin"})
+				roles, err := ec.unmarshalNRole2ᚕgithubᚗcomᚋtowerhqᚋtowerᚋgraphᚋmodelᚐRoleᚄ(ctx, []any{"ceo", "ops", "warehouse", "cs", "it", "admin"})
 				if err != nil {
 					var zeroVal *model.FilterOptions
 					return zeroVal, err

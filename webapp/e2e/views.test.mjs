@@ -6,7 +6,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHmac, randomUUID } from 'node:crypto'
-import { mkdir } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { RESULTS, SECRET, SOURCE, TOWER_URL, openBrowser, requireEnv, sendWebhook, text, uniqueOrderNo, waitConnected } from './helpers.mjs'
 
@@ -172,7 +172,7 @@ test('customer service finds an order by number, tracking number and phone tail 
   assert.deepEqual(pageErrors, [], 'uncaught errors in the page')
 })
 
-test('IT lands on system health and sees a connector\'s requests and signature failures move', { timeout: 90_000 }, async () => {
+test('IT lands on system health, sees a connector\'s requests and signature failures move, changes the range and exports it', { timeout: 90_000 }, async () => {
   requireEnv('TOWER_URL', 'TOWER_WEBHOOK_SECRET', 'TOWER_ACCOUNTS')
   const { page, pageErrors } = await openBrowser('it')
   await page.waitForURL('**/system', { timeout: WAIT })
@@ -197,5 +197,20 @@ test('IT lands on system health and sees a connector\'s requests and signature f
   await waitCount(page, `connector-sigfail-${SOURCE}`, (v) => v === sigfail + 1, `did not become ${sigfail + 1}`, LIVE)
   await page.waitForSelector('[data-testid="topics-table"] td', { timeout: WAIT })
   await page.screenshot({ path: path.join(RESULTS, 'system.png'), fullPage: true })
+
+  // The export writes the range's figures, this connector's among them.
+  const [download] = await Promise.all([page.waitForEvent('download', { timeout: 15_000 }), page.getByTestId('export-system').click()])
+  const csv = (await readFile(await download.path(), 'utf8')).replace(/^\ufeff/, '')
+  const rows = csv.trim().split(/\r?\n/).map((l) => l.split(','))
+  assert.equal(rows[0][0], '类别', `header ${rows[0]}`)
+  const row = rows.find((r) => r[1] === SOURCE)
+  assert.ok(row && Number(row[6]) >= requests + 2, `no ${SOURCE} row with ${requests + 2}+ requests: ${csv}`)
+  assert.match(download.suggestedFilename(), /^system-\d{8}-\d{6}\.csv$/)
+
+  // Yesterday the server was not running: nothing to show.
+  await page.getByTestId('filter-range-yesterday').click()
+  await page.waitForURL('**/system?*range=yesterday*', { timeout: WAIT })
+  await page.waitForSelector(`[data-testid="connector-requests-${SOURCE}"]`, { timeout: WAIT })
+  await waitCount(page, `connector-requests-${SOURCE}`, (v) => v === 0, 'yesterday shows requests', LIVE)
   assert.deepEqual(pageErrors, [], 'uncaught errors in the page')
 })

@@ -126,12 +126,16 @@ export const ALERT_RAISED_ID: TypedDocumentNode<{ alertRaised: { id: string } },
 
 export interface ConnectorFigures {
   source: string
+  type: string | null
+  channel: string | null
   requests: number
   succeeded: number
   successRate: number | null
   signatureFailures: number
   latencyP50: number | null
   latencyP90: number | null
+  ratePerMinute: number
+  trend: { at: Time; requests: number; succeeded: number; signatureFailures: number }[]
 }
 
 export interface HandlerFigures {
@@ -152,6 +156,9 @@ export interface TopicBacklog {
 
 export interface SystemFigures {
   at: Time
+  from: Time
+  to: Time
+  stepSeconds: number
   connectors: ConnectorFigures[]
   handlers: HandlerFigures[]
   topics: TopicBacklog[]
@@ -189,15 +196,18 @@ export interface RobotDelivery {
 
 const POISON = `id messageId topic handler consumerGroup reason parkedAt attempts payloadPreview status retriable`
 
-/** Everything the IT view polls (IT may subscribe to nothing). */
+/** Everything the IT view polls (IT may subscribe to nothing): the traffic of its range and channel. */
 export const IT_FIGURES: TypedDocumentNode<
   { systemFigures: SystemFigures; poisonMessages: PoisonMessage[]; robotDeliveries: RobotDelivery[] },
-  Record<string, never>
+  { from: string; to: string | null; channel: string | null }
 > = gql`
-  query ItFigures {
-    systemFigures {
-      at
-      connectors { source requests succeeded successRate signatureFailures latencyP50 latencyP90 }
+  query ItFigures($from: Time, $to: Time, $channel: String) {
+    systemFigures(from: $from, to: $to, channel: $channel) {
+      at from to stepSeconds
+      connectors {
+        source type channel requests succeeded successRate signatureFailures latencyP50 latencyP90 ratePerMinute
+        trend { at requests succeeded signatureFailures }
+      }
       handlers { handler messages failures poisoned lagP50 lagP90 }
       topics { topic group unread parked }
     }

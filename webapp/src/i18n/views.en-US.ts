@@ -76,7 +76,8 @@ export default {
   },
   it: {
     title: 'Systems and interfaces',
-    connectors: 'Interfaces (since this node started)',
+    connectors: 'Connectors (the range chosen, every node)',
+    range: '{from} to {to}, a point every {step} min on the curves; backlogs are as of now',
     requests: 'Requests',
     rate: 'Per minute',
     rateTrend: 'Request rate',

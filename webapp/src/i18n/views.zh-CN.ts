@@ -75,7 +75,8 @@ export default {
   },
   it: {
     title: '系统与接口',
-    connectors: '接口（自本节点启动以来）',
+    connectors: '接口（所选时间范围，全部节点）',
+    range: '{from} 至 {to}，曲线每 {step} 分钟一点；积压为当前值',
     requests: '请求数',
     rate: '每分钟',
     rateTrend: '请求速率',

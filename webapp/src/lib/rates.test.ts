@@ -1,15 +1,26 @@
 import { describe, expect, it } from 'vitest'
-import { perMinute, pushPoint } from './rates'
+import { pushPoint, trendRates } from './rates'
 
-describe('perMinute', () => {
-  it('divides what each counter gained by the minutes between readings', () => {
-    expect(perMinute({ at: 0, counts: { erp: 10, douyin: 4 } }, { at: 30_000, counts: { erp: 40, douyin: 4 } })).toEqual({ erp: 60, douyin: 0 })
+const t0 = Date.parse('2026-12-07T08:00:00Z')
+const iso = (ms: number) => new Date(ms).toISOString()
+
+describe('trendRates', () => {
+  it('gives requests per minute at every step, zero where the server left one out', () => {
+    const points = [
+      { at: iso(t0), requests: 50 },
+      { at: iso(t0 + 10 * 60_000), requests: 5 },
+    ]
+    expect(trendRates(points, 300, t0, t0 + 15 * 60_000)).toEqual([
+      [t0, 10],
+      [t0 + 5 * 60_000, 0],
+      [t0 + 10 * 60_000, 1],
+    ])
   })
-  it('counts a new key from zero and a restarted counter from zero', () => {
-    expect(perMinute({ at: 0, counts: { erp: 100 } }, { at: 60_000, counts: { erp: 5, tmall: 3 } })).toEqual({ erp: 5, tmall: 3 })
+  it('divides the step cut short by the end of the range by what has passed of it', () => {
+    expect(trendRates([{ at: iso(t0), requests: 6 }], 300, t0, t0 + 2 * 60_000)).toEqual([[t0, 3]])
   })
-  it('gives nothing for readings at the same time', () => {
-    expect(perMinute({ at: 5, counts: {} }, { at: 5, counts: {} })).toBeNull()
+  it('gives nothing for an empty range', () => {
+    expect(trendRates([], 60, t0, t0)).toEqual([])
   })
 })
 

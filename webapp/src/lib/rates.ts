@@ -1,27 +1,30 @@
-// Rates from counters read again and again (the IT view polls counts kept
-// since the node started): per-minute rates between two readings, and a
-// short history of them for a curve. No Vue, no DOM: unit-tested.
+// Rates for the IT view's curves: a connector's trend (requests per step
+// of the range, steps without any left out) as requests per minute at
+// every step, and a short history of polled values. No Vue, no DOM:
+// unit-tested.
 
-export interface Reading {
-  /** Epoch ms of the reading. */
-  at: number
-  /** Counter values by key (e.g. requests per connector). */
-  counts: Record<string, number>
+export interface TrendPoint {
+  at: string
+  requests: number
 }
 
 /**
- * Per-minute rate of each key between prev and next; a counter that went
- * down (the node restarted) starts again from zero; keys new in next count
- * from zero. Null when the readings are not apart in time.
+ * Requests per minute at each step from `from` to `to` (ms), steps of
+ * stepSeconds; the steps the server left out are zero. The last step, cut
+ * short by `to`, is divided by the part of it that has passed.
  */
-export function perMinute(prev: Reading, next: Reading): Record<string, number> | null {
-  const minutes = (next.at - prev.at) / 60_000
-  if (!(minutes > 0)) return null
-  const out: Record<string, number> = {}
-  for (const [k, v] of Object.entries(next.counts)) {
-    const before = prev.counts[k] ?? 0
-    const delta = v >= before ? v - before : v
-    out[k] = delta / minutes
+export function trendRates(points: readonly TrendPoint[], stepSeconds: number, from: number, to: number): [number, number][] {
+  const step = stepSeconds * 1000
+  if (!(step > 0) || !(to > from)) return []
+  const by = new Map<number, number>()
+  for (const p of points) {
+    const at = Date.parse(p.at)
+    by.set(at, (by.get(at) ?? 0) + p.requests)
+  }
+  const out: [number, number][] = []
+  for (let at = from; at < to; at += step) {
+    const span = Math.min(step, to - at) / 60_000
+    out.push([at, (by.get(at) ?? 0) / Math.max(span, 1 / 60)])
   }
   return out
 }
