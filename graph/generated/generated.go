@@ -4431,6 +4431,7 @@ extend type Query {
 }
 
 extend type Mutation {
+  "Acknowledges the incident and, with it, its firing member alerts on the orders the caller sees."
   acknowledgeIncident(id: ID!): Incident! @hasRole(roles: [ops, warehouse, it, admin]) @audit(action: "incident.acknowledged", subject: "incident {id}")
   resolveIncident(id: ID!): Incident! @hasRole(roles: [ops, warehouse, it, admin]) @audit(action: "incident.resolved", subject: "incident {id}")
 }

@@ -77,6 +77,20 @@ func TestIncidentFromWebhooks(t *testing.T) {
 	if len(errs) > 0 || data["acknowledgeIncident"].(map[string]any)["state"] != "ACKNOWLEDGED" {
 		t.Errorf("acknowledge: %v %v", data, errs)
 	}
+	// Its member alerts with it, by the same person.
+	data, errs = s.gql(t, `query($id: ID!){ incident(id: $id){ alerts(first: 10){ edges{ node{ state acknowledgedBy } } } } }`, map[string]any{"id": found["id"]})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	members := data["incident"].(map[string]any)["alerts"].(map[string]any)["edges"].([]any)
+	if len(members) != orders {
+		t.Fatalf("%d member alerts", len(members))
+	}
+	for _, e := range members {
+		if a := e.(map[string]any)["node"].(map[string]any); a["state"] != "ACKNOWLEDGED" || a["acknowledgedBy"] == nil {
+			t.Errorf("member alert %v after the incident's acknowledgement", a)
+		}
+	}
 	if _, errs := s.gql(t, `mutation($n: String!){ deleteRule(name: $n) }`, map[string]any{"n": rule}); len(errs) > 0 {
 		t.Fatal(errs)
 	}
