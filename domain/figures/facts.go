@@ -78,7 +78,7 @@ func Of(t *twin.Twin) Facts {
 	d := t.Details
 	f := Facts{
 		Key:   t.Key,
-		Scope: Scope{Channel: t.Key.Channel, Shop: d.Shop, Warehouse: d.Warehouse, Courier: d.Courier},
+		Scope: Scope{Channel: own(t.Key.Channel), Shop: own(d.Shop), Warehouse: own(d.Warehouse), Courier: own(d.Courier)},
 		Stage: t.Stage, Created: t.CreatedAt,
 	}
 	if d.ShipBy != nil {

@@ -11,10 +11,10 @@ package bench
 // seed and the order's index: a run with the same spec is the same history.
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -459,8 +459,8 @@ func generate(i int, created, end time.Time, seed uint64, ri map[string]ruleInfo
 	return g
 }
 
-// chunk is a run of generated orders, ready to copy, with the figures
-// they count (hour cells summed, minute cells within the retention).
+// chunk is a run of generated orders, ready to copy, with the rollup rows
+// they make (ifigures.Rollups.AddRows: minute rows within the retention).
 type chunk struct {
 	first         int
 	orders        [][]any
@@ -468,7 +468,7 @@ type chunk struct {
 	tracking      [][]any
 	alerts        [][]any
 	work          [][]any
-	hours, minute figures.Counts
+	rollups       map[ifigures.RollupKey]int64
 	open          figures.Counts
 	stages        map[twin.Stage]int64
 	created       map[string]int64
@@ -477,9 +477,10 @@ type chunk struct {
 // buildChunk generates orders [from, to).
 func buildChunk(from, to int, times []time.Time, spec HistorySpec, ri map[string]ruleInfo, minutesFrom time.Time) (*chunk, error) {
 	bf, bt := liveBurst(spec.End)
-	c := &chunk{first: from, hours: figures.Counts{}, minute: figures.Counts{}, open: figures.Counts{},
+	c := &chunk{first: from, rollups: map[ifigures.RollupKey]int64{}, open: figures.Counts{},
 		stages: map[twin.Stage]int64{}, created: map[string]int64{}}
 	flows, open := figures.Counts{}, figures.Counts{}
+	rollups := ifigures.New(spec.Settings)
 	for i := from; i < to; i++ {
 		g := generate(i, times[i], spec.End, spec.Seed, ri, bf, bt)
 		t := g.twin
@@ -540,13 +541,7 @@ func buildChunk(from, to int, times []time.Time, spec HistorySpec, ri map[string
 		clear(open)
 		f := figures.Of(t)
 		figures.Contribute(&f, spec.Settings, 1, flows, open)
-		for cell, n := range flows {
-			if !cell.At.Before(minutesFrom) {
-				c.minute[cell] += n
-			}
-			cell.At = cell.At.Truncate(time.Hour)
-			c.hours[cell] += n
-		}
+		rollups.AddRows(c.rollups, flows, func(at time.Time) bool { return !at.Before(minutesFrom) })
 		for cell, n := range open {
 			c.open[cell] += n
 		}
@@ -665,7 +660,7 @@ func GenerateHistory(ctx context.Context, dsn string, spec HistorySpec, progress
 	}
 	defer wg.Wait()
 
-	hours, minute, open := figures.Counts{}, figures.Counts{}, figures.Counts{}
+	rollups, open := map[ifigures.RollupKey]int64{}, figures.Counts{}
 	done := 0
 	for i := range nChunks {
 		var res result
@@ -682,11 +677,8 @@ func GenerateHistory(ctx context.Context, dsn string, spec HistorySpec, progress
 		if err := copyChunk(ctx, conn, c); err != nil {
 			return st, err
 		}
-		for k, n := range c.hours {
-			hours[k] += n
-		}
-		for k, n := range c.minute {
-			minute[k] += n
+		for k, n := range c.rollups {
+			rollups[k] += n
 		}
 		for k, n := range c.open {
 			open[k] += n
@@ -706,7 +698,7 @@ func GenerateHistory(ctx context.Context, dsn string, spec HistorySpec, progress
 		progress(done, "orders")
 	}
 	progress(done, "rollups")
-	if st.RollupRows, st.OpenRows, err = copyFigures(ctx, conn, hours, minute, open, spec); err != nil {
+	if st.RollupRows, st.OpenRows, err = copyFigures(ctx, conn, rollups, open, spec); err != nil {
 		return st, err
 	}
 	if err := finish(ctx, conn, st.Stages, spec); err != nil {
@@ -802,27 +794,18 @@ func copyChunk(ctx context.Context, conn *pgx.Conn, c *chunk) error {
 	return nil
 }
 
-// copyFigures writes the rollups (hours, and minutes within the
+// copyFigures writes the rollups (hours and days, and minutes within the
 // retention) and the open gauges.
-func copyFigures(ctx context.Context, conn *pgx.Conn, hours, minute, open figures.Counts, spec HistorySpec) (int64, int64, error) {
-	rows := make([][]any, 0, len(hours)+len(minute))
-	for k, n := range hours {
-		if n != 0 {
-			rows = append(rows, []any{int16(ifigures.ResHour), k.At, k.Scope.Channel, k.Scope.Shop, k.Scope.Warehouse, k.Scope.Courier, string(k.Metric), k.Label, n})
-		}
-	}
-	for k, n := range minute {
-		if n != 0 {
-			rows = append(rows, []any{int16(ifigures.ResMinute), k.At, k.Scope.Channel, k.Scope.Shop, k.Scope.Warehouse, k.Scope.Courier, string(k.Metric), k.Label, n})
-		}
-	}
+func copyFigures(ctx context.Context, conn *pgx.Conn, rollups map[ifigures.RollupKey]int64, open figures.Counts, spec HistorySpec) (int64, int64, error) {
+	rows := make([][]any, 0, len(rollups))
 	// In primary key order: the key's index grows at its end instead of
 	// splitting pages all over.
-	slices.SortFunc(rows, func(a, b []any) int {
-		return cmp.Or(cmp.Compare(a[0].(int16), b[0].(int16)), a[1].(time.Time).Compare(b[1].(time.Time)),
-			cmp.Compare(a[2].(string), b[2].(string)), cmp.Compare(a[3].(string), b[3].(string)), cmp.Compare(a[4].(string), b[4].(string)),
-			cmp.Compare(a[5].(string), b[5].(string)), cmp.Compare(a[6].(string), b[6].(string)), cmp.Compare(a[7].(string), b[7].(string)))
-	})
+	for _, k := range slices.SortedFunc(maps.Keys(rollups), ifigures.CompareRollupKeys) {
+		if n := rollups[k]; n != 0 {
+			c := k.Cell
+			rows = append(rows, []any{k.Res, c.At, c.Scope.Channel, c.Scope.Shop, c.Scope.Warehouse, c.Scope.Courier, string(c.Metric), c.Label, n})
+		}
+	}
 	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"figure_rollups"}, []string{"res", "at", "channel", "shop", "warehouse", "courier", "metric", "label", "n"},
 		pgx.CopyFromRows(rows)); err != nil {
 		return 0, 0, fmt.Errorf("bench: copy rollups: %w", err)

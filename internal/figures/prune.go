@@ -19,7 +19,7 @@ func Prune(ctx context.Context, db bun.IDB, minutesBefore, now time.Time) (int64
 		args []any
 	}{
 		{`DELETE FROM figure_rollups WHERE res = 1 AND at < ?`, []any{minutesBefore}},
-		{`DELETE FROM figure_rollups WHERE res = 60 AND at >= ? AND at < ? AND n = 0`, []any{now.Add(-48 * time.Hour), now.Add(-time.Hour)}},
+		{`DELETE FROM figure_rollups WHERE res IN (60, 1440) AND at >= ? AND at < ? AND n = 0`, []any{now.Add(-72 * time.Hour), now.Add(-time.Hour)}},
 		{`DELETE FROM figure_open WHERE n = 0`, nil},
 		{`DELETE FROM traffic_rollups WHERE res = 1 AND at < ?`, []any{minutesBefore}},
 		{`DELETE FROM traffic_rollups WHERE res = 60 AND at < ?`, []any{now.Add(-TrafficHourRetention)}},

@@ -192,8 +192,10 @@ type span struct {
 
 // spans are the buckets that cover [from, to) once: whole hours by the
 // hour, the partial hours at the ends by the minute while minute rollups
-// exist (before that, the partial hour is read whole).
-func (r *Reader) spans(from, to, now time.Time) []span {
+// exist (before that, the partial hour is read whole). With days (the
+// pre-summed scopes have them), whole business days over by now are read
+// by the day.
+func (r *Reader) spans(from, to, now time.Time, days bool) []span {
 	from, to = from.UTC(), to.UTC()
 	if !from.Before(to) {
 		return nil
@@ -219,12 +221,52 @@ func (r *Reader) spans(from, to, now time.Time) []span {
 		out = append(out, edge(from, hFrom))
 	}
 	if hFrom.Before(hTo) {
-		out = append(out, span{ResHour, hFrom, hTo})
+		out = append(out, r.hoursAndDays(hFrom, hTo, now, days)...)
 	}
 	if hTo.Before(to) {
 		out = append(out, edge(hTo, to))
 	}
 	return out
+}
+
+// hoursAndDays covers the whole hours [from, to): the business days within
+// it that are over by now by the day (when days), the rest by the hour.
+func (r *Reader) hoursAndDays(from, to, now time.Time, days bool) []span {
+	all := []span{{ResHour, from, to}}
+	loc := r.opts.Settings.Location
+	if !days || loc == nil {
+		return all
+	}
+	midnight := func(t time.Time, next bool) time.Time {
+		lt := t.In(loc)
+		d := time.Date(lt.Year(), lt.Month(), lt.Day(), 0, 0, 0, 0, loc)
+		if next && d.Before(t) {
+			d = d.AddDate(0, 0, 1)
+		}
+		return d.UTC()
+	}
+	d0, d1 := midnight(from, true), midnight(minTime(to, now), false)
+	// Days that do not start on the hour (a zone half an hour off) would
+	// not line up with the hours around them.
+	if !d0.Before(d1) || d0.Truncate(time.Hour) != d0 || d1.Truncate(time.Hour) != d1 {
+		return all
+	}
+	var out []span
+	if from.Before(d0) {
+		out = append(out, span{ResHour, from, d0})
+	}
+	out = append(out, span{ResDay, d0, d1})
+	if d1.Before(to) {
+		out = append(out, span{ResHour, d1, to})
+	}
+	return out
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // scope is f as SQL conditions on the rollups' (or orders') columns.
@@ -242,6 +284,28 @@ func scopeOf(f figures.Filter, cols [4]string) scope {
 		}
 	}
 	return s
+}
+
+// rollupScope is f as conditions on the rollup rows of hours and days: the
+// pre-summed scopes' when they answer f (presummed), else the orders' own
+// (no courier is Summed there). Minute rows are all the orders' own.
+func rollupScope(f figures.Filter) (s scope, presummed bool) {
+	if !f.Presummed() {
+		s = scopeOf(f, rollupCols)
+		s.conds = append(s.conds, "courier <> ?")
+		s.args = append(s.args, figures.Summed)
+		return s, false
+	}
+	for i, vs := range [][]string{f.Channels, f.Shops, f.Warehouses, nil} {
+		if len(vs) > 0 {
+			s.conds = append(s.conds, rollupCols[i]+" IN (?)")
+			s.args = append(s.args, bun.In(vs))
+		} else {
+			s.conds = append(s.conds, rollupCols[i]+" = ?")
+			s.args = append(s.args, figures.Summed)
+		}
+	}
+	return s, true
 }
 
 func (s scope) where(prefix string) string {
@@ -263,11 +327,12 @@ func narrow(f figures.Filter) bool { return len(f.Shops)+len(f.Warehouses)+len(f
 
 // flows reads the flow rows that cover [from, to) once.
 func (r *Reader) flows(ctx context.Context, f figures.Filter, from, to, now time.Time) ([]figures.Row, error) {
-	sp := r.spans(from, to, now)
+	summed, presummed := rollupScope(f)
+	sp := r.spans(from, to, now, presummed)
 	if len(sp) == 0 {
 		return nil, nil
 	}
-	sc := scopeOf(f, rollupCols)
+	own := scopeOf(f, rollupCols)
 	// One range of the key per span, glued with UNION ALL: an OR of the
 	// spans made PostgreSQL scan the whole table (7.5M rows for a 1M-order
 	// history) instead of the ranges.
@@ -278,6 +343,10 @@ func (r *Reader) flows(ctx context.Context, f figures.Filter, from, to, now time
 		string(figures.DeliveryDue), string(figures.DeliveryOnTime), string(figures.DeliveryLate)})
 	args = append(args, deadlines, deadlines, from.UTC())
 	for _, s := range sp {
+		sc := summed
+		if s.res == ResMinute {
+			sc = own
+		}
 		parts = append(parts, `SELECT res, at, metric, label, n FROM figure_rollups WHERE res = ? AND at >= ? AND at < ? AND metric NOT IN (?)`+sc.where(" AND "))
 		args = append(args, s.res, s.from, s.to, stages)
 		args = append(args, sc.args...)
@@ -295,7 +364,7 @@ func (r *Reader) flows(ctx context.Context, f figures.Filter, from, to, now time
 // hourRows reads the hour rows from from's hour on (to the newest: the
 // backlog series walks back from the present).
 func (r *Reader) hourRows(ctx context.Context, f figures.Filter, from time.Time) ([]figures.Row, error) {
-	sc := scopeOf(f, rollupCols)
+	sc, _ := rollupScope(f)
 	// The series counts all packing, not per station or packer: those
 	// labels are most of the packed rows.
 	q := `SELECT res, at, metric, label, sum(n) FROM figure_rollups WHERE res = 60 AND at >= ? AND metric IN (?)

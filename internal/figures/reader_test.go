@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -141,6 +143,24 @@ func TestReader(t *testing.T) {
 	if h := w.Hours[5]; h.Backlog[twin.StagePicked] != 1 || h.Backlog[twin.StageOutbound] != 2 || len(h.Backlog) != 2 {
 		t.Errorf("last hour %+v", h)
 	}
+	// A week, three days on: the orders' business day, over, is read from
+	// the channel's pre-summed day rows; the same week read from the
+	// orders' own rows (a courier filter is never pre-summed) agrees.
+	later := now.Add(72 * time.Hour)
+	summed, err := r.Figures(ctx, dfigures.Filter{Channels: []string{ch}}, later.Add(-7*24*time.Hour).Truncate(time.Hour), later, later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	detail, err := r.Figures(ctx, dfigures.Filter{Channels: []string{ch}, Couriers: []string{""}}, later.Add(-7*24*time.Hour).Truncate(time.Hour), later, later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if summed.Paid != 3 || summed.Packers["P1"] != 2 || !reflect.DeepEqual(summed.Summary, detail.Summary) {
+		t.Errorf("a week from the pre-summed rows %+v\nfrom the orders' own %+v", summed.Summary, detail.Summary)
+	}
+	if got := figures.SpansString(r, later.Add(-7*24*time.Hour).Truncate(time.Hour), later, later, true); !strings.Contains(got, "{1440 ") {
+		t.Errorf("the week's spans %s read no day", got)
+	}
 	// Narrower: shop s2 only.
 	w2, err := r.Figures(ctx, dfigures.Filter{Channels: []string{ch}, Shops: []string{"s2"}}, at(-60), now, now)
 	if err != nil {
@@ -232,24 +252,36 @@ func TestReaderAlertsAndTags(t *testing.T) {
 }
 
 // TestSpans: a window is read once, whole hours by the hour, its ends by
-// the minute while minute rollups exist.
+// the minute while minute rollups exist; with days (pre-summed scopes), the
+// business days (Shanghai's: from 16:00 UTC) over by now by the day.
 func TestSpans(t *testing.T) {
-	r := figures.NewReader(nil, figures.ReaderOptions{MinuteRetention: 48 * time.Hour})
+	r := figures.NewReader(nil, figures.ReaderOptions{MinuteRetention: 48 * time.Hour, Settings: dfigures.DefaultSettings()})
 	h := func(hh, mm int) time.Time { return time.Date(2026, 11, 25, hh, mm, 0, 0, time.UTC) }
 	now := h(23, 0)
 	tests := []struct {
 		name     string
 		from, to time.Time
+		days     bool
 		want     string
 	}{
-		{"whole hours", h(1, 0), h(5, 0), "[{60 01:00 05:00}]"},
-		{"ends inside hours", h(1, 10), h(5, 30), "[{1 01:10 02:00} {60 02:00 05:00} {1 05:00 05:30}]"},
-		{"within one hour", h(3, 10), h(3, 20), "[{1 03:10 03:20}]"},
-		{"empty", h(3, 10), h(3, 10), "[]"},
-		{"an end older than the minutes: its whole hour", h(1, 10).Add(-72 * time.Hour), h(3, 0).Add(-72 * time.Hour), "[{60 01:00 02:00} {60 02:00 03:00}]"},
+		{"whole hours", h(1, 0), h(5, 0), false, "[{60 25 01:00 25 05:00}]"},
+		{"ends inside hours", h(1, 10), h(5, 30), false, "[{1 25 01:10 25 02:00} {60 25 02:00 25 05:00} {1 25 05:00 25 05:30}]"},
+		{"within one hour", h(3, 10), h(3, 20), false, "[{1 25 03:10 25 03:20}]"},
+		{"empty", h(3, 10), h(3, 10), false, "[]"},
+		{"an end older than the minutes: its whole hour", h(1, 10).Add(-72 * time.Hour), h(3, 0).Add(-72 * time.Hour), false, "[{60 22 01:00 22 02:00} {60 22 02:00 22 03:00}]"},
+		{"no whole day: hours", h(1, 0), h(5, 0), true, "[{60 25 01:00 25 05:00}]"},
+		{"seven business days to tomorrow: six by the day, today by the hour",
+			h(16, 0).Add(-7 * 24 * time.Hour), h(16, 0).Add(24 * time.Hour), true,
+			"[{1440 18 16:00 25 16:00} {60 25 16:00 26 16:00}]"},
+		{"ends by the hour and the minute around the days",
+			h(9, 30).Add(-3 * 24 * time.Hour), h(20, 15), true,
+			"[{60 22 09:00 22 10:00} {60 22 10:00 22 16:00} {1440 22 16:00 25 16:00} {60 25 16:00 25 20:00} {1 25 20:00 25 20:15}]"},
+		{"without days the same range by the hour",
+			h(9, 30).Add(-3 * 24 * time.Hour), h(20, 15), false,
+			"[{60 22 09:00 22 10:00} {60 22 10:00 25 20:00} {1 25 20:00 25 20:15}]"},
 	}
 	for _, tt := range tests {
-		if got := figures.SpansString(r, tt.from, tt.to, now); got != tt.want {
+		if got := figures.SpansString(r, tt.from, tt.to, now, tt.days); got != tt.want {
 			t.Errorf("%s: %s, want %s", tt.name, got, tt.want)
 		}
 	}

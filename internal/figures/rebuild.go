@@ -95,7 +95,7 @@ func (r *Rollups) rebuild(ctx context.Context, db *bun.DB, now time.Time, onlyIf
 			if err != nil {
 				return err
 			}
-			if err := add(ctx, tx, flows, open); err != nil {
+			if err := r.add(ctx, tx, flows, open); err != nil {
 				return err
 			}
 			count, last = count+n, next

@@ -24,10 +24,13 @@ import (
 	"github.com/towerhq/tower/domain/twin"
 )
 
-// Resolutions of figure_rollups, in minutes.
+// Resolutions of figure_rollups, in minutes. Days are the business time
+// zone's calendar days, and only the pre-summed scopes have them (and
+// only they have no minutes).
 const (
 	ResMinute = 1
 	ResHour   = 60
+	ResDay    = 1440
 )
 
 // Rollups writes the rollups with fixed settings.
@@ -61,40 +64,65 @@ func (r *Rollups) Apply(ctx context.Context, tx *sql.Tx, changes []Change) error
 			figures.Contribute(&f, r.s, -1, flows, open)
 		}
 	}
-	return add(ctx, tx, flows, open)
+	return r.add(ctx, tx, flows, open)
+}
+
+// RollupKey is one row of figure_rollups.
+type RollupKey struct {
+	Res  int16
+	Cell figures.Cell
+}
+
+// AddRows adds to rows the figure_rollups rows flows make: each cell in its
+// order's own scope by the minute (when minutes says so for its time) and
+// by the hour, and in each pre-summed scope (figures.Scope.Sums) by the
+// hour and by the business day.
+func (r *Rollups) AddRows(rows map[RollupKey]int64, flows figures.Counts, minutes func(time.Time) bool) {
+	for c, n := range flows {
+		if minutes == nil || minutes(c.At) {
+			rows[RollupKey{ResMinute, c}] += n
+		}
+		h := c
+		h.At = c.At.Truncate(time.Hour)
+		rows[RollupKey{ResHour, h}] += n
+		lt := c.At.In(r.s.Location)
+		day := time.Date(lt.Year(), lt.Month(), lt.Day(), 0, 0, 0, 0, r.s.Location).UTC()
+		for _, sum := range c.Scope.Sums() {
+			h.Scope = sum
+			rows[RollupKey{ResHour, h}] += n
+			d := h
+			d.At = day
+			rows[RollupKey{ResDay, d}] += n
+		}
+	}
 }
 
 type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-// add upserts counts, in one statement: flows at both resolutions, open
+// add upserts counts, in one statement: flows as AddRows makes them, open
 // as they are. Rows are written in key order, so that two transactions
 // touching the same rows lock them in the same order.
-func add(ctx context.Context, db execer, flows, open figures.Counts) error {
+func (r *Rollups) add(ctx context.Context, db execer, flows, open figures.Counts) error {
 	var args []any
 	var parts []string
 	if len(flows) > 0 {
-		rows := make(map[rollupKey]int64, 2*len(flows))
-		for c, n := range flows {
-			rows[rollupKey{ResMinute, c}] += n
-			h := c
-			h.At = c.At.Truncate(time.Hour)
-			rows[rollupKey{ResHour, h}] += n
-		}
+		rows := make(map[RollupKey]int64, 4*len(flows))
+		r.AddRows(rows, flows, nil)
 		var (
 			res                              []int16
 			at                               []time.Time
 			chs, shops, whs, crs, ms, labels []string
 			ns                               []int64
 		)
-		for _, k := range slices.SortedFunc(maps.Keys(rows), compareRollupKeys) {
+		for _, k := range slices.SortedFunc(maps.Keys(rows), CompareRollupKeys) {
 			n := rows[k]
 			if n == 0 {
 				continue
 			}
-			c := k.cell
-			res, at = append(res, k.res), append(at, c.At)
+			c := k.Cell
+			res, at = append(res, k.Res), append(at, c.At)
 			chs, shops, whs, crs = append(chs, c.Scope.Channel), append(shops, c.Scope.Shop), append(whs, c.Scope.Warehouse), append(crs, c.Scope.Courier)
 			ms, labels, ns = append(ms, string(c.Metric)), append(labels, c.Label), append(ns, n)
 		}
@@ -141,13 +169,9 @@ func add(ctx context.Context, db execer, flows, open figures.Counts) error {
 	return nil
 }
 
-type rollupKey struct {
-	res  int16
-	cell figures.Cell
-}
-
-func compareRollupKeys(a, b rollupKey) int {
-	return cmp.Or(cmp.Compare(a.res, b.res), compareCells(a.cell, b.cell))
+// CompareRollupKeys is figure_rollups' primary key order.
+func CompareRollupKeys(a, b RollupKey) int {
+	return cmp.Or(cmp.Compare(a.Res, b.Res), compareCells(a.Cell, b.Cell))
 }
 
 // compareCells is the primary key order of both tables.

@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS figure_rollups_summed;
