@@ -462,16 +462,16 @@ func generate(i int, created, end time.Time, seed uint64, ri map[string]ruleInfo
 // chunk is a run of generated orders, ready to copy, with the rollup rows
 // they make (ifigures.Rollups.AddRows: minute rows within the retention).
 type chunk struct {
-	first         int
-	orders        [][]any
-	events        [][]any
-	tracking      [][]any
-	alerts        [][]any
-	work          [][]any
-	rollups       map[ifigures.RollupKey]int64
-	open          figures.Counts
-	stages        map[twin.Stage]int64
-	created       map[string]int64
+	first    int
+	orders   [][]any
+	events   [][]any
+	tracking [][]any
+	alerts   [][]any
+	work     [][]any
+	rollups  map[ifigures.RollupKey]int64
+	open     figures.Counts
+	stages   map[twin.Stage]int64
+	created  map[string]int64
 }
 
 // buildChunk generates orders [from, to).
