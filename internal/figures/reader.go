@@ -317,8 +317,10 @@ func (s scope) where(prefix string) string {
 
 var (
 	rollupCols = [4]string{"channel", "shop", "warehouse", "courier"}
-	orderCols  = [4]string{"o.channel", "coalesce(o.twin->'details'->>'shop', '')",
-		"coalesce(o.twin->'details'->>'warehouse', '')", "coalesce(o.twin->'details'->>'courier', '')"}
+	// The orders' generated shop and warehouse columns: matching them
+	// reads no twin document (the courier has no column yet).
+	orderCols = [4]string{"o.channel", "coalesce(o.shop, '')",
+		"coalesce(o.warehouse, '')", "coalesce(o.twin->'details'->>'courier', '')"}
 )
 
 // narrow reports whether f narrows anything but the channel (which every
