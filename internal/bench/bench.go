@@ -42,8 +42,9 @@ type Options struct {
 	Out string
 	// Force runs against a server whose database already holds orders.
 	Force bool
-	// CPUProfile, when set, is where the saturation phase's CPU profile
-	// goes (go tool pprof).
+	// CPUProfile, when set, is where the 20-event saturation phase's CPU
+	// profile goes (go tool pprof), and CPUProfile + ".single" the
+	// single-event phase's.
 	CPUProfile string
 	// Nodes is how many nodes run (in this process, on the one scratch
 	// database); senders and subscribers are spread over them.
@@ -180,8 +181,16 @@ func Run(ctx context.Context, cfg config.Config, o Options, progress io.Writer) 
 		n, r.IngestEventsPerS, r.SaturationEventsPerS, r.SaturationRatio, r.CPUSecondsPer1000)
 
 	step("saturation, single-event webhooks from %d senders, for %s", o.Senders, phase/2)
+	single := ""
+	if o.CPUProfile != "" {
+		single = o.CPUProfile + ".single"
+	}
+	if stopProfile, err = startProfile(single); err != nil {
+		return nil, err
+	}
 	t0 = time.Now()
 	n, err = snd.saturate(ctx, o.Senders, 1, phase/2)
+	stopProfile()
 	if err != nil {
 		return nil, err
 	}
