@@ -8,7 +8,7 @@ import (
 // Version numbers the definitions of the counts. Changing what an order
 // contributes changes it, and stored rollups of another version (or other
 // Settings) are rebuilt from the twins.
-const Version = 2 // 2: pre-summed scopes and business days
+const Version = 3 // 2: pre-summed scopes and business days; 3: and their minutes and open gauges
 
 // Settings are the parameters of the counts.
 type Settings struct {

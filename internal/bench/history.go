@@ -542,9 +542,7 @@ func buildChunk(from, to int, times []time.Time, spec HistorySpec, ri map[string
 		f := figures.Of(t)
 		figures.Contribute(&f, spec.Settings, 1, flows, open)
 		rollups.AddRows(c.rollups, flows, func(at time.Time) bool { return !at.Before(minutesFrom) })
-		for cell, n := range open {
-			c.open[cell] += n
-		}
+		ifigures.AddOpen(c.open, open)
 	}
 	return c, nil
 }

@@ -286,9 +286,9 @@ func scopeOf(f figures.Filter, cols [4]string) scope {
 	return s
 }
 
-// rollupScope is f as conditions on the rollup rows of hours and days: the
+// rollupScope is f as conditions on the rollup rows and open gauges: the
 // pre-summed scopes' when they answer f (presummed), else the orders' own
-// (no courier is Summed there). Minute rows are all the orders' own.
+// (no courier is Summed there).
 func rollupScope(f figures.Filter) (s scope, presummed bool) {
 	if !f.Presummed() {
 		s = scopeOf(f, rollupCols)
@@ -334,7 +334,6 @@ func (r *Reader) flows(ctx context.Context, f figures.Filter, from, to, now time
 	if len(sp) == 0 {
 		return nil, nil
 	}
-	own := scopeOf(f, rollupCols)
 	// One range of the key per span, glued with UNION ALL: an OR of the
 	// spans made PostgreSQL scan the whole table (7.5M rows for a 1M-order
 	// history) instead of the ranges.
@@ -346,9 +345,6 @@ func (r *Reader) flows(ctx context.Context, f figures.Filter, from, to, now time
 	args = append(args, deadlines, deadlines, from.UTC())
 	for _, s := range sp {
 		sc := summed
-		if s.res == ResMinute {
-			sc = own
-		}
 		parts = append(parts, `SELECT res, at, metric, label, n FROM figure_rollups WHERE res = ? AND at >= ? AND at < ? AND metric NOT IN (?)`+sc.where(" AND "))
 		args = append(args, s.res, s.from, s.to, stages)
 		args = append(args, sc.args...)
@@ -400,7 +396,7 @@ func (r *Reader) rows(ctx context.Context, q string, args ...any) ([]figures.Row
 
 // open reads the open gauges.
 func (r *Reader) open(ctx context.Context, f figures.Filter) ([]figures.OpenRow, error) {
-	sc := scopeOf(f, rollupCols)
+	sc, _ := rollupScope(f)
 	rs, err := r.db.QueryContext(ctx, `SELECT metric, label, since, sum(n) FROM figure_open`+sc.where(" WHERE ")+
 		` GROUP BY metric, label, since HAVING sum(n) <> 0`, sc.args...)
 	if err != nil {
@@ -471,12 +467,14 @@ func (r *Reader) abnormal(ctx context.Context, f figures.Filter, from, to time.T
 	q := `SELECT count(*) FROM (
 		SELECT o.id FROM orders o WHERE o.tags <> '{}' AND o.tags && ?::text[] AND o.created_at >= ? AND o.created_at < ?` + w + `
 		UNION
-		SELECT o.id FROM (SELECT DISTINCT channel, order_no FROM alerts WHERE state <> 'RESOLVED') a
+		SELECT o.id FROM (SELECT DISTINCT channel, order_no FROM alerts WHERE state <> 'RESOLVED' AND raised_at >= ?) a
 			JOIN orders o USING (channel, order_no) WHERE o.created_at >= ? AND o.created_at < ?` + w + `
 	) x`
 	args := []any{pgdialect.Array(tags), from, to}
 	args = append(args, sc.args...)
-	args = append(args, from, to)
+	// An alert is raised on an order that exists: one raised before the
+	// window is on an order created before it.
+	args = append(args, from, from, to)
 	args = append(args, sc.args...)
 	if err := r.db.QueryRowContext(ctx, q, args...).Scan(&rate.Num); err != nil {
 		return rate, fmt.Errorf("figures: count abnormal orders: %w", err)

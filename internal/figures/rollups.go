@@ -74,25 +74,44 @@ type RollupKey struct {
 }
 
 // AddRows adds to rows the figure_rollups rows flows make: each cell in its
-// order's own scope by the minute (when minutes says so for its time) and
-// by the hour, and in each pre-summed scope (figures.Scope.Sums) by the
-// hour and by the business day.
+// order's own scope and in each pre-summed scope (figures.Scope.Sums), by
+// the minute (when minutes says so for its time) and by the hour, and in
+// the pre-summed scopes by the business day too.
 func (r *Rollups) AddRows(rows map[RollupKey]int64, flows figures.Counts, minutes func(time.Time) bool) {
 	for c, n := range flows {
-		if minutes == nil || minutes(c.At) {
-			rows[RollupKey{ResMinute, c}] += n
-		}
-		h := c
-		h.At = c.At.Truncate(time.Hour)
-		rows[RollupKey{ResHour, h}] += n
+		withMinute := minutes == nil || minutes(c.At)
 		lt := c.At.In(r.s.Location)
 		day := time.Date(lt.Year(), lt.Month(), lt.Day(), 0, 0, 0, 0, r.s.Location).UTC()
-		for _, sum := range c.Scope.Sums() {
-			h.Scope = sum
+		add := func(sc figures.Scope, days bool) {
+			m := c
+			m.Scope = sc
+			if withMinute {
+				rows[RollupKey{ResMinute, m}] += n
+			}
+			h := m
+			h.At = c.At.Truncate(time.Hour)
 			rows[RollupKey{ResHour, h}] += n
-			d := h
-			d.At = day
-			rows[RollupKey{ResDay, d}] += n
+			if days {
+				h.At = day
+				rows[RollupKey{ResDay, h}] += n
+			}
+		}
+		add(c.Scope, false)
+		for _, sum := range c.Scope.Sums() {
+			add(sum, true)
+		}
+	}
+}
+
+// AddOpen adds to rows the figure_open rows open makes: each gauge in its
+// order's own scope and in each pre-summed scope.
+func AddOpen(rows, open figures.Counts) {
+	for c, n := range open {
+		rows[c] += n
+		for _, sum := range c.Scope.Sums() {
+			s := c
+			s.Scope = sum
+			rows[s] += n
 		}
 	}
 }
@@ -136,6 +155,9 @@ func (r *Rollups) add(ctx context.Context, db execer, flows, open figures.Counts
 		}
 	}
 	if len(open) > 0 {
+		all := make(figures.Counts, 5*len(open))
+		AddOpen(all, open)
+		open = all
 		var (
 			since                            []time.Time
 			chs, shops, whs, crs, ms, labels []string
