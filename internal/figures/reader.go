@@ -2,6 +2,7 @@ package figures
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -91,31 +92,28 @@ func (r *Reader) Figures(ctx context.Context, f figures.Filter, from, to, now ti
 
 func (r *Reader) window(ctx context.Context, f figures.Filter, from, to, now time.Time) (Window, error) {
 	w := Window{From: from, To: to, At: now}
-	rows, err := r.flows(ctx, f, from, to, now)
-	if err != nil {
+	// The reads are independent but for two that need another's answer:
+	// each stage's run at once, on connections of their own.
+	var (
+		rows, hours []figures.Row
+		open        []figures.OpenRow
+	)
+	if err := parallel(
+		func() (err error) { rows, err = r.flows(ctx, f, from, to, now); return },
+		func() (err error) { open, err = r.open(ctx, f); return },
+		func() (err error) { w.DetectionTime, err = r.detection(ctx, f, from, to); return },
+		func() (err error) { w.RepeatedLookups, err = r.lookups(ctx, f, from, to); return },
+		func() (err error) { hours, err = r.hourRows(ctx, f, from); return },
+	); err != nil {
 		return w, err
 	}
 	w.Summary = figures.Summarize(rows, now)
-	open, err := r.open(ctx, f)
-	if err != nil {
-		return w, err
-	}
 	w.Backlog = figures.Backlog(open, now)
 	w.Waiting = figures.WaitingOver(open, now, r.opts.BacklogSLA)
-	if w.Divergences, err = r.divergences(ctx, f, open); err != nil {
-		return w, err
-	}
-	if w.Abnormal, err = r.abnormal(ctx, f, from, to, w.Created); err != nil {
-		return w, err
-	}
-	if w.DetectionTime, err = r.detection(ctx, f, from, to); err != nil {
-		return w, err
-	}
-	if w.RepeatedLookups, err = r.lookups(ctx, f, from, to); err != nil {
-		return w, err
-	}
-	hours, err := r.hourRows(ctx, f, from)
-	if err != nil {
+	if err := parallel(
+		func() (err error) { w.Divergences, err = r.divergences(ctx, f, open); return },
+		func() (err error) { w.Abnormal, err = r.abnormal(ctx, f, from, to, w.Created); return },
+	); err != nil {
 		return w, err
 	}
 	openNow := map[twin.Stage]int64{}
@@ -128,29 +126,40 @@ func (r *Reader) window(ctx context.Context, f figures.Filter, from, to, now tim
 	return w, nil
 }
 
+// parallel runs fs at once and returns the first error.
+func parallel(fs ...func() error) error {
+	errs := make([]error, len(fs))
+	var wg sync.WaitGroup
+	for i, f := range fs {
+		wg.Go(func() { errs[i] = f() })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
 // Health is the health index of the scopes of f over the trailing window
 // ending at now.
 func (r *Reader) Health(ctx context.Context, f figures.Filter, now time.Time) (figures.Index, time.Time, error) {
 	from := now.Add(-r.opts.HealthWindow)
 	key := fmt.Sprintf("health %v %d", f, now.Truncate(time.Second).Unix())
 	v, err := r.cached(key, func() (any, error) {
-		rows, err := r.flows(ctx, f, from, now, now)
-		if err != nil {
+		var rows []figures.Row
+		var open []figures.OpenRow
+		if err := parallel(
+			func() (err error) { rows, err = r.flows(ctx, f, from, now, now); return },
+			func() (err error) { open, err = r.open(ctx, f); return },
+		); err != nil {
 			return nil, err
 		}
 		s := figures.Summarize(rows, now)
-		open, err := r.open(ctx, f)
-		if err != nil {
-			return nil, err
-		}
 		in := figures.HealthInputs{
 			OnTimeShip: s.OnTimeShip, OnTimeDelivery: s.OnTimeDelivery,
 			BacklogAge: figures.WaitingOver(open, now, r.opts.BacklogSLA),
 		}
-		if in.Divergences, err = r.divergences(ctx, f, open); err != nil {
-			return nil, err
-		}
-		if in.Abnormal, err = r.abnormal(ctx, f, from, now, s.Created); err != nil {
+		if err := parallel(
+			func() (err error) { in.Divergences, err = r.divergences(ctx, f, open); return },
+			func() (err error) { in.Abnormal, err = r.abnormal(ctx, f, from, now, s.Created); return },
+		); err != nil {
 			return nil, err
 		}
 		return figures.Health(in, r.opts.Goals), nil
