@@ -95,16 +95,6 @@ func ReadSystem(ctx context.Context, o SystemOptions, q TrafficQuery) (System, e
 	return sys, nil
 }
 
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 func metrics(by map[string]*dto.MetricFamily, name string) []*dto.Metric {
 	if mf := by[name]; mf != nil {
 		return mf.GetMetric()

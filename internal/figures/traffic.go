@@ -1,6 +1,7 @@
 package figures
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -316,14 +317,14 @@ func fold(c counts, keep func(trafficKey) bool) ([]Connector, []Handler) {
 		x.LatencyP90, _ = bucketQuantile(lat[name], 0.9)
 		outC = append(outC, *x)
 	}
-	slices.SortFunc(outC, func(a, b Connector) int { return cmpString(a.Source, b.Source) })
+	slices.SortFunc(outC, func(a, b Connector) int { return cmp.Compare(a.Source, b.Source) })
 	outH := make([]Handler, 0, len(hs))
 	for name, x := range hs {
 		x.LagP50, x.LagKnown = bucketQuantile(lag[name], 0.5)
 		x.LagP90, _ = bucketQuantile(lag[name], 0.9)
 		outH = append(outH, *x)
 	}
-	slices.SortFunc(outH, func(a, b Handler) int { return cmpString(a.Handler, b.Handler) })
+	slices.SortFunc(outH, func(a, b Handler) int { return cmp.Compare(a.Handler, b.Handler) })
 	return outC, outH
 }
 
@@ -337,7 +338,7 @@ type bucket struct {
 // linear within the bucket that holds it, the highest finite bound when it
 // falls in the last.
 func bucketQuantile(bs []bucket, q float64) (float64, bool) {
-	slices.SortFunc(bs, func(a, b bucket) int { return cmpFloat(a.le, b.le) })
+	slices.SortFunc(bs, func(a, b bucket) int { return cmp.Compare(a.le, b.le) })
 	var total int64
 	for _, b := range bs {
 		total += b.n
@@ -430,20 +431,10 @@ func delta(cur, flushed counts) counts {
 }
 
 func compareKeys(a, b trafficKey) int {
-	for _, c := range []int{cmpString(a.kind, b.kind), cmpString(a.name, b.name), cmpString(a.metric, b.metric), cmpFloat(a.le, b.le)} {
+	for _, c := range []int{cmp.Compare(a.kind, b.kind), cmp.Compare(a.name, b.name), cmp.Compare(a.metric, b.metric), cmp.Compare(a.le, b.le)} {
 		if c != 0 {
 			return c
 		}
-	}
-	return 0
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
 	}
 	return 0
 }
