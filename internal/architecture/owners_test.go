@@ -43,6 +43,7 @@ var owners = map[string]string{
 	"work_items":         "internal/workitems",
 	// Figures rolled up with the twins, and customer-service lookups.
 	"figure_rollups":  "internal/figures",
+	"traffic_rollups": "internal/figures",
 	"figure_open":     "internal/figures",
 	"figure_settings": "internal/figures",
 	"order_lookups":   "internal/figures",
