@@ -149,7 +149,14 @@ func TestTwoNodes(t *testing.T) {
 				for _, no := range nos {
 					waitStage(t, a, "tmall", "R"+no, "COLLECTED")
 					want := viewOf(t, a, "tmall", "R"+no)
-					pgtest.WaitFor(t, 20*time.Second, func() bool { return viewOf(t, b, "tmall", no).Stage == want.Stage })
+					// The stage can be reached before every event is in (a
+					// courier scan ahead of the WMS outbound it follows):
+					// wait for the whole view, on both nodes, then compare.
+					for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+						if reflect.DeepEqual(viewOf(t, a, "tmall", no), want) && reflect.DeepEqual(viewOf(t, b, "tmall", no), want) {
+							break
+						}
+					}
 					for _, s := range []*testServer{a, b} {
 						if got := viewOf(t, s, "tmall", no); !reflect.DeepEqual(got, want) {
 							t.Errorf("%s on %s:\n got  %+v\n want %+v", no, s.App.cfg.NodeName, got, want)
