@@ -27,7 +27,7 @@ type subscriber struct {
 }
 
 func dial(baseURL, token string) (*subscriber, error) {
-	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}, HandshakeTimeout: 10 * time.Second,
+	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}, HandshakeTimeout: 30 * time.Second,
 		ReadBufferSize: 1024, WriteBufferSize: 1024}
 	h := http.Header{}
 	h.Set("Origin", baseURL)
@@ -41,7 +41,7 @@ func dial(baseURL, token string) (*subscriber, error) {
 		return nil, err
 	}
 	var ack struct{ Type string }
-	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 	if err := conn.ReadJSON(&ack); err != nil || ack.Type != "connection_ack" {
 		conn.Close()
 		return nil, fmt.Errorf("connection_ack: %q %v", ack.Type, err)
