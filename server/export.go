@@ -61,13 +61,8 @@ type exporter struct {
 }
 
 func (e *exporter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p, ok := access.FromContext(r.Context())
+	p, ok := exportAllowed(w, r, e.policy, exportPolicy, "orders")
 	if !ok {
-		http.Error(w, "authentication required", http.StatusUnauthorized)
-		return
-	}
-	if e.policy == nil || !e.policy.Allows(exportPolicy, p.Role) {
-		http.Error(w, fmt.Sprintf("the %s role may not export orders (%s)", p.Role, exportPolicy), http.StatusForbidden)
 		return
 	}
 	ctx, cancel := context.WithTimeout(resolvers.WithOneOrder(r.Context()), e.o.Timeout)
@@ -87,15 +82,11 @@ func (e *exporter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	tzName, err := e.res.TimeZone(ctx)
+	tzName, tz, err := callerZone(ctx, e.res)
 	if err != nil {
 		e.log.ErrorContext(ctx, "export orders: time zone", "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
-	}
-	tz, err := time.LoadLocation(tzName)
-	if err != nil {
-		tz = time.UTC
 	}
 	subject := "orders " + describe(r.URL.Query())
 	if resolvers.SeesPersonal(ctx) {
@@ -152,6 +143,35 @@ func (e *exporter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if truncated {
 		e.log.WarnContext(ctx, "export orders truncated", "rows", n, "max_rows", e.o.MaxRows)
 	}
+}
+
+// exportAllowed answers 401 or 403 unless the caller's role may read field
+// (whose @hasRole an export obeys); what names the export in the refusal.
+func exportAllowed(w http.ResponseWriter, r *http.Request, policy *directives.Policy, field, what string) (access.Principal, bool) {
+	p, ok := access.FromContext(r.Context())
+	if !ok {
+		http.Error(w, "authentication required", http.StatusUnauthorized)
+		return p, false
+	}
+	if policy == nil || !policy.Allows(field, p.Role) {
+		http.Error(w, fmt.Sprintf("the %s role may not export %s (%s)", p.Role, what, field), http.StatusForbidden)
+		return p, false
+	}
+	return p, true
+}
+
+// callerZone is the caller's time zone, its name and location (UTC when
+// the name does not load).
+func callerZone(ctx context.Context, res *resolvers.Resolver) (string, *time.Location, error) {
+	name, err := res.TimeZone(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	tz, err := time.LoadLocation(name)
+	if err != nil {
+		tz = time.UTC
+	}
+	return name, tz, nil
 }
 
 func storageEach(o Export) storage.EachOptions {

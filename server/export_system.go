@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/towerhq/tower/domain/access"
 	"github.com/towerhq/tower/graph/directives"
 	"github.com/towerhq/tower/graph/model"
 	"github.com/towerhq/tower/graph/resolvers"
@@ -30,13 +29,8 @@ type systemExporter struct {
 }
 
 func (e *systemExporter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p, ok := access.FromContext(r.Context())
+	p, ok := exportAllowed(w, r, e.policy, systemExportPolicy, "the IT figures")
 	if !ok {
-		http.Error(w, "authentication required", http.StatusUnauthorized)
-		return
-	}
-	if e.policy == nil || !e.policy.Allows(systemExportPolicy, p.Role) {
-		http.Error(w, fmt.Sprintf("the %s role may not export the IT figures (%s)", p.Role, systemExportPolicy), http.StatusForbidden)
 		return
 	}
 	q := r.URL.Query()
@@ -56,15 +50,11 @@ func (e *systemExporter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	tzName, err := e.res.TimeZone(ctx)
+	tzName, tz, err := callerZone(ctx, e.res)
 	if err != nil {
 		e.log.ErrorContext(ctx, "export system figures: time zone", "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
-	}
-	tz, err := time.LoadLocation(tzName)
-	if err != nil {
-		tz = time.UTC
 	}
 	if err := audit.Record(ctx, e.res.DB, audit.Entry{At: time.Now(), Actor: p.Actor(), Action: "system.exported",
 		Subject: "system figures " + describe(q), Remote: audit.RemoteFrom(ctx)}); err != nil {
@@ -136,14 +126,14 @@ func systemRows(s *model.SystemFigures, tz *time.Location, lang string) [][]stri
 		return strconv.FormatFloat(*p, 'f', digits, 64)
 	}
 	from, to := s.From.In(tz).Format(time.DateTime), s.To.In(tz).Format(time.DateTime)
-	kind := map[bool]string{true: "接口", false: "总线处理器"}
+	connector, handler := "接口", "总线处理器"
 	if lang == "en-US" {
-		kind = map[bool]string{true: "connector", false: "bus handler"}
+		connector, handler = "connector", "bus handler"
 	}
 	var rows [][]string
 	for _, c := range s.Connectors {
 		rate := c.RatePerMinute
-		rows = append(rows, []string{kind[true], c.Source, str(c.Type), str(c.Channel), from, to,
+		rows = append(rows, []string{connector, c.Source, str(c.Type), str(c.Channel), from, to,
 			strconv.Itoa(c.Requests), strconv.Itoa(c.Succeeded), num(c.SuccessRate, 4), strconv.Itoa(c.SignatureFailures), "",
 			num(&rate, 2), num(c.LatencyP50, 3), num(c.LatencyP90, 3)})
 	}
@@ -153,7 +143,7 @@ func systemRows(s *model.SystemFigures, tz *time.Location, lang string) [][]stri
 			v := float64(h.Messages) / float64(h.Messages+h.Failures)
 			rate = &v
 		}
-		rows = append(rows, []string{kind[false], h.Handler, "", "", from, to,
+		rows = append(rows, []string{handler, h.Handler, "", "", from, to,
 			strconv.Itoa(h.Messages), strconv.Itoa(h.Messages), num(rate, 4), strconv.Itoa(h.Failures), strconv.Itoa(h.Poisoned),
 			"", num(h.LagP50, 3), num(h.LagP90, 3)})
 	}

@@ -338,7 +338,7 @@ func narrow(f figures.Filter) bool { return len(f.Shops)+len(f.Warehouses)+len(f
 
 // flows reads the flow rows that cover [from, to) once.
 func (r *Reader) flows(ctx context.Context, f figures.Filter, from, to, now time.Time) ([]figures.Row, error) {
-	summed, presummed := rollupScope(f)
+	sc, presummed := rollupScope(f)
 	sp := r.spans(from, to, now, presummed)
 	if len(sp) == 0 {
 		return nil, nil
@@ -353,7 +353,6 @@ func (r *Reader) flows(ctx context.Context, f figures.Filter, from, to, now time
 		string(figures.DeliveryDue), string(figures.DeliveryOnTime), string(figures.DeliveryLate)})
 	args = append(args, deadlines, deadlines, from.UTC())
 	for _, s := range sp {
-		sc := summed
 		parts = append(parts, `SELECT res, at, metric, label, n FROM figure_rollups WHERE res = ? AND at >= ? AND at < ? AND metric NOT IN (?)`+sc.where(" AND "))
 		args = append(args, s.res, s.from, s.to, stages)
 		args = append(args, sc.args...)

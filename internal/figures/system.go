@@ -64,13 +64,9 @@ func ReadSystem(ctx context.Context, o SystemOptions, q TrafficQuery) (System, e
 		return sys, err
 	}
 	sys.TrafficFigures = tf
-	mfs, err := o.Gatherer.Gather()
+	by, err := gatherByName(o.Gatherer)
 	if err != nil {
-		return sys, fmt.Errorf("figures: gather metrics: %w", err)
-	}
-	by := map[string]*dto.MetricFamily{}
-	for _, mf := range mfs {
-		by[mf.GetName()] = mf
+		return sys, err
 	}
 	parked := map[string]int64{}
 	for _, m := range metrics(by, "tower_poison_parked_messages") {
@@ -93,6 +89,19 @@ func ReadSystem(ctx context.Context, o SystemOptions, q TrafficQuery) (System, e
 		}
 	}
 	return sys, nil
+}
+
+// gatherByName reads g's metric families by name.
+func gatherByName(g prometheus.Gatherer) (map[string]*dto.MetricFamily, error) {
+	mfs, err := g.Gather()
+	if err != nil {
+		return nil, fmt.Errorf("figures: gather metrics: %w", err)
+	}
+	by := make(map[string]*dto.MetricFamily, len(mfs))
+	for _, mf := range mfs {
+		by[mf.GetName()] = mf
+	}
+	return by, nil
 }
 
 func metrics(by map[string]*dto.MetricFamily, name string) []*dto.Metric {

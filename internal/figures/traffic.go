@@ -368,13 +368,9 @@ func bucketQuantile(bs []bucket, q float64) (float64, bool) {
 // (answered, 200, refused for the signature, latency buckets) and work per
 // handler (handled, failed, parked, lag buckets).
 func (t *Traffic) snapshot() (counts, error) {
-	mfs, err := t.gather.Gather()
+	by, err := gatherByName(t.gather)
 	if err != nil {
-		return nil, fmt.Errorf("figures: gather metrics: %w", err)
-	}
-	by := map[string]*dto.MetricFamily{}
-	for _, mf := range mfs {
-		by[mf.GetName()] = mf
+		return nil, err
 	}
 	c := counts{}
 	for _, m := range metrics(by, "tower_webhooks_total") {
