@@ -9,6 +9,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/hashicorp/golang-lru/v2/expirable"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/towerhq/tower/domain/access"
 	"github.com/towerhq/tower/domain/order"
@@ -148,7 +149,8 @@ func (r *Resolver) mayReadPersonal(ctx context.Context, rule rules.Rule, saving 
 
 // oneOrder holds the order an operation has shown unmasked to a caller who
 // sees personal data one order at a time: asking for several orders under
-// aliases in one operation shows the first unmasked, the others masked.
+// aliases in one operation shows the first (in the document) unmasked, the
+// others masked.
 type oneOrder struct {
 	mu  sync.Mutex
 	key order.Key
@@ -169,10 +171,34 @@ func takeOneOrder(ctx context.Context, k order.Key) bool {
 	if b == nil {
 		return true
 	}
+	// Root fields resolve concurrently: the budget is the document's first
+	// field of this name, not whichever resolves first.
+	if !firstRootFieldOfItsName(ctx) {
+		return false
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.set {
 		b.key, b.set = k, true
 	}
 	return b.key == k
+}
+
+// firstRootFieldOfItsName reports whether ctx's root field is the first of
+// the operation's root fields with its name (true outside an operation).
+func firstRootFieldOfItsName(ctx context.Context) bool {
+	rf := graphql.GetRootFieldContext(ctx)
+	if rf == nil || rf.Field.Field == nil || !graphql.HasOperationContext(ctx) {
+		return true
+	}
+	op := graphql.GetOperationContext(ctx).Operation
+	if op == nil {
+		return true
+	}
+	for _, sel := range op.SelectionSet {
+		if f, ok := sel.(*ast.Field); ok && f.Name == rf.Field.Name {
+			return f.Alias == rf.Field.Alias
+		}
+	}
+	return true
 }
