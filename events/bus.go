@@ -12,6 +12,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -63,6 +64,18 @@ type Bus interface {
 	// MetaPartitionKey falls in one partition (PartitionOf) are delivered in
 	// order, partitions in parallel. 1 when the backend keeps one order.
 	Partitions() int
+}
+
+// Lookahead is a bus on which a handler can see the messages committed
+// after the one it handles, in the order they will be delivered: it may
+// fold them into its own transaction, and their deliveries then find
+// nothing left to do. The PostgreSQL bus is one (a topic is a table); a
+// broker that hands out one message per partition at a time is not.
+type Lookahead interface {
+	// Following returns up to n messages of topic delivered after the
+	// message uuid (none if uuid is unknown), taking only those whose
+	// place in the order is final.
+	Following(ctx context.Context, topic, uuid string, n int) ([]*message.Message, error)
 }
 
 // PostgresBus is Watermill's SQL Pub/Sub on Tower's own PostgreSQL. The
@@ -121,6 +134,46 @@ func (b *PostgresBus) PublishTx(ctx context.Context, tx *sql.Tx, topic string, m
 }
 
 func (b *PostgresBus) Publisher() message.Publisher { return b.pub }
+
+// Following reads the rows after uuid in the subscribers' order
+// (transaction id, offset). Only rows of transactions older than every
+// running one are taken: a younger transaction may still commit before
+// them, and the subscriber would deliver it first.
+func (b *PostgresBus) Following(ctx context.Context, topic, uuid string, n int) ([]*message.Message, error) {
+	table := fmt.Sprintf(`"watermill_%s"`, topic)
+	// The position first, then a range scan from it: bounds known only at
+	// run time would make the planner walk the whole table.
+	var xid string
+	var offset int64
+	if err := b.db.QueryRowContext(ctx, `SELECT transaction_id::text, "offset" FROM `+table+` WHERE uuid = $1 LIMIT 1`, uuid).Scan(&xid, &offset); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("bus: position of %s on %s: %w", uuid, topic, err)
+	}
+	rows, err := b.db.QueryContext(ctx, `
+		SELECT uuid, payload FROM `+table+`
+		WHERE (transaction_id, "offset") > ($1::xid8, $2)
+			AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+		ORDER BY transaction_id, "offset" LIMIT $3`, xid, offset, n)
+	if err != nil {
+		return nil, fmt.Errorf("bus: messages after %s on %s: %w", uuid, topic, err)
+	}
+	defer rows.Close()
+	var out []*message.Message
+	for rows.Next() {
+		var u string
+		var p []byte
+		if err := rows.Scan(&u, &p); err != nil {
+			return nil, fmt.Errorf("bus: messages after %s on %s: %w", uuid, topic, err)
+		}
+		out = append(out, message.NewMessage(u, p))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("bus: messages after %s on %s: %w", uuid, topic, err)
+	}
+	return out, nil
+}
 
 // Tail seeks group to the end of topic, then subscribes as it.
 func (b *PostgresBus) Tail(ctx context.Context, topic, group string) (message.Subscriber, error) {

@@ -9,7 +9,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -42,6 +41,11 @@ type Twins struct {
 	detect     *detection.Detector
 	figures    *figures.Rollups
 	readAheadN int // messages a handler folds in (see Handle)
+	// ahead is the bus's view of the messages after the one handled; nil
+	// when it has none or no read-ahead is asked for.
+	ahead events.Lookahead
+	// deliveries folds concurrent deliveries into one transaction.
+	deliveries group
 
 	db  *bun.DB
 	bus events.Bus
@@ -67,8 +71,12 @@ type Options struct {
 
 // NewTwins builds the projection; now is the injected clock (projected_at).
 func NewTwins(db *bun.DB, bus events.Bus, m *metrics.Metrics, log *slog.Logger, now func() time.Time, o Options) *Twins {
-	return &Twins{db: db, bus: bus, m: m, log: log.With("handler", HandlerName), now: now,
+	p := &Twins{db: db, bus: bus, m: m, log: log.With("handler", HandlerName), now: now,
 		detect: o.Detect, figures: o.Figures, readAheadN: o.ReadAhead}
+	if la, ok := bus.(events.Lookahead); ok && o.ReadAhead > 0 {
+		p.ahead = la
+	}
+	return p
 }
 
 // Register adds the projection to r.
@@ -88,7 +96,7 @@ func (p *Twins) Handle(msg *message.Message) error {
 	// change nothing, so a burst of small ingest commits costs one
 	// projection transaction per ReadAhead messages, not one each. A
 	// message already folded is not even decoded.
-	if p.readAheadN > 0 {
+	if p.ahead != nil {
 		// Folded by this process: known without asking the database.
 		if p.folded.take(msg.UUID) {
 			return nil
@@ -106,35 +114,63 @@ func (p *Twins) Handle(msg *message.Message) error {
 	if err := json.Unmarshal(msg.Payload, &batch); err != nil {
 		return fmt.Errorf("%w: decode %s message %s: %v", events.ErrPermanent, events.TopicOrderEvents, msg.UUID, err)
 	}
-	evs := batch.Events
+	d := &delivery{msg: msg, evs: batch.Events}
+	if err := p.deliveries.submit(d, p.project); err != nil {
+		return fmt.Errorf("project batch %s (%d events): %w", msg.UUID, len(batch.Events), err)
+	}
+	return nil
+}
+
+// project applies the deliveries of one group in one transaction, with
+// what follows the last of them on the bus when it can see that. Should
+// the transaction fail for a reason other than an outage, each delivery
+// is applied alone, so a bad neighbour is parked on its own and never
+// takes the others with it.
+func (p *Twins) project(ds []*delivery) {
+	ctx := ds[0].msg.Context()
+	var evs []order.Event
+	for _, d := range ds {
+		evs = append(evs, d.evs...)
+	}
 	var ahead []string
-	if p.readAheadN > 0 {
-		ctx := msg.Context()
-		more, uuids, err := p.readAhead(ctx, msg.UUID)
+	if p.ahead != nil {
+		more, uuids, err := p.readAhead(ctx, ds[len(ds)-1].msg.UUID)
 		if err != nil {
-			return fmt.Errorf("read ahead of %s: %w", msg.UUID, err)
+			for _, d := range ds {
+				d.err = fmt.Errorf("read ahead: %w", err)
+			}
+			return
 		}
 		evs, ahead = append(evs, more...), uuids
 	}
-	changes, err := p.apply(msg.Context(), evs, ahead)
-	if err != nil && len(ahead) > 0 && events.Classify(err) != events.Transient {
-		// One of the messages read ahead may be what failed: apply this
-		// one alone, so a bad neighbour is parked on its own delivery and
-		// never takes this one with it.
-		ahead = nil
-		changes, err = p.apply(msg.Context(), batch.Events, nil)
+	changes, err := p.apply(ctx, evs, ahead)
+	if err != nil && (len(ahead) > 0 || len(ds) > 1) && events.Classify(err) != events.Transient {
+		for _, d := range ds {
+			var n int
+			if n, d.err = p.apply(d.msg.Context(), d.evs, nil); d.err == nil {
+				p.settle(d.msg.Context(), n)
+			}
+		}
+		return
 	}
-	if err != nil {
-		return fmt.Errorf("project batch %s (%d events): %w", msg.UUID, len(evs), err)
+	for _, d := range ds {
+		d.err = err
 	}
-	p.folded.add(ahead)
+	if err == nil {
+		p.folded.add(ahead)
+		p.settle(ctx, changes)
+	}
+}
+
+// settle counts a projection transaction that changed twins, and cleans
+// up the read-ahead records now and then.
+func (p *Twins) settle(ctx context.Context, changes int) {
 	if changes > 0 {
 		p.m.EventsPublished.WithLabelValues(events.TopicTwinChanges).Inc()
 	}
-	if p.applies.Add(1)%cleanupEvery == 0 {
-		p.ForgetDelivered(msg.Context())
+	if p.ahead != nil && p.applies.Add(1)%cleanupEvery == 0 {
+		p.ForgetDelivered(ctx)
 	}
-	return nil
 }
 
 // maxReadAheadEvents bounds the events one projection transaction takes on.
@@ -144,48 +180,26 @@ const maxReadAheadEvents = 5000
 // clean-ups of projected_messages.
 const cleanupEvery = 200
 
-// readAhead returns the events of up to p.readAhead messages committed
-// after the message uuid, in bus order, and those messages' uuids. Only
-// messages of transactions older than every running one are taken: a
-// younger one may still commit behind them.
+// readAhead returns the events of up to p.readAheadN messages delivered
+// after the message uuid, and those messages' uuids.
 func (p *Twins) readAhead(ctx context.Context, uuid string) ([]order.Event, []string, error) {
-	// The position first, then a range scan from it: bounds known only at
-	// run time would make the planner walk the whole topic table.
-	var xid string
-	var offset int64
-	if err := p.db.QueryRowContext(ctx, `SELECT transaction_id::text, "offset" FROM "watermill_order_events_v1" WHERE uuid = ? LIMIT 1`, uuid).Scan(&xid, &offset); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, nil, nil
-		}
-		return nil, nil, err
-	}
-	rows, err := p.db.QueryContext(ctx, `
-		SELECT uuid, payload FROM "watermill_order_events_v1"
-		WHERE (transaction_id, "offset") > (?::xid8, ?)
-			AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-		ORDER BY transaction_id, "offset" LIMIT ?`, xid, offset, p.readAheadN)
+	msgs, err := p.ahead.Following(ctx, events.TopicOrderEvents, uuid, p.readAheadN)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer rows.Close()
 	var out []order.Event
 	var uuids []string
-	for rows.Next() {
-		var u string
-		var b []byte
-		if err := rows.Scan(&u, &b); err != nil {
-			return nil, nil, err
-		}
+	for _, m := range msgs {
 		var batch events.OrderEventsBatch
-		if err := json.Unmarshal(b, &batch); err != nil {
+		if err := json.Unmarshal(m.Payload, &batch); err != nil {
 			continue // a bad message is handled (and poisoned) on its own delivery
 		}
-		out, uuids = append(out, batch.Events...), append(uuids, u)
+		out, uuids = append(out, batch.Events...), append(uuids, m.UUID)
 		if len(out) >= maxReadAheadEvents {
 			break
 		}
 	}
-	return out, uuids, rows.Err()
+	return out, uuids, nil
 }
 
 // ForgetDelivered deletes the read-ahead records of messages the consumer
