@@ -72,10 +72,10 @@ type Bus interface {
 // nothing left to do. The PostgreSQL bus is one (a topic is a table); a
 // broker that hands out one message per partition at a time is not.
 type Lookahead interface {
-	// Following returns up to n messages of topic delivered after the
-	// message uuid (none if uuid is unknown), taking only those whose
-	// place in the order is final.
-	Following(ctx context.Context, topic, uuid string, n int) ([]*message.Message, error)
+	// Following returns up to n messages of topic to be delivered after
+	// msg, in delivery order, taking only those whose place in that order
+	// is final (none when msg is unknown).
+	Following(ctx context.Context, topic string, msg *message.Message, n int) ([]*message.Message, error)
 }
 
 // PostgresBus is Watermill's SQL Pub/Sub on Tower's own PostgreSQL. The
@@ -139,7 +139,8 @@ func (b *PostgresBus) Publisher() message.Publisher { return b.pub }
 // (transaction id, offset). Only rows of transactions older than every
 // running one are taken: a younger transaction may still commit before
 // them, and the subscriber would deliver it first.
-func (b *PostgresBus) Following(ctx context.Context, topic, uuid string, n int) ([]*message.Message, error) {
+func (b *PostgresBus) Following(ctx context.Context, topic string, msg *message.Message, n int) ([]*message.Message, error) {
+	uuid := msg.UUID
 	table := fmt.Sprintf(`"watermill_%s"`, topic)
 	// The position first, then a range scan from it: bounds known only at
 	// run time would make the planner walk the whole table.

@@ -127,6 +127,10 @@ type NATSBus struct {
 	poison  message.Publisher
 	marshal wnats.NATSMarshaler
 
+	// peeks serve Following, per topic and partition.
+	peekMu sync.Mutex
+	peeks  map[string][]*peek
+
 	wake     chan struct{}
 	stop     context.CancelFunc
 	done     sync.WaitGroup
@@ -712,7 +716,7 @@ func (s *natsSubscriber) consume(ctx context.Context, topic string, p int, c jet
 				}
 				break
 			}
-			if !s.deliver(ctx, log, jm, out) {
+			if !s.deliver(ctx, log, p, jm, out) {
 				return
 			}
 		}
@@ -724,7 +728,7 @@ func (s *natsSubscriber) consume(ctx context.Context, topic string, p int, c jet
 
 // deliver hands one message to the router and settles it with the broker,
 // reporting progress while the handler runs. False: the subscriber stops.
-func (s *natsSubscriber) deliver(ctx context.Context, log *slog.Logger, jm jetstream.Msg, out chan<- *message.Message) bool {
+func (s *natsSubscriber) deliver(ctx context.Context, log *slog.Logger, p int, jm jetstream.Msg, out chan<- *message.Message) bool {
 	msg, err := s.b.marshal.Unmarshal(&nats.Msg{Subject: jm.Subject(), Header: jm.Headers(), Data: jm.Data()})
 	if err != nil {
 		// Nothing Tower forwarded: no handler could read it either.
@@ -740,8 +744,12 @@ func (s *natsSubscriber) deliver(ctx context.Context, log *slog.Logger, jm jetst
 			return true
 		}
 	}
-	if md, err := jm.Metadata(); err == nil && md.NumDelivered > uint64(s.b.opts.MaxDeliver) {
-		msg.Metadata.Set(MetaUnackedDeliveries, strconv.FormatUint(md.NumDelivered-1, 10))
+	if md, err := jm.Metadata(); err == nil {
+		if md.NumDelivered > uint64(s.b.opts.MaxDeliver) {
+			msg.Metadata.Set(MetaUnackedDeliveries, strconv.FormatUint(md.NumDelivered-1, 10))
+		}
+		msg.Metadata.Set(metaStreamSeq, strconv.FormatUint(md.Sequence.Stream, 10))
+		msg.Metadata.Set(metaPartition, strconv.Itoa(p))
 	}
 	mctx, cancel := context.WithCancel(ctx)
 	defer cancel()

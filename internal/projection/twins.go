@@ -9,6 +9,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -46,6 +47,7 @@ type Twins struct {
 	ahead events.Lookahead
 	// deliveries folds concurrent deliveries into one transaction.
 	deliveries group
+	skipped    skippedList
 
 	db  *bun.DB
 	bus events.Bus
@@ -99,6 +101,7 @@ func (p *Twins) Handle(msg *message.Message) error {
 	if p.ahead != nil {
 		// Folded by this process: known without asking the database.
 		if p.folded.take(msg.UUID) {
+			p.skipped.add(msg.UUID)
 			return nil
 		}
 		// Folded by another node, or before a restart: a read, no write.
@@ -107,6 +110,7 @@ func (p *Twins) Handle(msg *message.Message) error {
 			return fmt.Errorf("project %s: %w", msg.UUID, err)
 		}
 		if done {
+			p.skipped.add(msg.UUID)
 			return nil
 		}
 	}
@@ -134,13 +138,7 @@ func (p *Twins) project(ds []*delivery) {
 	}
 	var ahead []string
 	if p.ahead != nil {
-		more, uuids, err := p.readAhead(ctx, ds[len(ds)-1].msg.UUID)
-		if err != nil {
-			for _, d := range ds {
-				d.err = fmt.Errorf("read ahead: %w", err)
-			}
-			return
-		}
+		more, uuids := p.readAheadOf(ctx, ds)
 		evs, ahead = append(evs, more...), uuids
 	}
 	changes, err := p.apply(ctx, evs, ahead)
@@ -180,16 +178,34 @@ const maxReadAheadEvents = 5000
 // clean-ups of projected_messages.
 const cleanupEvery = 200
 
-// readAhead returns the events of up to p.readAheadN messages delivered
-// after the message uuid, and those messages' uuids.
-func (p *Twins) readAhead(ctx context.Context, uuid string) ([]order.Event, []string, error) {
-	msgs, err := p.ahead.Following(ctx, events.TopicOrderEvents, uuid, p.readAheadN)
-	if err != nil {
-		return nil, nil, err
+// readAheadOf reads ahead of each delivery of a group (on a partitioned
+// bus each is from a partition of its own; on one ordered topic there is
+// one), in parallel, sharing the events cap.
+func (p *Twins) readAheadOf(ctx context.Context, ds []*delivery) ([]order.Event, []string) {
+	following := make([][]*message.Message, len(ds))
+	errs := make([]error, len(ds))
+	var wg sync.WaitGroup
+	for i, d := range ds {
+		wg.Go(func() {
+			following[i], errs[i] = p.ahead.Following(ctx, events.TopicOrderEvents, d.msg, p.readAheadN)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		// Only a shortcut lost: the messages come on their own.
+		p.log.Warn("read ahead", "err", err)
 	}
 	var out []order.Event
 	var uuids []string
-	for _, m := range msgs {
+	seen := map[string]bool{}
+	for _, d := range ds {
+		seen[d.msg.UUID] = true
+	}
+	for _, m := range slices.Concat(following...) {
+		if seen[m.UUID] {
+			continue
+		}
+		seen[m.UUID] = true
 		var batch events.OrderEventsBatch
 		if err := json.Unmarshal(m.Payload, &batch); err != nil {
 			continue // a bad message is handled (and poisoned) on its own delivery
@@ -199,19 +215,40 @@ func (p *Twins) readAhead(ctx context.Context, uuid string) ([]order.Event, []st
 			break
 		}
 	}
-	return out, uuids, nil
+	return out, uuids
 }
 
-// ForgetDelivered deletes the read-ahead records of messages the consumer
-// group has acknowledged: their deliveries are over.
+// ForgetDelivered deletes the read-ahead records of messages whose own
+// delivery has come, and those older than a day (left by a restart). A
+// record is only a shortcut: a message applied again changes nothing.
 func (p *Twins) ForgetDelivered(ctx context.Context) {
-	if _, err := p.db.ExecContext(ctx, `
-		DELETE FROM projected_messages pm
-		USING "watermill_order_events_v1" m, "watermill_offsets_order_events_v1" o
-		WHERE m.uuid = pm.uuid AND o.consumer_group = ?
-			AND (m.transaction_id, m."offset") <= (o.last_processed_transaction_id, o.offset_acked)`, ConsumerGroup); err != nil {
+	uuids := p.skipped.drain()
+	if _, err := p.db.ExecContext(ctx, `DELETE FROM projected_messages WHERE uuid = ANY(?) OR at < ?`,
+		pgdialect.Array(uuids), p.now().Add(-24*time.Hour)); err != nil {
 		p.log.Warn("clean up read-ahead records", "err", err)
 	}
+}
+
+// skippedList collects the folded messages whose deliveries came.
+type skippedList struct {
+	mu    sync.Mutex
+	uuids []string
+}
+
+func (l *skippedList) add(u string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.uuids) < maxFolded {
+		l.uuids = append(l.uuids, u)
+	}
+}
+
+func (l *skippedList) drain() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	u := l.uuids
+	l.uuids = nil
+	return u
 }
 
 // foldedSet remembers the messages this process folded into an earlier
