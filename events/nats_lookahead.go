@@ -48,8 +48,9 @@ type peek struct {
 	mu   sync.Mutex
 	cons jetstream.Consumer
 	// start is the first stream sequence cons may deliver; after and cseq
-	// the stream and consumer sequences of the last it did.
-	start, after, cseq uint64
+	// the stream and consumer sequences of the last it did; asked the
+	// latest sequence asked about (what is at or before it is dropped).
+	start, after, cseq, asked uint64
 	buf                []peeked
 }
 
@@ -76,19 +77,21 @@ func (b *NATSBus) peeker(topic string, part int) *peek {
 }
 
 func (pk *peek) following(ctx context.Context, b *NATSBus, topic string, part int, seq uint64, n int) ([]*message.Message, error) {
+	// Peeking from after seq must be possible without a gap: the peek must
+	// not start past seq, nor have dropped what follows it (a message
+	// redelivered behind one asked about before), nor lag far behind.
+	if pk.cons == nil || seq+1 < pk.start || seq < pk.asked || pk.after+maxPeekGap < seq {
+		if err := pk.reset(ctx, b, topic, part, seq+1); err != nil {
+			return nil, err
+		}
+	}
+	pk.asked = seq
 	// Forget what is at or before seq: delivered, or folded already.
 	drop := 0
 	for drop < len(pk.buf) && pk.buf[drop].seq <= seq {
 		drop++
 	}
 	pk.buf = pk.buf[drop:]
-	// Peeking from after seq must be possible without a gap: the peek must
-	// not start past seq (a message redelivered behind it), nor lag far.
-	if pk.cons == nil || seq+1 < pk.start || (len(pk.buf) == 0 && pk.after+maxPeekGap < seq) {
-		if err := pk.reset(ctx, b, topic, part, seq+1); err != nil {
-			return nil, err
-		}
-	}
 	if want := n - len(pk.buf); want > 0 {
 		if err := pk.fetch(b, seq, want); err != nil {
 			// What the peek holds is still good; it starts over next time.
@@ -130,7 +133,7 @@ func (pk *peek) reset(ctx context.Context, b *NATSBus, topic string, part int, s
 	if err != nil {
 		return fmt.Errorf("bus: peek %s p%02d: %w", topic, part, err)
 	}
-	pk.cons, pk.start, pk.after, pk.cseq, pk.buf = c, start, start-1, 0, nil
+	pk.cons, pk.start, pk.after, pk.cseq, pk.asked, pk.buf = c, start, start-1, 0, 0, nil
 	return nil
 }
 

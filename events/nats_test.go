@@ -446,3 +446,134 @@ func BenchmarkBus(b *testing.B) {
 		})
 	}
 }
+
+// A handler can see what follows its message, in the order the bus will
+// deliver it: on PostgreSQL the rest of the topic, on NATS the rest of the
+// message's partition, up to a payload kept in the outbox. What it sees
+// moves forward with the deliveries, and starts over for a message
+// delivered again behind those it was asked about.
+func TestFollowing(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			db := pgtest.NewDB(t, "events_following_"+backend)
+			migrate(t, db)
+			bus := newBackend(t, db, backend)
+			la, ok := bus.(events.Lookahead)
+			if !ok {
+				t.Fatalf("%s bus cannot look ahead", backend)
+			}
+			const topic = events.TopicOrderEvents
+			// Keys of the first partition, and one of another.
+			parts := bus.Partitions()
+			var mine []string
+			other := ""
+			for i := 0; len(mine) < 3 || (parts > 1 && other == ""); i++ {
+				k := fmt.Sprintf("order-%d", i)
+				if events.PartitionOf(k, parts) == 0 {
+					if len(mine) < 3 {
+						mine = append(mine, k)
+					}
+				} else if other == "" {
+					other = k
+				}
+			}
+			var published, expected []string
+			for i := range 12 {
+				key := mine[i%len(mine)]
+				if i%4 == 3 && other != "" {
+					key = other
+				}
+				m := keyed(fmt.Sprint("m", i), key)
+				publishTx(t, db, bus, topic, m)
+				published = append(published, m.UUID)
+				if events.PartitionOf(key, parts) == 0 {
+					expected = append(expected, m.UUID)
+				}
+			}
+			if backend == "nats" {
+				// A payload too large for the broker stays in the outbox and
+				// ends what can be seen ahead.
+				big := keyed(strings.Repeat("x", 2<<20), mine[0])
+				publishTx(t, db, bus, topic, big)
+				after := keyed("after-big", mine[0])
+				publishTx(t, db, bus, topic, after)
+			}
+			uuids := func(ms []*message.Message) []string {
+				var out []string
+				for _, m := range ms {
+					out = append(out, m.UUID)
+				}
+				return out
+			}
+			ch := subscribe(t, bus, topic, "following")
+			var delivered []*message.Message
+			next := func() *message.Message {
+				t.Helper()
+				for {
+					select {
+					case m := <-ch:
+						if events.PartitionOf(m.Metadata.Get(events.MetaPartitionKey), parts) != 0 {
+							m.Ack()
+							continue
+						}
+						delivered = append(delivered, m)
+						return m
+					case <-time.After(20 * time.Second):
+						t.Fatal("no delivery")
+						return nil
+					}
+				}
+			}
+			first := next()
+			if first.UUID != expected[0] {
+				t.Fatalf("first delivery %s, want %s", first.UUID, expected[0])
+			}
+			got, err := la.Following(ctxT(t), topic, first, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := expected[1:4]
+			if backend == "postgres" {
+				want = published[1:4] // one order for the whole topic
+			}
+			if !slices.Equal(uuids(got), want) {
+				t.Errorf("following the first, 3: %v, want %v", uuids(got), want)
+			}
+			// Forward with the deliveries.
+			first.Ack()
+			for range 3 {
+				next().Ack()
+			}
+			fourth := delivered[3]
+			got, err = la.Following(ctxT(t), topic, fourth, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = expected[4:]
+			if backend == "postgres" {
+				want = published[slices.Index(published, fourth.UUID)+1:]
+			}
+			if !slices.Equal(uuids(got), want) {
+				t.Errorf("following the fourth: %v, want %v", uuids(got), want)
+			}
+			// A message delivered again behind the fourth: what follows it
+			// is seen again, without a gap.
+			got, err = la.Following(ctxT(t), topic, delivered[1], 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = expected[2:4]
+			if backend == "postgres" {
+				i := slices.Index(published, delivered[1].UUID)
+				want = published[i+1 : i+3]
+			}
+			if !slices.Equal(uuids(got), want) {
+				t.Errorf("following the second again: %v, want %v", uuids(got), want)
+			}
+			// A message of no position on this bus has nothing following.
+			if got, err := la.Following(ctxT(t), topic, newMsg("stranger"), 5); err != nil || len(got) != 0 {
+				t.Errorf("following an unknown message: %d, %v", len(got), err)
+			}
+		})
+	}
+}

@@ -5,9 +5,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/uptrace/bun/dialect/pgdialect"
+
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/domain/twin"
+	"github.com/towerhq/tower/events"
 	"github.com/towerhq/tower/internal/metrics"
+	"github.com/towerhq/tower/internal/natstest"
 	"github.com/towerhq/tower/internal/pgtest"
 	"github.com/towerhq/tower/internal/projection"
 )
@@ -109,4 +113,84 @@ func TestReadAheadIsolatesABadNeighbour(t *testing.T) {
 	if _, ok := loadOrder(t, bad); ok {
 		t.Error("the refused order was projected")
 	}
+}
+
+// On NATS the projection reads ahead within each partition: a backlog
+// spread over the partitions is folded into a few transactions (grouping
+// one message per partition alone would take at least one transaction per
+// partition-full of messages), every order ends projected once, and the
+// records of the folded messages are gone once their deliveries came.
+func TestReadAheadOnNATS(t *testing.T) {
+	migrated(t)
+	bus, err := events.NewNATSBus(ctxT(t), testDB.DB, quiet, events.NATSOptions{
+		URL: natstest.URL(t), Prefix: natstest.Prefix(t), Name: "test", Partitions: 4, AckWait: time.Second,
+		Poll: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bus.Close() })
+	m := metrics.New()
+	p := projection.NewTwins(testDB, bus, m, quiet, func() time.Time { return projectedAt }, projection.Options{ReadAhead: 50})
+
+	const n = 40
+	var keys []order.Key
+	var uuids []string
+	for i := range n {
+		k := uniqueKey(fmt.Sprintf("ran-%d", i))
+		keys = append(keys, k)
+		msg := batchMessage(t, event(k, "ran-c-"+k.OrderNo, order.KindCreated, 0), event(k, "ran-p-"+k.OrderNo, order.KindPaid, 1))
+		msg.Metadata.Set(events.MetaPartitionKey, k.String())
+		uuids = append(uuids, msg.UUID)
+		publishInTx(t, bus, msg)
+	}
+	// Everything is on the broker before the projection starts.
+	pgtest.WaitFor(t, 20*time.Second, func() bool {
+		left, err := bus.Unread(ctxT(t), events.TopicOrderEvents, projection.ConsumerGroup)
+		return err == nil && left == n
+	})
+	runProjection(t, bus, m, p)
+	pgtest.WaitFor(t, 20*time.Second, func() bool {
+		return counter(t, m, "tower_handler_messages_total", projection.HandlerName) >= n
+	})
+	for _, k := range keys {
+		r := mustLoadOrder(t, k)
+		if r.Stage != string(twin.StagePaid) || r.Version != 1 {
+			t.Errorf("%s: stage %s version %d, want PAID version 1", k, r.Stage, r.Version)
+		}
+	}
+	txs := topicCounter(t, m, events.TopicTwinChanges)
+	if txs == 0 || txs > n/8 {
+		t.Errorf("%v projection transactions for %d messages on 4 partitions: the backlog was not read ahead", txs, n)
+	}
+	p.ForgetDelivered(ctxT(t))
+	var left int
+	if err := testDB.QueryRowContext(ctxT(t), `SELECT count(*) FROM projected_messages WHERE uuid = ANY(?)`, pgdialect.Array(uuids)).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 {
+		t.Errorf("%d read-ahead records left after every delivery came", left)
+	}
+}
+
+// topicCounter reads tower_events_published_total{topic}.
+func topicCounter(tb testing.TB, m *metrics.Metrics, topic string) float64 {
+	tb.Helper()
+	families, err := m.Registry.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "tower_events_published_total" {
+			continue
+		}
+		for _, s := range f.GetMetric() {
+			for _, l := range s.GetLabel() {
+				if l.GetName() == "topic" && l.GetValue() == topic {
+					return s.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
