@@ -51,7 +51,7 @@ type peek struct {
 	// the stream and consumer sequences of the last it did; asked the
 	// latest sequence asked about (what is at or before it is dropped).
 	start, after, cseq, asked uint64
-	buf                []peeked
+	buf                       []peeked
 }
 
 type peeked struct {
