@@ -330,6 +330,7 @@ func openSubscribers(urls []string, token string, n int, step func(string, ...an
 		return nil, 0, nil
 	}
 	step("opening %d websocket subscribers (backlogChanged)", n)
+	runtime.GC() // garbage of the phases before is not the subscribers'
 	before := heapInUse()
 	subs := make([]*subscriber, 0, n)
 	for i := range n {
@@ -346,7 +347,9 @@ func openSubscribers(urls []string, token string, n int, step func(string, ...an
 		subs = append(subs, s)
 	}
 	time.Sleep(500 * time.Millisecond) // every subscription registered
-	per := float64(heapInUse()-before) / float64(n)
+	runtime.GC()
+	// Signed: with a few subscribers the heap may have shrunk meanwhile.
+	per := max(0, float64(int64(heapInUse())-int64(before))) / float64(n)
 	step("  %d open, %.1f KiB of heap each (client and server sides together)", n, per/1024)
 	return subs, per, nil
 }
