@@ -23,7 +23,7 @@ func benchCmd(ctx context.Context, args []string) error {
 	fs.IntVar(&o.Subscribers, "subscribers", 1000, "websocket subscribers kept open")
 	fs.StringVar(&o.Out, "out", "bench/results", "folder of the JSON report")
 	fs.BoolVar(&o.Force, "force", false, "bench on a server whose database holds orders")
-	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write the 20-event saturation phase's CPU profile here (and the single-event phase's beside it, .single)")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write the 20-event saturation phase's CPU profile here (the single-event and fixed-load phases beside it, .single and .fixed)")
 	fs.IntVar(&o.Nodes, "nodes", 1, "nodes to start on the scratch database (senders and subscribers spread round robin)")
 	fs.StringVar(&o.Bus, "bus", "postgres", "bus the nodes share: postgres or nats")
 	natsURL := fs.String("nats-url", "", "NATS server with --bus nats (default: the config's nats_url, else nats://127.0.0.1:4222)")

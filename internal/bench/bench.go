@@ -43,8 +43,8 @@ type Options struct {
 	// Force runs against a server whose database already holds orders.
 	Force bool
 	// CPUProfile, when set, is where the 20-event saturation phase's CPU
-	// profile goes (go tool pprof), and CPUProfile + ".single" the
-	// single-event phase's.
+	// profile goes (go tool pprof), CPUProfile + ".single" the
+	// single-event phase's and CPUProfile + ".fixed" the fixed load's.
 	CPUProfile string
 	// Nodes is how many nodes run (in this process, on the one scratch
 	// database); senders and subscribers are spread over them.
@@ -219,7 +219,15 @@ func Run(ctx context.Context, cfg config.Config, o Options, progress io.Writer) 
 	}
 
 	step("fixed load: %d events/s open loop for %s, with push probes", o.Rate, phase)
+	fixedProfile := ""
+	if o.CPUProfile != "" {
+		fixedProfile = o.CPUProfile + ".fixed"
+	}
+	if stopProfile, err = startProfile(fixedProfile); err != nil {
+		return nil, err
+	}
 	fx, err := fixedLoad(ctx, snd, urls, token, o.Rate, phase)
+	stopProfile()
 	if err != nil {
 		return nil, err
 	}
