@@ -57,7 +57,8 @@ type Condition struct {
 
 // Raise opens a FIRING alert for each condition, except where the rule
 // already has an open alert on the order: that one stands, and no second
-// one is raised. It returns the alerts raised.
+// one is raised. It returns the alerts raised. Each copies its order's
+// shop and warehouse (for the figures; see FollowOrders).
 func Raise(ctx context.Context, tx bun.Tx, cs []Condition, now time.Time) ([]events.AlertSnapshot, error) {
 	if len(cs) == 0 {
 		return nil, nil
@@ -71,9 +72,10 @@ func Raise(ctx context.Context, tx bun.Tx, cs []Condition, now time.Time) ([]eve
 	// The conflict target is the partial unique index on open alerts
 	// (alert.State.Open); its predicate must be spelled as in the migration.
 	rows, err := tx.QueryContext(ctx, `
-		INSERT INTO alerts (rule, kind, severity, state, channel, order_no, scope, summary, condition_since, raised_at, updated_at)
-		SELECT DISTINCT ON (r, c, n) r, k, s, ?, c, n, sc, su, si, ?, ?
+		INSERT INTO alerts (rule, kind, severity, state, channel, order_no, scope, summary, condition_since, raised_at, updated_at, shop, warehouse)
+		SELECT DISTINCT ON (r, c, n) r, k, s, ?, c, n, sc, su, si, ?, ?, coalesce(o.shop, ''), coalesce(o.warehouse, '')
 		FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[]) AS x(r, k, s, c, n, sc, su, si)
+			LEFT JOIN orders o ON o.channel = x.c AND o.order_no = x.n
 		ORDER BY r, c, n, si
 		ON CONFLICT (rule, channel, order_no) WHERE state <> 'RESOLVED' DO NOTHING
 		RETURNING `+Columns,
@@ -92,6 +94,33 @@ func Raise(ctx context.Context, tx bun.Tx, cs []Condition, now time.Time) ([]eve
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// Moved is an order whose shop or warehouse changed.
+type Moved struct {
+	Order           order.Key
+	Shop, Warehouse string
+}
+
+// FollowOrders gives the alerts of orders whose shop or warehouse changed
+// the order's new ones, so the figures over a shop or a warehouse count
+// them where the order is now.
+func FollowOrders(ctx context.Context, tx bun.Tx, ms []Moved) error {
+	if len(ms) == 0 {
+		return nil
+	}
+	ch, no, shop, wh := make([]string, len(ms)), make([]string, len(ms)), make([]string, len(ms)), make([]string, len(ms))
+	for i, m := range ms {
+		ch[i], no[i], shop[i], wh[i] = m.Order.Channel, m.Order.OrderNo, m.Shop, m.Warehouse
+	}
+	if _, err := tx.ExecContext(ctx, `
+		UPDATE alerts a SET shop = x.s, warehouse = x.w
+		FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS x(c, n, s, w)
+		WHERE a.channel = x.c AND a.order_no = x.n AND (a.shop, a.warehouse) IS DISTINCT FROM (x.s, x.w)`,
+		pgdialect.Array(ch), pgdialect.Array(no), pgdialect.Array(shop), pgdialect.Array(wh)); err != nil {
+		return fmt.Errorf("alerts of %d moved orders: %w", len(ms), err)
+	}
+	return nil
 }
 
 // Resolution closes the open alert of a rule on an order: its condition

@@ -523,7 +523,7 @@ func buildChunk(from, to int, times []time.Time, spec HistorySpec, ri map[string
 				res, resBy, updated = a.resolvedAt, "rule", a.resolvedAt
 			}
 			c.alerts = append(c.alerts, []any{a.rule.name, a.rule.kind, a.rule.severity, a.state, t.Key.Channel, t.Key.OrderNo,
-				scope, a.rule.summary, a.since, a.raised, ack, ackBy, res, resBy, updated})
+				scope, a.rule.summary, a.since, a.raised, ack, ackBy, res, resBy, updated, t.Details.Shop, t.Details.Warehouse})
 			// One open item per queue and order (work_items_open).
 			if a.rule.queue != "" && (a.workStatus == "resolved" || !openQueues[a.rule.queue]) {
 				openQueues[a.rule.queue] = openQueues[a.rule.queue] || a.workStatus != "resolved"
@@ -779,7 +779,7 @@ func copyChunk(ctx context.Context, conn *pgx.Conn, c *chunk) error {
 		{"order_events", []string{"source", "event_id", "kind", "system", "channel", "order_no", "occurred_at", "received_at", "recovered", "data"}, c.events},
 		{"tracking_numbers", []string{"tracking_no", "channel", "order_no", "learnt_at"}, c.tracking},
 		{"alerts", []string{"rule", "kind", "severity", "state", "channel", "order_no", "scope", "summary", "condition_since", "raised_at",
-			"acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by", "updated_at"}, c.alerts},
+			"acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by", "updated_at", "shop", "warehouse"}, c.alerts},
 		{"work_items", []string{"queue", "channel", "order_no", "rule", "status", "assignee", "created_at", "updated_at"}, c.work},
 	} {
 		if len(t.rows) == 0 {

@@ -499,8 +499,10 @@ func (r *Reader) detection(ctx context.Context, f figures.Filter, from, to time.
 	for i, b := range figures.Bounds {
 		bounds[i] = b.Seconds()
 	}
-	join, sc := "", scopeOf(f, [4]string{"a.channel", orderCols[1], orderCols[2], orderCols[3]})
-	if narrow(f) {
+	// An alert carries its order's shop and warehouse: only a courier
+	// filter needs the orders.
+	join, sc := "", scopeOf(f, [4]string{"a.channel", "a.shop", "a.warehouse", orderCols[3]})
+	if len(f.Couriers) > 0 {
 		join = ` JOIN orders o ON o.channel = a.channel AND o.order_no = a.order_no`
 	}
 	q := `SELECT width_bucket(extract(epoch FROM greatest(a.raised_at - a.condition_since, interval '0'))::float8, ?::float8[]), count(*)

@@ -18,6 +18,7 @@ import (
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/domain/twin"
 	"github.com/towerhq/tower/events"
+	"github.com/towerhq/tower/internal/alerts"
 	"github.com/towerhq/tower/internal/figures"
 	"github.com/towerhq/tower/internal/metrics"
 	"github.com/towerhq/tower/internal/pgtest"
@@ -283,6 +284,64 @@ func TestSpans(t *testing.T) {
 	for _, tt := range tests {
 		if got := figures.SpansString(r, tt.from, tt.to, now, tt.days); got != tt.want {
 			t.Errorf("%s: %s, want %s", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestDetectionFollowsTheOrder: the detection times under a shop or a
+// warehouse count the alerts of the orders there now: an alert copies its
+// order's shop and warehouse when raised, and follows the order when the
+// WMS moves it to another warehouse.
+func TestDetectionFollowsTheOrder(t *testing.T) {
+	p, r, ch := setup(t)
+	ctx := context.Background()
+	d := lifecycle{no: "D", shop: "s9", wh: "HZ", shipBy: 600, steps: map[order.Kind]int{order.KindPaid: 0, order.KindWMSReceived: 2}}
+	if _, err := p.Apply(ctx, d.events(ch)); err != nil {
+		t.Fatal(err)
+	}
+	if err := testDB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		_, err := alerts.Raise(ctx, tx, []alerts.Condition{{Rule: "not_packed", Kind: "sla", Severity: "warning",
+			Order: order.Key{Channel: ch, OrderNo: "D"}, Since: at(10)}}, at(10).Add(90*time.Second))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	now := at(300)
+	count := func(f dfigures.Filter) int64 {
+		t.Helper()
+		f.Channels = []string{ch}
+		w, err := r.Figures(ctx, f, at(-60), now, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w.DetectionTime.Count()
+	}
+	cases := []struct {
+		name   string
+		f      dfigures.Filter
+		before int64
+		after  int64
+	}{
+		{"its shop", dfigures.Filter{Shops: []string{"s9"}}, 1, 1},
+		{"another shop", dfigures.Filter{Shops: []string{"s1"}}, 0, 0},
+		{"its first warehouse", dfigures.Filter{Warehouses: []string{"HZ"}}, 1, 0},
+		{"the warehouse it moves to", dfigures.Filter{Warehouses: []string{"SH"}}, 0, 1},
+	}
+	for _, c := range cases {
+		if got := count(c.f); got != c.before {
+			t.Errorf("%s, before the move: %d alerts, want %d", c.name, got, c.before)
+		}
+	}
+	moved := order.Event{ID: "moved", Source: "s", Kind: order.KindWMSPacked, System: order.KindWMSPacked.DefaultSystem(),
+		OccurredAt: at(20), Order: order.Key{Channel: ch, OrderNo: "D"}, Data: order.Data{Warehouse: "SH"}}
+	if _, err := p.Apply(ctx, []order.Event{moved}); err != nil {
+		t.Fatal(err)
+	}
+	// A later minute: the reader's short cache holds the same question.
+	now = at(301)
+	for _, c := range cases {
+		if got := count(c.f); got != c.after {
+			t.Errorf("%s, after the move: %d alerts, want %d", c.name, got, c.after)
 		}
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/towerhq/tower/domain/order"
 	"github.com/towerhq/tower/domain/twin"
 	"github.com/towerhq/tower/events"
+	"github.com/towerhq/tower/internal/alerts"
 	"github.com/towerhq/tower/internal/detection"
 	"github.com/towerhq/tower/internal/figures"
 	"github.com/towerhq/tower/internal/ingest"
@@ -356,6 +357,8 @@ type loadedTwin struct {
 	found   bool // existed before this transaction
 	changed bool
 	learnt  string // tracking number already recorded
+	// shop and warehouse as stored, so its alerts follow a change.
+	shop, warehouse string
 	// fresh are the events this transaction added to the twin.
 	fresh []order.Event
 }
@@ -395,6 +398,7 @@ func (w *work) apply(ctx context.Context, es []order.Event) error {
 					return fmt.Errorf("decode twin %s: %w", k, err)
 				}
 				lt.row, lt.found, lt.learnt = r, true, lt.t.Details.TrackingNo
+				lt.shop, lt.warehouse = lt.t.Details.Shop, lt.t.Details.Warehouse
 				if w.keepBefore {
 					lt.before = lt.t.Clone()
 				}
@@ -468,6 +472,16 @@ func (p *Twins) write(ctx context.Context, w *work, now time.Time) (int, error) 
 	}
 	ids, tags, err := upsertTwins(ctx, w.tx, chs, nos, stages, docs, tails, created, updated, now)
 	if err != nil {
+		return 0, err
+	}
+	var moved []alerts.Moved
+	for _, t := range twins {
+		lt := w.loaded[t.Key]
+		if lt.found && (lt.shop != t.Details.Shop || lt.warehouse != t.Details.Warehouse) {
+			moved = append(moved, alerts.Moved{Order: t.Key, Shop: t.Details.Shop, Warehouse: t.Details.Warehouse})
+		}
+	}
+	if err := alerts.FollowOrders(ctx, w.btx, moved); err != nil {
 		return 0, err
 	}
 	if p.figures != nil {
