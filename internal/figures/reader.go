@@ -470,19 +470,24 @@ func (r *Reader) abnormal(ctx context.Context, f figures.Filter, from, to time.T
 	}
 	sc := scopeOf(f, orderCols)
 	w := sc.where(" AND ")
+	// Alerts carry their order's shop and warehouse: only the open alerts
+	// of the filter's orders are joined to them.
+	asc := scopeOf(figures.Filter{Shops: f.Shops, Warehouses: f.Warehouses}, [4]string{"", "shop", "warehouse", ""})
 	// Tagged orders and orders with open alerts are few, each indexed;
 	// their union counts an order once.
 	q := `SELECT count(*) FROM (
 		SELECT o.id FROM orders o WHERE o.tags <> '{}' AND o.tags && ?::text[] AND o.created_at >= ? AND o.created_at < ?` + w + `
 		UNION
-		SELECT o.id FROM (SELECT DISTINCT channel, order_no FROM alerts WHERE state <> 'RESOLVED' AND raised_at >= ?) a
+		SELECT o.id FROM (SELECT DISTINCT channel, order_no FROM alerts WHERE state <> 'RESOLVED' AND raised_at >= ?` + asc.where(" AND ") + `) a
 			JOIN orders o USING (channel, order_no) WHERE o.created_at >= ? AND o.created_at < ?` + w + `
 	) x`
 	args := []any{pgdialect.Array(tags), from, to}
 	args = append(args, sc.args...)
 	// An alert is raised on an order that exists: one raised before the
 	// window is on an order created before it.
-	args = append(args, from, from, to)
+	args = append(args, from)
+	args = append(args, asc.args...)
+	args = append(args, from, to)
 	args = append(args, sc.args...)
 	if err := r.db.QueryRowContext(ctx, q, args...).Scan(&rate.Num); err != nil {
 		return rate, fmt.Errorf("figures: count abnormal orders: %w", err)

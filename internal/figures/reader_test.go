@@ -307,12 +307,17 @@ func TestDetectionFollowsTheOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := at(300)
+	// The detection times, and the abnormal orders (its open alert makes
+	// the order abnormal): both read the alerts by the order's place.
 	count := func(f dfigures.Filter) int64 {
 		t.Helper()
 		f.Channels = []string{ch}
 		w, err := r.Figures(ctx, f, at(-60), now, now)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if w.Abnormal.Num != w.DetectionTime.Count() {
+			t.Errorf("%v: %d abnormal orders, %d detection times, want the one order with its alert in both", f, w.Abnormal.Num, w.DetectionTime.Count())
 		}
 		return w.DetectionTime.Count()
 	}
