@@ -127,7 +127,7 @@ func (p *Twins) Handle(msg *message.Message) error {
 }
 
 // project applies the deliveries of one group in one transaction, with
-// what follows the last of them on the bus when it can see that. Should
+// what follows each of them on the bus when it can see that. Should
 // the transaction fail for a reason other than an outage, each delivery
 // is applied alone, so a bad neighbour is parked on its own and never
 // takes the others with it.
