@@ -100,21 +100,9 @@ type Implementation struct {
 // checkOrigin returns true. A nil checkOrigin keeps gorilla's default, which
 // rejects a cross-origin request (an Origin header whose host differs from the
 // request's Host). A rejected request gets 403 Forbidden.
-//
-// Its buffers suit many mostly idle subscriptions: a write buffer is taken
-// from a pool only while a frame is written, and the read buffer is 1 KiB
-// (clients send small control messages) instead of the 4 KiB one the HTTP
-// server hijacked. That is about 7 KiB less per open connection.
 func New(checkOrigin func(r *http.Request) bool) *Implementation {
-	return &Implementation{Upgrader: websocket.Upgrader{
-		CheckOrigin:     checkOrigin,
-		ReadBufferSize:  1024,
-		WriteBufferPool: writeBuffers,
-	}}
+	return &Implementation{Upgrader: websocket.Upgrader{CheckOrigin: checkOrigin}}
 }
-
-// writeBuffers is shared by every connection's writes.
-var writeBuffers = &sync.Pool{}
 
 var _ transport.WebsocketImplementation = Implementation{}
 
