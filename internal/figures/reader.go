@@ -404,9 +404,14 @@ func (r *Reader) rows(ctx context.Context, q string, args ...any) ([]figures.Row
 
 // open reads the open gauges.
 func (r *Reader) open(ctx context.Context, f figures.Filter) ([]figures.OpenRow, error) {
-	sc, _ := rollupScope(f)
-	rs, err := r.db.QueryContext(ctx, `SELECT metric, label, since, sum(n) FROM figure_open`+sc.where(" WHERE ")+
-		` GROUP BY metric, label, since HAVING sum(n) <> 0`, sc.args...)
+	sc, presummed := rollupScope(f)
+	q := `SELECT metric, label, since, sum(n) FROM figure_open` + sc.where(" WHERE ") + ` GROUP BY metric, label, since HAVING sum(n) <> 0`
+	if presummed && len(f.Channels) <= 1 && len(f.Shops) <= 1 && len(f.Warehouses) <= 1 {
+		// One scope's own rows: one per metric, label and minute already
+		// (half the time of grouping 9,000 of them).
+		q = `SELECT metric, label, since, n FROM figure_open` + sc.where(" WHERE ") + ` AND n <> 0`
+	}
+	rs, err := r.db.QueryContext(ctx, q, sc.args...)
 	if err != nil {
 		return nil, fmt.Errorf("figures: read open counts: %w", err)
 	}
