@@ -159,7 +159,7 @@ func TestReadAheadOnNATS(t *testing.T) {
 			t.Errorf("%s: stage %s version %d, want PAID version 1", k, r.Stage, r.Version)
 		}
 	}
-	txs := topicCounter(t, m, events.TopicTwinChanges)
+	txs := labelled(t, m, "tower_events_published_total", "topic", events.TopicTwinChanges)
 	if txs == 0 || txs > n/8 {
 		t.Errorf("%v projection transactions for %d messages on 4 partitions: the backlog was not read ahead", txs, n)
 	}
@@ -171,26 +171,4 @@ func TestReadAheadOnNATS(t *testing.T) {
 	if left != 0 {
 		t.Errorf("%d read-ahead records left after every delivery came", left)
 	}
-}
-
-// topicCounter reads tower_events_published_total{topic}.
-func topicCounter(tb testing.TB, m *metrics.Metrics, topic string) float64 {
-	tb.Helper()
-	families, err := m.Registry.Gather()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != "tower_events_published_total" {
-			continue
-		}
-		for _, s := range f.GetMetric() {
-			for _, l := range s.GetLabel() {
-				if l.GetName() == "topic" && l.GetValue() == topic {
-					return s.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
 }

@@ -21,6 +21,12 @@ import (
 // counter reads the counter name{handler=...} from the registry, 0 while
 // it has not been created.
 func counter(tb testing.TB, m *metrics.Metrics, name, handler string) float64 {
+	return labelled(tb, m, name, "handler", handler)
+}
+
+// labelled reads the counter name{label=value}, 0 while it has not been
+// created.
+func labelled(tb testing.TB, m *metrics.Metrics, name, label, value string) float64 {
 	tb.Helper()
 	families, err := m.Registry.Gather()
 	if err != nil {
@@ -32,7 +38,7 @@ func counter(tb testing.TB, m *metrics.Metrics, name, handler string) float64 {
 		}
 		for _, s := range f.GetMetric() {
 			for _, l := range s.GetLabel() {
-				if l.GetName() == "handler" && l.GetValue() == handler {
+				if l.GetName() == label && l.GetValue() == value {
 					return s.GetCounter().GetValue()
 				}
 			}
