@@ -95,8 +95,9 @@ func (r *Reader) window(ctx context.Context, f figures.Filter, from, to, now tim
 	// The reads are independent but for two that need another's answer:
 	// each stage's run at once, on connections of their own.
 	var (
-		rows, hours []figures.Row
-		open        []figures.OpenRow
+		rows, hours        []figures.Row
+		open               []figures.OpenRow
+		diverging, unusual int64
 	)
 	if err := parallel(
 		func() (err error) { rows, err = r.flows(ctx, f, from, to, now); return },
@@ -104,18 +105,16 @@ func (r *Reader) window(ctx context.Context, f figures.Filter, from, to, now tim
 		func() (err error) { w.DetectionTime, err = r.detection(ctx, f, from, to); return },
 		func() (err error) { w.RepeatedLookups, err = r.lookups(ctx, f, from, to); return },
 		func() (err error) { hours, err = r.hourRows(ctx, f, from); return },
+		func() (err error) { diverging, err = r.divergences(ctx, f); return },
+		func() (err error) { unusual, err = r.abnormal(ctx, f, from, to); return },
 	); err != nil {
 		return w, err
 	}
 	w.Summary = figures.Summarize(rows, now)
 	w.Backlog = figures.Backlog(open, now)
 	w.Waiting = figures.WaitingOver(open, now, r.opts.BacklogSLA)
-	if err := parallel(
-		func() (err error) { w.Divergences, err = r.divergences(ctx, f, open); return },
-		func() (err error) { w.Abnormal, err = r.abnormal(ctx, f, from, to, w.Created); return },
-	); err != nil {
-		return w, err
-	}
+	w.Divergences = rateOf(diverging, figures.OpenCount(open))
+	w.Abnormal = rateOf(unusual, w.Created)
 	openNow := map[twin.Stage]int64{}
 	for _, o := range open {
 		if o.Metric == figures.Open {
@@ -124,6 +123,13 @@ func (r *Reader) window(ctx context.Context, f figures.Filter, from, to, now tim
 	}
 	w.Hours = figures.Hourly(hours, openNow, from, to)
 	return w, nil
+}
+
+// rateOf is num of den, num counted apart from den (so both are read at
+// once) and so capped by it: an order created or closed between the reads
+// cannot make a share above one.
+func rateOf(num, den int64) figures.Rate {
+	return figures.Rate{Num: min(num, den), Den: den}
 }
 
 // parallel runs fs at once and returns the first error.
@@ -145,22 +151,21 @@ func (r *Reader) Health(ctx context.Context, f figures.Filter, now time.Time) (f
 	v, err := r.cached(key, func() (any, error) {
 		var rows []figures.Row
 		var open []figures.OpenRow
+		var diverging, unusual int64
 		if err := parallel(
 			func() (err error) { rows, err = r.flows(ctx, f, from, now, now); return },
 			func() (err error) { open, err = r.open(ctx, f); return },
+			func() (err error) { diverging, err = r.divergences(ctx, f); return },
+			func() (err error) { unusual, err = r.abnormal(ctx, f, from, now); return },
 		); err != nil {
 			return nil, err
 		}
 		s := figures.Summarize(rows, now)
 		in := figures.HealthInputs{
 			OnTimeShip: s.OnTimeShip, OnTimeDelivery: s.OnTimeDelivery,
-			BacklogAge: figures.WaitingOver(open, now, r.opts.BacklogSLA),
-		}
-		if err := parallel(
-			func() (err error) { in.Divergences, err = r.divergences(ctx, f, open); return },
-			func() (err error) { in.Abnormal, err = r.abnormal(ctx, f, from, now, s.Created); return },
-		); err != nil {
-			return nil, err
+			BacklogAge:  figures.WaitingOver(open, now, r.opts.BacklogSLA),
+			Divergences: rateOf(diverging, figures.OpenCount(open)),
+			Abnormal:    rateOf(unusual, s.Created),
 		}
 		return figures.Health(in, r.opts.Goals), nil
 	})
@@ -443,34 +448,27 @@ func openStages() []string {
 
 // divergences: open orders with an open divergence alert, of the open
 // orders (the open gauges' count).
-func (r *Reader) divergences(ctx context.Context, f figures.Filter, open []figures.OpenRow) (figures.Rate, error) {
-	rate := figures.Rate{Den: figures.OpenCount(open)}
-	if rate.Den == 0 {
-		return rate, nil
-	}
+func (r *Reader) divergences(ctx context.Context, f figures.Filter) (int64, error) {
+	var n int64
 	sc := scopeOf(f, orderCols)
 	q := `SELECT count(*) FROM (SELECT DISTINCT channel, order_no FROM alerts WHERE state <> 'RESOLVED' AND kind IN (?)) a
 		JOIN orders o USING (channel, order_no) WHERE o.stage IN (?)` + sc.where(" AND ")
 	args := append([]any{bun.In(figures.DivergenceKinds), bun.In(openStages())}, sc.args...)
-	if err := r.db.QueryRowContext(ctx, q, args...).Scan(&rate.Num); err != nil {
-		return rate, fmt.Errorf("figures: count divergences: %w", err)
+	if err := r.db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("figures: count divergences: %w", err)
 	}
-	rate.Num = min(rate.Num, rate.Den)
-	return rate, nil
+	return n, nil
 }
 
 // abnormal: orders created in [from, to) with an open alert or an
 // exception tag (figures.Abnormal), of created (the rollups' count).
-func (r *Reader) abnormal(ctx context.Context, f figures.Filter, from, to time.Time, created int64) (figures.Rate, error) {
-	rate := figures.Rate{Den: created}
-	if created == 0 {
-		return rate, nil
-	}
+func (r *Reader) abnormal(ctx context.Context, f figures.Filter, from, to time.Time) (int64, error) {
+	var n int64
 	var tags []string
 	if r.opts.ExceptionTags != nil {
 		var err error
 		if tags, err = r.opts.ExceptionTags(ctx); err != nil {
-			return rate, err
+			return 0, err
 		}
 	}
 	sc := scopeOf(f, orderCols)
@@ -494,11 +492,10 @@ func (r *Reader) abnormal(ctx context.Context, f figures.Filter, from, to time.T
 	args = append(args, asc.args...)
 	args = append(args, from, to)
 	args = append(args, sc.args...)
-	if err := r.db.QueryRowContext(ctx, q, args...).Scan(&rate.Num); err != nil {
-		return rate, fmt.Errorf("figures: count abnormal orders: %w", err)
+	if err := r.db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("figures: count abnormal orders: %w", err)
 	}
-	rate.Num = min(rate.Num, rate.Den)
-	return rate, nil
+	return n, nil
 }
 
 // detection: the detection times (figures.DetectionTime) of the alerts
