@@ -21,6 +21,7 @@ func benchCmd(ctx context.Context, args []string) error {
 	fs.IntVar(&o.Rate, "rate", 1000, "fixed (open-loop) load, events per second")
 	fs.IntVar(&o.Senders, "senders", 32, "webhooks in flight at saturation")
 	fs.IntVar(&o.Subscribers, "subscribers", 1000, "websocket subscribers kept open")
+	apart := fs.Bool("subscribers-apart", true, "run the subscribers in a process of their own (the heap per subscription is then the node's side alone)")
 	fs.StringVar(&o.Out, "out", "bench/results", "folder of the JSON report")
 	fs.BoolVar(&o.Force, "force", false, "bench on a server whose database holds orders")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write the 20-event saturation phase's CPU profile here (the single-event and fixed-load phases beside it, .single and .fixed)")
@@ -42,6 +43,13 @@ func benchCmd(ctx context.Context, args []string) error {
 		cfg.DatabaseURL = *dsn
 	}
 	o.NATSURL = *natsURL
+	if *apart {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("bench: this binary, for the subscribers' process: %w", err)
+		}
+		o.SubscribersCommand = []string{exe, "bench-subscribers"}
+	}
 	if o.NATSURL == "" {
 		o.NATSURL = cfg.NATSURL
 	}
@@ -62,4 +70,16 @@ func benchCmd(ctx context.Context, args []string) error {
 	}
 	fmt.Println("\nreport:", p)
 	return nil
+}
+
+// benchSubscribersCmd is the subscribers' process of tower bench: it opens
+// -n backlog subscribers over the node URLs given, with the token in
+// TOWER_BENCH_TOKEN, and talks to the bench over stdin and stdout.
+func benchSubscribersCmd(args []string) error {
+	fs := flag.NewFlagSet("bench-subscribers", flag.ContinueOnError)
+	n := fs.Int("n", 0, "subscribers to open")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return bench.ServeSubscribers(fs.Args(), os.Getenv("TOWER_BENCH_TOKEN"), *n, os.Stdin, os.Stdout)
 }

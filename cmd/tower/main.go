@@ -60,6 +60,8 @@ func main() {
 		err = user(ctx, args, os.Stdin, os.Stdout)
 	case "bench":
 		err = benchCmd(ctx, args)
+	case "bench-subscribers": // started by bench itself
+		err = benchSubscribersCmd(args)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:

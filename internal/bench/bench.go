@@ -38,6 +38,10 @@ type Options struct {
 	Senders int
 	// Subscribers is how many websocket subscribers stay open.
 	Subscribers int
+	// SubscribersCommand, when set, runs the subscribers in a process of
+	// their own: the command (e.g. tower bench-subscribers), to which the
+	// count and the node URLs are added.
+	SubscribersCommand []string
 	// Out is the folder the JSON report goes to.
 	Out string
 	// Force runs against a server whose database already holds orders.
@@ -73,6 +77,9 @@ type Report struct {
 	PushProbes              int       `json:"push_probes"`
 	Subscribers             int       `json:"subscribers"`
 	BytesPerSubscription    float64   `json:"bytes_per_subscription"`
+	// SubscribersApart: the subscribers ran in another process, so the
+	// bytes per subscription are the nodes' side alone.
+	SubscribersApart bool `json:"subscribers_in_another_process"`
 	FramesPerSubscriber     float64   `json:"frames_per_subscriber_during_fixed_load"`
 	EventsDuringFixedLoad   int64     `json:"events_during_fixed_load"`
 	Machine                 Machine   `json:"machine"`
@@ -201,22 +208,14 @@ func Run(ctx context.Context, cfg config.Config, o Options, progress io.Writer) 
 	}
 	step("  %.0f events/s acknowledged (%.2f× the one-per-commit ceiling)", r.SingleEventsPerS, r.SingleRatio)
 
-	subs, heapPer, err := openSubscribers(urls, token, o.Subscribers, step)
+	subs, heapPer, err := openSubscribers(o.SubscribersCommand, urls, token, o.Subscribers, step)
 	if err != nil {
 		return nil, err
 	}
 	r.BytesPerSubscription = heapPer
-	defer func() {
-		var wg sync.WaitGroup
-		for _, s := range subs {
-			wg.Go(s.close)
-		}
-		wg.Wait()
-	}()
-	var frames0 int64
-	for _, s := range subs {
-		frames0 += s.frames.Load()
-	}
+	r.SubscribersApart = len(o.SubscribersCommand) > 0 && o.Subscribers > 0
+	defer subs.close()
+	frames0 := subs.frames()
 
 	step("fixed load: %d events/s open loop for %s, with push probes", o.Rate, phase)
 	fixedProfile := ""
@@ -234,18 +233,19 @@ func Run(ctx context.Context, cfg config.Config, o Options, progress io.Writer) 
 	r.FixedLoadEventsPerS, r.EventsDuringFixedLoad = fx.achieved, fx.events
 	r.AckP50Ms, r.AckP99Ms = fx.ack.pct(0.50), fx.ack.pct(0.99)
 	r.PushP50Ms, r.PushP99Ms, r.PushProbes = fx.push.pct(0.50), fx.push.pct(0.99), len(fx.push)
-	if len(subs) > 0 {
-		var frames int64
-		for _, s := range subs {
-			frames += s.frames.Load()
-		}
-		r.FramesPerSubscriber = float64(frames-frames0) / float64(len(subs))
+	if o.Subscribers > 0 {
+		r.FramesPerSubscriber = float64(subs.frames()-frames0) / float64(o.Subscribers)
 	}
 	step("  %.0f events/s sent; ack p50 %.1f ms p99 %.1f ms; push p50 %.1f ms p99 %.1f ms (%d probes); %.1f frames per subscriber",
 		r.FixedLoadEventsPerS, r.AckP50Ms, r.AckP99Ms, r.PushP50Ms, r.PushP99Ms, r.PushProbes, r.FramesPerSubscriber)
-	r.Notes = append(r.Notes,
-		"the load generator and its websocket clients run in the node's process: CPU per 1,000 events and bytes per subscription include both ends (upper bounds)",
-		"PostgreSQL runs on the same machine; its CPU is not in cpu_seconds_per_1000_events")
+	if r.SubscribersApart {
+		r.Notes = append(r.Notes,
+			"the load generator runs in the node's process (CPU per 1,000 events includes it); the websocket subscribers run in a process of their own on the same machine, so bytes per subscription are the node's side")
+	} else {
+		r.Notes = append(r.Notes,
+			"the load generator and its websocket clients run in the node's process: CPU per 1,000 events and bytes per subscription include both ends (upper bounds)")
+	}
+	r.Notes = append(r.Notes, "PostgreSQL runs on the same machine; its CPU is not in cpu_seconds_per_1000_events")
 	return r, nil
 }
 
@@ -328,38 +328,6 @@ func (cl *cluster) stop(step func(string, ...any)) {
 	} else {
 		step("deleted the NATS streams %s_*", strings.ToUpper(cl.natsPrefix))
 	}
-}
-
-// openSubscribers opens n backlog subscribers and returns them with the
-// heap they cost, per subscription (both ends: they share the process).
-// Subscriber i is on node i (round robin over the nodes).
-func openSubscribers(urls []string, token string, n int, step func(string, ...any)) ([]*subscriber, float64, error) {
-	if n == 0 {
-		return nil, 0, nil
-	}
-	step("opening %d websocket subscribers (backlogChanged)", n)
-	runtime.GC() // garbage of the phases before is not the subscribers'
-	before := heapInUse()
-	subs := make([]*subscriber, 0, n)
-	for i := range n {
-		s, err := dial(urls[i%len(urls)], token)
-		if err != nil {
-			for _, s := range subs {
-				s.close()
-			}
-			return nil, 0, fmt.Errorf("subscriber %d: %w", i, err)
-		}
-		if _, err := s.subscribe("b", `subscription { backlogChanged { total stages { stage count } } }`, nil, false); err != nil {
-			return nil, 0, err
-		}
-		subs = append(subs, s)
-	}
-	time.Sleep(500 * time.Millisecond) // every subscription registered
-	runtime.GC()
-	// Signed: with a few subscribers the heap may have shrunk meanwhile.
-	per := max(0, float64(int64(heapInUse())-int64(before))) / float64(n)
-	step("  %d open, %.1f KiB of heap each (client and server sides together)", n, per/1024)
-	return subs, per, nil
 }
 
 type fixed struct {

@@ -36,8 +36,12 @@ func (r *Report) Print(w io.Writer) {
 	row(fmt.Sprintf("fixed load (target %d events/s)", r.FixedLoadTarget), fmt.Sprintf("%.0f events/s", r.FixedLoadEventsPerS), "")
 	row("  acknowledgement p50 / p99", fmt.Sprintf("%.1f / %.1f ms", r.AckP50Ms, r.AckP99Ms), "p99 ≤ 25 ms at 5,000/s")
 	row("  event → push p50 / p99", fmt.Sprintf("%.1f / %.1f ms (%d probes)", r.PushP50Ms, r.PushP99Ms, r.PushProbes), "p99 ≤ 250 ms")
-	row("subscribers open", fmt.Sprintf("%d", r.Subscribers), "10,000 in ≤ 0.5 GiB")
-	row("  heap per subscription (both ends)", fmt.Sprintf("%.1f KiB", r.BytesPerSubscription/1024), "≤ 52 KiB")
+	row("subscribers open", fmt.Sprintf("%d (%.0f MiB of heap)", r.Subscribers, float64(r.Subscribers)*r.BytesPerSubscription/(1<<20)), "10,000 in ≤ 0.5 GiB")
+	sides := "both ends"
+	if r.SubscribersApart {
+		sides = "the node's side"
+	}
+	row("  heap per subscription ("+sides+")", fmt.Sprintf("%.1f KiB", r.BytesPerSubscription/1024), "≤ 52 KiB")
 	row("  frames per subscriber during fixed load", fmt.Sprintf("%.1f (for %d events)", r.FramesPerSubscriber, r.EventsDuringFixedLoad), "≪ events")
 	_ = tw.Flush()
 	for _, n := range r.Notes {
