@@ -59,34 +59,34 @@ type Options struct {
 
 // Report is what a run measured; the JSON names are the contract's.
 type Report struct {
-	SaturationEventsPerS    float64   `json:"saturation_events_per_s"`
-	IngestEventsPerS        float64   `json:"ingest_events_per_s"`
-	RawCeilingRowsPerS      float64   `json:"raw_ceiling_rows_per_s"`
-	CeilingBy               string    `json:"raw_ceiling_measured_by"`
-	SaturationRatio         float64   `json:"saturation_ratio"`
-	SingleEventsPerS        float64   `json:"single_event_events_per_s"`
-	RawCeilingSingleRowsPer float64   `json:"raw_ceiling_single_rows_per_s"`
-	SingleRatio             float64   `json:"single_event_ratio"`
-	CPUSecondsPer1000       float64   `json:"cpu_seconds_per_1000_events"`
-	FixedLoadEventsPerS     float64   `json:"fixed_load_events_per_s"`
-	FixedLoadTarget         int       `json:"fixed_load_target_events_per_s"`
-	AckP50Ms                float64   `json:"ack_p50_ms"`
-	AckP99Ms                float64   `json:"ack_p99_ms"`
-	PushP50Ms               float64   `json:"push_p50_ms"`
-	PushP99Ms               float64   `json:"push_p99_ms"`
-	PushProbes              int       `json:"push_probes"`
-	Subscribers             int       `json:"subscribers"`
-	BytesPerSubscription    float64   `json:"bytes_per_subscription"`
+	SaturationEventsPerS    float64 `json:"saturation_events_per_s"`
+	IngestEventsPerS        float64 `json:"ingest_events_per_s"`
+	RawCeilingRowsPerS      float64 `json:"raw_ceiling_rows_per_s"`
+	CeilingBy               string  `json:"raw_ceiling_measured_by"`
+	SaturationRatio         float64 `json:"saturation_ratio"`
+	SingleEventsPerS        float64 `json:"single_event_events_per_s"`
+	RawCeilingSingleRowsPer float64 `json:"raw_ceiling_single_rows_per_s"`
+	SingleRatio             float64 `json:"single_event_ratio"`
+	CPUSecondsPer1000       float64 `json:"cpu_seconds_per_1000_events"`
+	FixedLoadEventsPerS     float64 `json:"fixed_load_events_per_s"`
+	FixedLoadTarget         int     `json:"fixed_load_target_events_per_s"`
+	AckP50Ms                float64 `json:"ack_p50_ms"`
+	AckP99Ms                float64 `json:"ack_p99_ms"`
+	PushP50Ms               float64 `json:"push_p50_ms"`
+	PushP99Ms               float64 `json:"push_p99_ms"`
+	PushProbes              int     `json:"push_probes"`
+	Subscribers             int     `json:"subscribers"`
+	BytesPerSubscription    float64 `json:"bytes_per_subscription"`
 	// SubscribersApart: the subscribers ran in another process, so the
 	// bytes per subscription are the nodes' side alone.
-	SubscribersApart bool `json:"subscribers_in_another_process"`
-	FramesPerSubscriber     float64   `json:"frames_per_subscriber_during_fixed_load"`
-	EventsDuringFixedLoad   int64     `json:"events_during_fixed_load"`
-	Machine                 Machine   `json:"machine"`
-	Notes                   []string  `json:"notes"`
-	StartedAt               time.Time `json:"started_at"`
-	Nodes                   int       `json:"nodes"`
-	Bus                     string    `json:"bus"`
+	SubscribersApart      bool      `json:"subscribers_in_another_process"`
+	FramesPerSubscriber   float64   `json:"frames_per_subscriber_during_fixed_load"`
+	EventsDuringFixedLoad int64     `json:"events_during_fixed_load"`
+	Machine               Machine   `json:"machine"`
+	Notes                 []string  `json:"notes"`
+	StartedAt             time.Time `json:"started_at"`
+	Nodes                 int       `json:"nodes"`
+	Bus                   string    `json:"bus"`
 
 	// Scale is `--scale`'s part: view and lookup latencies over a
 	// generated history.
