@@ -173,7 +173,7 @@ func (r *subscriptionResolver) BacklogChanged(ctx context.Context) (<-chan *mode
 	r.Metrics.Subscriptions.WithLabelValues(field).Inc()
 	go func() {
 		defer r.Metrics.Subscriptions.WithLabelValues(field).Dec()
-		live.PumpSome(ctx, mb, interval, out, conv,
+		live.PumpPaced(ctx, mb, r.Hub.BacklogPace(interval), out, conv,
 			func(n int) { r.Metrics.SubscriptionDrops.WithLabelValues(field).Add(float64(n)) })
 	}()
 	return out, nil

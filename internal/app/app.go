@@ -188,7 +188,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Node, err
 		return nil, err
 	}
 	hub := live.NewHub(initial, log, live.Options{
-		Dropped: func(field string) { n.Metrics.SubscriptionDrops.WithLabelValues(field).Inc() },
+		BacklogBudget: cfg.GraphQL.BacklogPushBudget,
+		Dropped:       func(field string) { n.Metrics.SubscriptionDrops.WithLabelValues(field).Inc() },
 	})
 	if err := hub.Register(ctx, n.router, n.Bus, cfg.NodeName); err != nil {
 		return nil, err

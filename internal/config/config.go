@@ -171,7 +171,11 @@ type GraphQL struct {
 	AllowedOrigins []string `yaml:"allowed_origins"`
 	// BacklogPushInterval is the coalescing period of backlogChanged.
 	BacklogPushInterval time.Duration `yaml:"backlog_push_interval"`
-	KeepAlive           time.Duration `yaml:"keep_alive"`
+	// BacklogPushBudget bounds the backlogChanged frames per second a node
+	// sends all its subscribers together: past it, each is pushed less
+	// often than BacklogPushInterval (0: no bound).
+	BacklogPushBudget int           `yaml:"backlog_push_budget"`
+	KeepAlive         time.Duration `yaml:"keep_alive"`
 	// StatementTimeout cancels an API query (or backtest statement) that
 	// runs longer; the API has its own small connection pool.
 	StatementTimeout time.Duration `yaml:"statement_timeout"`
@@ -279,6 +283,7 @@ func Default() Config {
 		},
 		GraphQL: GraphQL{
 			BacklogPushInterval: 250 * time.Millisecond,
+			BacklogPushBudget:   4000,
 			KeepAlive:           15 * time.Second,
 			StatementTimeout:    10 * time.Second,
 		},
@@ -483,6 +488,9 @@ func (c *Config) Validate() error {
 	}
 	if c.GraphQL.StatementTimeout < 0 {
 		bad("graphql.statement_timeout", "%s is negative", c.GraphQL.StatementTimeout)
+	}
+	if c.GraphQL.BacklogPushBudget < 0 {
+		bad("graphql.backlog_push_budget", "%d is negative", c.GraphQL.BacklogPushBudget)
 	}
 	if c.GraphQL.BacklogPushInterval < 10*time.Millisecond {
 		bad("graphql.backlog_push_interval", "%s is below 10ms", c.GraphQL.BacklogPushInterval)

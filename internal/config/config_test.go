@@ -131,7 +131,7 @@ sources:
 				want.LogLevel = "debug"
 				want.Ingest = config.Ingest{MaxBodyBytes: 2048, BatchWait: 5 * time.Millisecond, MaxBatchEvents: 10, StoreBodies: &f,
 					RefusedPerSecond: 5, RefusedBurst: 50, RefusedRetention: 7 * 24 * time.Hour}
-				want.GraphQL = config.GraphQL{AllowedOrigins: []string{"https://a.example"}, BacklogPushInterval: time.Second, KeepAlive: 30 * time.Second, StatementTimeout: 10 * time.Second}
+				want.GraphQL = config.GraphQL{AllowedOrigins: []string{"https://a.example"}, BacklogPushInterval: time.Second, BacklogPushBudget: 4000, KeepAlive: 30 * time.Second, StatementTimeout: 10 * time.Second}
 				want.Sources = []config.Source{{Name: "erp", Type: "standard", Channel: "web", Settings: standard.Settings{Secrets: []string{"whsec_one", "whsec_two"}}}}
 				if !reflect.DeepEqual(c, want) {
 					t.Errorf("got  %+v\nwant %+v", c, want)
@@ -629,6 +629,8 @@ func TestValidate(t *testing.T) {
 			want: [][2]string{{"ingest.max_batch_events", "0 is outside"}}},
 		{name: "backlog push interval too short", mutate: func(c *config.Config) { c.GraphQL.BacklogPushInterval = time.Millisecond },
 			want: [][2]string{{"graphql.backlog_push_interval", "below 10ms"}}},
+		{name: "negative backlog push budget", mutate: func(c *config.Config) { c.GraphQL.BacklogPushBudget = -1 },
+			want: [][2]string{{"graphql.backlog_push_budget", "-1 is negative"}}},
 		{name: "bad source name: upper case", mutate: func(c *config.Config) { c.Sources[0].Name = "ERP" },
 			want: [][2]string{{"sources[0].name", `"ERP"`}}},
 		{name: "bad source name: empty", mutate: func(c *config.Config) { c.Sources[0].Name = "" },

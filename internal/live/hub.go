@@ -36,12 +36,17 @@ type Hub struct {
 	wSubs   map[chan events.WorkItemSnapshot]struct{}
 	cSubs   map[*Mailbox[time.Time]]struct{}
 	dropped func(field string)
+	budget  int
 }
 
 // Options tunes a Hub.
 type Options struct {
 	// Dropped counts stream items a slow subscriber missed (may be nil).
 	Dropped func(field string)
+	// BacklogBudget bounds the backlog frames per second this node sends
+	// all its backlog subscribers together (0: no bound): see
+	// BacklogInterval.
+	BacklogBudget int
 }
 
 // StreamBuffer is how many alerts or work items a subscriber may fall
@@ -52,6 +57,7 @@ const StreamBuffer = 1024
 func NewHub(initial events.Backlog, log *slog.Logger, o Options) *Hub {
 	return &Hub{
 		dropped: o.Dropped,
+		budget:  o.BacklogBudget,
 		log:     log.With("component", "live"),
 		backlog: initial,
 		bSubs:   map[*Mailbox[events.Backlog]]struct{}{},
@@ -215,6 +221,27 @@ func (h *Hub) SubscribeBacklog(ctx context.Context) *Mailbox[events.Backlog] {
 	return mb
 }
 
+// BacklogInterval is how long a backlog subscriber waits between two
+// frames: base, or longer once the node's backlog subscribers at that pace
+// would take more than the budget's frames per second. Every frame is a
+// GraphQL execution and a write for each subscriber, so ten times the
+// subscribers would otherwise be ten times the CPU for the same counts;
+// past the budget each sees the counts a little less often instead.
+func (h *Hub) BacklogInterval(base time.Duration) time.Duration {
+	if h.budget <= 0 {
+		return base
+	}
+	h.mu.Lock()
+	n := len(h.bSubs)
+	h.mu.Unlock()
+	return max(base, time.Duration(n)*time.Second/time.Duration(h.budget))
+}
+
+// BacklogPace is BacklogInterval(base) asked anew each time (PumpPaced).
+func (h *Hub) BacklogPace(base time.Duration) func() time.Duration {
+	return func() time.Duration { return h.BacklogInterval(base) }
+}
+
 // SubscribeAlerts streams every alert raised or changed, until ctx ends.
 func (h *Hub) SubscribeAlerts(ctx context.Context) <-chan events.AlertSnapshot {
 	return subscribe(ctx, h, h.aSubs)
@@ -306,6 +333,11 @@ func Pump[T, U any](ctx context.Context, mb *Mailbox[T], interval time.Duration,
 // PumpSome is Pump for subscribers that see only some values: conv says
 // whether to send v at all (e.g. an order that left the caller's scope).
 func PumpSome[T, U any](ctx context.Context, mb *Mailbox[T], interval time.Duration, out chan<- U, conv func(T) (U, bool), onReplaced func(int)) {
+	PumpPaced(ctx, mb, func() time.Duration { return interval }, out, conv, onReplaced)
+}
+
+// PumpPaced is PumpSome whose interval is asked again before every send.
+func PumpPaced[T, U any](ctx context.Context, mb *Mailbox[T], interval func() time.Duration, out chan<- U, conv func(T) (U, bool), onReplaced func(int)) {
 	defer close(out)
 	var last time.Time
 	for {
@@ -314,7 +346,7 @@ func PumpSome[T, U any](ctx context.Context, mb *Mailbox[T], interval time.Durat
 			return
 		case <-mb.Ready():
 		}
-		if wait := interval - time.Since(last); wait > 0 && !last.IsZero() {
+		if wait := interval() - time.Since(last); wait > 0 && !last.IsZero() {
 			t := time.NewTimer(wait)
 			select {
 			case <-ctx.Done():

@@ -666,3 +666,44 @@ func TestSubscribeChanges(t *testing.T) {
 		return len(h.cSubs) == 0
 	})
 }
+
+// The backlog pace stays the configured one while the node's backlog
+// subscribers fit the budget, and stretches with their number past it; a
+// subscriber leaving gives the others their pace back.
+func TestBacklogIntervalKeepsTheBudget(t *testing.T) {
+	const base = 250 * time.Millisecond
+	cases := []struct {
+		name        string
+		budget, sub int
+		want        time.Duration
+	}{
+		{"no budget", 0, 5000, base},
+		{"within it", 400, 100, base},
+		{"at it", 400, 100, base},
+		{"just over", 400, 101, 252500 * time.Microsecond},
+		{"twice over", 400, 200, 500 * time.Millisecond},
+		{"ten thousand on 4000/s", 4000, 10000, 2500 * time.Millisecond},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := NewHub(events.Backlog{}, slog.New(slog.DiscardHandler), Options{BacklogBudget: c.budget})
+			ctx, cancel := context.WithCancel(context.Background())
+			for range c.sub {
+				h.SubscribeBacklog(ctx)
+			}
+			if got := h.BacklogInterval(base); got != c.want {
+				t.Errorf("%d subscribers, budget %d/s: interval %v, want %v", c.sub, c.budget, got, c.want)
+			}
+			pace := h.BacklogPace(base)
+			cancel()
+			// The subscriptions end with ctx (asynchronously).
+			deadline := time.Now().Add(5 * time.Second)
+			for pace() != base && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			if got := pace(); got != base {
+				t.Errorf("after they left: %v, want %v", got, base)
+			}
+		})
+	}
+}
