@@ -137,7 +137,7 @@ func TestKilledMidIngestLosesNothingAcknowledged(t *testing.T) {
 }
 
 // startBinary runs `tower serve` and returns once it prints its URL.
-func startBinary(t *testing.T, bin, cfgFile string) (*exec.Cmd, string) {
+func startBinary(t testing.TB, bin, cfgFile string) (*exec.Cmd, string) {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--config", cfgFile)
 	stdout, err := cmd.StdoutPipe()
