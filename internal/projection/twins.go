@@ -185,13 +185,18 @@ const cleanupEvery = 200
 func (p *Twins) readAheadOf(ctx context.Context, ds []*delivery) ([]order.Event, []string) {
 	following := make([][]*message.Message, len(ds))
 	errs := make([]error, len(ds))
-	var wg sync.WaitGroup
-	for i, d := range ds {
-		wg.Go(func() {
-			following[i], errs[i] = p.ahead.Following(ctx, events.TopicOrderEvents, d.msg, p.readAheadN)
-		})
+	read := func(i int) {
+		following[i], errs[i] = p.ahead.Following(ctx, events.TopicOrderEvents, ds[i].msg, p.readAheadN)
 	}
-	wg.Wait()
+	if len(ds) == 1 {
+		read(0) // one ordered topic: every transaction, no goroutine
+	} else {
+		var wg sync.WaitGroup
+		for i := range ds {
+			wg.Go(func() { read(i) })
+		}
+		wg.Wait()
+	}
 	if err := errors.Join(errs...); err != nil {
 		// Only a shortcut lost: the messages come on their own.
 		p.log.Warn("read ahead", "err", err)
